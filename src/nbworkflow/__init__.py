@@ -1,0 +1,1 @@
+"""nbworkflow: turn a notebook cell into a secure, adaptive, auditable agent workflow."""

@@ -1,0 +1,104 @@
+"""The offline ``scripted`` provider: canned answers per node id, for demos and tests.
+
+A script is a YAML or JSON mapping ``node_id -> answer`` where an answer is a mapping (sent as
+the JSON answer, e.g. ``{rationale, code}``), a string (sent as the raw text, so a test can feed
+fenced or broken JSON), or a list of those, one per call to that node (the last one repeats).
+It never touches the network. Token counts are estimated (4 characters a token) so summaries
+and budgets behave as with a real model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..exceptions import ProviderError
+from .base import ModelRequest, ModelResponse
+
+Answer = Mapping[str, Any] | str
+Responder = Callable[[ModelRequest], Answer]
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class ScriptedProvider:
+    """Serves answers from a script; see the module docstring for its format."""
+
+    name = "scripted"
+
+    def __init__(
+        self,
+        script: Mapping[str, Answer | list[Answer]] | None = None,
+        *,
+        responders: Mapping[str, Responder] | None = None,
+        latency: float = 0.0,
+        model: str = "scripted",
+    ) -> None:
+        self.script = dict(script or {})
+        self.responders = dict(responders or {})
+        self.latency = latency
+        self.model = model
+        self.calls: defaultdict[str, int] = defaultdict(int)
+        self.requests: list[ModelRequest] = []
+        """Every request received, in order (tests assert on what the model was sent)."""
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> ScriptedProvider:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProviderError(f"cannot read the script {p}: {exc.strerror}") from exc
+        try:
+            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ProviderError(f"the script {p} is not valid YAML/JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ProviderError(f"the script {p} must map node ids to answers")
+        return cls(data, **kwargs)
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        self.requests.append(request)
+        index = self.calls[request.node_id]
+        self.calls[request.node_id] += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if request.node_id in self.responders:
+            answer: Any = self.responders[request.node_id](request)
+        elif request.node_id in self.script:
+            entry = self.script[request.node_id]
+            if isinstance(entry, list):
+                if not entry:
+                    raise ProviderError(f"the script has an empty list for node '{request.node_id}'")
+                answer = entry[min(index, len(entry) - 1)]
+            else:
+                answer = entry
+        else:
+            known = ", ".join(sorted(self.script)) or "none"
+            raise ProviderError(
+                f"the script has no answer for node '{request.node_id}' (it has: {known}); "
+                "add an entry for it"
+            )
+        text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+        prompt = request.system + "".join(m.content for m in request.messages)
+        return ModelResponse(
+            text=text,
+            input_tokens=_estimate_tokens(prompt),
+            output_tokens=_estimate_tokens(text),
+            model=self.model,
+            stop_reason="end_turn",
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+__all__ = ["ScriptedProvider"]

@@ -1,0 +1,183 @@
+"""Structured output: the schemas nodes ask for, tolerant parsing, and the repair loop.
+
+Nothing the model says is trusted before it validates. A text answer is parsed tolerantly
+(Markdown fences, prose around the JSON); when it still does not fit, the precise validation
+error goes back to the model, which tries again, up to ``max_repairs`` times.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..exceptions import OutputValidationError
+from .base import Message, ModelRequest, ModelResponse, Provider
+
+
+class TextAnswer(BaseModel):
+    """Answer of a ``text`` node."""
+
+    model_config = ConfigDict(extra="ignore")
+    rationale: str = Field(default="", description="One or two sentences on the approach taken.")
+    content: str = Field(description="The deliverable, in Markdown.")
+
+
+class CodeAnswer(BaseModel):
+    """Answer of a ``code`` node and of every adaptive rewrite."""
+
+    model_config = ConfigDict(extra="ignore")
+    rationale: str = Field(default="", description="Why the code looks like this; for a rewrite, what changed.")
+    code: str = Field(description="Complete Python source, no Markdown fences.")
+
+
+class JsonAnswer(BaseModel):
+    """Answer of a ``json`` node; ``data`` is checked against the node's JSON Schema."""
+
+    model_config = ConfigDict(extra="ignore")
+    rationale: str = Field(default="")
+    data: Any = Field(description="The JSON value asked for.")
+
+
+ANSWER_TYPES: dict[str, type[BaseModel]] = {"text": TextAnswer, "code": CodeAnswer, "json": JsonAnswer}
+
+
+def answer_schema(fmt: str, json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON Schema sent to the model for a node of output format ``fmt``."""
+    schema = ANSWER_TYPES[fmt].model_json_schema()
+    if fmt == "json" and json_schema:
+        schema["properties"]["data"] = json_schema
+    schema["additionalProperties"] = False
+    schema["required"] = sorted(schema.get("properties", {}))
+    return schema
+
+
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*\s*\n(.*?)\n?```", re.S)
+
+
+def extract_json(text: str) -> Any:
+    """Find the JSON value in a model's answer: whole text, a fenced block, or the first object."""
+    stripped = text.strip()
+    candidates = [stripped]
+    candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
+    start = stripped.find("{")
+    if start != -1:
+        candidates.append(stripped[start:])
+    decoder = json.JSONDecoder()
+    last: json.JSONDecodeError | None = None
+    for cand in candidates:
+        if not cand:
+            continue
+        try:
+            value, _end = decoder.raw_decode(cand)
+            return value
+        except json.JSONDecodeError as exc:
+            last = exc
+    if last is None:
+        raise ValueError("the answer was empty")
+    raise ValueError(f"the answer is not valid JSON ({last.msg} at line {last.lineno} column {last.colno})")
+
+
+def _strip_code_fence(code: str) -> str:
+    m = _FENCE.fullmatch(code.strip())
+    return m.group(1) if m else code
+
+
+def validate_answer(
+    text: str, fmt: str, json_schema: dict[str, Any] | None = None
+) -> BaseModel:
+    """Parse and validate one answer; raises ``ValueError`` with a message fit for the model."""
+    value = extract_json(text)
+    model = ANSWER_TYPES[fmt]
+    try:
+        answer = model.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"the JSON does not match the schema: {problems}") from None
+    if isinstance(answer, CodeAnswer):
+        answer = answer.model_copy(update={"code": _strip_code_fence(answer.code)})
+    if isinstance(answer, JsonAnswer) and json_schema:
+        import jsonschema  # a dependency of nbformat; imported only for json nodes
+
+        try:
+            jsonschema.validate(answer.data, json_schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "data"
+            raise ValueError(f"'data' does not match the node's schema at {where}: {exc.message}") from None
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"the node's JSON Schema is invalid: {exc.message}") from None
+    return answer
+
+
+CallHook = Callable[[ModelRequest, ModelResponse, float], None]
+RepairHook = Callable[[int, str], None]
+
+
+async def call_structured(
+    provider: Provider,
+    request: ModelRequest,
+    fmt: str,
+    *,
+    json_schema: dict[str, Any] | None = None,
+    max_repairs: int = 2,
+    on_call: CallHook | None = None,
+    on_repair: RepairHook | None = None,
+) -> tuple[BaseModel, list[ModelResponse]]:
+    """Ask, validate, and ask for a repair while the answer does not fit.
+
+    Returns the validated answer and every response (for token accounting). ``on_call`` sees
+    each call as it finishes; ``on_repair(n, problem)`` is told before repair ``n`` is asked.
+    """
+    request = replace(request, output_schema=answer_schema(fmt, json_schema))
+    responses: list[ModelResponse] = []
+    messages = list(request.messages)
+    for repair in range(max_repairs + 1):
+        t0 = time.perf_counter()
+        response = await provider.complete(request)
+        responses.append(response)
+        if on_call is not None:
+            on_call(request, response, time.perf_counter() - t0)
+        try:
+            return validate_answer(response.text, fmt, json_schema), responses
+        except ValueError as exc:
+            problem = str(exc)
+        if repair == max_repairs:
+            raise OutputValidationError(
+                f"the model's answer did not match the expected {fmt} structure after "
+                f"{repair + 1} attempt(s): {problem}",
+                attempts=repair + 1,
+                last_response=response.text,
+            )
+        if on_repair is not None:
+            on_repair(repair + 1, problem)
+        messages += [
+            Message("assistant", response.text),
+            Message(
+                "user",
+                f"Your answer could not be used: {problem}. Answer again with only a JSON object "
+                "that matches the schema, no prose and no Markdown fences.",
+            ),
+        ]
+        request = replace(
+            request, messages=tuple(messages), purpose="repair", attempt=request.attempt + 1
+        )
+    raise AssertionError("unreachable")
+
+
+__all__ = [
+    "ANSWER_TYPES",
+    "CodeAnswer",
+    "JsonAnswer",
+    "TextAnswer",
+    "answer_schema",
+    "call_structured",
+    "extract_json",
+    "validate_answer",
+]

@@ -1,0 +1,480 @@
+"""The async ready-queue scheduler.
+
+A node starts as soon as its own dependencies have succeeded (not when a whole "layer" is done),
+bounded by ``max_concurrency``. A failed node skips its downstream nodes, with the reason, while
+unrelated branches go on; ``fail_fast`` stops everything instead. Cancelling the run cancels
+running nodes promptly and records them as cancelled.
+
+The engine publishes typed events and never knows who listens: the run log is written first,
+then every subscriber is called in order. Every event passes the run's sanitizer on its way out,
+so no subscriber (widget, CLI, log) can see a secret a handler forgot to redact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import events as ev
+from .agents.base import Provider
+from .events import NodeInfo, NodeStatus, RunEvent, RunStatus
+from .exceptions import BudgetExceeded, WorkflowError
+from .nodes.base import NodeContext, NodeHandler, NodeOutput, RunOptions, TokenMeter
+from .runlog import DEFAULT_ROOT, RunWriter, new_run_id
+from .sanitize import sanitize as _sanitize
+from .spec import WorkflowSpec, load_workflow
+from .state import RunState
+
+Subscriber = Callable[[RunEvent], None]
+PREVIEW_CHARS = 400
+
+
+@dataclass
+class RunResult:
+    """What a finished run hands back: status, outputs by node id, and where its log is."""
+
+    run_id: str
+    run_dir: Path
+    status: RunStatus
+    state: RunState
+    outputs: dict[str, NodeOutput] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+    def output(self, node_id: str) -> NodeOutput:
+        try:
+            return self.outputs[node_id]
+        except KeyError:
+            status = self.state.nodes[node_id].status.value if node_id in self.state.nodes else "unknown"
+            raise KeyError(f"node '{node_id}' has no output (status: {status})") from None
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(self.state.counts().items()))
+        return f"<RunResult {self.run_id} {self.status.value}: {counts}>"
+
+
+def default_handlers() -> dict[str, NodeHandler]:
+    from .nodes.adaptive import run_adaptive
+    from .nodes.routine import run_routine
+
+    return {"routine": run_routine, "adaptive": run_adaptive}
+
+
+def secret_values(spec: WorkflowSpec, extra: Iterable[str] = ()) -> list[str]:
+    """Values to redact by exact match: the spec's ``secrets:`` env vars, secret-looking
+    interpolated ``${VAR}`` values, and whatever the caller registers."""
+    from .sanitize import is_secret_name
+
+    values = [os.environ[name] for name in spec.secrets if os.environ.get(name)]
+    values += [v for k, v in spec.variables.items() if k in spec.secrets or is_secret_name(k)]
+    values += list(extra)
+    return [v for v in dict.fromkeys(values) if v]
+
+
+class Engine:
+    """Runs one workflow once. Use ``arun_workflow`` / ``run_workflow`` rather than this."""
+
+    def __init__(
+        self,
+        spec: WorkflowSpec,
+        provider: Provider,
+        *,
+        run_id: str,
+        writer: RunWriter | None,
+        subscribers: Sequence[Subscriber] = (),
+        handlers: Mapping[str, NodeHandler] | None = None,
+        max_concurrency: int | None = None,
+        fail_fast: bool | None = None,
+        known_secrets: Iterable[str] = (),
+        token_budget: int | None = None,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.spec = spec
+        self.provider = provider
+        self.run_id = run_id
+        self.writer = writer
+        self.subscribers = list(subscribers)
+        self.handlers = dict(handlers or default_handlers())
+        self.max_concurrency = max_concurrency or spec.max_concurrency
+        self.fail_fast = spec.fail_fast if fail_fast is None else fail_fast
+        self.secrets = secret_values(spec, known_secrets)
+        self.meter = TokenMeter(token_budget if token_budget is not None else spec.token_budget)
+        self.options = options or RunOptions()
+        self.state = RunState()
+        self.outputs: dict[str, NodeOutput] = {}
+        self._bad_subscribers: set[int] = set()
+
+    # -- events ----------------------------------------------------------------------------
+    def sanitize(self, text: str) -> str:
+        return _sanitize(text, self.secrets)
+
+    def publish(self, event: RunEvent) -> None:
+        event = _redact_event(event, self.sanitize)
+        self.state.apply(event)
+        if self.writer is not None:
+            self.writer.append(event)
+        for i, subscriber in enumerate(self.subscribers):
+            try:
+                subscriber(event)
+            except Exception as exc:  # a broken view must not break the run
+                if i not in self._bad_subscribers:
+                    self._bad_subscribers.add(i)
+                    warnings.warn(
+                        f"event subscriber {subscriber!r} failed: {exc!r}", RuntimeWarning, stacklevel=2
+                    )
+
+    # -- scheduling ------------------------------------------------------------------------
+    async def run(self) -> RunResult:
+        spec = self.spec
+        order = spec.topological_order()
+        by_id = {n.id: n for n in spec.nodes}
+        children: dict[str, list[str]] = {nid: [] for nid in order}
+        waiting: dict[str, int] = {}
+        for node in spec.nodes:
+            waiting[node.id] = len(node.upstream)
+            for up in node.upstream:
+                children[up].append(node.id)
+
+        t0 = time.perf_counter()
+        self.publish(
+            ev.RunStarted(
+                run_id=self.run_id,
+                workflow=spec.name,
+                nodes=tuple(
+                    NodeInfo(
+                        id=n.id,
+                        type=n.type,
+                        agent=n.agent,
+                        action=n.action,
+                        depends_on=n.upstream,
+                        max_retries=n.max_retries,
+                    )
+                    for n in (by_id[i] for i in order)
+                ),
+                provider=getattr(self.provider, "name", type(self.provider).__name__),
+                model=spec.model,
+            )
+        )
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        done_queue: asyncio.Queue[tuple[str, BaseException | None]] = asyncio.Queue()
+        running: dict[str, asyncio.Task[None]] = {}
+        finished: set[str] = set()
+        stop_reason = ""
+
+        def start(node_id: str) -> None:
+            task = asyncio.create_task(self._run_node(node_id, semaphore), name=f"node:{node_id}")
+            running[node_id] = task
+            task.add_done_callback(lambda t, nid=node_id: done_queue.put_nowait((nid, _outcome(t))))
+
+        def skip_downstream(failed: str, reason: str) -> None:
+            stack = list(children[failed])
+            while stack:
+                child = stack.pop()
+                if child in finished or child in running:
+                    continue
+                finished.add(child)
+                self.publish(
+                    ev.NodeSkipped(run_id=self.run_id, node_id=child, reason=reason, blocked_by=failed)
+                )
+                stack.extend(children[child])
+
+        for node_id in order:
+            if waiting[node_id] == 0:
+                start(node_id)
+        try:
+            while running:
+                node_id, error = await done_queue.get()
+                running.pop(node_id)
+                finished.add(node_id)
+                if error is None:
+                    for child in children[node_id]:
+                        waiting[child] -= 1
+                        if waiting[child] == 0 and child not in finished and not stop_reason:
+                            start(child)
+                    continue
+                status = self.state.nodes[node_id].status
+                skip_downstream(node_id, f"upstream node '{node_id}' {status.value}")
+                if (self.fail_fast or isinstance(error, BudgetExceeded)) and not stop_reason:
+                    why = "token budget spent" if isinstance(error, BudgetExceeded) else "fail_fast"
+                    stop_reason = f"{why}: run stopped after '{node_id}' failed"
+                    await self._cancel(running, stop_reason)
+        except asyncio.CancelledError:
+            await self._cancel(running, "run cancelled")
+            self._finish(order, finished, t0, RunStatus.CANCELLED, "run cancelled")
+            raise
+        for node_id in order:  # nodes never started because the run stopped early
+            if node_id not in finished and self.state.nodes[node_id].status is NodeStatus.PENDING:
+                self.publish(ev.NodeSkipped(run_id=self.run_id, node_id=node_id, reason=stop_reason))
+        failed = any(
+            s.status in (NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.SKIPPED)
+            for s in self.state.nodes.values()
+        )
+        status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+        return self._finish(order, finished, t0, status, stop_reason)
+
+    async def _cancel(self, running: dict[str, asyncio.Task[None]], reason: str) -> None:
+        self._cancel_reason = reason
+        tasks = list(running.values())
+        for task in tasks:
+            task.cancel()
+        # Shield: a second Ctrl-C must not leave node tasks unrecorded.
+        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        running.clear()
+
+    def _finish(
+        self, order: list[str], finished: set[str], t0: float, status: RunStatus, message: str
+    ) -> RunResult:
+        for node_id in order:
+            if self.state.nodes[node_id].status is NodeStatus.PENDING:
+                self.publish(
+                    ev.NodeCancelled(run_id=self.run_id, node_id=node_id, reason=f"{message} before it started")
+                    if status is RunStatus.CANCELLED
+                    else ev.NodeSkipped(run_id=self.run_id, node_id=node_id, reason=message)
+                )
+        duration = round(time.perf_counter() - t0, 4)
+        self.publish(
+            ev.RunFinished(
+                run_id=self.run_id,
+                status=status,
+                duration_s=duration,
+                counts=self.state.counts(),
+                input_tokens=self.meter.input_tokens,
+                output_tokens=self.meter.output_tokens,
+                message=message,
+            )
+        )
+        if self.writer is not None:
+            self.writer.write_summary(_summary(self.state, self.spec))
+        return RunResult(self.run_id, self.writer.run_dir if self.writer else Path(), status,
+                         self.state, self.outputs)
+
+    async def _run_node(self, node_id: str, semaphore: asyncio.Semaphore) -> None:
+        node = self.spec.node(node_id)
+        async with semaphore:
+            ctx = NodeContext(
+                run_id=self.run_id,
+                spec=self.spec,
+                node=node,
+                provider=self.provider,
+                upstream={up: self.outputs[up] for up in node.upstream},
+                publish=self.publish,
+                sanitize=self.sanitize,
+                save_artifact=lambda fmt, content, suffix="": self._save(node_id, fmt, content, suffix),
+                meter=self.meter,
+                options=self.options,
+            )
+            handler = self.handlers.get(node.type)
+            if handler is None:
+                raise WorkflowError(f"no handler for node type '{node.type}'")
+            self.publish(ev.NodeStarted(run_id=self.run_id, node_id=node_id))
+            t0 = time.perf_counter()
+            try:
+                async with asyncio.timeout(node.timeout):
+                    output = await handler(ctx)
+            except asyncio.CancelledError:
+                self.publish(
+                    ev.NodeCancelled(
+                        run_id=self.run_id,
+                        node_id=node_id,
+                        reason=getattr(self, "_cancel_reason", "run cancelled"),
+                        duration_s=round(time.perf_counter() - t0, 4),
+                    )
+                )
+                raise
+            except Exception as exc:
+                message = str(exc)
+                if isinstance(exc, TimeoutError) and node.timeout is not None:
+                    message = (
+                        f"timed out after {node.timeout:g}s: raise the node's 'timeout' "
+                        f"({self.spec.where(node_id)})"
+                    )
+                if not isinstance(exc, (WorkflowError, TimeoutError)):
+                    message = f"{type(exc).__name__}: {exc}"
+                self.publish(
+                    ev.NodeFailed(
+                        run_id=self.run_id,
+                        node_id=node_id,
+                        error_type=type(exc).__name__,
+                        message=message,
+                        attempts=ctx.attempts,
+                        duration_s=round(time.perf_counter() - t0, 4),
+                        input_tokens=ctx.input_tokens,
+                        output_tokens=ctx.output_tokens,
+                    )
+                )
+                if not isinstance(exc, (WorkflowError, TimeoutError, OSError)):
+                    # Our own bug (or a handler's): keep the traceback visible.
+                    warnings.warn(f"node '{node_id}' crashed: {exc!r}", RuntimeWarning, stacklevel=1)
+                raise
+            self.outputs[node_id] = output
+            artifact = self._save(node_id, output.format, output.content, "")
+            self.publish(
+                ev.NodeFinished(
+                    run_id=self.run_id,
+                    node_id=node_id,
+                    attempts=ctx.attempts,
+                    duration_s=round(time.perf_counter() - t0, 4),
+                    artifact=artifact,
+                    preview=output.content[:PREVIEW_CHARS],
+                    input_tokens=ctx.input_tokens,
+                    output_tokens=ctx.output_tokens,
+                    cached=bool(output.meta.get("cached")),
+                )
+            )
+
+    def _save(self, node_id: str, fmt: str, content: str, suffix: str) -> str:
+        if self.writer is None:
+            return ""
+        return self.writer.write_artifact(node_id, fmt, content, suffix=suffix)
+
+
+def _outcome(task: asyncio.Task[None]) -> BaseException | None:
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception()
+
+
+_TEXT_FIELDS = ("reason", "message")
+
+
+def _redact_event(event: RunEvent, sanitize: Callable[[str], str]) -> RunEvent:
+    """Pass every free-text field of an event through the sanitizer (the one way out)."""
+    updates: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(event, name, None)
+        if isinstance(value, str) and value:
+            clean = sanitize(value)
+            if clean != value:
+                updates[name] = clean
+    if isinstance(event, ev.Decision) and event.data:
+        data = _redact_value(event.data, sanitize)
+        if data != event.data:
+            updates["data"] = data
+    if isinstance(event, ev.NodeFinished) and event.preview:
+        clean = sanitize(event.preview)
+        if clean != event.preview:
+            updates["preview"] = clean
+    return event.model_copy(update=updates) if updates else event
+
+
+def _redact_value(value: Any, sanitize: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return sanitize(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v, sanitize) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v, sanitize) for v in value]
+    return value
+
+
+def _summary(state: RunState, spec: WorkflowSpec) -> dict[str, Any]:
+    return {
+        "run_id": state.run_id,
+        "workflow": spec.name,
+        "provider": state.provider,
+        "status": state.status.value,
+        "started_at": state.started_at,
+        "duration_s": state.duration_s,
+        "input_tokens": state.input_tokens,
+        "output_tokens": state.output_tokens,
+        "message": state.message,
+        "nodes": {
+            nid: {
+                "status": n.status.value,
+                "attempts": n.attempts,
+                "duration_s": n.duration_s,
+                "input_tokens": n.input_tokens,
+                "output_tokens": n.output_tokens,
+                "artifact": n.artifact,
+                "message": n.message,
+                "cached": n.cached,
+            }
+            for nid, n in state.nodes.items()
+        },
+    }
+
+
+async def arun_workflow(
+    spec: WorkflowSpec | str | os.PathLike[str],
+    *,
+    provider: Provider | str | None = None,
+    provider_options: Mapping[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
+    runs_dir: str | os.PathLike[str] | None = DEFAULT_ROOT,
+    subscribers: Sequence[Subscriber] = (),
+    max_concurrency: int | None = None,
+    fail_fast: bool | None = None,
+    known_secrets: Iterable[str] = (),
+    token_budget: int | None = None,
+    handlers: Mapping[str, NodeHandler] | None = None,
+    options: RunOptions | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Run a workflow and return its ``RunResult``; see ``run_workflow`` for the arguments.
+
+    Cancelling the awaiting task cancels every running node, records the run as cancelled, and
+    re-raises ``CancelledError``.
+    """
+    if not isinstance(spec, WorkflowSpec):
+        spec = load_workflow(spec, variables=variables)
+    from .agents import resolve_provider
+
+    prov = resolve_provider(provider, spec=spec, **dict(provider_options or {}))
+    run_id = run_id or new_run_id(spec.name)
+    writer = None
+    if runs_dir is not None:
+        writer = RunWriter(Path(runs_dir) / run_id)
+        writer.write_text("workflow.yaml", spec.source_text)
+    engine = Engine(
+        spec,
+        prov,
+        run_id=run_id,
+        writer=writer,
+        subscribers=subscribers,
+        handlers=handlers,
+        max_concurrency=max_concurrency,
+        fail_fast=fail_fast,
+        known_secrets=known_secrets,
+        token_budget=token_budget,
+        options=options,
+    )
+    try:
+        return await engine.run()
+    finally:
+        if writer is not None:
+            writer.close()
+        if provider is None or isinstance(provider, str):
+            await prov.aclose()
+
+
+def run_workflow(
+    spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any
+) -> RunResult:
+    """Run a workflow to the end and return its ``RunResult`` (sync wrapper for scripts).
+
+    Arguments: ``provider`` (a Provider, or ``"scripted"``/``"replay"``/``"anthropic"``/
+    ``"auto"``), ``provider_options``, ``variables`` (for ``${VAR}``), ``runs_dir`` (``None``:
+    write no run folder), ``subscribers`` (callables receiving every event), ``max_concurrency``,
+    ``fail_fast``, ``known_secrets``, ``token_budget``, ``handlers``, ``options``, ``run_id``.
+    Called from a thread that already runs an event loop (a notebook), it runs the engine on a
+    private loop in a worker thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(arun_workflow(spec, **kwargs))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="nbworkflow") as pool:
+        return pool.submit(asyncio.run, arun_workflow(spec, **kwargs)).result()
+
+
+__all__ = ["Engine", "RunResult", "Subscriber", "arun_workflow", "run_workflow"]

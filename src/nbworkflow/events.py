@@ -1,0 +1,223 @@
+"""Typed run events: the one stream the widget, the CLI and the decision log subscribe to.
+
+Every event is a frozen Pydantic model with a ``kind`` literal, so a run's ``events.jsonl`` reads
+back into the same objects (``EVENT_ADAPTER.validate_json(line)``) and is enough to redraw the
+run's graph and its decision log without the process that produced it.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class NodeStatus(str, enum.Enum):
+    """Lifecycle of one node. ``RETRYING`` is shown while a node makes another attempt."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def done(self) -> bool:
+        return self in _DONE
+
+
+_DONE = {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
+
+
+class RunStatus(str, enum.Enum):
+    """How a whole run ended."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    """The run this event belongs to."""
+    ts: float = Field(default_factory=time.time)
+    """Wall-clock time (seconds since the epoch) when the event was published."""
+
+
+class NodeInfo(BaseModel):
+    """The static part of a node, copied into ``run_started`` so a run redraws from its log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    type: str
+    agent: str = ""
+    action: str = ""
+    depends_on: tuple[str, ...] = ()
+    max_retries: int = 0
+
+
+class RunStarted(_Event):
+    kind: Literal["run_started"] = "run_started"
+    workflow: str
+    """The workflow's ``name``."""
+    nodes: tuple[NodeInfo, ...]
+    """Every node, in topological order."""
+    provider: str
+    """Name of the model provider (``scripted``, ``replay``, ``anthropic``...)."""
+    model: str | None = None
+    resumed_from: str | None = None
+    """Run id this run continues, when it is a resume."""
+
+
+class NodeStarted(_Event):
+    kind: Literal["node_started"] = "node_started"
+    node_id: str
+
+
+class NodeRetrying(_Event):
+    """A node makes another attempt; ``reason`` says why the previous one did not count."""
+
+    kind: Literal["node_retrying"] = "node_retrying"
+    node_id: str
+    attempt: int
+    """The attempt about to start (2 for the first retry)."""
+    reason: str
+
+
+class ModelCalled(_Event):
+    """One model call finished (including repair calls); carries its token cost."""
+
+    kind: Literal["model_called"] = "model_called"
+    node_id: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    duration_s: float = 0.0
+    purpose: str = "answer"
+    """``answer`` for the first call, ``repair`` when the model is asked to fix its output."""
+    cached: bool = False
+
+
+class Decision(_Event):
+    """Something the orchestrator decided, with its reason: the audit trail of a node."""
+
+    kind: Literal["decision"] = "decision"
+    node_id: str
+    attempt: int
+    verdict: str
+    """Short machine-friendly verdict, e.g. ``success``, ``adapt``, ``retry-infra``, ``repair``."""
+    reason: str
+    """One sanitized sentence a human can read."""
+    data: dict[str, Any] = Field(default_factory=dict)
+    """Sanitized details (status code, code hash, diff, rationale, ...)."""
+
+
+class NodeFinished(_Event):
+    kind: Literal["node_finished"] = "node_finished"
+    node_id: str
+    attempts: int = 1
+    duration_s: float = 0.0
+    artifact: str | None = None
+    """Path of the output artifact, relative to the run folder."""
+    preview: str = ""
+    """The first few hundred characters of the output."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached: bool = False
+
+
+class NodeFailed(_Event):
+    kind: Literal["node_failed"] = "node_failed"
+    node_id: str
+    error_type: str
+    message: str
+    """Sanitized, short, says what to do."""
+    attempts: int = 1
+    duration_s: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class NodeSkipped(_Event):
+    kind: Literal["node_skipped"] = "node_skipped"
+    node_id: str
+    reason: str
+    blocked_by: str | None = None
+    """The failed or cancelled upstream node that caused the skip."""
+
+
+class NodeCancelled(_Event):
+    kind: Literal["node_cancelled"] = "node_cancelled"
+    node_id: str
+    reason: str = "run cancelled"
+    duration_s: float = 0.0
+
+
+class RunFinished(_Event):
+    kind: Literal["run_finished"] = "run_finished"
+    status: RunStatus
+    duration_s: float
+    counts: dict[str, int]
+    """Nodes per final status."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    message: str = ""
+
+
+RunEvent = Annotated[
+    RunStarted
+    | NodeStarted
+    | NodeRetrying
+    | ModelCalled
+    | Decision
+    | NodeFinished
+    | NodeFailed
+    | NodeSkipped
+    | NodeCancelled
+    | RunFinished,
+    Field(discriminator="kind"),
+]
+"""Any run event; use ``EVENT_ADAPTER`` to (de)serialise."""
+
+EVENT_ADAPTER: TypeAdapter[RunEvent] = TypeAdapter(RunEvent)
+
+NODE_EVENTS = (NodeStarted, NodeRetrying, ModelCalled, Decision, NodeFinished, NodeFailed,
+               NodeSkipped, NodeCancelled)
+
+
+def event_to_json(event: RunEvent) -> str:
+    """One line of ``events.jsonl`` (no trailing newline)."""
+    return event.model_dump_json()
+
+
+def event_from_json(line: str | bytes) -> RunEvent:
+    return EVENT_ADAPTER.validate_json(line)
+
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "Decision",
+    "ModelCalled",
+    "NodeCancelled",
+    "NodeFailed",
+    "NodeFinished",
+    "NodeInfo",
+    "NodeRetrying",
+    "NodeSkipped",
+    "NodeStarted",
+    "NodeStatus",
+    "RunEvent",
+    "RunFinished",
+    "RunStarted",
+    "RunStatus",
+    "event_from_json",
+    "event_to_json",
+]

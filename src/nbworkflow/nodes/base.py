@@ -1,0 +1,195 @@
+"""What a node handler gets (``NodeContext``) and gives back (``NodeOutput``).
+
+The engine schedules; handlers do the work of one node type. A handler talks to the model only
+through ``ctx.call_model`` (which validates, repairs, counts tokens and publishes events) and
+reports its reasoning through ``ctx.decide``, so every run is auditable the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from ..agents.base import Message, ModelRequest, ModelResponse, Provider
+from ..agents.structured import call_structured
+from ..events import Decision, ModelCalled, NodeRetrying, RunEvent
+from ..exceptions import BudgetExceeded
+from ..spec import NodeSpec, WorkflowSpec
+
+
+@dataclass(frozen=True)
+class NodeOutput:
+    """A node's result, handed to downstream nodes and saved as an artifact."""
+
+    format: str
+    """``text``, ``code`` or ``json``."""
+    content: str
+    """The deliverable as text (Markdown, Python source, or JSON text)."""
+    data: Any = None
+    """For ``json`` nodes: the parsed value."""
+    rationale: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class TokenMeter:
+    """Tokens used by a whole run, shared by its nodes; enforces the optional budget."""
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = budget
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def add(self, response: ModelResponse) -> None:
+        self.input_tokens += response.input_tokens
+        self.output_tokens += response.output_tokens
+
+    def check(self) -> None:
+        if self.budget is not None and self.total > self.budget:
+            raise BudgetExceeded(
+                f"the run's token budget is spent ({self.total} > {self.budget} tokens): raise "
+                "token_budget in the workflow or --token-budget, or shorten the inputs"
+            )
+
+
+@dataclass
+class RunOptions:
+    """Run-wide settings that handlers read (sandbox overrides, approvals, ...)."""
+
+    sandbox_backend: str | None = None
+    """Force a sandbox backend (``bwrap``, ``docker``, ``process``) for every adaptive node."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NodeContext:
+    run_id: str
+    spec: WorkflowSpec
+    node: NodeSpec
+    provider: Provider
+    upstream: Mapping[str, NodeOutput]
+    """Outputs of every node this one waits for, by id."""
+    publish: Callable[[RunEvent], None]
+    sanitize: Callable[[str], str]
+    """Redacts secrets; every error text a handler reports must pass through it."""
+    save_artifact: Callable[[str, str, str], str]
+    """``save_artifact(fmt, content, suffix) -> path relative to the run folder``."""
+    meter: TokenMeter
+    options: RunOptions = field(default_factory=RunOptions)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    attempts: int = 1
+
+    @property
+    def model(self) -> str:
+        return self.node.model or self.spec.model
+
+    def request(self, messages: list[Message], *, purpose: str = "answer") -> ModelRequest:
+        return ModelRequest(
+            node_id=self.node.id,
+            model=self.model,
+            system=system_prompt(self.node),
+            messages=tuple(messages),
+            max_tokens=self.node.max_tokens,
+            temperature=self.node.temperature,
+            purpose=purpose,
+        )
+
+    async def call_model(
+        self,
+        messages: list[Message],
+        fmt: str,
+        *,
+        json_schema: dict[str, Any] | None = None,
+        purpose: str = "answer",
+        max_repairs: int = 2,
+    ) -> BaseModel:
+        """One validated structured answer (repairing invalid ones), with events and tokens."""
+        request = self.request(messages, purpose=purpose)
+
+        def on_call(req: ModelRequest, resp: ModelResponse, seconds: float) -> None:
+            self.input_tokens += resp.input_tokens
+            self.output_tokens += resp.output_tokens
+            self.meter.add(resp)
+            self.publish(
+                ModelCalled(
+                    run_id=self.run_id,
+                    node_id=self.node.id,
+                    model=resp.model or req.model,
+                    input_tokens=resp.input_tokens,
+                    output_tokens=resp.output_tokens,
+                    duration_s=round(seconds, 4),
+                    purpose=req.purpose,
+                    cached=bool(resp.meta.get("replayed")),
+                )
+            )
+            self.meter.check()
+
+        def on_repair(n: int, problem: str) -> None:
+            self.decide(
+                self.attempts, "repair", f"answer rejected, asking for a repair ({n}): {problem}"
+            )
+
+        answer, _ = await call_structured(
+            self.provider,
+            request,
+            fmt,
+            json_schema=json_schema,
+            max_repairs=max_repairs,
+            on_call=on_call,
+            on_repair=on_repair,
+        )
+        return answer
+
+    def decide(self, attempt: int, verdict: str, reason: str, **data: Any) -> None:
+        self.publish(
+            Decision(
+                run_id=self.run_id,
+                node_id=self.node.id,
+                attempt=attempt,
+                verdict=verdict,
+                reason=self.sanitize(reason),
+                data=data,
+            )
+        )
+
+    def retrying(self, attempt: int, reason: str) -> None:
+        self.attempts = attempt
+        self.publish(
+            NodeRetrying(
+                run_id=self.run_id, node_id=self.node.id, attempt=attempt, reason=self.sanitize(reason)
+            )
+        )
+
+
+def system_prompt(node: NodeSpec) -> str:
+    persona = node.agent.strip() or "Assistant"
+    return (
+        f"You are a {persona} working as one step of an automated engineering workflow. "
+        "Answer with a single JSON object that matches the requested schema."
+    )
+
+
+class NodeHandler(Protocol):
+    async def __call__(self, ctx: NodeContext) -> NodeOutput: ...
+
+
+def elapsed_since(t0: float) -> float:
+    return round(time.perf_counter() - t0, 4)
+
+
+__all__ = [
+    "NodeContext",
+    "NodeHandler",
+    "NodeOutput",
+    "RunOptions",
+    "TokenMeter",
+    "system_prompt",
+]

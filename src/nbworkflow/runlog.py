@@ -1,0 +1,187 @@
+"""The run store: one folder per run, an append-only ``events.jsonl``, artifacts, a summary.
+
+Layout of ``<root>/<run-id>/``::
+
+    events.jsonl     one event per line, written and flushed as it happens
+    workflow.yaml    the spec as written (before ${VAR} interpolation: no secret values)
+    artifacts/       one file per node output: <node>.py, <node>.md, <node>.json
+    run.json         summary written when the run ends (status, counts, tokens, duration)
+
+A process killed mid-run loses at most the line being written; ``read_events`` skips a
+truncated last line instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from .events import RunEvent, RunFinished, RunStarted, event_from_json, event_to_json
+from .exceptions import WorkflowError
+
+DEFAULT_ROOT = Path(".nbworkflow") / "runs"
+_EXT = {"code": ".py", "text": ".md", "json": ".json"}
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def new_run_id(workflow: str) -> str:
+    """Sortable and unique: ``20261124-061200-crm_integration_builder-3f9a``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    slug = _SAFE.sub("_", workflow.lower())[:40].strip("_") or "run"
+    return f"{stamp}-{slug}-{secrets.token_hex(2)}"
+
+
+class RunWriter:
+    """Writes one run's folder. Every event line is flushed before ``append`` returns."""
+
+    def __init__(self, run_dir: Path, *, fsync: bool = False) -> None:
+        self.run_dir = run_dir
+        self.fsync = fsync
+        (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+        # "a" + O_APPEND: even a second writer could never overwrite earlier lines.
+        self._events: IO[str] | None = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+
+    def append(self, event: RunEvent) -> None:
+        if self._events is None:
+            raise WorkflowError(f"run log {self.run_dir} is closed")
+        self._events.write(event_to_json(event) + "\n")
+        self._events.flush()
+        if self.fsync:
+            os.fsync(self._events.fileno())
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.run_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def write_artifact(self, node_id: str, fmt: str, content: str, *, suffix: str = "") -> str:
+        """Save a node's output; returns its path relative to the run folder."""
+        name = f"{_SAFE.sub('_', node_id)}{suffix}{_EXT.get(fmt, '.txt')}"
+        rel = f"artifacts/{name}"
+        self.write_text(rel, content)
+        return rel
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        self.write_text("run.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+
+
+def read_events(run_dir: str | os.PathLike[str]) -> list[RunEvent]:
+    """Every event of a run, in order; a truncated or garbled *last* line is skipped."""
+    return list(iter_events(run_dir))
+
+
+def iter_events(run_dir: str | os.PathLike[str]) -> Iterator[RunEvent]:
+    path = Path(run_dir) / "events.jsonl"
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        raise WorkflowError(f"no run log at {path}: is this a run folder?") from None
+    # A crash can leave a partial last line; anything broken before it is real damage.
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            yield event_from_json(line)
+        except ValidationError:
+            if i == len(lines) - 1:
+                return
+            raise WorkflowError(f"{path}:{i + 1}: corrupt event line (not the last one)") from None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    path: Path
+    workflow: str
+    status: str
+    started_at: float | None
+    duration_s: float | None
+    nodes: int
+
+
+def list_runs(root: str | os.PathLike[str] = DEFAULT_ROOT) -> list[RunInfo]:
+    """Runs under ``root``, oldest first."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    out = []
+    for run_dir in sorted(p for p in base.iterdir() if (p / "events.jsonl").is_file()):
+        out.append(run_info(run_dir))
+    return out
+
+
+def run_info(run_dir: Path) -> RunInfo:
+    workflow, status, started, duration, nodes = "?", "incomplete", None, None, 0
+    summary = run_dir / "run.json"
+    if summary.is_file():
+        try:
+            data = json.loads(summary.read_text(encoding="utf-8"))
+            return RunInfo(
+                run_dir.name, run_dir, data.get("workflow", "?"), data.get("status", "?"),
+                data.get("started_at"), data.get("duration_s"), len(data.get("nodes", {})),
+            )
+        except (OSError, ValueError):
+            pass
+    try:
+        for event in iter_events(run_dir):
+            if isinstance(event, RunStarted):
+                workflow, started, nodes = event.workflow, event.ts, len(event.nodes)
+            elif isinstance(event, RunFinished):
+                status, duration = event.status.value, event.duration_s
+    except WorkflowError:
+        status = "corrupt"
+    return RunInfo(run_dir.name, run_dir, workflow, status, started, duration, nodes)
+
+
+def find_run(ref: str, root: str | os.PathLike[str] = DEFAULT_ROOT) -> Path:
+    """A run folder from a path, a full id, a unique id prefix/suffix, or ``last``."""
+    direct = Path(ref)
+    if (direct / "events.jsonl").is_file():
+        return direct
+    runs = list_runs(root)
+    if not runs:
+        raise WorkflowError(f"no runs under {root}: run a workflow first")
+    if ref in ("last", "latest", ""):
+        return runs[-1].path
+    matches = [r for r in runs if r.run_id == ref] or [
+        r for r in runs if r.run_id.startswith(ref) or r.run_id.endswith(ref)
+    ]
+    if len(matches) == 1:
+        return matches[0].path
+    if not matches:
+        raise WorkflowError(f"no run '{ref}' under {root}: `nbworkflow runs` lists them")
+    raise WorkflowError(
+        f"'{ref}' matches {len(matches)} runs ({', '.join(m.run_id for m in matches[:3])}...): "
+        "give more of the id"
+    )
+
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "RunInfo",
+    "RunWriter",
+    "find_run",
+    "iter_events",
+    "list_runs",
+    "new_run_id",
+    "read_events",
+    "run_info",
+]

@@ -1,0 +1,125 @@
+"""Fold a stream of run events into the state of every node: what the widget and CLI draw.
+
+Pure and incremental: ``state.apply(event)`` for live views, ``RunState.from_events(events)``
+to redraw a finished run from its ``events.jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .events import (
+    Decision,
+    ModelCalled,
+    NodeCancelled,
+    NodeFailed,
+    NodeFinished,
+    NodeInfo,
+    NodeRetrying,
+    NodeSkipped,
+    NodeStarted,
+    NodeStatus,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+)
+
+
+@dataclass
+class NodeState:
+    info: NodeInfo
+    status: NodeStatus = NodeStatus.PENDING
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    message: str = ""
+    """Failure/skip reason, or the last retry reason."""
+    artifact: str | None = None
+    preview: str = ""
+    cached: bool = False
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def elapsed(self, now: float) -> float | None:
+        if self.duration_s is not None:
+            return self.duration_s
+        if self.started_at is not None:
+            return max(0.0, now - self.started_at)
+        return None
+
+
+@dataclass
+class RunState:
+    run_id: str = ""
+    workflow: str = ""
+    provider: str = ""
+    status: RunStatus = RunStatus.RUNNING
+    nodes: dict[str, NodeState] = field(default_factory=dict)
+    started_at: float | None = None
+    duration_s: float | None = None
+    message: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    events_seen: int = 0
+
+    @classmethod
+    def from_events(cls, events: Iterable[RunEvent]) -> RunState:
+        state = cls()
+        for event in events:
+            state.apply(event)
+        return state
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for node in self.nodes.values():
+            out[node.status.value] = out.get(node.status.value, 0) + 1
+        return out
+
+    def apply(self, event: RunEvent) -> None:
+        self.events_seen += 1
+        if isinstance(event, RunStarted):
+            self.run_id, self.workflow, self.provider = event.run_id, event.workflow, event.provider
+            self.started_at = event.ts
+            self.nodes = {n.id: NodeState(n) for n in event.nodes}
+            return
+        if isinstance(event, RunFinished):
+            self.status, self.duration_s, self.message = event.status, event.duration_s, event.message
+            return
+        node = self.nodes.get(event.node_id)
+        if node is None:
+            return
+        if isinstance(event, NodeStarted):
+            node.status, node.started_at, node.attempts = NodeStatus.RUNNING, event.ts, 1
+        elif isinstance(event, NodeRetrying):
+            node.status, node.attempts, node.message = NodeStatus.RETRYING, event.attempt, event.reason
+        elif isinstance(event, ModelCalled):
+            node.input_tokens += event.input_tokens
+            node.output_tokens += event.output_tokens
+            self.input_tokens += event.input_tokens
+            self.output_tokens += event.output_tokens
+        elif isinstance(event, Decision):
+            node.decisions.append(event)
+        elif isinstance(event, NodeFinished):
+            node.status, node.finished_at = NodeStatus.SUCCEEDED, event.ts
+            node.attempts, node.duration_s = event.attempts, event.duration_s
+            node.artifact, node.preview, node.cached = event.artifact, event.preview, event.cached
+            node.message = "from cache" if event.cached else ""
+        elif isinstance(event, NodeFailed):
+            node.status, node.finished_at, node.message = NodeStatus.FAILED, event.ts, event.message
+            node.attempts, node.duration_s = event.attempts, event.duration_s
+        elif isinstance(event, NodeSkipped):
+            node.status, node.message = NodeStatus.SKIPPED, event.reason
+        elif isinstance(event, NodeCancelled):
+            node.status, node.message = NodeStatus.CANCELLED, event.reason
+            node.duration_s = event.duration_s or None
+
+
+__all__ = ["NodeState", "RunState"]
