@@ -1,1 +1,92 @@
-"""nbworkflow: turn a notebook cell into a secure, adaptive, auditable agent workflow."""
+"""nbworkflow: turn a notebook cell into a secure, adaptive, auditable agent workflow.
+
+Python API::
+
+    from nbworkflow import load_workflow, run_workflow
+    spec = load_workflow("workflow.yaml")            # raises SpecError with file:line:col
+    result = run_workflow(spec, provider="scripted", provider_options={"script": "script.yaml"})
+
+In a notebook: ``%load_ext nbworkflow`` then a ``%%workflow`` cell holding the YAML.
+Importing this package is cheap: the sandbox, the anthropic SDK and IPython load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .engine import RunResult, arun_workflow, run_workflow
+from .events import NodeStatus, RunStatus
+from .exceptions import (
+    CycleError,
+    NodeFailed,
+    OutputValidationError,
+    ProviderError,
+    RunCancelled,
+    SandboxError,
+    SandboxUnavailable,
+    SpecError,
+    StagingError,
+    WorkflowError,
+)
+from .runlog import find_run, list_runs, read_events
+from .sanitize import sanitize
+from .spec import WorkflowSpec, json_schema, load_workflow
+
+if TYPE_CHECKING:
+    from .sandbox import SandboxResult, arun_code, run_code
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "SandboxResult": "nbworkflow.sandbox",
+    "arun_code": "nbworkflow.sandbox",
+    "run_code": "nbworkflow.sandbox",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbworkflow' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbworkflow``: registers ``%%workflow`` and ``%workflow``."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+__all__ = [
+    "CycleError",
+    "NodeFailed",
+    "NodeStatus",
+    "OutputValidationError",
+    "ProviderError",
+    "RunCancelled",
+    "RunResult",
+    "RunStatus",
+    "SandboxError",
+    "SandboxResult",
+    "SandboxUnavailable",
+    "SpecError",
+    "StagingError",
+    "WorkflowError",
+    "WorkflowSpec",
+    "__version__",
+    "arun_code",
+    "arun_workflow",
+    "find_run",
+    "json_schema",
+    "list_runs",
+    "load_ipython_extension",
+    "load_workflow",
+    "read_events",
+    "run_code",
+    "run_workflow",
+    "sanitize",
+]

@@ -13,6 +13,7 @@ so no subscriber (widget, CLI, log) can see a secret a handler forgot to redact.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 import warnings
@@ -53,7 +54,9 @@ class RunResult:
         try:
             return self.outputs[node_id]
         except KeyError:
-            status = self.state.nodes[node_id].status.value if node_id in self.state.nodes else "unknown"
+            status = (
+                self.state.nodes[node_id].status.value if node_id in self.state.nodes else "unknown"
+            )
             raise KeyError(f"node '{node_id}' has no output (status: {status})") from None
 
     def __repr__(self) -> str:
@@ -111,6 +114,8 @@ class Engine:
         self.state = RunState()
         self.outputs: dict[str, NodeOutput] = {}
         self._bad_subscribers: set[int] = set()
+        self._cancel_reason = "run cancelled"
+        self._nodes = {n.id: n for n in spec.nodes}
 
     # -- events ----------------------------------------------------------------------------
     def sanitize(self, text: str) -> str:
@@ -128,7 +133,9 @@ class Engine:
                 if i not in self._bad_subscribers:
                     self._bad_subscribers.add(i)
                     warnings.warn(
-                        f"event subscriber {subscriber!r} failed: {exc!r}", RuntimeWarning, stacklevel=2
+                        f"event subscriber {subscriber!r} failed: {exc!r}",
+                        RuntimeWarning,
+                        stacklevel=2,
                     )
 
     # -- scheduling ------------------------------------------------------------------------
@@ -164,15 +171,46 @@ class Engine:
             )
         )
         semaphore = asyncio.Semaphore(self.max_concurrency)
-        done_queue: asyncio.Queue[tuple[str, BaseException | None]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        all_done: asyncio.Future[None] = loop.create_future()
         running: dict[str, asyncio.Task[None]] = {}
         finished: set[str] = set()
         stop_reason = ""
 
         def start(node_id: str) -> None:
-            task = asyncio.create_task(self._run_node(node_id, semaphore), name=f"node:{node_id}")
-            running[node_id] = task
-            task.add_done_callback(lambda t, nid=node_id: done_queue.put_nowait((nid, _outcome(t))))
+            running[node_id] = loop.create_task(node_task(node_id), name=f"node:{node_id}")
+
+        async def node_task(node_id: str) -> None:
+            error: BaseException | None = None
+            try:
+                await self._run_node(node_id, semaphore)
+            except BaseException as exc:  # recorded as an event by _run_node already
+                error = exc
+            on_done(node_id, error)
+
+        def on_done(node_id: str, error: BaseException | None) -> None:
+            # Runs at the end of each node's own task: no central loop to wake per node.
+            nonlocal stop_reason
+            running.pop(node_id, None)
+            finished.add(node_id)
+            if error is None:
+                for child in children[node_id]:
+                    waiting[child] -= 1
+                    if waiting[child] == 0 and child not in finished and not stop_reason:
+                        start(child)
+            elif not isinstance(error, asyncio.CancelledError):
+                # Cancelled nodes' downstream is settled by _finish (cancelled or skipped).
+                status = self.state.nodes[node_id].status
+                skip_downstream(node_id, f"upstream node '{node_id}' {status.value}")
+                stop = self.fail_fast or isinstance(error, BudgetExceeded)
+                if stop and not stop_reason:
+                    why = "token budget spent" if isinstance(error, BudgetExceeded) else "fail_fast"
+                    stop_reason = f"{why}: run stopped after '{node_id}' failed"
+                    self._cancel_reason = stop_reason
+                    for task in running.values():
+                        task.cancel()
+            if not running and not all_done.done():
+                all_done.set_result(None)
 
         def skip_downstream(failed: str, reason: str) -> None:
             stack = list(children[failed])
@@ -182,7 +220,9 @@ class Engine:
                     continue
                 finished.add(child)
                 self.publish(
-                    ev.NodeSkipped(run_id=self.run_id, node_id=child, reason=reason, blocked_by=failed)
+                    ev.NodeSkipped(
+                        run_id=self.run_id, node_id=child, reason=reason, blocked_by=failed
+                    )
                 )
                 stack.extend(children[child])
 
@@ -190,52 +230,30 @@ class Engine:
             if waiting[node_id] == 0:
                 start(node_id)
         try:
-            while running:
-                node_id, error = await done_queue.get()
-                running.pop(node_id)
-                finished.add(node_id)
-                if error is None:
-                    for child in children[node_id]:
-                        waiting[child] -= 1
-                        if waiting[child] == 0 and child not in finished and not stop_reason:
-                            start(child)
-                    continue
-                status = self.state.nodes[node_id].status
-                skip_downstream(node_id, f"upstream node '{node_id}' {status.value}")
-                if (self.fail_fast or isinstance(error, BudgetExceeded)) and not stop_reason:
-                    why = "token budget spent" if isinstance(error, BudgetExceeded) else "fail_fast"
-                    stop_reason = f"{why}: run stopped after '{node_id}' failed"
-                    await self._cancel(running, stop_reason)
+            await all_done
         except asyncio.CancelledError:
-            await self._cancel(running, "run cancelled")
-            self._finish(order, finished, t0, RunStatus.CANCELLED, "run cancelled")
+            self._cancel_reason = "run cancelled"
+            tasks = list(running.values())
+            for task in tasks:
+                task.cancel()
+            # Shielded: a second Ctrl-C must not leave node tasks unrecorded.
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+            self._finish(order, t0, RunStatus.CANCELLED, "run cancelled")
             raise
-        for node_id in order:  # nodes never started because the run stopped early
-            if node_id not in finished and self.state.nodes[node_id].status is NodeStatus.PENDING:
-                self.publish(ev.NodeSkipped(run_id=self.run_id, node_id=node_id, reason=stop_reason))
         failed = any(
             s.status in (NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.SKIPPED)
             for s in self.state.nodes.values()
         )
-        status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
-        return self._finish(order, finished, t0, status, stop_reason)
+        status = RunStatus.FAILED if failed or stop_reason else RunStatus.SUCCEEDED
+        return self._finish(order, t0, status, stop_reason)
 
-    async def _cancel(self, running: dict[str, asyncio.Task[None]], reason: str) -> None:
-        self._cancel_reason = reason
-        tasks = list(running.values())
-        for task in tasks:
-            task.cancel()
-        # Shield: a second Ctrl-C must not leave node tasks unrecorded.
-        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
-        running.clear()
-
-    def _finish(
-        self, order: list[str], finished: set[str], t0: float, status: RunStatus, message: str
-    ) -> RunResult:
+    def _finish(self, order: list[str], t0: float, status: RunStatus, message: str) -> RunResult:
         for node_id in order:
             if self.state.nodes[node_id].status is NodeStatus.PENDING:
                 self.publish(
-                    ev.NodeCancelled(run_id=self.run_id, node_id=node_id, reason=f"{message} before it started")
+                    ev.NodeCancelled(
+                        run_id=self.run_id, node_id=node_id, reason=f"{message} before it started"
+                    )
                     if status is RunStatus.CANCELLED
                     else ev.NodeSkipped(run_id=self.run_id, node_id=node_id, reason=message)
                 )
@@ -253,11 +271,16 @@ class Engine:
         )
         if self.writer is not None:
             self.writer.write_summary(_summary(self.state, self.spec))
-        return RunResult(self.run_id, self.writer.run_dir if self.writer else Path(), status,
-                         self.state, self.outputs)
+        return RunResult(
+            self.run_id,
+            self.writer.run_dir if self.writer else Path(),
+            status,
+            self.state,
+            self.outputs,
+        )
 
     async def _run_node(self, node_id: str, semaphore: asyncio.Semaphore) -> None:
-        node = self.spec.node(node_id)
+        node = self._nodes[node_id]
         async with semaphore:
             ctx = NodeContext(
                 run_id=self.run_id,
@@ -267,7 +290,7 @@ class Engine:
                 upstream={up: self.outputs[up] for up in node.upstream},
                 publish=self.publish,
                 sanitize=self.sanitize,
-                save_artifact=lambda fmt, content, suffix="": self._save(node_id, fmt, content, suffix),
+                save_artifact=functools.partial(self._save, node_id),
                 meter=self.meter,
                 options=self.options,
             )
@@ -277,14 +300,17 @@ class Engine:
             self.publish(ev.NodeStarted(run_id=self.run_id, node_id=node_id))
             t0 = time.perf_counter()
             try:
-                async with asyncio.timeout(node.timeout):
+                if node.timeout is None:
                     output = await handler(ctx)
+                else:
+                    async with asyncio.timeout(node.timeout):
+                        output = await handler(ctx)
             except asyncio.CancelledError:
                 self.publish(
                     ev.NodeCancelled(
                         run_id=self.run_id,
                         node_id=node_id,
-                        reason=getattr(self, "_cancel_reason", "run cancelled"),
+                        reason=self._cancel_reason,
                         duration_s=round(time.perf_counter() - t0, 4),
                     )
                 )
@@ -312,7 +338,9 @@ class Engine:
                 )
                 if not isinstance(exc, (WorkflowError, TimeoutError, OSError)):
                     # Our own bug (or a handler's): keep the traceback visible.
-                    warnings.warn(f"node '{node_id}' crashed: {exc!r}", RuntimeWarning, stacklevel=1)
+                    warnings.warn(
+                        f"node '{node_id}' crashed: {exc!r}", RuntimeWarning, stacklevel=1
+                    )
                 raise
             self.outputs[node_id] = output
             artifact = self._save(node_id, output.format, output.content, "")
@@ -336,21 +364,22 @@ class Engine:
         return self.writer.write_artifact(node_id, fmt, content, suffix=suffix)
 
 
-def _outcome(task: asyncio.Task[None]) -> BaseException | None:
-    if task.cancelled():
-        return asyncio.CancelledError()
-    return task.exception()
-
-
-_TEXT_FIELDS = ("reason", "message")
+# Free-text fields per event class: computed once, so events without any cost nothing here.
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f for f in ("reason", "message", "preview") if f in cls.model_fields)
+    for cls in (ev.RunStarted, ev.RunFinished, *ev.NODE_EVENTS)
+}
 
 
 def _redact_event(event: RunEvent, sanitize: Callable[[str], str]) -> RunEvent:
     """Pass every free-text field of an event through the sanitizer (the one way out)."""
+    fields = _TEXT_FIELDS[type(event)]
+    if not fields and not isinstance(event, ev.Decision):
+        return event
     updates: dict[str, Any] = {}
-    for name in _TEXT_FIELDS:
-        value = getattr(event, name, None)
-        if isinstance(value, str) and value:
+    for name in fields:
+        value = getattr(event, name)
+        if value:
             clean = sanitize(value)
             if clean != value:
                 updates[name] = clean
@@ -358,10 +387,6 @@ def _redact_event(event: RunEvent, sanitize: Callable[[str], str]) -> RunEvent:
         data = _redact_value(event.data, sanitize)
         if data != event.data:
             updates["data"] = data
-    if isinstance(event, ev.NodeFinished) and event.preview:
-        clean = sanitize(event.preview)
-        if clean != event.preview:
-            updates["preview"] = clean
     return event.model_copy(update=updates) if updates else event
 
 
@@ -455,9 +480,7 @@ async def arun_workflow(
             await prov.aclose()
 
 
-def run_workflow(
-    spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any
-) -> RunResult:
+def run_workflow(spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any) -> RunResult:
     """Run a workflow to the end and return its ``RunResult`` (sync wrapper for scripts).
 
     Arguments: ``provider`` (a Provider, or ``"scripted"``/``"replay"``/``"anthropic"``/

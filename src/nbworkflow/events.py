@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
-class NodeStatus(str, enum.Enum):
+class NodeStatus(enum.StrEnum):
     """Lifecycle of one node. ``RETRYING`` is shown while a node makes another attempt."""
 
     PENDING = "pending"
@@ -33,7 +33,7 @@ class NodeStatus(str, enum.Enum):
 _DONE = {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """How a whole run ended."""
 
     RUNNING = "running"
@@ -189,8 +189,16 @@ RunEvent = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[RunEvent] = TypeAdapter(RunEvent)
 
-NODE_EVENTS = (NodeStarted, NodeRetrying, ModelCalled, Decision, NodeFinished, NodeFailed,
-               NodeSkipped, NodeCancelled)
+NODE_EVENTS = (
+    NodeStarted,
+    NodeRetrying,
+    ModelCalled,
+    Decision,
+    NodeFinished,
+    NodeFailed,
+    NodeSkipped,
+    NodeCancelled,
+)
 
 
 def event_to_json(event: RunEvent) -> str:

@@ -135,8 +135,13 @@ def run_info(run_dir: Path) -> RunInfo:
         try:
             data = json.loads(summary.read_text(encoding="utf-8"))
             return RunInfo(
-                run_dir.name, run_dir, data.get("workflow", "?"), data.get("status", "?"),
-                data.get("started_at"), data.get("duration_s"), len(data.get("nodes", {})),
+                run_dir.name,
+                run_dir,
+                data.get("workflow", "?"),
+                data.get("status", "?"),
+                data.get("started_at"),
+                data.get("duration_s"),
+                len(data.get("nodes", {})),
             )
         except (OSError, ValueError):
             pass

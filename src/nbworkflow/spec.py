@@ -15,8 +15,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -144,7 +146,7 @@ class NodeSpec(_Strict):
             return [{"file": v} if isinstance(v, str) else v for v in value]
         return value
 
-    @property
+    @cached_property
     def upstream(self) -> tuple[str, ...]:
         """Every node this one waits for: ``depends_on`` plus nodes named by inputs/code_from."""
         extra = [i.node for i in self.inputs if i.node]
@@ -183,6 +185,7 @@ class WorkflowSpec(_Strict):
     _node_lines: dict[str, int] = PrivateAttr(default_factory=dict)
     _source_text: str = PrivateAttr(default="")
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)
+    _by_id: dict[str, NodeSpec] | None = PrivateAttr(default=None)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -215,10 +218,9 @@ class WorkflowSpec(_Strict):
         return dict(self._variables)
 
     def node(self, node_id: str) -> NodeSpec:
-        for n in self.nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(node_id)
+        if self._by_id is None:  # built once; the model is frozen
+            self._by_id = {n.id: n for n in self.nodes}
+        return self._by_id[node_id]
 
     def where(self, node_id: str) -> str:
         """``file:line`` of a node, for runtime messages."""
@@ -251,10 +253,10 @@ def topological_order(nodes: tuple[NodeSpec, ...] | list[NodeSpec]) -> list[str]
     for n in nodes:
         for up in n.upstream:
             children[up].append(n.id)
-    ready = [n.id for n in nodes if indeg[n.id] == 0]
+    ready = deque(n.id for n in nodes if indeg[n.id] == 0)
     order: list[str] = []
     while ready:
-        current = ready.pop(0)
+        current = ready.popleft()
         order.append(current)
         for child in children[current]:
             indeg[child] -= 1
@@ -338,7 +340,7 @@ class _Located:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._constructor.construct_object(node)  # type: ignore[no-untyped-call]
+        return self._constructor.construct_object(node)
 
 
 def format_path(path: Path_) -> str:
@@ -397,9 +399,13 @@ _TOP_FIELDS = tuple(f for f in WorkflowSpec.model_fields)
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _translate(
@@ -433,8 +439,10 @@ def _translate(
         elif lo is not None:
             msg += f" (at least {lo})"
         return loc.issue(path, msg, node_id=node_id)
-    got = f", got {_type_name(value)} {value!r}" if not isinstance(value, (dict, list)) else (
-        f", got {_type_name(value)}"
+    got = (
+        f", got {_type_name(value)} {value!r}"
+        if not isinstance(value, (dict, list))
+        else (f", got {_type_name(value)}")
     )
     text = err["msg"]
     if ctx.get("expected"):
@@ -470,7 +478,9 @@ def load_workflow(
         try:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
-            raise SpecError([SpecIssue(f"cannot read the workflow file: {exc.strerror}", str(p))]) from exc
+            raise SpecError(
+                [SpecIssue(f"cannot read the workflow file: {exc.strerror}", str(p))]
+            ) from exc
         filename = filename or str(path)
         base_dir = p.resolve().parent
     else:
@@ -508,14 +518,25 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
     except yaml.YAMLError as exc:
         raise SpecError([SpecIssue(f"YAML error: {exc}", filename)]) from None
     if root is None:
-        raise SpecError([SpecIssue("the workflow is empty: write a mapping with 'name' and 'nodes'", filename, 1, 1)])
+        raise SpecError(
+            [
+                SpecIssue(
+                    "the workflow is empty: write a mapping with 'name' and 'nodes'", filename, 1, 1
+                )
+            ]
+        )
     try:
         data = loc.build(root)
     except yaml.YAMLError as exc:
         raise SpecError([SpecIssue(f"YAML error: {exc}", filename)]) from None
     if not isinstance(data, dict):
         raise SpecError(
-            [loc.issue((), f"the top level must be a mapping with 'name' and 'nodes', got {_type_name(data)}")]
+            [
+                loc.issue(
+                    (),
+                    f"the top level must be a mapping with 'name' and 'nodes', got {_type_name(data)}",
+                )
+            ]
         )
     used: dict[str, str] = {}
     data = _interpolate(data, (), lookup, loc, used)
@@ -526,10 +547,14 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
         issues.append(loc.issue((), "missing required key 'nodes': list the workflow's steps"))
         raw_nodes = []
     elif not isinstance(raw_nodes, list):
-        issues.append(loc.issue(("nodes",), f"'nodes' must be a list of nodes, got {_type_name(raw_nodes)}"))
+        issues.append(
+            loc.issue(("nodes",), f"'nodes' must be a list of nodes, got {_type_name(raw_nodes)}")
+        )
         raw_nodes = []
     elif not raw_nodes:
-        issues.append(loc.issue(("nodes",), "the workflow has no nodes: add at least one under 'nodes'"))
+        issues.append(
+            loc.issue(("nodes",), "the workflow has no nodes: add at least one under 'nodes'")
+        )
 
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -540,9 +565,17 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
             issues.append(loc.issue(("defaults", key), f"'{key}' cannot have a default", key=True))
         elif key not in _NODE_FIELDS:
             issues.append(
-                loc.issue(("defaults", key), f"unknown node field '{key}'{_did_you_mean(key, _NODE_FIELDS)}", key=True)
+                loc.issue(
+                    ("defaults", key),
+                    f"unknown node field '{key}'{_did_you_mean(key, _NODE_FIELDS)}",
+                    key=True,
+                )
             )
-    good_defaults = {k: v for k, v in defaults.items() if k in _NODE_FIELDS and k not in ("id", "depends_on", "type")}
+    good_defaults = {
+        k: v
+        for k, v in defaults.items()
+        if k in _NODE_FIELDS and k not in ("id", "depends_on", "type")
+    }
 
     # Top level, nodes validated separately so each node's problems are found.
     top = {k: v for k, v in data.items() if k != "nodes"}
@@ -554,12 +587,20 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
 
     nodes: list[NodeSpec] = []
     node_paths: list[Path_] = []
+    declared: list[tuple[str, Path_]] = []  # every id written, even on nodes that are invalid
     for i, raw in enumerate(raw_nodes):
         npath: Path_ = ("nodes", i)
         if not isinstance(raw, dict):
-            issues.append(loc.issue(npath, f"each node must be a mapping with 'id' and 'action', got {_type_name(raw)}"))
+            issues.append(
+                loc.issue(
+                    npath,
+                    f"each node must be a mapping with 'id' and 'action', got {_type_name(raw)}",
+                )
+            )
             continue
         node_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        if node_id is not None:
+            declared.append((node_id, npath))
         merged = {**good_defaults, **raw}
         try:
             node = NodeSpec.model_validate(merged)
@@ -576,8 +617,8 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
         node_paths.append(npath)
 
     cycle: list[str] = []
-    if nodes:
-        graph_issues, cycle = _check_graph(nodes, node_paths, loc)
+    if declared:
+        graph_issues, cycle = _check_graph(nodes, node_paths, declared, loc)
         issues.extend(graph_issues)
     if issues:
         issues.sort(key=lambda i: (i.line or 0, i.col or 0))
@@ -611,14 +652,20 @@ def _check_node(node: NodeSpec, path: Path_, loc: _Located) -> list[SpecIssue]:
             if f in node.model_fields_set:
                 out.append(
                     loc.issue(
-                        (*path, f), f"'{f}' only applies to adaptive nodes: set 'type: adaptive' or remove it",
-                        key=True, node_id=nid,
+                        (*path, f),
+                        f"'{f}' only applies to adaptive nodes: set 'type: adaptive' or remove it",
+                        key=True,
+                        node_id=nid,
                     )
                 )
     else:
         if not node.entrypoint:
             out.append(
-                loc.issue(path, "adaptive nodes need 'entrypoint': the function to call, e.g. sync_to_crm", node_id=nid)
+                loc.issue(
+                    path,
+                    "adaptive nodes need 'entrypoint': the function to call, e.g. sync_to_crm",
+                    node_id=nid,
+                )
             )
         if node.staging is None and node.tests_from is None:
             out.append(
@@ -631,12 +678,20 @@ def _check_node(node: NodeSpec, path: Path_, loc: _Located) -> list[SpecIssue]:
             )
         if node.staging is not None and not node.samples:
             out.append(
-                loc.issue(path, "'staging' needs 'samples': inputs to call the entrypoint with", node_id=nid)
+                loc.issue(
+                    path,
+                    "'staging' needs 'samples': inputs to call the entrypoint with",
+                    node_id=nid,
+                )
             )
     if node.output.format == "json" and node.output.json_schema is not None:
         schema = node.output.json_schema
         if not isinstance(schema.get("type", "object"), (str, list)):
-            out.append(loc.issue((*path, "output", "schema"), "schema 'type' must be a string", node_id=nid))
+            out.append(
+                loc.issue(
+                    (*path, "output", "schema"), "schema 'type' must be a string", node_id=nid
+                )
+            )
     for j, inp in enumerate(node.inputs):
         given = [k for k in ("file", "url", "node") if getattr(inp, k)]
         if len(given) != 1:
@@ -648,36 +703,52 @@ def _check_node(node: NodeSpec, path: Path_, loc: _Located) -> list[SpecIssue]:
                 )
             )
         if inp.url and not inp.url.startswith(("http://", "https://")):
-            out.append(loc.issue((*path, "inputs", j, "url"), "url inputs must start with http:// or https://", node_id=nid))
+            out.append(
+                loc.issue(
+                    (*path, "inputs", j, "url"),
+                    "url inputs must start with http:// or https://",
+                    node_id=nid,
+                )
+            )
     return out
 
 
 def _check_graph(
-    nodes: list[NodeSpec], paths: list[Path_], loc: _Located
+    nodes: list[NodeSpec], paths: list[Path_], declared: list[tuple[str, Path_]], loc: _Located
 ) -> tuple[list[SpecIssue], list[str]]:
     out: list[SpecIssue] = []
     first: dict[str, Path_] = {}
-    for node, path in zip(nodes, paths, strict=True):
-        if node.id in first:
-            prev = loc.mark(first[node.id])
+    for node_id, path in declared:
+        if node_id in first:
+            prev = loc.mark(first[node_id])
             out.append(
                 loc.issue(
                     (*path, "id"),
-                    f"duplicate node id '{node.id}' (first defined on line {prev.line if prev else '?'}): "
+                    f"duplicate node id '{node_id}' (first defined on line {prev.line if prev else '?'}): "
                     "rename one of them",
-                    node_id=node.id,
+                    node_id=node_id,
                 )
             )
         else:
-            first[node.id] = path
+            first[node_id] = path
     ids = list(first)
     for node, path in zip(nodes, paths, strict=True):
-        refs: list[tuple[Path_, str]] = [((*path, "depends_on", j), d) for j, d in enumerate(node.depends_on)]
-        refs += [((*path, "inputs", j, "node"), i.node) for j, i in enumerate(node.inputs) if i.node]
+        refs: list[tuple[Path_, str]] = [
+            ((*path, "depends_on", j), d) for j, d in enumerate(node.depends_on)
+        ]
+        refs += [
+            ((*path, "inputs", j, "node"), i.node) for j, i in enumerate(node.inputs) if i.node
+        ]
         refs += [((*path, f), v) for f in ("code_from", "tests_from") if (v := getattr(node, f))]
         for rpath, ref in refs:
             if ref == node.id:
-                out.append(loc.issue(rpath, f"node '{node.id}' depends on itself: remove '{ref}'", node_id=node.id))
+                out.append(
+                    loc.issue(
+                        rpath,
+                        f"node '{node.id}' depends on itself: remove '{ref}'",
+                        node_id=node.id,
+                    )
+                )
             elif ref not in first:
                 out.append(
                     loc.issue(
@@ -686,7 +757,7 @@ def _check_graph(
                         node_id=node.id,
                     )
                 )
-    if out:
+    if out or len(nodes) != len(declared):
         return out, []
     cycle = _find_cycle(nodes)
     if cycle:
@@ -717,7 +788,7 @@ def _find_cycle(nodes: list[NodeSpec]) -> list[str]:
                 stack.pop()
             elif state.get(nxt) == 1:
                 chain = [s for s, _ in stack]
-                loop = chain[chain.index(nxt):] + [nxt]
+                loop = [*chain[chain.index(nxt) :], nxt]
                 loop.reverse()  # depends_on points upstream; show it in run order
                 return loop
             elif not state.get(nxt):

@@ -91,7 +91,11 @@ class RunState:
             self.nodes = {n.id: NodeState(n) for n in event.nodes}
             return
         if isinstance(event, RunFinished):
-            self.status, self.duration_s, self.message = event.status, event.duration_s, event.message
+            self.status, self.duration_s, self.message = (
+                event.status,
+                event.duration_s,
+                event.message,
+            )
             return
         node = self.nodes.get(event.node_id)
         if node is None:
@@ -99,7 +103,11 @@ class RunState:
         if isinstance(event, NodeStarted):
             node.status, node.started_at, node.attempts = NodeStatus.RUNNING, event.ts, 1
         elif isinstance(event, NodeRetrying):
-            node.status, node.attempts, node.message = NodeStatus.RETRYING, event.attempt, event.reason
+            node.status, node.attempts, node.message = (
+                NodeStatus.RETRYING,
+                event.attempt,
+                event.reason,
+            )
         elif isinstance(event, ModelCalled):
             node.input_tokens += event.input_tokens
             node.output_tokens += event.output_tokens

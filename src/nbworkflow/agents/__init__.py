@@ -39,8 +39,21 @@ def resolve_provider(
     ``auto`` (the default) stays offline when it can: a cassette next to the spec
     (``<name>.cassette.jsonl`` or ``cassette.jsonl``) is replayed, else a script
     (``<name>.script.yaml`` or ``script.yaml``) is used; only then ``anthropic`` with
-    ``ANTHROPIC_API_KEY``.
+    ``ANTHROPIC_API_KEY``. ``record="cassette.jsonl"`` wraps the provider in a
+    ``RecordingProvider`` that appends every call to that cassette.
     """
+    record = options.pop("record", None)
+    resolved = _resolve(provider, spec, options)
+    if record:
+        from .replay import RecordingProvider
+
+        return RecordingProvider(resolved, record)
+    return resolved
+
+
+def _resolve(
+    provider: Provider | str | None, spec: WorkflowSpec | None, options: dict[str, Any]
+) -> Provider:
     if provider is not None and not isinstance(provider, str):
         return provider
     name = provider or "auto"

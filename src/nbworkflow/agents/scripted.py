@@ -3,6 +3,7 @@
 A script is a YAML or JSON mapping ``node_id -> answer`` where an answer is a mapping (sent as
 the JSON answer, e.g. ``{rationale, code}``), a string (sent as the raw text, so a test can feed
 fenced or broken JSON), or a list of those, one per call to that node (the last one repeats).
+An optional top-level ``_options: {latency: 0.5}`` simulates model latency (seconds per call).
 It never touches the network. Token counts are estimated (4 characters a token) so summaries
 and budgets behave as with a real model.
 """
@@ -63,6 +64,9 @@ class ScriptedProvider:
             raise ProviderError(f"the script {p} is not valid YAML/JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise ProviderError(f"the script {p} must map node ids to answers")
+        options = data.pop("_options", None) or {}
+        if "latency" in options and "latency" not in kwargs:
+            kwargs["latency"] = float(options["latency"])
         return cls(data, **kwargs)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -77,7 +81,9 @@ class ScriptedProvider:
             entry = self.script[request.node_id]
             if isinstance(entry, list):
                 if not entry:
-                    raise ProviderError(f"the script has an empty list for node '{request.node_id}'")
+                    raise ProviderError(
+                        f"the script has an empty list for node '{request.node_id}'"
+                    )
                 answer = entry[min(index, len(entry) - 1)]
             else:
                 answer = entry

@@ -32,7 +32,9 @@ class CodeAnswer(BaseModel):
     """Answer of a ``code`` node and of every adaptive rewrite."""
 
     model_config = ConfigDict(extra="ignore")
-    rationale: str = Field(default="", description="Why the code looks like this; for a rewrite, what changed.")
+    rationale: str = Field(
+        default="", description="Why the code looks like this; for a rewrite, what changed."
+    )
     code: str = Field(description="Complete Python source, no Markdown fences.")
 
 
@@ -44,7 +46,11 @@ class JsonAnswer(BaseModel):
     data: Any = Field(description="The JSON value asked for.")
 
 
-ANSWER_TYPES: dict[str, type[BaseModel]] = {"text": TextAnswer, "code": CodeAnswer, "json": JsonAnswer}
+ANSWER_TYPES: dict[str, type[BaseModel]] = {
+    "text": TextAnswer,
+    "code": CodeAnswer,
+    "json": JsonAnswer,
+}
 
 
 def answer_schema(fmt: str, json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -80,7 +86,9 @@ def extract_json(text: str) -> Any:
             last = exc
     if last is None:
         raise ValueError("the answer was empty")
-    raise ValueError(f"the answer is not valid JSON ({last.msg} at line {last.lineno} column {last.colno})")
+    raise ValueError(
+        f"the answer is not valid JSON ({last.msg} at line {last.lineno} column {last.colno})"
+    )
 
 
 def _strip_code_fence(code: str) -> str:
@@ -88,9 +96,7 @@ def _strip_code_fence(code: str) -> str:
     return m.group(1) if m else code
 
 
-def validate_answer(
-    text: str, fmt: str, json_schema: dict[str, Any] | None = None
-) -> BaseModel:
+def validate_answer(text: str, fmt: str, json_schema: dict[str, Any] | None = None) -> BaseModel:
     """Parse and validate one answer; raises ``ValueError`` with a message fit for the model."""
     value = extract_json(text)
     model = ANSWER_TYPES[fmt]
@@ -104,13 +110,15 @@ def validate_answer(
     if isinstance(answer, CodeAnswer):
         answer = answer.model_copy(update={"code": _strip_code_fence(answer.code)})
     if isinstance(answer, JsonAnswer) and json_schema:
-        import jsonschema  # a dependency of nbformat; imported only for json nodes
+        import jsonschema  # type: ignore[import-untyped]  # nbformat's dependency; json nodes only
 
         try:
             jsonschema.validate(answer.data, json_schema)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "data"
-            raise ValueError(f"'data' does not match the node's schema at {where}: {exc.message}") from None
+            raise ValueError(
+                f"'data' does not match the node's schema at {where}: {exc.message}"
+            ) from None
         except jsonschema.SchemaError as exc:
             raise ValueError(f"the node's JSON Schema is invalid: {exc.message}") from None
     return answer

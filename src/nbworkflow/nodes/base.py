@@ -164,7 +164,10 @@ class NodeContext:
         self.attempts = attempt
         self.publish(
             NodeRetrying(
-                run_id=self.run_id, node_id=self.node.id, attempt=attempt, reason=self.sanitize(reason)
+                run_id=self.run_id,
+                node_id=self.node.id,
+                attempt=attempt,
+                reason=self.sanitize(reason),
             )
         )
 

@@ -1,0 +1,158 @@
+"""Scheduler overhead per node, next to a bare-asyncio baseline measured in the same run.
+
+    python bench/engine.py [--quick]
+
+Graphs: a chain (each node waits for the previous one) and a fan-out/fan-in (one root, N-2
+parallel nodes, one sink), N = 10, 100, 1000, 10000 no-op nodes. The baseline is one asyncio
+task per node awaiting its dependencies' futures, with no bookkeeping at all. nbworkflow is
+measured with events published (state, sanitizer) but no run folder, and with a run folder
+(events.jsonl flushed per event). LangGraph runs the same graphs when installed (`bench` extra).
+Also: 10 independent nodes that each await 0.2 s (should take ~0.2 s in all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nbworkflow.agents import ScriptedProvider
+from nbworkflow.engine import arun_workflow
+from nbworkflow.nodes.base import NodeContext, NodeOutput
+from nbworkflow.spec import NodeSpec, WorkflowSpec
+
+_OUT = NodeOutput("text", "")
+
+
+async def _noop(ctx: NodeContext) -> NodeOutput:
+    return _OUT
+
+
+def graph(shape: str, n: int) -> dict[str, list[str]]:
+    """node id -> dependencies"""
+    if shape == "chain":
+        return {f"n{i}": ([f"n{i - 1}"] if i else []) for i in range(n)}
+    mids = [f"m{i}" for i in range(n - 2)]
+    deps: dict[str, list[str]] = {"root": []}
+    deps.update({m: ["root"] for m in mids})
+    deps["sink"] = mids
+    return deps
+
+
+def spec_of(deps: dict[str, list[str]]) -> WorkflowSpec:
+    nodes = [NodeSpec(id=k, action="noop", depends_on=tuple(v)) for k, v in deps.items()]
+    return WorkflowSpec(name="bench", nodes=tuple(nodes), max_concurrency=256)
+
+
+async def bare(deps: dict[str, list[str]]) -> None:
+    loop = asyncio.get_running_loop()
+    futures = {k: loop.create_future() for k in deps}
+
+    async def one(k: str) -> None:
+        for d in deps[k]:
+            await futures[d]
+        futures[k].set_result(None)
+
+    await asyncio.gather(*(one(k) for k in deps))
+
+
+def time_it(fn: Callable[[], Any], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def langgraph_runner(deps: dict[str, list[str]]) -> Callable[[], Any] | None:
+    try:
+        from typing import Annotated, TypedDict
+
+        from langgraph.graph import END, START, StateGraph
+    except ImportError:
+        return None
+    import operator
+
+    class State(TypedDict):
+        done: Annotated[list[str], operator.add]
+
+    g = StateGraph(State)
+    for k in deps:
+        g.add_node(k, lambda s, k=k: {"done": [k]})
+    for k, ds in deps.items():
+        if not ds:
+            g.add_edge(START, k)
+        elif len(ds) == 1:
+            g.add_edge(ds[0], k)
+        else:
+            g.add_edge(ds, k)
+    leaves = set(deps) - {d for ds in deps.values() for d in ds}
+    for leaf in leaves:
+        g.add_edge(leaf, END)
+    app = g.compile()
+    return lambda: app.invoke({"done": []}, {"recursion_limit": len(deps) + 10})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = parser.parse_args()
+    sizes = [10, 100, 1000] if args.quick else [10, 100, 1000, 10000]
+    handlers = {"routine": _noop}
+    provider = ScriptedProvider({})
+    print(
+        f"{'graph':<8}{'N':>7}  {'bare us/node':>12}  {'nbw us/node':>11}  {'ratio':>6}  "
+        f"{'+log us/node':>12}  {'ratio':>6}  {'langgraph':>10}  {'lg/nbw':>7}"
+    )
+    tmp = tempfile.mkdtemp(prefix="nbw-bench-")
+    worst = 0.0
+    for shape in ("chain", "fanout"):
+        for n in sizes:
+            deps = graph(shape, n)
+            spec = spec_of(deps)
+            repeat = 3 if n >= 10000 else (5 if args.quick else 9)
+            t_bare = time_it(lambda d=deps: asyncio.run(bare(d)), repeat)
+
+            def nbw(log: bool, s: WorkflowSpec = spec) -> None:
+                asyncio.run(
+                    arun_workflow(
+                        s, provider=provider, handlers=handlers, runs_dir=tmp if log else None
+                    )
+                )
+
+            t_nbw = time_it(lambda: nbw(False), repeat)
+            t_log = time_it(lambda: nbw(True), max(3, repeat // 3))
+            lg = langgraph_runner(deps) if n <= 1000 else None
+            t_lg = time_it(lg, 3) if lg else None
+            per = 1e6 / n
+            ratio = t_nbw / t_bare
+            worst = max(worst, ratio)
+            lg_text = f"{t_lg * per:10.1f}" if t_lg else f"{'n/a':>10}"
+            lg_ratio = f"{t_lg / t_nbw:6.1f}x" if t_lg else f"{'':>7}"
+            print(
+                f"{shape:<8}{n:>7}  {t_bare * per:12.1f}  {t_nbw * per:11.1f}  {ratio:5.2f}x  "
+                f"{t_log * per:12.1f}  {t_log / t_bare:5.2f}x  {lg_text}  {lg_ratio}"
+            )
+            sys.stdout.flush()
+
+    async def sleepy(ctx: NodeContext) -> NodeOutput:
+        await asyncio.sleep(0.2)
+        return _OUT
+
+    par = spec_of({f"p{i}": [] for i in range(10)})
+    t0 = time.perf_counter()
+    asyncio.run(arun_workflow(par, provider=provider, handlers={"routine": sleepy}, runs_dir=None))
+    elapsed = time.perf_counter() - t0
+    print(f"\n10 independent nodes awaiting 0.2 s each: {elapsed:.3f} s (target < 0.25 s)")
+    print(f"worst nbworkflow/bare ratio: {worst:.2f}x (target <= 2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,526 @@
+"""``nbworkflow``: validate, run and audit workflows from a terminal.
+
+Exit codes (also in the README):
+    0  success
+    1  the run finished but a node failed, was skipped or cancelled
+    2  usage error or invalid spec (every problem is printed with file:line:col)
+    3  configuration error: provider, sandbox, staging or run folder unavailable
+    130  interrupted (Ctrl-C); the run is recorded as cancelled
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from . import events as ev
+from .events import NodeStatus, RunEvent
+from .exceptions import SpecError, WorkflowError
+from .runlog import DEFAULT_ROOT, find_run, list_runs, read_events
+from .state import RunState
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+_SYMBOL = {
+    NodeStatus.PENDING: "·",
+    NodeStatus.RUNNING: "▶",
+    NodeStatus.RETRYING: "↻",
+    NodeStatus.SUCCEEDED: "✔",
+    NodeStatus.FAILED: "✘",
+    NodeStatus.SKIPPED: "⤼",
+    NodeStatus.CANCELLED: "■",
+}
+_COLOR = {
+    NodeStatus.PENDING: "2",
+    NodeStatus.RUNNING: "36",
+    NodeStatus.RETRYING: "33",
+    NodeStatus.SUCCEEDED: "32",
+    NodeStatus.FAILED: "31",
+    NodeStatus.SKIPPED: "2",
+    NodeStatus.CANCELLED: "35",
+}
+
+
+def _fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s"
+
+
+class UsageError(WorkflowError):
+    """A command-line argument is wrong (exit code 2)."""
+
+
+class Progress:
+    """Subscriber that shows a run: a live board on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.color = self.live and not os.environ.get("NO_COLOR")
+        self.state = RunState()
+        self._drawn = 0
+        self._last = 0.0
+
+    def _paint(self, status: NodeStatus, text: str) -> str:
+        return f"\x1b[{_COLOR[status]}m{text}\x1b[0m" if self.color else text
+
+    def __call__(self, event: RunEvent) -> None:
+        self.state.apply(event)
+        if self.live:
+            now = time.monotonic()
+            if isinstance(event, (ev.RunStarted, ev.RunFinished)) or now - self._last > 0.1:
+                self._last = now
+                self._draw_board()
+            return
+        line = self._plain(event)
+        if line:
+            print(line, file=self.stream, flush=True)
+
+    def _plain(self, event: RunEvent) -> str | None:
+        if isinstance(event, ev.RunStarted):
+            return f"run {event.run_id}: {event.workflow} ({len(event.nodes)} nodes, provider {event.provider})"
+        if isinstance(event, ev.NodeStarted):
+            return f"  ▶ {event.node_id} started"
+        if isinstance(event, ev.NodeRetrying):
+            return f"  ↻ {event.node_id} attempt {event.attempt}: {event.reason}"
+        if isinstance(event, ev.Decision) and event.verdict not in ("success",):
+            return f"  · {event.node_id} [{event.verdict}] {event.reason}"
+        if isinstance(event, ev.NodeFinished):
+            cached = " (cached)" if event.cached else ""
+            return f"  ✔ {event.node_id} succeeded in {_fmt_seconds(event.duration_s)}{cached}"
+        if isinstance(event, ev.NodeFailed):
+            return f"  ✘ {event.node_id} failed: {event.message}"
+        if isinstance(event, ev.NodeSkipped):
+            return f"  ⤼ {event.node_id} skipped: {event.reason}"
+        if isinstance(event, ev.NodeCancelled):
+            return f"  ■ {event.node_id} cancelled: {event.reason}"
+        return None
+
+    def _draw_board(self) -> None:
+        now = time.time()
+        lines = []
+        for node in self.state.nodes.values():
+            label = f"{_SYMBOL[node.status]} {node.id:<28} {node.status.value:<10}"
+            extra = f" {_fmt_seconds(node.elapsed(now))}"
+            if node.attempts > 1:
+                extra += f"  attempt {node.attempts}"
+            if node.message and node.status in (NodeStatus.FAILED, NodeStatus.RETRYING):
+                extra += f"  {node.message[:60]}"
+            lines.append(self._paint(node.status, label) + extra)
+        out = ""
+        if self._drawn:
+            out += f"\x1b[{self._drawn}F"
+        out += "".join(f"\x1b[2K{line}\n" for line in lines)
+        self._drawn = len(lines)
+        self.stream.write(out)
+        self.stream.flush()
+
+
+def summary_table(state: RunState, run_dir: Path | None = None) -> str:
+    """The end-of-run table: each node's status, attempts, duration and tokens."""
+    rows = [("node", "status", "attempts", "duration", "tokens in/out")]
+    for node in state.nodes.values():
+        status = node.status.value + (" (cached)" if node.cached else "")
+        rows.append(
+            (
+                node.id,
+                status,
+                str(node.attempts or "-"),
+                _fmt_seconds(node.duration_s),
+                f"{node.input_tokens}/{node.output_tokens}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(state.counts().items()))
+    lines.append("")
+    lines.append(
+        f"run {state.status.value} in {_fmt_seconds(state.duration_s)}: {counts}; "
+        f"tokens {state.input_tokens} in / {state.output_tokens} out"
+    )
+    for node in state.nodes.values():
+        if (
+            node.status in (NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED)
+            and node.message
+        ):
+            lines.append(f"  {node.id}: {node.message}")
+    if state.message:
+        lines.append(f"  {state.message}")
+    if run_dir is not None:
+        lines.append(f"run folder: {run_dir}")
+    return "\n".join(lines)
+
+
+def decision_log(events: Sequence[RunEvent], node: str | None = None) -> str:
+    """The audit trail of a run (or one node), as readable text."""
+    out: list[str] = []
+    t0 = next((e.ts for e in events if isinstance(e, ev.RunStarted)), 0.0)
+    known = {n.id for e in events if isinstance(e, ev.RunStarted) for n in e.nodes}
+    if node is not None and node not in known:
+        raise WorkflowError(f"no node '{node}' in this run; nodes: {', '.join(sorted(known))}")
+    for e in events:
+        node_id = getattr(e, "node_id", None)
+        if node is not None and node_id != node:
+            continue
+        stamp = f"+{e.ts - t0:7.3f}s"
+        if isinstance(e, ev.RunStarted):
+            out.append(f"{stamp} run {e.run_id} started: {e.workflow} (provider {e.provider})")
+        elif isinstance(e, ev.RunFinished):
+            out.append(
+                f"{stamp} run {e.status.value} ({e.input_tokens}/{e.output_tokens} tokens) {e.message}".rstrip()
+            )
+        elif isinstance(e, ev.NodeStarted):
+            out.append(f"{stamp} {e.node_id}: started")
+        elif isinstance(e, ev.ModelCalled):
+            out.append(
+                f"{stamp} {e.node_id}: model {e.model} ({e.purpose}) "
+                f"{e.input_tokens}/{e.output_tokens} tokens in {_fmt_seconds(e.duration_s)}"
+            )
+        elif isinstance(e, ev.Decision):
+            out.append(f"{stamp} {e.node_id}: attempt {e.attempt} [{e.verdict}] {e.reason}")
+            for key, value in e.data.items():
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                if "\n" in text:
+                    out.append(f"{'':10}   {key}:")
+                    out.extend(f"{'':10}     {line}" for line in text.splitlines())
+                else:
+                    out.append(f"{'':10}   {key}: {text}")
+        elif isinstance(e, ev.NodeRetrying):
+            out.append(f"{stamp} {e.node_id}: retrying (attempt {e.attempt}): {e.reason}")
+        elif isinstance(e, ev.NodeFinished):
+            out.append(
+                f"{stamp} {e.node_id}: succeeded after {e.attempts} attempt(s) -> {e.artifact}"
+            )
+        elif isinstance(e, ev.NodeFailed):
+            out.append(f"{stamp} {e.node_id}: FAILED ({e.error_type}): {e.message}")
+        elif isinstance(e, ev.NodeSkipped):
+            out.append(f"{stamp} {e.node_id}: skipped: {e.reason}")
+        elif isinstance(e, ev.NodeCancelled):
+            out.append(f"{stamp} {e.node_id}: cancelled: {e.reason}")
+    return "\n".join(out)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _variables(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--var takes NAME=VALUE, got '{pair}'")
+        out[name] = value
+    return out
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .spec import load_workflow
+
+    spec = load_workflow(args.file, variables=_variables(args.var))
+    order = " -> ".join(spec.topological_order())
+    print(f"{args.file}: ok, workflow '{spec.name}' with {len(spec.nodes)} nodes ({order})")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _provider_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if getattr(args, "script", None):
+        options["script"] = args.script
+    if getattr(args, "cassette", None):
+        options["cassette"] = args.cassette
+    if getattr(args, "record", None):
+        options["record"] = args.record
+    if getattr(args, "model", None):
+        options["model"] = args.model
+    return options
+
+
+def execute(
+    spec_path: str,
+    *,
+    provider: str,
+    provider_options: dict[str, Any],
+    variables: dict[str, str],
+    runs_dir: str,
+    max_concurrency: int | None = None,
+    fail_fast: bool | None = None,
+    token_budget: int | None = None,
+    sandbox: str | None = None,
+    quiet: bool = False,
+    live: bool | None = None,
+    stream: IO[str] | None = None,
+) -> int:
+    """Run a workflow with progress and summary; Ctrl-C cancels it cleanly. Returns the exit code."""
+    from .engine import arun_workflow
+    from .nodes.base import RunOptions
+    from .spec import load_workflow
+
+    spec = load_workflow(spec_path, variables=variables)
+    out = stream or sys.stderr
+    progress = Progress(out, live=live)
+    subscribers = [] if quiet else [progress]
+    kwargs: dict[str, Any] = dict(
+        provider=provider,
+        provider_options=provider_options,
+        runs_dir=runs_dir,
+        subscribers=subscribers,
+        max_concurrency=max_concurrency,
+        fail_fast=fail_fast,
+        token_budget=token_budget,
+        options=RunOptions(sandbox_backend=sandbox),
+    )
+    try:
+        # asyncio.run turns the first Ctrl-C into cancellation of the run's task, so running
+        # nodes and sandboxes see CancelledError and are recorded, then raises KeyboardInterrupt.
+        result = asyncio.run(arun_workflow(spec, **kwargs))
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run was cancelled and recorded", file=out)
+        if progress.state.run_id:
+            print(f"run folder: {Path(runs_dir) / progress.state.run_id}", file=out)
+        return EXIT_INTERRUPTED
+    print("", file=out)
+    print(summary_table(result.state, result.run_dir), file=out)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return execute(
+        args.file,
+        provider=args.provider,
+        provider_options=_provider_options(args),
+        variables=_variables(args.var),
+        runs_dir=args.runs_dir,
+        max_concurrency=args.max_concurrency,
+        fail_fast=True if args.fail_fast else None,
+        token_budget=args.token_budget,
+        sandbox=args.sandbox,
+        quiet=args.quiet,
+    )
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = list_runs(args.runs_dir)
+    if not runs:
+        print(f"no runs under {args.runs_dir}")
+        return EXIT_OK
+    for r in runs:
+        print(
+            f"{r.run_id}  {r.status:<10} {r.nodes:>3} nodes  {_fmt_seconds(r.duration_s):>7}  {r.workflow}"
+        )
+    return EXIT_OK
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    try:
+        run_dir = find_run(args.run, args.runs_dir)
+    except WorkflowError as exc:
+        raise UsageError(str(exc)) from exc
+    events = read_events(run_dir)
+    print(decision_log(events, args.node))
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import describe_backends
+
+    for report in describe_backends():
+        mark = "active" if report.active else ("available" if report.available else "unavailable")
+        print(f"{report.name}: {mark}")
+        for line in report.guarantees:
+            print(f"    + {line}")
+        if report.missing:
+            print(f"    - {report.missing}")
+    return EXIT_OK
+
+
+def cmd_sanitize(args: argparse.Namespace) -> int:
+    from .sanitize import sanitize
+
+    text = (
+        sys.stdin.read()
+        if args.file == "-"
+        else Path(args.file).read_text(encoding="utf-8", errors="replace")
+    )
+    sys.stdout.write(sanitize(text, args.secret, max_chars=args.max_chars))
+    return EXIT_OK
+
+
+def cmd_staging(args: argparse.Namespace) -> int:
+    from .staging import main as staging_main
+
+    return int(staging_main(list(args.rest)) or 0)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The seed's CRM workflow, offline, against the bundled mock CRM."""
+    from .staging import MockCRM
+
+    example = Path(args.example)
+    spec = example / "workflow.yaml"
+    if not spec.is_file():
+        raise WorkflowError(
+            f"no example at {spec}: run from the repository root or pass --example DIR"
+        )
+    with MockCRM(token="staging-demo-token") as crm:
+        print(
+            f"mock CRM staging API on {crm.url} (contract v{crm.contract_version})", file=sys.stderr
+        )
+        code = execute(
+            str(spec),
+            provider=args.provider,
+            provider_options=_provider_options(args),
+            variables={"STAGING_URL": crm.url, "STAGING_TOKEN": "staging-demo-token"},
+            runs_dir=args.runs_dir,
+            quiet=args.quiet,
+        )
+    runs = list_runs(args.runs_dir)
+    if runs:
+        print("\ndecision log of adaptive_test_loop:", file=sys.stderr)
+        try:
+            print(decision_log(read_events(runs[-1].path), "adaptive_test_loop"))
+        except WorkflowError as exc:
+            print(f"  ({exc})", file=sys.stderr)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbworkflow",
+        description="Secure, adaptive, auditable agent workflows (see `nbworkflow COMMAND -h`).",
+        epilog="exit codes: 0 ok, 1 run failed, 2 usage/spec error, 3 configuration error, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_runs_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--runs-dir", default=str(DEFAULT_ROOT), help="run folders (default: %(default)s)"
+        )
+
+    def add_provider(p: argparse.ArgumentParser, default: str = "auto") -> None:
+        p.add_argument(
+            "--provider",
+            default=default,
+            choices=["auto", "scripted", "replay", "anthropic"],
+            help="auto: a cassette or script next to the spec, else anthropic (default: %(default)s)",
+        )
+        p.add_argument("--script", help="answers per node id (YAML/JSON) for --provider scripted")
+        p.add_argument("--cassette", help="recorded answers for --provider replay")
+        p.add_argument("--record", metavar="CASSETTE", help="record every model call to CASSETTE")
+        p.add_argument(
+            "--model", help="model for --provider anthropic (overrides nothing in the spec)"
+        )
+
+    p = sub.add_parser("validate", help="check a workflow spec; exit 2 with every problem located")
+    p.add_argument("file")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the workflow YAML (for editors)")
+    p.add_argument("-o", "--output", help="write to a file instead of stdout")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("run", help="run a workflow with live progress and a summary")
+    p.add_argument("file")
+    add_provider(p)
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="fill ${NAME}")
+    p.add_argument("--max-concurrency", type=int)
+    p.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
+    p.add_argument("--token-budget", type=int, help="stop the run past this many tokens")
+    p.add_argument(
+        "--sandbox", choices=["bwrap", "docker", "process"], help="force a sandbox backend"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+    add_runs_dir(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "demo", help="run the seed's CRM workflow offline against the bundled mock CRM"
+    )
+    p.add_argument(
+        "--example", default="examples/crm", help="example folder (default: %(default)s)"
+    )
+    add_provider(p)
+    p.add_argument("-q", "--quiet", action="store_true")
+    add_runs_dir(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("runs", help="list recorded runs")
+    add_runs_dir(p)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("log", help="print a run's decision log")
+    p.add_argument(
+        "run", nargs="?", default="last", help="run id, unique prefix/suffix, folder or 'last'"
+    )
+    p.add_argument("--node", help="only this node")
+    add_runs_dir(p)
+    p.set_defaults(func=cmd_log)
+
+    p = sub.add_parser("sandbox", help="which sandbox backend is active and what it guarantees")
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("sanitize", help="redact secrets from a file or stdin (-)")
+    p.add_argument("file")
+    p.add_argument("--secret", action="append", default=[], help="a value to redact exactly")
+    p.add_argument("--max-chars", type=int, help="keep head and tail within this size")
+    p.set_defaults(func=cmd_sanitize)
+
+    p = sub.add_parser("staging", help="the mock CRM staging API (`nbworkflow staging serve -h`)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_staging)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nbworkflow {version('nbworkflow')}"
+    except PackageNotFoundError:
+        return "nbworkflow (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (SpecError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except WorkflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `nbworkflow log ... | head`: not an error.
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The ready-queue engine: ordering, concurrency, skip-downstream, fail_fast, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbworkflow import events as ev
+from nbworkflow.agents import ScriptedProvider
+from nbworkflow.engine import arun_workflow, run_workflow
+from nbworkflow.events import NodeStatus, RunStatus
+from nbworkflow.exceptions import ProviderError
+from nbworkflow.nodes.base import NodeContext, NodeOutput
+from nbworkflow.runlog import read_events
+from nbworkflow.spec import load_workflow
+
+
+def wf(nodes: str, extra: str = "") -> Any:
+    return load_workflow(text=f"name: t\n{extra}nodes:\n{nodes}")
+
+
+def node(nid: str, deps: list[str] | None = None, **fields: Any) -> str:
+    out = f"  - id: {nid}\n    action: do {nid}\n"
+    if deps:
+        out += f"    depends_on: [{', '.join(deps)}]\n"
+    for key, value in fields.items():
+        out += f"    {key}: {value}\n"
+    return out
+
+
+class Recorder:
+    """A handler double that records start/end order and can block on gates or fail."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.fail = fail or set()
+        self.log: list[str] = []
+        self.active = 0
+        self.peak = 0
+        self.gates: dict[str, asyncio.Event] = {}
+
+    async def __call__(self, ctx: NodeContext) -> NodeOutput:
+        nid = ctx.node.id
+        self.log.append(f"start:{nid}")
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if nid in self.gates:
+                await self.gates[nid].wait()
+            else:
+                await asyncio.sleep(0.01)
+            if nid in self.fail:
+                raise ProviderError(f"{nid} exploded")
+            seen = sorted(ctx.upstream)
+            return NodeOutput("text", f"{nid}<-{','.join(seen)}")
+        finally:
+            self.active -= 1
+            self.log.append(f"end:{nid}")
+
+
+def run(spec: Any, handler: Recorder, tmp_path: Path, **kwargs: Any) -> Any:
+    return run_workflow(
+        spec,
+        provider=ScriptedProvider({}),
+        handlers={"routine": handler},
+        runs_dir=tmp_path,
+        **kwargs,
+    )
+
+
+def test_dependencies_run_first_and_outputs_flow(tmp_path: Path) -> None:
+    spec = wf(node("a") + node("b", ["a"]) + node("c", ["a"]) + node("d", ["b", "c"]))
+    handler = Recorder()
+    result = run(spec, handler, tmp_path)
+    assert result.ok
+    log = handler.log
+    assert log.index("end:a") < log.index("start:b")
+    assert log.index("end:b") < log.index("start:d") and log.index("end:c") < log.index("start:d")
+    assert result.output("d").content == "d<-b,c"
+
+
+def test_ready_queue_not_lockstep_layers(tmp_path: Path) -> None:
+    # slow -> after_slow and fast -> after_fast: after_fast must not wait for slow.
+    spec = wf(
+        node("slow") + node("fast") + node("after_slow", ["slow"]) + node("after_fast", ["fast"])
+    )
+    handler = Recorder()
+
+    async def main() -> list[str]:
+        handler.gates["slow"] = asyncio.Event()
+        task = asyncio.create_task(
+            arun_workflow(
+                spec,
+                provider=ScriptedProvider({}),
+                handlers={"routine": handler},
+                runs_dir=tmp_path,
+            )
+        )
+        while "end:after_fast" not in handler.log:
+            await asyncio.sleep(0.005)
+        snapshot = list(handler.log)
+        handler.gates["slow"].set()
+        await task
+        return snapshot
+
+    snapshot = asyncio.run(main())
+    assert "end:after_fast" in snapshot and "end:slow" not in snapshot
+
+
+def test_max_concurrency_bounds_running_nodes(tmp_path: Path) -> None:
+    spec = wf("".join(node(f"n{i}") for i in range(8)), extra="max_concurrency: 3\n")
+    handler = Recorder()
+    assert run(spec, handler, tmp_path).ok
+    assert handler.peak == 3
+    handler2 = Recorder()
+    assert run(spec, handler2, tmp_path, max_concurrency=1).ok
+    assert handler2.peak == 1
+
+
+def test_independent_nodes_overlap(tmp_path: Path) -> None:
+    spec = wf("".join(node(f"n{i}") for i in range(5)), extra="max_concurrency: 10\n")
+    handler = Recorder()
+    run(spec, handler, tmp_path)
+    assert handler.peak == 5  # all five were in flight at once
+
+
+def test_failure_skips_downstream_but_not_unrelated(tmp_path: Path) -> None:
+    spec = wf(node("a") + node("b", ["a"]) + node("c", ["b"]) + node("x") + node("y", ["x"]))
+    result = run(spec, Recorder(fail={"a"}), tmp_path)
+    st = {k: v.status for k, v in result.state.nodes.items()}
+    assert st == {
+        "a": NodeStatus.FAILED,
+        "b": NodeStatus.SKIPPED,
+        "c": NodeStatus.SKIPPED,
+        "x": NodeStatus.SUCCEEDED,
+        "y": NodeStatus.SUCCEEDED,
+    }
+    assert result.status is RunStatus.FAILED
+    assert result.state.nodes["c"].message == "upstream node 'a' failed"
+    assert "a exploded" in result.state.nodes["a"].message
+    skipped = [e for e in read_events(result.run_dir) if isinstance(e, ev.NodeSkipped)]
+    assert {e.node_id: e.blocked_by for e in skipped} == {"b": "a", "c": "a"}
+
+
+def test_fail_fast_cancels_running_and_skips_the_rest(tmp_path: Path) -> None:
+    spec = wf(node("bad") + node("long") + node("later", ["long"]), extra="fail_fast: true\n")
+    handler = Recorder(fail={"bad"})
+
+    async def main() -> Any:
+        handler.gates["long"] = asyncio.Event()  # never set: only cancellation ends it
+        return await arun_workflow(
+            spec, provider=ScriptedProvider({}), handlers={"routine": handler}, runs_dir=tmp_path
+        )
+
+    result = asyncio.run(main())
+    st = {k: v.status for k, v in result.state.nodes.items()}
+    assert st == {
+        "bad": NodeStatus.FAILED,
+        "long": NodeStatus.CANCELLED,
+        "later": NodeStatus.SKIPPED,
+    }
+    assert "fail_fast" in result.state.message
+    assert result.status is RunStatus.FAILED
+
+
+def test_cancellation_records_running_nodes_promptly(tmp_path: Path) -> None:
+    spec = wf(node("a") + node("b") + node("c", ["a"]))
+    handler = Recorder()
+
+    async def main() -> None:
+        handler.gates["a"] = asyncio.Event()
+        handler.gates["b"] = asyncio.Event()
+        task = asyncio.create_task(
+            arun_workflow(
+                spec,
+                provider=ScriptedProvider({}),
+                handlers={"routine": handler},
+                runs_dir=tmp_path,
+            )
+        )
+        while handler.active < 2:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(main())
+    assert handler.active == 0  # the node coroutines saw CancelledError and unwound
+    run_dir = next(tmp_path.iterdir())
+    events = read_events(run_dir)
+    cancelled = {e.node_id for e in events if isinstance(e, ev.NodeCancelled)}
+    assert cancelled == {"a", "b", "c"}
+    finished = events[-1]
+    assert isinstance(finished, ev.RunFinished) and finished.status is RunStatus.CANCELLED
+
+
+def test_node_timeout_fails_with_the_fix(tmp_path: Path) -> None:
+    spec = wf(node("slow", timeout=0.05))
+    handler = Recorder()
+    handler.gates["slow"] = asyncio.Event()  # created outside a loop: fine for Event in 3.10+
+    result = run(spec, handler, tmp_path)
+    msg = result.state.nodes["slow"].message
+    assert "timed out after 0.05s" in msg and "raise the node's 'timeout'" in msg
+
+
+def test_routine_node_with_scripted_provider_saves_artifacts(tmp_path: Path) -> None:
+    spec = wf(node("doc") + node("code", ["doc"], output="code"))
+    provider = ScriptedProvider(
+        {
+            "doc": {"rationale": "r", "content": "# Title"},
+            "code": "```json\n"
+            + '{"rationale": "x", "code": "def f():\\n    return 1\\n"}'
+            + "\n```",
+        }
+    )
+    result = run_workflow(spec, provider=provider, runs_dir=tmp_path)
+    assert result.ok
+    assert (result.run_dir / "artifacts" / "doc.md").read_text() == "# Title"
+    assert (result.run_dir / "artifacts" / "code.py").read_text().startswith("def f():")
+    # The upstream output reached the downstream prompt.
+    code_request = next(r for r in provider.requests if r.node_id == "code")
+    assert "# Title" in code_request.messages[0].content
+    assert result.state.input_tokens > 0 and result.state.output_tokens > 0
+
+
+def test_invalid_answer_is_repaired_then_retried(tmp_path: Path) -> None:
+    spec = wf(node("a", max_retries=1))
+    provider = ScriptedProvider({"a": ["not json", '{"oops": 1}', '{"content": "fixed"}']})
+    result = run_workflow(spec, provider=provider, runs_dir=tmp_path)
+    assert result.ok and result.output("a").content == "fixed"
+    decisions = [e for e in read_events(result.run_dir) if isinstance(e, ev.Decision)]
+    assert [d.verdict for d in decisions] == ["repair", "repair", "success"]
+    # The validation problem was fed back to the model.
+    assert "not valid JSON" in provider.requests[1].messages[-1].content
+
+
+def test_repairs_exhausted_fails_node(tmp_path: Path) -> None:
+    spec = wf(node("a", max_retries=0))
+    result = run_workflow(spec, provider=ScriptedProvider({"a": "never json"}), runs_dir=tmp_path)
+    assert result.state.nodes["a"].status is NodeStatus.FAILED
+    assert (
+        "did not match the expected text structure after 3 attempt(s)"
+        in result.state.nodes["a"].message
+    )
+
+
+def test_token_budget_stops_the_run(tmp_path: Path) -> None:
+    spec = wf(node("a") + node("b", ["a"]), extra="token_budget: 5\n")
+    provider = ScriptedProvider({"a": {"content": "x" * 400}, "b": {"content": "y"}})
+    result = run_workflow(spec, provider=provider, runs_dir=tmp_path)
+    assert result.state.nodes["a"].status is NodeStatus.FAILED
+    assert "token budget is spent" in result.state.nodes["a"].message
+    assert result.state.nodes["b"].status is NodeStatus.SKIPPED
+
+
+def test_events_never_carry_registered_secrets(tmp_path: Path) -> None:
+    secret = "sk-very-secret-value-123456"
+    spec = wf(node("a"))
+
+    class Leaky(Recorder):
+        async def __call__(self, ctx: NodeContext) -> NodeOutput:
+            ctx.decide(1, "adapt", f"server said token={secret}", body=f"x {secret} y")
+            raise ProviderError(f"auth failed for {secret}")
+
+    seen: list[ev.RunEvent] = []
+    result = run_workflow(
+        spec,
+        provider=ScriptedProvider({}),
+        handlers={"routine": Leaky()},
+        runs_dir=tmp_path,
+        known_secrets=[secret],
+        subscribers=[seen.append],
+    )
+    assert seen, "subscriber got events"
+    assert secret not in "".join(e.model_dump_json() for e in seen)
+    assert secret not in (result.run_dir / "events.jsonl").read_text()
+    assert secret not in (result.run_dir / "run.json").read_text()
+
+
+def test_broken_subscriber_does_not_break_the_run(tmp_path: Path) -> None:
+    def broken(event: ev.RunEvent) -> None:
+        raise RuntimeError("view bug")
+
+    with pytest.warns(RuntimeWarning, match="view bug"):
+        result = run(wf(node("a")), Recorder(), tmp_path, subscribers=[broken])
+    assert result.ok
+
+
+def test_run_workflow_works_inside_a_running_loop(tmp_path: Path) -> None:
+    async def main() -> Any:
+        return run_workflow(
+            wf(node("a")), provider=ScriptedProvider({"a": {"content": "ok"}}), runs_dir=tmp_path
+        )
+
+    assert asyncio.run(main()).ok

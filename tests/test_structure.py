@@ -1,0 +1,69 @@
+"""Structure: the public API is complete and the layering rule holds (ARCHITECTURE.md §1)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import nbworkflow
+
+SRC = Path(nbworkflow.__file__).parent
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert nbworkflow.__all__ == sorted(nbworkflow.__all__)
+    for name in nbworkflow.__all__:
+        assert getattr(nbworkflow, name) is not None, name
+    public = {n for n in vars(nbworkflow) if not n.startswith("_") and n[0].isupper()}
+    assert public <= set(nbworkflow.__all__), public - set(nbworkflow.__all__)
+
+
+def test_importing_the_core_pulls_in_no_ui_and_no_sdk() -> None:
+    code = (
+        "import sys, nbworkflow, nbworkflow.engine, nbworkflow.cli, nbworkflow.spec, "
+        "nbworkflow.runlog, nbworkflow.sanitize, nbworkflow.agents, nbworkflow.nodes.routine\n"
+        "bad = [m for m in ('IPython', 'ipywidgets', 'anthropic', 'docker') if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_layering_rule_by_source() -> None:
+    """IPython only under magics/, ipywidgets only in widgets/view.py and magics/, anthropic only
+    in agents/anthropic.py, docker only under sandbox/."""
+    allowed = {
+        "IPython": ("magics/",),
+        "ipywidgets": ("magics/", "widgets/view.py"),
+        "anthropic": ("agents/anthropic.py",),
+        "docker": ("sandbox/",),
+    }
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        for module in _imports(path) & set(allowed):
+            if not rel.startswith(allowed[module]):
+                offenders.append(f"{rel} imports {module}")
+    assert offenders == []
+
+
+def test_every_exception_is_a_workflow_error() -> None:
+    from nbworkflow import exceptions
+
+    for name in exceptions.__all__:
+        obj = getattr(exceptions, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, exceptions.WorkflowError), name
