@@ -115,7 +115,7 @@ def test_max_concurrency_bounds_running_nodes(tmp_path: Path) -> None:
     assert run(spec, handler, tmp_path).ok
     assert handler.peak == 3
     handler2 = Recorder()
-    assert run(spec, handler2, tmp_path, max_concurrency=1).ok
+    assert run(spec, handler2, tmp_path, max_concurrency=1, cache=False).ok
     assert handler2.peak == 1
 
 

@@ -257,7 +257,7 @@ def _provider_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def execute(
-    spec_path: str,
+    spec_path: str | None,
     *,
     provider: str,
     provider_options: dict[str, Any],
@@ -267,56 +267,97 @@ def execute(
     fail_fast: bool | None = None,
     token_budget: int | None = None,
     sandbox: str | None = None,
+    cache: bool = True,
+    rerun: Sequence[str] = (),
+    resume: str | None = None,
     quiet: bool = False,
     live: bool | None = None,
     stream: IO[str] | None = None,
 ) -> int:
-    """Run a workflow with progress and summary; Ctrl-C cancels it cleanly. Returns the exit code."""
+    """Run (or, with ``resume=RUN``, continue) a workflow with progress and a summary.
+
+    Ctrl-C cancels the run cleanly. Returns the exit code.
+    """
     from .engine import arun_workflow
     from .nodes.base import RunOptions
+    from .resume import load_resume
     from .spec import load_workflow
 
-    spec = load_workflow(spec_path, variables=variables)
+    extra: dict[str, Any] = {}
+    if resume is not None:
+        spec, reuse, old_id = load_resume(resume, runs_dir, variables)
+        extra = {"reuse": reuse, "resumed_from": old_id}
+    else:
+        assert spec_path is not None
+        spec = load_workflow(spec_path, variables=variables)
     out = stream or sys.stderr
     progress = Progress(out, live=live)
-    subscribers = [] if quiet else [progress]
-    kwargs: dict[str, Any] = dict(
+    coro = arun_workflow(
+        spec,
         provider=provider,
         provider_options=provider_options,
         runs_dir=runs_dir,
-        subscribers=subscribers,
+        subscribers=[] if quiet else [progress],
         max_concurrency=max_concurrency,
         fail_fast=fail_fast,
         token_budget=token_budget,
         options=RunOptions(sandbox_backend=sandbox),
+        cache=cache,
+        rerun=rerun,
+        **extra,
     )
     try:
         # asyncio.run turns the first Ctrl-C into cancellation of the run's task, so running
         # nodes and sandboxes see CancelledError and are recorded, then raises KeyboardInterrupt.
-        result = asyncio.run(arun_workflow(spec, **kwargs))
+        result = asyncio.run(coro)
     except KeyboardInterrupt:
         print("\ninterrupted: the run was cancelled and recorded", file=out)
         if progress.state.run_id:
             print(f"run folder: {Path(runs_dir) / progress.state.run_id}", file=out)
+            print(f"continue it with: nbworkflow resume {progress.state.run_id}", file=out)
         return EXIT_INTERRUPTED
     print("", file=out)
     print(summary_table(result.state, result.run_dir), file=out)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "provider": args.provider,
+        "provider_options": _provider_options(args),
+        "variables": _variables(args.var),
+        "runs_dir": args.runs_dir,
+        "max_concurrency": args.max_concurrency,
+        "fail_fast": True if args.fail_fast else None,
+        "token_budget": args.token_budget,
+        "sandbox": args.sandbox,
+        "cache": not args.no_cache,
+        "rerun": args.rerun,
+        "quiet": args.quiet,
+    }
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    return execute(
-        args.file,
-        provider=args.provider,
-        provider_options=_provider_options(args),
-        variables=_variables(args.var),
-        runs_dir=args.runs_dir,
-        max_concurrency=args.max_concurrency,
-        fail_fast=True if args.fail_fast else None,
-        token_budget=args.token_budget,
-        sandbox=args.sandbox,
-        quiet=args.quiet,
+    return execute(args.file, **_run_options(args))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return execute(None, resume=args.run, **_run_options(args))
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .cache import CACHE_DIRNAME, NodeCache
+
+    cache = NodeCache(Path(args.runs_dir) / CACHE_DIRNAME)
+    if args.action == "clear":
+        print(f"removed {cache.clear()} entries from {cache.root}")
+        return EXIT_OK
+    info = cache.info()
+    print(
+        f"{info.path}: {info.entries} entries, {info.bytes / 1e6:.2f} MB "
+        f"(bounded to {info.max_bytes / 1e6:.0f} MB, least recently used evicted first)"
     )
+    return EXIT_OK
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -393,6 +434,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             variables={"STAGING_URL": crm.url, "STAGING_TOKEN": "staging-demo-token"},
             runs_dir=args.runs_dir,
             quiet=args.quiet,
+            cache=False,
         )
     runs = list_runs(args.runs_dir)
     if runs:
@@ -441,19 +483,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write to a file instead of stdout")
     p.set_defaults(func=cmd_schema)
 
+    def add_run_options(p: argparse.ArgumentParser) -> None:
+        add_provider(p)
+        p.add_argument(
+            "--var", action="append", default=[], metavar="NAME=VALUE", help="fill ${NAME}"
+        )
+        p.add_argument("--max-concurrency", type=int)
+        p.add_argument(
+            "--fail-fast", action="store_true", help="stop everything at the first failure"
+        )
+        p.add_argument("--token-budget", type=int, help="stop the run past this many tokens")
+        p.add_argument(
+            "--sandbox", choices=["bwrap", "docker", "process"], help="force a sandbox backend"
+        )
+        p.add_argument("--no-cache", action="store_true", help="run every node, reuse nothing")
+        p.add_argument(
+            "--rerun",
+            action="append",
+            default=[],
+            metavar="NODE",
+            help="run NODE and its downstream again despite the cache (repeatable)",
+        )
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+        add_runs_dir(p)
+
     p = sub.add_parser("run", help="run a workflow with live progress and a summary")
     p.add_argument("file")
-    add_provider(p)
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="fill ${NAME}")
-    p.add_argument("--max-concurrency", type=int)
-    p.add_argument("--fail-fast", action="store_true", help="stop everything at the first failure")
-    p.add_argument("--token-budget", type=int, help="stop the run past this many tokens")
-    p.add_argument(
-        "--sandbox", choices=["bwrap", "docker", "process"], help="force a sandbox backend"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
-    add_runs_dir(p)
+    add_run_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a failed, cancelled or interrupted run")
+    p.add_argument("run", help="run id, unique prefix/suffix, folder or 'last'")
+    add_run_options(p)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("cache", help="the node cache: info or clear")
+    p.add_argument("action", choices=["info", "clear"])
+    add_runs_dir(p)
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser(
         "demo", help="run the seed's CRM workflow offline against the bundled mock CRM"

@@ -17,13 +17,14 @@ import functools
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import events as ev
 from .agents.base import Provider
+from .cache import CACHE_DIRNAME, NodeCache, node_key
 from .events import NodeInfo, NodeStatus, RunEvent, RunStatus
 from .exceptions import BudgetExceeded, WorkflowError
 from .nodes.base import NodeContext, NodeHandler, NodeOutput, RunOptions, TokenMeter
@@ -99,6 +100,10 @@ class Engine:
         known_secrets: Iterable[str] = (),
         token_budget: int | None = None,
         options: RunOptions | None = None,
+        cache: NodeCache | None = None,
+        rerun: Iterable[str] = (),
+        reuse: Mapping[str, NodeOutput] | None = None,
+        resumed_from: str | None = None,
     ) -> None:
         self.spec = spec
         self.provider = provider
@@ -116,6 +121,17 @@ class Engine:
         self._bad_subscribers: set[int] = set()
         self._cancel_reason = "run cancelled"
         self._nodes = {n.id: n for n in spec.nodes}
+        self.cache = cache
+        self.force: set[str] = set()
+        for node_id in rerun:
+            if node_id not in self._nodes:
+                raise WorkflowError(
+                    f"--rerun {node_id}: no such node; nodes: {', '.join(self._nodes)}"
+                )
+            self.force |= {node_id} | spec.downstream(node_id)
+        self.reuse = dict(reuse or {})
+        self.resumed_from = resumed_from
+        self.provider_name = str(getattr(provider, "name", type(provider).__name__))
 
     # -- events ----------------------------------------------------------------------------
     def sanitize(self, text: str) -> str:
@@ -166,8 +182,12 @@ class Engine:
                     )
                     for n in (by_id[i] for i in order)
                 ),
-                provider=getattr(self.provider, "name", type(self.provider).__name__),
+                provider=self.provider_name,
                 model=spec.model,
+                resumed_from=self.resumed_from,
+                spec_file=None
+                if spec.source_file.startswith("<")
+                else str(Path(spec.source_file).resolve()),
             )
         )
         semaphore = asyncio.Semaphore(self.max_concurrency)
@@ -299,6 +319,11 @@ class Engine:
                 raise WorkflowError(f"no handler for node type '{node.type}'")
             self.publish(ev.NodeStarted(run_id=self.run_id, node_id=node_id))
             t0 = time.perf_counter()
+            key = None
+            if self.cache is not None and node.cache and node_id not in self.force:
+                key = node_key(self.spec, node, self.provider_name, ctx.upstream)
+            if self._reused(ctx, key, t0):
+                return
             try:
                 if node.timeout is None:
                     output = await handler(ctx)
@@ -343,20 +368,44 @@ class Engine:
                     )
                 raise
             self.outputs[node_id] = output
-            artifact = self._save(node_id, output.format, output.content, "")
-            self.publish(
-                ev.NodeFinished(
-                    run_id=self.run_id,
-                    node_id=node_id,
-                    attempts=ctx.attempts,
-                    duration_s=round(time.perf_counter() - t0, 4),
-                    artifact=artifact,
-                    preview=output.content[:PREVIEW_CHARS],
-                    input_tokens=ctx.input_tokens,
-                    output_tokens=ctx.output_tokens,
-                    cached=bool(output.meta.get("cached")),
-                )
+            if self.cache is not None and node.cache:
+                key = key or node_key(self.spec, node, self.provider_name, ctx.upstream)
+                self.cache.put(key, node_id, output, self.run_id)
+            self._node_finished(ctx, output, t0)
+
+    def _reused(self, ctx: NodeContext, key: str | None, t0: float) -> bool:
+        """Finish a node from a resumed run or the cache, if possible; True when it was."""
+        node_id = ctx.node.id
+        if node_id in self.reuse:
+            output = self.reuse[node_id]
+            ctx.decide(1, "restored", f"output restored from run {self.resumed_from}")
+        elif key is not None and (entry := self.cache.get(key) if self.cache else None):
+            output = entry.output
+            ctx.decide(
+                1, "cached", f"output from the node cache (made by run {entry.run_id})", key=key
             )
+        else:
+            return False
+        self.outputs[node_id] = output
+        self._node_finished(ctx, replace(output, meta={**output.meta, "cached": True}), t0)
+        return True
+
+    def _node_finished(self, ctx: NodeContext, output: NodeOutput, t0: float) -> None:
+        node_id = ctx.node.id
+        artifact = self._save(node_id, output.format, output.content, "")
+        self.publish(
+            ev.NodeFinished(
+                run_id=self.run_id,
+                node_id=node_id,
+                attempts=ctx.attempts,
+                duration_s=round(time.perf_counter() - t0, 4),
+                artifact=artifact,
+                preview=output.content[:PREVIEW_CHARS],
+                input_tokens=ctx.input_tokens,
+                output_tokens=ctx.output_tokens,
+                cached=bool(output.meta.get("cached")),
+            )
+        )
 
     def _save(self, node_id: str, fmt: str, content: str, suffix: str) -> str:
         if self.writer is None:
@@ -442,6 +491,10 @@ async def arun_workflow(
     handlers: Mapping[str, NodeHandler] | None = None,
     options: RunOptions | None = None,
     run_id: str | None = None,
+    cache: bool | str | os.PathLike[str] | NodeCache = True,
+    rerun: Iterable[str] = (),
+    reuse: Mapping[str, NodeOutput] | None = None,
+    resumed_from: str | None = None,
 ) -> RunResult:
     """Run a workflow and return its ``RunResult``; see ``run_workflow`` for the arguments.
 
@@ -458,6 +511,13 @@ async def arun_workflow(
     if runs_dir is not None:
         writer = RunWriter(Path(runs_dir) / run_id)
         writer.write_text("workflow.yaml", spec.source_text)
+    node_cache: NodeCache | None = None
+    if isinstance(cache, NodeCache):
+        node_cache = cache
+    elif cache is True and runs_dir is not None:
+        node_cache = NodeCache(Path(runs_dir) / CACHE_DIRNAME)
+    elif cache and not isinstance(cache, bool):
+        node_cache = NodeCache(cache)
     engine = Engine(
         spec,
         prov,
@@ -470,6 +530,10 @@ async def arun_workflow(
         known_secrets=known_secrets,
         token_budget=token_budget,
         options=options,
+        cache=node_cache,
+        rerun=rerun,
+        reuse=reuse,
+        resumed_from=resumed_from,
     )
     try:
         return await engine.run()
@@ -486,18 +550,32 @@ def run_workflow(spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any) -> 
     Arguments: ``provider`` (a Provider, or ``"scripted"``/``"replay"``/``"anthropic"``/
     ``"auto"``), ``provider_options``, ``variables`` (for ``${VAR}``), ``runs_dir`` (``None``:
     write no run folder), ``subscribers`` (callables receiving every event), ``max_concurrency``,
-    ``fail_fast``, ``known_secrets``, ``token_budget``, ``handlers``, ``options``, ``run_id``.
+    ``fail_fast``, ``known_secrets``, ``token_budget``, ``handlers``, ``options``, ``run_id``,
+    ``cache`` (``True``: ``<runs_dir>/.cache``; a folder; a ``NodeCache``; ``False``: off),
+    ``rerun`` (node ids to run again, with their downstream, despite the cache).
     Called from a thread that already runs an event loop (a notebook), it runs the engine on a
     private loop in a worker thread.
     """
+    return run_workflow_sync(arun_workflow(spec, **kwargs))
+
+
+def run_workflow_sync(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
+    """Run ``coro`` to the end, from plain code or from a thread that already runs a loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(arun_workflow(spec, **kwargs))
+        return asyncio.run(coro)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="nbworkflow") as pool:
-        return pool.submit(asyncio.run, arun_workflow(spec, **kwargs)).result()
+        return pool.submit(asyncio.run, coro).result()
 
 
-__all__ = ["Engine", "RunResult", "Subscriber", "arun_workflow", "run_workflow"]
+__all__ = [
+    "Engine",
+    "RunResult",
+    "Subscriber",
+    "arun_workflow",
+    "run_workflow",
+    "run_workflow_sync",
+]

@@ -75,6 +75,8 @@ class RunStarted(_Event):
     model: str | None = None
     resumed_from: str | None = None
     """Run id this run continues, when it is a resume."""
+    spec_file: str | None = None
+    """Absolute path of the spec file, when it came from a file (resume re-reads inputs there)."""
 
 
 class NodeStarted(_Event):

@@ -128,6 +128,8 @@ class NodeSpec(_Strict):
     """Adaptive: an upstream node whose output holds ``test_*`` functions run in the sandbox."""
     sandbox: SandboxOptions | None = None
     """Adaptive: overrides the workflow's ``sandbox`` options."""
+    cache: bool = True
+    """Reuse this node's output from the node cache when nothing it depends on changed."""
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -465,11 +467,13 @@ def load_workflow(
     variables: Mapping[str, Any] | None = None,
     use_env: bool = True,
     filename: str | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> WorkflowSpec:
     """Load and validate a workflow from a YAML file or text; raises ``SpecError``.
 
     ``${VAR}`` in any string is filled from ``variables``, then (``use_env``) the environment;
-    ``${VAR:-default}`` gives a fallback and ``$$`` a literal ``$``.
+    ``${VAR:-default}`` gives a fallback and ``$$`` a literal ``$``. Relative ``file:`` inputs
+    resolve against ``base_dir`` (default: the file's folder, or the working directory).
     """
     if (path is None) == (text is None):
         raise TypeError("load_workflow() takes a path or text=..., not both")
@@ -482,10 +486,10 @@ def load_workflow(
                 [SpecIssue(f"cannot read the workflow file: {exc.strerror}", str(p))]
             ) from exc
         filename = filename or str(path)
-        base_dir = p.resolve().parent
+        folder = p.resolve().parent
     else:
         filename = filename or "<workflow>"
-        base_dir = Path.cwd()
+        folder = Path.cwd()
     assert text is not None
     lookup: dict[str, str] = {}
     if use_env:
@@ -493,7 +497,7 @@ def load_workflow(
     lookup.update({k: str(v) for k, v in (variables or {}).items()})
     spec = _parse(text, filename, lookup)
     spec._source_text = text
-    spec._base_dir = base_dir
+    spec._base_dir = Path(base_dir) if base_dir is not None else folder
     return spec
 
 

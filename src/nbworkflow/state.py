@@ -6,6 +6,7 @@ to redraw a finished run from its ``events.jsonl``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -78,10 +79,9 @@ class RunState:
         return state
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for node in self.nodes.values():
-            out[node.status.value] = out.get(node.status.value, 0) + 1
-        return out
+        """Nodes per status, e.g. ``{"succeeded": 4, "skipped": 1}``."""
+        tally = Counter(node.status for node in self.nodes.values())
+        return {str(status): n for status, n in tally.items()}
 
     def apply(self, event: RunEvent) -> None:
         self.events_seen += 1

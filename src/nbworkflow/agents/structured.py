@@ -156,6 +156,11 @@ async def call_structured(
             return validate_answer(response.text, fmt, json_schema), responses
         except ValueError as exc:
             problem = str(exc)
+            if response.stop_reason == "max_tokens":
+                problem += (
+                    f" (the answer was cut off at max_tokens={request.max_tokens}: answer more "
+                    "concisely, or raise the node's max_tokens)"
+                )
         if repair == max_repairs:
             raise OutputValidationError(
                 f"the model's answer did not match the expected {fmt} structure after "
