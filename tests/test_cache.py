@@ -217,7 +217,7 @@ def test_resume_after_kill_9_runs_only_what_did_not_finish(folder: Path) -> None
         [*base, "resume", killed.name, *common], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    resumed = max(p for p in runs.iterdir() if not p.name.startswith("."))
+    (resumed,) = [p for p in runs.iterdir() if p.name[0] != "." and p != killed]
     events = read_events(resumed)
     start = events[0]
     assert isinstance(start, ev.RunStarted) and start.resumed_from == killed.name

@@ -34,8 +34,9 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def new_run_id(workflow: str) -> str:
-    """Sortable and unique: ``20261124-061200-crm_integration_builder-3f9a``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    """Sortable (to the millisecond) and unique: ``20261124-061200.123-crm_builder-3f9a``."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
     slug = _SAFE.sub("_", workflow.lower())[:40].strip("_") or "run"
     return f"{stamp}-{slug}-{secrets.token_hex(2)}"
 
