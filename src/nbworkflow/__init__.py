@@ -12,8 +12,8 @@ Importing this package is cheap: the sandbox, the anthropic SDK and IPython load
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _t
 
 from .engine import RunResult, arun_workflow, run_workflow
 from .events import NodeStatus, RunStatus
@@ -33,7 +33,7 @@ from .runlog import find_run, list_runs, read_events
 from .sanitize import sanitize
 from .spec import WorkflowSpec, json_schema, load_workflow
 
-if TYPE_CHECKING:
+if _t.TYPE_CHECKING:
     from .sandbox import SandboxResult, arun_code, run_code
 
 __version__ = "0.1.0"
@@ -45,16 +45,16 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _t.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbworkflow' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _t.Any) -> None:
     """``%load_ext nbworkflow``: registers ``%%workflow`` and ``%workflow``."""
     from .magics import load_ipython_extension as _load
 

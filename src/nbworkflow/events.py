@@ -105,7 +105,10 @@ class ModelCalled(_Event):
     duration_s: float = 0.0
     purpose: str = "answer"
     """``answer`` for the first call, ``repair`` when the model is asked to fix its output."""
+    retries: int = 0
+    """Transient failures (429/5xx/connection) the SDK retried before this answer."""
     cached: bool = False
+    """The answer came from a cassette (replay), not from the model."""
 
 
 class Decision(_Event):

@@ -127,6 +127,7 @@ class NodeContext:
                     output_tokens=resp.output_tokens,
                     duration_s=round(seconds, 4),
                     purpose=req.purpose,
+                    retries=int(resp.meta.get("retries", 0)),
                     cached=bool(resp.meta.get("replayed")),
                 )
             )
