@@ -161,3 +161,25 @@ def test_ctrl_c_cancels_and_records(files: Path) -> None:
     kinds = [(x["kind"], x.get("node_id")) for x in lines]
     assert ("node_cancelled", "a") in kinds and ("node_cancelled", "b") in kinds
     assert lines[-1]["kind"] == "run_finished" and lines[-1]["status"] == "cancelled"
+
+
+def test_live_board_redraws_in_place(files: Path) -> None:
+    import io
+
+    from nbworkflow.cli import execute
+
+    stream = io.StringIO()
+    code = execute(
+        str(files / "wf.yaml"),
+        provider="scripted",
+        provider_options={"script": str(files / "script.yaml")},
+        variables={},
+        runs_dir=str(files / "runs"),
+        live=True,
+        stream=stream,
+    )
+    assert code == 0
+    text = stream.getvalue()
+    assert "\x1b[2F" in text  # moved up over the 2-line board to redraw it
+    assert "✔ a" in text and "succeeded" in text
+    assert "tokens" in text.splitlines()[-2]
