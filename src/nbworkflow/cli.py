@@ -160,8 +160,34 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def decision_log(events: Sequence[RunEvent], node: str | None = None) -> str:
-    """The audit trail of a run (or one node), as readable text."""
+_REDUNDANT = {"time", "attempt", "reason", "gate", "log"}
+_MAX_LINES = 15
+_MAX_CHARS = 240
+
+
+def _data_lines(data: dict[str, Any], full: bool) -> list[str]:
+    out: list[str] = []
+    for key, value in data.items():
+        if not full and (key in _REDUNDANT or value in ("", None, [], {})):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        lines = text.splitlines() or [""]
+        if len(lines) == 1:
+            line = lines[0]
+            if not full and len(line) > _MAX_CHARS:
+                line = line[:_MAX_CHARS] + f"... ({len(line) - _MAX_CHARS} more characters; --full)"
+            out.append(f"{'':13}{key}: {line}")
+            continue
+        out.append(f"{'':13}{key}:")
+        shown = lines if full else lines[:_MAX_LINES]
+        out.extend(f"{'':15}{line}" for line in shown)
+        if len(shown) < len(lines):
+            out.append(f"{'':15}... ({len(lines) - len(shown)} more lines; --full)")
+    return out
+
+
+def decision_log(events: Sequence[RunEvent], node: str | None = None, *, full: bool = False) -> str:
+    """The audit trail of a run (or one node), as readable text; ``full`` keeps every detail."""
     out: list[str] = []
     t0 = next((e.ts for e in events if isinstance(e, ev.RunStarted)), 0.0)
     known = {n.id for e in events if isinstance(e, ev.RunStarted) for n in e.nodes}
@@ -187,13 +213,7 @@ def decision_log(events: Sequence[RunEvent], node: str | None = None) -> str:
             )
         elif isinstance(e, ev.Decision):
             out.append(f"{stamp} {e.node_id}: attempt {e.attempt} [{e.verdict}] {e.reason}")
-            for key, value in e.data.items():
-                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                if "\n" in text:
-                    out.append(f"{'':10}   {key}:")
-                    out.extend(f"{'':10}     {line}" for line in text.splitlines())
-                else:
-                    out.append(f"{'':10}   {key}: {text}")
+            out.extend(_data_lines(e.data, full))
         elif isinstance(e, ev.NodeRetrying):
             out.append(f"{stamp} {e.node_id}: retrying (attempt {e.attempt}): {e.reason}")
         elif isinstance(e, ev.NodeFinished):
@@ -378,7 +398,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     except WorkflowError as exc:
         raise UsageError(str(exc)) from exc
     events = read_events(run_dir)
-    print(decision_log(events, args.node))
+    print(decision_log(events, args.node, full=args.full))
     return EXIT_OK
 
 
@@ -425,7 +445,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     with MockCRM(token="staging-demo-token") as crm:
         print(
-            f"mock CRM staging API on {crm.url} (contract v{crm.contract_version})", file=sys.stderr
+            f"mock CRM staging API on {crm.url} (contract v{crm.contract.version})", file=sys.stderr
         )
         code = execute(
             str(spec),
@@ -542,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", nargs="?", default="last", help="run id, unique prefix/suffix, folder or 'last'"
     )
     p.add_argument("--node", help="only this node")
+    p.add_argument("--full", action="store_true", help="every detail, untruncated")
     add_runs_dir(p)
     p.set_defaults(func=cmd_log)
 

@@ -320,7 +320,7 @@ class Engine:
             self.publish(ev.NodeStarted(run_id=self.run_id, node_id=node_id))
             t0 = time.perf_counter()
             key = None
-            if self.cache is not None and node.cache and node_id not in self.force:
+            if self.cache is not None and node.cacheable and node_id not in self.force:
                 key = node_key(self.spec, node, self.provider_name, ctx.upstream)
             if self._reused(ctx, key, t0):
                 return
@@ -368,7 +368,7 @@ class Engine:
                     )
                 raise
             self.outputs[node_id] = output
-            if self.cache is not None and node.cache:
+            if self.cache is not None and node.cacheable:
                 key = key or node_key(self.spec, node, self.provider_name, ctx.upstream)
                 self.cache.put(key, node_id, output, self.run_id)
             self._node_finished(ctx, output, t0)

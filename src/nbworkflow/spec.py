@@ -128,8 +128,13 @@ class NodeSpec(_Strict):
     """Adaptive: an upstream node whose output holds ``test_*`` functions run in the sandbox."""
     sandbox: SandboxOptions | None = None
     """Adaptive: overrides the workflow's ``sandbox`` options."""
-    cache: bool = True
-    """Reuse this node's output from the node cache when nothing it depends on changed."""
+    cache: bool | None = None
+    """Reuse this node's output from the node cache when nothing it depends on changed.
+    Default: yes for routine nodes; no for adaptive ones (they check a live staging API)."""
+
+    @property
+    def cacheable(self) -> bool:
+        return self.cache if self.cache is not None else self.type == "routine"
 
     @field_validator("depends_on", mode="before")
     @classmethod
