@@ -67,3 +67,39 @@ def test_every_exception_is_a_workflow_error() -> None:
         obj = getattr(exceptions, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, exceptions.WorkflowError), name
+
+
+def test_every_free_text_event_field_passes_the_sanitizer() -> None:
+    """Events are the one way error text leaves a run (widget, CLI, log, notebook): every
+    free-text field of every event class must be in the engine's redaction table."""
+    from nbworkflow import engine
+    from nbworkflow import events as ev
+
+    structural = {
+        "run_id",
+        "kind",
+        "node_id",
+        "workflow",
+        "provider",
+        "model",
+        "error_type",
+        "artifact",
+        "blocked_by",
+        "resumed_from",
+        "spec_file",
+        "verdict",
+    }
+    for cls in (ev.RunStarted, ev.RunFinished, *ev.NODE_EVENTS):
+        text_fields = {
+            name
+            for name, info in cls.model_fields.items()
+            if info.annotation in (str, str | None) and name not in structural
+        }
+        covered = set(engine._TEXT_FIELDS.get(cls, ()))
+        assert text_fields <= covered, f"{cls.__name__}: {text_fields - covered} not sanitized"
+
+
+def test_model_prompts_are_built_from_sanitized_text() -> None:
+    """Error text reaches a model only through the adaptive node, which sanitizes it."""
+    source = (SRC / "nodes" / "adaptive.py").read_text(encoding="utf-8")
+    assert "sanitize(" in source
