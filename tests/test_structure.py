@@ -79,6 +79,7 @@ def test_every_free_text_event_field_passes_the_sanitizer() -> None:
         "run_id",
         "kind",
         "node_id",
+        "purpose",
         "workflow",
         "provider",
         "model",
