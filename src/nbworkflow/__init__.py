@@ -15,6 +15,14 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _t
 
+from .approval import (
+    ApprovalRequest,
+    Approver,
+    AutoApprover,
+    DecisionsApprover,
+    HumanDecision,
+    PendingApprover,
+)
 from .engine import RunResult, arun_workflow, run_workflow
 from .events import NodeStatus, RunStatus
 from .exceptions import (
@@ -29,6 +37,7 @@ from .exceptions import (
     StagingError,
     WorkflowError,
 )
+from .resume import aresume_workflow, resume_workflow
 from .runlog import find_run, list_runs, read_events
 from .sanitize import sanitize
 from .spec import WorkflowSpec, json_schema, load_workflow
@@ -62,10 +71,16 @@ def load_ipython_extension(ipython: _t.Any) -> None:
 
 
 __all__ = [
+    "ApprovalRequest",
+    "Approver",
+    "AutoApprover",
     "CycleError",
+    "DecisionsApprover",
+    "HumanDecision",
     "NodeFailed",
     "NodeStatus",
     "OutputValidationError",
+    "PendingApprover",
     "ProviderError",
     "RunCancelled",
     "RunResult",
@@ -78,6 +93,7 @@ __all__ = [
     "WorkflowError",
     "WorkflowSpec",
     "__version__",
+    "aresume_workflow",
     "arun_code",
     "arun_workflow",
     "find_run",
@@ -86,6 +102,7 @@ __all__ = [
     "load_ipython_extension",
     "load_workflow",
     "read_events",
+    "resume_workflow",
     "run_code",
     "run_workflow",
     "sanitize",

@@ -165,7 +165,7 @@ class NodeCache:
         self.evict()
 
     def _files(self) -> list[tuple[float, int, Path]]:
-        out = []
+        out: list[tuple[float, int, Path]] = []
         if not self.root.is_dir():
             return out
         for path in self.root.glob("*/*.json"):

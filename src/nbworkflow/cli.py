@@ -5,7 +5,13 @@ Exit codes (also in the README):
     1  the run finished but a node failed, was skipped or cancelled
     2  usage error or invalid spec (every problem is printed with file:line:col)
     3  configuration error: provider, sandbox, staging or run folder unavailable
+    4  the run ended cleanly waiting for a human decision ("waiting for approval"); continue
+       with `nbworkflow resume RUN --approve NODE` (or --reject/--retry/--edit/--accept)
     130  interrupted (Ctrl-C); the run is recorded as cancelled
+
+Approvals: on a terminal (stdin and stderr are TTYs) a node that needs a person shows its code,
+diff and payloads and asks; without one the node waits and the run exits 4, unless
+``--auto-approve`` (approves code before staging; never accepts code that failed its checks).
 """
 
 from __future__ import annotations
@@ -21,12 +27,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import events as ev
-from .events import NodeStatus, RunEvent
+from .approval import (
+    ApprovalRequest,
+    Approver,
+    AutoApprover,
+    HumanDecision,
+    PendingApprover,
+    default_who,
+)
+from .events import NodeStatus, RunEvent, RunStatus
 from .exceptions import SpecError, WorkflowError
 from .runlog import DEFAULT_ROOT, find_run, list_runs, read_events
 from .state import RunState
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_WAITING = 4
 
 _SYMBOL = {
     NodeStatus.PENDING: "·",
@@ -36,6 +51,7 @@ _SYMBOL = {
     NodeStatus.FAILED: "✘",
     NodeStatus.SKIPPED: "⤼",
     NodeStatus.CANCELLED: "■",
+    NodeStatus.WAITING: "⏸",
 }
 _COLOR = {
     NodeStatus.PENDING: "2",
@@ -45,6 +61,7 @@ _COLOR = {
     NodeStatus.FAILED: "31",
     NodeStatus.SKIPPED: "2",
     NodeStatus.CANCELLED: "35",
+    NodeStatus.WAITING: "1;33",
 }
 
 
@@ -68,6 +85,14 @@ class Progress:
         self.state = RunState()
         self._drawn = 0
         self._last = 0.0
+        self.paused = False
+        """Set while a question is on screen: the board must not draw over it."""
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused, self._drawn = False, 0  # draw a fresh board below the answered question
 
     def _paint(self, status: NodeStatus, text: str) -> str:
         return f"\x1b[{_COLOR[status]}m{text}\x1b[0m" if self.color else text
@@ -75,6 +100,8 @@ class Progress:
     def __call__(self, event: RunEvent) -> None:
         self.state.apply(event)
         if self.live:
+            if self.paused:
+                return
             now = time.monotonic()
             if isinstance(event, (ev.RunStarted, ev.RunFinished)) or now - self._last > 0.1:
                 self._last = now
@@ -102,6 +129,8 @@ class Progress:
             return f"  ⤼ {event.node_id} skipped: {event.reason}"
         if isinstance(event, ev.NodeCancelled):
             return f"  ■ {event.node_id} cancelled: {event.reason}"
+        if isinstance(event, ev.NodeWaiting):
+            return f"  ⏸ {event.node_id} waiting for a human ({event.request}): {event.reason}"
         return None
 
     def _draw_board(self) -> None:
@@ -112,7 +141,11 @@ class Progress:
             extra = f" {_fmt_seconds(node.elapsed(now))}"
             if node.attempts > 1:
                 extra += f"  attempt {node.attempts}"
-            if node.message and node.status in (NodeStatus.FAILED, NodeStatus.RETRYING):
+            if node.message and node.status in (
+                NodeStatus.FAILED,
+                NodeStatus.RETRYING,
+                NodeStatus.WAITING,
+            ):
                 extra += f"  {node.message[:60]}"
             lines.append(self._paint(node.status, label) + extra)
         out = ""
@@ -122,6 +155,152 @@ class Progress:
         self._drawn = len(lines)
         self.stream.write(out)
         self.stream.flush()
+
+
+_KEYS = {"approve": "a", "reject": "r", "edit": "e", "retry": "t", "accept": "accept"}
+"""What to type for each choice; accepting failing code takes the whole word on purpose."""
+
+
+class TerminalApprover:
+    """Asks on the terminal: shows the (sanitized) code, its diff and the payloads, then reads
+    the answer without blocking the event loop (other nodes keep running). One question at a
+    time; end of input (Ctrl-D) leaves the node waiting."""
+
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        who: str | None = None,
+        progress: Progress | None = None,
+        input_fd: int | None = None,
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.who = who or default_who()
+        self.progress = progress
+        self.input_fd = sys.stdin.fileno() if input_fd is None else input_fd
+        self._lock: asyncio.Lock | None = None
+
+    async def decide(self, request: ApprovalRequest) -> HumanDecision | None:
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if self.progress is not None:
+                self.progress.pause()
+            try:
+                self._show(request)
+                return await self._ask(request)
+            except EOFError:
+                self._say("no answer (end of input): the node waits; resume the run later")
+                return None
+            finally:
+                if self.progress is not None:
+                    self.progress.resume()
+
+    def _say(self, text: str = "") -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _show(self, r: ApprovalRequest) -> None:
+        self._say()
+        self._say(f"=== {r.node_id}: a human decision is needed (attempt {r.attempt}) ===")
+        self._say(r.reason)
+        if r.rationale:
+            self._say(f"rationale: {r.rationale}")
+        for entry in r.log:
+            summary = entry.get("summary") or entry.get("reason") or ""
+            self._say(f"  attempt {entry.get('attempt')} {entry.get('gate')}: {summary}")
+        self._say("--- output ---" if r.kind == "approval" else "--- code ---")
+        for i, line in enumerate(r.code.splitlines(), 1):
+            self._say(f"{i:4} | {line}")
+        if r.diff:
+            self._say("--- diff against the previous attempt ---")
+            self._say(r.diff)
+        if r.payloads:
+            self._say(f"--- payloads for {r.target} ---")
+            self._say(r.payloads)
+
+    async def _readline(self, prompt: str) -> str:
+        self.stream.write(prompt)
+        self.stream.flush()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bytes] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = os.read(self.input_fd, 65536)
+            except OSError:
+                data = b""
+            if not done.done():
+                done.set_result(data)
+
+        # A reader callback, not input() in a thread: a thread blocked in input() would keep
+        # the process alive after Ctrl-C until someone pressed Enter.
+        loop.add_reader(self.input_fd, readable)
+        try:
+            data = await done
+        finally:
+            loop.remove_reader(self.input_fd)
+        if not data:
+            raise EOFError
+        return data.decode(errors="replace").rstrip("\r\n")
+
+    async def _ask(self, r: ApprovalRequest) -> HumanDecision:
+        label = {"reject": "reject/give up"} if r.kind == "exhausted" else {}
+        menu = ", ".join(
+            f"{label.get(c, c)} [{_KEYS[c]}]" if _KEYS[c] != c else f"{c} [type '{c}']"
+            for c in r.choices
+        )
+        while True:
+            answer = (await self._readline(f"{menu}? ")).strip().lower()
+            action = next((c for c in r.choices if answer in (c, _KEYS[c])), None)
+            if answer == "give up" and "reject" in r.choices:
+                action = "reject"
+            if action is None:
+                self._say(f"please answer one of: {menu}")
+                continue
+            if action == "approve":
+                return HumanDecision("approve", who=self.who, code_sha256=r.code_sha256)
+            if action == "reject":
+                what = "why (sent to the model)" if r.kind == "approve" else "comment"
+                comment = (await self._readline(f"{what}: ")).strip()
+                if not comment and r.kind == "approve":
+                    self._say("a rejection needs a comment: it tells the model what to change")
+                    continue
+                return HumanDecision("reject", comment, who=self.who)
+            if action == "retry":
+                raw = (await self._readline("how many more attempts [1]: ")).strip() or "1"
+                if not raw.isdigit() or int(raw) < 1:
+                    self._say("a positive number, please")
+                    continue
+                comment = (await self._readline("note for the model (optional): ")).strip()
+                return HumanDecision("retry", comment, who=self.who, extra_attempts=int(raw))
+            if action == "edit":
+                code = await self._edit(r)
+                if code is None:
+                    continue
+                comment = (await self._readline("what did you change (optional): ")).strip()
+                return HumanDecision("edit", comment, who=self.who, code=code)
+            comment = (await self._readline("why accept code that failed (optional): ")).strip()
+            return HumanDecision("accept", comment, who=self.who, code_sha256=r.code_sha256)
+
+    async def _edit(self, r: ApprovalRequest) -> str | None:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=f"nbworkflow-{r.node_id}-", suffix=".py")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(r.code)
+        raw = await self._readline(
+            f"edit {name} (the code above), then press Enter (or type another file's path): "
+        )
+        path = Path(raw.strip() or name)
+        try:
+            code = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            self._say(f"cannot read {path}: {exc.strerror}")
+            return None
+        if not code.strip():
+            self._say(f"{path} is empty")
+            return None
+        return code
 
 
 def summary_table(state: RunState, run_dir: Path | None = None) -> str:
@@ -149,9 +328,10 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
     )
     for node in state.nodes.values():
         if (
-            node.status in (NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED)
-            and node.message
-        ):
+            node.status
+            in (NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED, NodeStatus.WAITING)
+            or node.accepted_by
+        ) and node.message:
             lines.append(f"  {node.id}: {node.message}")
     if state.message:
         lines.append(f"  {state.message}")
@@ -226,6 +406,14 @@ def decision_log(events: Sequence[RunEvent], node: str | None = None, *, full: b
             out.append(f"{stamp} {e.node_id}: skipped: {e.reason}")
         elif isinstance(e, ev.NodeCancelled):
             out.append(f"{stamp} {e.node_id}: cancelled: {e.reason}")
+        elif isinstance(e, ev.NodeWaiting):
+            out.append(
+                f"{stamp} {e.node_id}: WAITING for a human ({e.request}, attempt {e.attempt}): "
+                f"{e.reason}; choices: {', '.join(e.choices)}"
+            )
+            # A person decides on this code: never truncate it.
+            shown = {"code": e.code, "diff": e.diff, "payloads": e.payloads}
+            out.extend(_data_lines({k: v for k, v in shown.items() if v}, True))
     return "\n".join(out)
 
 
@@ -293,25 +481,37 @@ def execute(
     quiet: bool = False,
     live: bool | None = None,
     stream: IO[str] | None = None,
+    approver: Approver | None = None,
+    decisions: dict[str, HumanDecision] | None = None,
 ) -> int:
     """Run (or, with ``resume=RUN``, continue) a workflow with progress and a summary.
 
-    Ctrl-C cancels the run cleanly. Returns the exit code.
+    ``approver`` answers approval requests (``None``: nodes that need one wait, exit 4);
+    ``decisions`` answer the waiting nodes of the resumed run. Ctrl-C cancels the run
+    cleanly. Returns the exit code.
     """
     from .engine import arun_workflow
     from .nodes.base import RunOptions
-    from .resume import load_resume
+    from .resume import load_resume_state
     from .spec import load_workflow
 
     extra: dict[str, Any] = {}
+    points: dict[str, dict[str, Any]] = {}
     if resume is not None:
-        spec, reuse, old_id = load_resume(resume, runs_dir, variables)
-        extra = {"reuse": reuse, "resumed_from": old_id}
+        state = load_resume_state(resume, runs_dir, variables)
+        try:
+            state.check(decisions or {})
+        except WorkflowError as exc:
+            raise UsageError(str(exc)) from exc
+        extra = {"reuse": state.outputs, "resumed_from": state.old_id, "decisions": decisions}
+        spec, points = state.spec, state.points
     else:
         assert spec_path is not None
         spec = load_workflow(spec_path, variables=variables)
     out = stream or sys.stderr
     progress = Progress(out, live=live)
+    if isinstance(approver, TerminalApprover):
+        approver.progress = progress if progress.live and not quiet else None
     coro = arun_workflow(
         spec,
         provider=provider,
@@ -321,7 +521,7 @@ def execute(
         max_concurrency=max_concurrency,
         fail_fast=fail_fast,
         token_budget=token_budget,
-        options=RunOptions(sandbox_backend=sandbox),
+        options=RunOptions(sandbox_backend=sandbox, approver=approver, resume_points=points),
         cache=cache,
         rerun=rerun,
         **extra,
@@ -338,7 +538,28 @@ def execute(
         return EXIT_INTERRUPTED
     print("", file=out)
     print(summary_table(result.state, result.run_dir), file=out)
+    if result.status is RunStatus.WAITING:
+        print(waiting_help(result.run_id, result.waiting), file=out)
+        return EXIT_WAITING
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def waiting_help(run_id: str, waiting: dict[str, ApprovalRequest]) -> str:
+    """How to answer each waiting node from the command line."""
+    flags = {
+        "approve": "--approve {n}",
+        "reject": "--reject {n} --comment TEXT",
+        "edit": "--edit {n}=FILE.py",
+        "retry": "--retry {n} [--attempts N]",
+        "accept": "--accept {n}",
+    }
+    lines = ["", "waiting for a human decision (the run can be continued):"]
+    for node_id, r in waiting.items():
+        lines.append(f"  {node_id} (attempt {r.attempt}): {r.reason}")
+        lines.append(f"    see the code: nbworkflow log {run_id} --node {node_id}")
+        for choice in r.choices:
+            lines.append(f"    nbworkflow resume {run_id} {flags[choice].format(n=node_id)}")
+    return "\n".join(lines)
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -354,7 +575,60 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "cache": not args.no_cache,
         "rerun": args.rerun,
         "quiet": args.quiet,
+        "approver": _approver(args),
     }
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+def _approver(args: argparse.Namespace) -> Approver:
+    if args.auto_approve:
+        return AutoApprover()
+    if _interactive():
+        return TerminalApprover(sys.stderr, who=args.who)
+    return PendingApprover()
+
+
+def _decisions(args: argparse.Namespace) -> dict[str, HumanDecision]:
+    """``--approve/--reject/--retry/--edit/--accept NODE`` -> decisions by node id."""
+    who = args.who or default_who()
+    comment = args.comment or ""
+    out: dict[str, HumanDecision] = {}
+
+    def add(node_id: str, decision: HumanDecision) -> None:
+        if node_id in out:
+            raise UsageError(f"two decisions for node '{node_id}': give one")
+        out[node_id] = decision
+
+    if args.reject and not comment:
+        raise UsageError("--reject needs --comment TEXT: it tells the model what to change")
+    for node_id in args.approve:
+        add(node_id, HumanDecision("approve", comment, who=who))
+    for node_id in args.reject:
+        add(node_id, HumanDecision("reject", comment, who=who))
+    for node_id in args.retry:
+        add(node_id, HumanDecision("retry", comment, who=who, extra_attempts=args.attempts))
+    for node_id in args.accept:
+        add(node_id, HumanDecision("accept", comment, who=who))
+    for pair in args.edit:
+        node_id, sep, file = pair.partition("=")
+        if not sep or not node_id or not file:
+            raise UsageError(f"--edit takes NODE=FILE.py, got '{pair}'")
+        try:
+            code = Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--edit {pair}: cannot read {file}: {exc.strerror}") from exc
+        if not code.strip():
+            raise UsageError(f"--edit {pair}: {file} is empty")
+        add(node_id, HumanDecision("edit", comment, who=who, code=code))
+    if args.attempts < 1:
+        raise UsageError("--attempts must be at least 1")
+    return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -362,7 +636,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    return execute(None, resume=args.run, **_run_options(args))
+    return execute(None, resume=args.run, decisions=_decisions(args), **_run_options(args))
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -470,7 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbworkflow",
         description="Secure, adaptive, auditable agent workflows (see `nbworkflow COMMAND -h`).",
-        epilog="exit codes: 0 ok, 1 run failed, 2 usage/spec error, 3 configuration error, 130 interrupted",
+        epilog="exit codes: 0 ok, 1 run failed, 2 usage/spec error, 3 configuration error, "
+        "4 waiting for a human decision, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -525,6 +800,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="run NODE and its downstream again despite the cache (repeatable)",
         )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+        p.add_argument(
+            "--auto-approve",
+            action="store_true",
+            help="approve code before staging without asking (never accepts failing code)",
+        )
+        p.add_argument("--who", help="name recorded with human decisions (default: OS user)")
         add_runs_dir(p)
 
     p = sub.add_parser("run", help="run a workflow with live progress and a summary")
@@ -532,9 +813,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("resume", help="continue a failed, cancelled or interrupted run")
+    p = sub.add_parser("resume", help="continue a failed, cancelled, interrupted or waiting run")
     p.add_argument("run", help="run id, unique prefix/suffix, folder or 'last'")
     add_run_options(p)
+    g = p.add_argument_group("answers for waiting nodes (see `nbworkflow log RUN --node NODE`)")
+    for flag, text in (
+        ("--approve", "approve NODE's code before staging (or an approval node's output)"),
+        ("--reject", "reject NODE's code; --comment goes to the model (or: give up)"),
+        ("--retry", "NODE used up its rewrites: allow --attempts more"),
+        ("--accept", "accept NODE's last code as is although it failed its check"),
+    ):
+        g.add_argument(flag, action="append", default=[], metavar="NODE", help=text)
+    g.add_argument(
+        "--edit",
+        action="append",
+        default=[],
+        metavar="NODE=FILE.py",
+        help="replace NODE's code with FILE.py; it is checked in the sandbox and on staging",
+    )
+    g.add_argument("--comment", default="", help="why (recorded with the decision)")
+    g.add_argument("--attempts", type=int, default=1, help="for --retry (default: 1)")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("cache", help="the node cache: info or clear")

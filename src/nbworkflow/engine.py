@@ -3,7 +3,9 @@
 A node starts as soon as its own dependencies have succeeded (not when a whole "layer" is done),
 bounded by ``max_concurrency``. A failed node skips its downstream nodes, with the reason, while
 unrelated branches go on; ``fail_fast`` stops everything instead. Cancelling the run cancels
-running nodes promptly and records them as cancelled.
+running nodes promptly and records them as cancelled. A node that needs a person's decision
+nobody can give now (``approval.WaitingForHuman``) is recorded as *waiting*, its downstream is
+skipped with that reason (not failed), and the run ends cleanly with status ``waiting``.
 
 The engine publishes typed events and never knows who listens: the run log is written first,
 then every subscriber is called in order. Every event passes the run's sanitizer on its way out,
@@ -24,6 +26,7 @@ from typing import Any
 
 from . import events as ev
 from .agents.base import Provider
+from .approval import ApprovalRequest, Approver, DecisionsApprover, HumanDecision, WaitingForHuman
 from .cache import CACHE_DIRNAME, NodeCache, node_key
 from .events import NodeInfo, NodeStatus, RunEvent, RunStatus
 from .exceptions import BudgetExceeded, WorkflowError
@@ -51,6 +54,12 @@ class RunResult:
     def ok(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
 
+    @property
+    def waiting(self) -> dict[str, ApprovalRequest]:
+        """Nodes waiting for a person (status ``waiting``), with what each asks: answer with
+        ``resume_workflow(run_id, decisions={node_id: HumanDecision(...)})``."""
+        return {nid: ApprovalRequest.from_event(e) for nid, e in self.state.waiting().items()}
+
     def output(self, node_id: str) -> NodeOutput:
         try:
             return self.outputs[node_id]
@@ -66,10 +75,11 @@ class RunResult:
 
 
 def default_handlers() -> dict[str, NodeHandler]:
+    from .approval import run_approval
     from .nodes.adaptive import run_adaptive
     from .nodes.routine import run_routine
 
-    return {"routine": run_routine, "adaptive": run_adaptive}
+    return {"routine": run_routine, "adaptive": run_adaptive, "approval": run_approval}
 
 
 def secret_values(spec: WorkflowSpec, extra: Iterable[str] = ()) -> list[str]:
@@ -195,6 +205,7 @@ class Engine:
         all_done: asyncio.Future[None] = loop.create_future()
         running: dict[str, asyncio.Task[None]] = {}
         finished: set[str] = set()
+        held: set[str] = set()  # skipped only because an upstream node waits for a person
         stop_reason = ""
 
         def start(node_id: str) -> None:
@@ -218,6 +229,8 @@ class Engine:
                     waiting[child] -= 1
                     if waiting[child] == 0 and child not in finished and not stop_reason:
                         start(child)
+            elif isinstance(error, WaitingForHuman):
+                held.update(skip_downstream(node_id, f"waiting for a human at '{node_id}'"))
             elif not isinstance(error, asyncio.CancelledError):
                 # Cancelled nodes' downstream is settled by _finish (cancelled or skipped).
                 status = self.state.nodes[node_id].status
@@ -232,19 +245,22 @@ class Engine:
             if not running and not all_done.done():
                 all_done.set_result(None)
 
-        def skip_downstream(failed: str, reason: str) -> None:
+        def skip_downstream(failed: str, reason: str) -> set[str]:
+            skipped: set[str] = set()
             stack = list(children[failed])
             while stack:
                 child = stack.pop()
                 if child in finished or child in running:
                     continue
                 finished.add(child)
+                skipped.add(child)
                 self.publish(
                     ev.NodeSkipped(
                         run_id=self.run_id, node_id=child, reason=reason, blocked_by=failed
                     )
                 )
                 stack.extend(children[child])
+            return skipped
 
         for node_id in order:
             if waiting[node_id] == 0:
@@ -262,10 +278,22 @@ class Engine:
             raise
         failed = any(
             s.status in (NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.SKIPPED)
+            and s.id not in held
             for s in self.state.nodes.values()
         )
-        status = RunStatus.FAILED if failed or stop_reason else RunStatus.SUCCEEDED
-        return self._finish(order, t0, status, stop_reason)
+        on_hold = [s.id for s in self.state.nodes.values() if s.status is NodeStatus.WAITING]
+        message = stop_reason
+        if failed or stop_reason:
+            status = RunStatus.FAILED
+        elif on_hold:
+            status = RunStatus.WAITING
+        else:
+            status = RunStatus.SUCCEEDED
+        if on_hold and not stop_reason:
+            asks = {w.request for w in self.state.waiting().values()}
+            what = "approval" if asks <= {"approve", "approval"} else "a human decision"
+            message = f"waiting for {what} at: {', '.join(on_hold)}"
+        return self._finish(order, t0, status, message)
 
     def _finish(self, order: list[str], t0: float, status: RunStatus, message: str) -> RunResult:
         for node_id in order:
@@ -330,6 +358,9 @@ class Engine:
                 else:
                     async with asyncio.timeout(node.timeout):
                         output = await handler(ctx)
+            except WaitingForHuman as waiting:
+                self.publish(waiting.request.to_event(waiting.data))
+                raise
             except asyncio.CancelledError:
                 self.publish(
                     ev.NodeCancelled(
@@ -404,6 +435,7 @@ class Engine:
                 input_tokens=ctx.input_tokens,
                 output_tokens=ctx.output_tokens,
                 cached=bool(output.meta.get("cached")),
+                accepted_by=output.meta.get("accepted_by"),
             )
         )
 
@@ -414,8 +446,21 @@ class Engine:
 
 
 # Free-text fields per event class: computed once, so events without any cost nothing here.
+_FREE_TEXT = (
+    "reason",
+    "message",
+    "preview",
+    "code",
+    "diff",
+    "target",
+    "payloads",
+    "rationale",
+    "accepted_by",
+    "request",
+    "code_sha256",
+)
 _TEXT_FIELDS: dict[type, tuple[str, ...]] = {
-    cls: tuple(f for f in ("reason", "message", "preview") if f in cls.model_fields)
+    cls: tuple(f for f in _FREE_TEXT if f in cls.model_fields)
     for cls in (ev.RunStarted, ev.RunFinished, *ev.NODE_EVENTS)
 }
 
@@ -423,7 +468,7 @@ _TEXT_FIELDS: dict[type, tuple[str, ...]] = {
 def _redact_event(event: RunEvent, sanitize: Callable[[str], str]) -> RunEvent:
     """Pass every free-text field of an event through the sanitizer (the one way out)."""
     fields = _TEXT_FIELDS[type(event)]
-    if not fields and not isinstance(event, ev.Decision):
+    if not fields and not isinstance(event, (ev.Decision, ev.NodeWaiting)):
         return event
     updates: dict[str, Any] = {}
     for name in fields:
@@ -432,10 +477,14 @@ def _redact_event(event: RunEvent, sanitize: Callable[[str], str]) -> RunEvent:
             clean = sanitize(value)
             if clean != value:
                 updates[name] = clean
-    if isinstance(event, ev.Decision) and event.data:
+    if isinstance(event, (ev.Decision, ev.NodeWaiting)) and event.data:
         data = _redact_value(event.data, sanitize)
         if data != event.data:
             updates["data"] = data
+    if isinstance(event, ev.NodeWaiting) and event.log:
+        log = _redact_value(event.log, sanitize)
+        if log != event.log:
+            updates["log"] = log
     return event.model_copy(update=updates) if updates else event
 
 
@@ -495,6 +544,8 @@ async def arun_workflow(
     rerun: Iterable[str] = (),
     reuse: Mapping[str, NodeOutput] | None = None,
     resumed_from: str | None = None,
+    approver: Approver | None = None,
+    decisions: Mapping[str, HumanDecision] | None = None,
 ) -> RunResult:
     """Run a workflow and return its ``RunResult``; see ``run_workflow`` for the arguments.
 
@@ -505,6 +556,17 @@ async def arun_workflow(
         spec = load_workflow(spec, variables=variables)
     from .agents import resolve_provider
 
+    if approver is not None or decisions:
+        base = options or RunOptions()
+        options = replace(base, approver=approver or base.approver)
+        if decisions:
+            unknown = sorted(set(decisions) - {n.id for n in spec.nodes})
+            if unknown:
+                raise WorkflowError(
+                    f"decisions for unknown node(s) {', '.join(unknown)}; nodes: "
+                    + ", ".join(n.id for n in spec.nodes)
+                )
+            options.approver = DecisionsApprover(decisions, fallback=options.approver)
     prov = resolve_provider(provider, spec=spec, **dict(provider_options or {}))
     run_id = run_id or new_run_id(spec.name)
     writer = None
@@ -552,7 +614,10 @@ def run_workflow(spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any) -> 
     write no run folder), ``subscribers`` (callables receiving every event), ``max_concurrency``,
     ``fail_fast``, ``known_secrets``, ``token_budget``, ``handlers``, ``options``, ``run_id``,
     ``cache`` (``True``: ``<runs_dir>/.cache``; a folder; a ``NodeCache``; ``False``: off),
-    ``rerun`` (node ids to run again, with their downstream, despite the cache).
+    ``rerun`` (node ids to run again, with their downstream, despite the cache), ``approver``
+    (who answers approval requests, ``nbworkflow.approval``; default: nobody, so nodes that
+    need a person wait and the run ends ``waiting``) and ``decisions`` (answers given in
+    advance, ``{node_id: HumanDecision(...)}``).
     Called from a thread that already runs an event loop (a notebook), it runs the engine on a
     private loop in a worker thread.
     """

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class NodeStatus(enum.StrEnum):
-    """Lifecycle of one node. ``RETRYING`` is shown while a node makes another attempt."""
+    """Lifecycle of one node. ``RETRYING`` is shown while a node makes another attempt;
+    ``WAITING``: the node needs a person's decision and the run ended without it (resumable)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -24,13 +25,20 @@ class NodeStatus(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    WAITING = "waiting"
 
     @property
     def done(self) -> bool:
         return self in _DONE
 
 
-_DONE = {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
+_DONE = {
+    NodeStatus.SUCCEEDED,
+    NodeStatus.FAILED,
+    NodeStatus.SKIPPED,
+    NodeStatus.CANCELLED,
+    NodeStatus.WAITING,
+}
 
 
 class RunStatus(enum.StrEnum):
@@ -40,6 +48,9 @@ class RunStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    WAITING = "waiting"
+    """Ended cleanly with nodes waiting for a person ("waiting for approval"); nothing failed.
+    Continue with ``resume_workflow(run, decisions=...)`` / ``nbworkflow resume RUN --approve``."""
 
 
 class _Event(BaseModel):
@@ -137,6 +148,8 @@ class NodeFinished(_Event):
     input_tokens: int = 0
     output_tokens: int = 0
     cached: bool = False
+    accepted_by: str | None = None
+    """Set when a person accepted the output as is although it failed its checks."""
 
 
 class NodeFailed(_Event):
@@ -149,6 +162,36 @@ class NodeFailed(_Event):
     duration_s: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class NodeWaiting(_Event):
+    """A node stopped to wait for a person's decision (see ``nbworkflow.approval``).
+
+    It carries what the person needs to decide (all sanitized) and, in ``data``, what the node
+    needs to continue from here when the run is resumed. Its downstream nodes are skipped with
+    the reason; the run ends with status ``waiting``.
+    """
+
+    kind: Literal["node_waiting"] = "node_waiting"
+    node_id: str
+    attempt: int = 1
+    request: str = "approve"
+    """``approve`` (before staging), ``exhausted`` (max_retries used up) or ``approval``."""
+    choices: tuple[str, ...] = ()
+    """The answers this request accepts, e.g. ``("approve", "reject", "edit")``."""
+    reason: str = ""
+    code: str = ""
+    """The code (or output) to decide on, sanitized."""
+    diff: str = ""
+    """Unified diff against the previous attempt."""
+    code_sha256: str = ""
+    target: str = ""
+    payloads: str = ""
+    rationale: str = ""
+    log: list[dict[str, Any]] = Field(default_factory=list)
+    """The node's decision log so far."""
+    data: dict[str, Any] = Field(default_factory=dict)
+    """Resume state (attempt artifacts, rewrites used, the last error...)."""
 
 
 class NodeSkipped(_Event):
@@ -187,6 +230,7 @@ RunEvent = Annotated[
     | NodeFailed
     | NodeSkipped
     | NodeCancelled
+    | NodeWaiting
     | RunFinished,
     Field(discriminator="kind"),
 ]
@@ -203,6 +247,7 @@ NODE_EVENTS = (
     NodeFailed,
     NodeSkipped,
     NodeCancelled,
+    NodeWaiting,
 )
 
 
@@ -227,6 +272,7 @@ __all__ = [
     "NodeSkipped",
     "NodeStarted",
     "NodeStatus",
+    "NodeWaiting",
     "RunEvent",
     "RunFinished",
     "RunStarted",

@@ -1,10 +1,16 @@
-"""Resume a failed, cancelled or interrupted run from its run folder.
+"""Resume a failed, cancelled, interrupted or waiting run from its run folder.
 
 The new run links to the old one (``resumed_from``), re-reads the spec the old run recorded,
 restores every node that succeeded there from its artifact (no model call, no sandbox), and
 runs only what did not finish. A node that was running when the process died (kill -9, kernel
 restart) has no ``node_finished`` event, so it runs again: at-least-once for unfinished nodes,
 never twice for finished ones.
+
+A node that was *waiting* for a person (``node_waiting``) continues from where it waited: its
+attempt number, rewrites used and decision log come from the event, its code and the previous
+attempt's code from the old run's artifacts, so the model is not asked again for code it
+already wrote. ``decisions={node_id: HumanDecision(...)}`` answers its question; without one it
+asks the run's approver again (and waits again when there is none).
 """
 
 from __future__ import annotations
@@ -12,13 +18,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from .approval import ApprovalRequest, HumanDecision, check_decision
 from .engine import RunResult, arun_workflow, run_workflow_sync
 from .exceptions import WorkflowError
-from .nodes.base import NodeOutput
+from .nodes.base import NodeOutput, RunOptions
 from .runlog import DEFAULT_ROOT, find_run, read_events
 from .spec import WorkflowSpec, load_workflow
 
@@ -54,6 +62,75 @@ def restorable(run_dir: Path) -> tuple[ev.RunStarted, dict[str, NodeOutput], str
     return started, outputs, status
 
 
+def waiting_nodes(run_dir: Path) -> dict[str, ev.NodeWaiting]:
+    """Nodes whose last word in the run was ``node_waiting``, by id."""
+    out: dict[str, ev.NodeWaiting] = {}
+    for event in read_events(run_dir):
+        if isinstance(event, ev.NodeWaiting):
+            out[event.node_id] = event
+        elif isinstance(event, (ev.NodeStarted, ev.NodeFinished, ev.NodeFailed)):
+            out.pop(event.node_id, None)
+    return out
+
+
+def resume_point(run_dir: Path, event: ev.NodeWaiting) -> dict[str, Any] | None:
+    """What a waiting adaptive node needs to continue (``RunOptions.resume_points``), with its
+    codes read back from the artifacts; ``None`` when there is nothing to restore."""
+    data = dict(event.data)
+    artifact = data.get("artifact")
+    if not artifact:
+        return None
+    try:
+        data["code"] = (run_dir / artifact).read_text(encoding="utf-8")
+        prev = data.get("prev_artifact")
+        data["prev_code"] = (run_dir / prev).read_text(encoding="utf-8") if prev else None
+    except OSError:
+        return None  # artifacts gone: the node starts over
+    data["from_run"] = event.run_id
+    data["log"] = [dict(e) for e in event.log]
+    return data
+
+
+@dataclass
+class ResumeState:
+    """Everything ``resume`` takes from an old run folder."""
+
+    spec: WorkflowSpec
+    outputs: dict[str, NodeOutput]
+    """Outputs of the nodes that succeeded there."""
+    old_id: str
+    waiting: dict[str, ApprovalRequest]
+    """What each waiting node asked."""
+    points: dict[str, dict[str, Any]]
+    """Where each waiting adaptive node continues."""
+
+    def check(self, decisions: Mapping[str, HumanDecision]) -> None:
+        """Every decision must answer a node that waits, with one of its choices."""
+        for node_id, decision in decisions.items():
+            request = self.waiting.get(node_id)
+            if request is None:
+                waiting = ", ".join(self.waiting) or "none"
+                raise WorkflowError(
+                    f"node '{node_id}' is not waiting for a decision in run {self.old_id} "
+                    f"(waiting: {waiting})"
+                )
+            check_decision(request, decision)
+
+
+def load_resume_state(
+    run: str | os.PathLike[str],
+    runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
+    variables: Mapping[str, Any] | None = None,
+) -> ResumeState:
+    spec, outputs, old_id = load_resume(run, runs_dir, variables)
+    run_dir = find_run(str(run), runs_dir)
+    known = {n.id for n in spec.nodes}
+    waiting = {k: v for k, v in waiting_nodes(run_dir).items() if k in known}
+    points = {k: p for k, e in waiting.items() if (p := resume_point(run_dir, e)) is not None}
+    requests = {k: ApprovalRequest.from_event(e) for k, e in waiting.items()}
+    return ResumeState(spec, outputs, old_id, requests, points)
+
+
 def load_resume(
     run: str | os.PathLike[str],
     runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
@@ -80,12 +157,27 @@ async def aresume_workflow(
     *,
     runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
     variables: Mapping[str, Any] | None = None,
+    decisions: Mapping[str, HumanDecision] | None = None,
+    options: RunOptions | None = None,
     **kwargs: Any,
 ) -> RunResult:
-    """Continue run ``run`` (id, prefix, folder or ``last``) in a new run; see module docstring."""
-    spec, outputs, old_id = load_resume(run, runs_dir, variables)
+    """Continue run ``run`` (id, prefix, folder or ``last``) in a new run; see module docstring.
+
+    ``decisions`` answer waiting nodes (``{node_id: HumanDecision("approve", who="ada")}``);
+    a decision for a node that does not wait, or not among its choices, raises
+    ``WorkflowError`` before anything runs. Other arguments as for ``arun_workflow``.
+    """
+    state = load_resume_state(run, runs_dir, variables)
+    state.check(decisions or {})
+    options = replace(options or RunOptions(), resume_points=state.points)
     return await arun_workflow(
-        spec, runs_dir=runs_dir, reuse=outputs, resumed_from=old_id, **kwargs
+        state.spec,
+        runs_dir=runs_dir,
+        reuse=state.outputs,
+        resumed_from=state.old_id,
+        decisions=decisions,
+        options=options,
+        **kwargs,
     )
 
 
@@ -94,4 +186,13 @@ def resume_workflow(run: str | os.PathLike[str], **kwargs: Any) -> RunResult:
     return run_workflow_sync(aresume_workflow(run, **kwargs))
 
 
-__all__ = ["aresume_workflow", "load_resume", "restorable", "resume_workflow"]
+__all__ = [
+    "ResumeState",
+    "aresume_workflow",
+    "load_resume",
+    "load_resume_state",
+    "restorable",
+    "resume_point",
+    "resume_workflow",
+    "waiting_nodes",
+]

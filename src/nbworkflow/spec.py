@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from .exceptions import CycleError, SpecError, SpecIssue
 
-NodeType = Literal["routine", "adaptive"]
-NODE_TYPES: tuple[str, ...] = ("routine", "adaptive")
+NodeType = Literal["routine", "adaptive", "approval"]
+NODE_TYPES: tuple[str, ...] = ("routine", "adaptive", "approval")
 MAX_RETRIES_LIMIT = 10
 
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -98,7 +98,9 @@ class NodeSpec(_Strict):
     id: str
     """Unique name; letters, digits, ``_``, ``-``, ``.``; starts with a letter or ``_``."""
     type: NodeType = "routine"
-    """``routine`` (one structured model call) or ``adaptive`` (write, check, rewrite)."""
+    """``routine`` (one structured model call), ``adaptive`` (write, check, rewrite) or
+    ``approval`` (no model call: a person approves its one upstream output, which passes
+    through; reject fails it with the comment)."""
     agent: str = ""
     """The persona, used as the system prompt (e.g. ``Backend Engineer``)."""
     action: str = ""
@@ -128,12 +130,17 @@ class NodeSpec(_Strict):
     """Adaptive: an upstream node whose output holds ``test_*`` functions run in the sandbox."""
     sandbox: SandboxOptions | None = None
     """Adaptive: overrides the workflow's ``sandbox`` options."""
+    approve: bool = False
+    """Adaptive: a person approves each attempt's code (shown with its diff and payloads)
+    before anything is sent to staging; reject sends their comment to the model."""
     cache: bool | None = None
     """Reuse this node's output from the node cache when nothing it depends on changed.
     Default: yes for routine nodes; no for adaptive ones (they check a live staging API)."""
 
     @property
     def cacheable(self) -> bool:
+        if self.type == "approval":
+            return False  # a person's decision is never replayed from the cache
         return self.cache if self.cache is not None else self.type == "routine"
 
     @field_validator("depends_on", mode="before")
@@ -163,7 +170,15 @@ class NodeSpec(_Strict):
         return tuple(seen)
 
 
-_ADAPTIVE_ONLY = ("code_from", "entrypoint", "samples", "staging", "tests_from", "sandbox")
+_ADAPTIVE_ONLY = (
+    "code_from",
+    "entrypoint",
+    "samples",
+    "staging",
+    "tests_from",
+    "sandbox",
+    "approve",
+)
 
 
 class WorkflowSpec(_Strict):
@@ -621,7 +636,7 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
                 else:
                     issues.append(_translate(err, npath, loc, node_id, _NODE_FIELDS))
             continue
-        issues.extend(_check_node(node, npath, loc))
+        issues.extend(_check_node(node, npath, loc, explicit=set(raw)))
         nodes.append(node)
         node_paths.append(npath)
 
@@ -643,9 +658,13 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
     return spec
 
 
-def _check_node(node: NodeSpec, path: Path_, loc: _Located) -> list[SpecIssue]:
+def _check_node(
+    node: NodeSpec, path: Path_, loc: _Located, explicit: set[str] | None = None
+) -> list[SpecIssue]:
     out: list[SpecIssue] = []
     nid = node.id
+    # A default (e.g. ``defaults: {approve: true}``) applies to the nodes it fits, silently.
+    explicit = set(node.model_fields_set) if explicit is None else explicit
     if not _ID_RE.match(node.id):
         out.append(
             loc.issue(
@@ -654,15 +673,25 @@ def _check_node(node: NodeSpec, path: Path_, loc: _Located) -> list[SpecIssue]:
                 node_id=nid,
             )
         )
-    if not node.action.strip():
+    if not node.action.strip() and node.type != "approval":
         out.append(loc.issue(path, "missing 'action': say what this node must do", node_id=nid))
-    if node.type == "routine":
+    if node.type == "approval" and len(node.upstream) != 1:
+        out.append(
+            loc.issue(
+                path,
+                "approval nodes approve exactly one upstream output: name it in 'depends_on' "
+                f"(found {len(node.upstream)})",
+                node_id=nid,
+            )
+        )
+    if node.type in ("routine", "approval"):
         for f in _ADAPTIVE_ONLY:
-            if f in node.model_fields_set:
+            if f in node.model_fields_set and (f != "approve" or f in explicit):
                 out.append(
                     loc.issue(
                         (*path, f),
-                        f"'{f}' only applies to adaptive nodes: set 'type: adaptive' or remove it",
+                        f"'{f}' only applies to adaptive nodes: set 'type: adaptive' or remove it"
+                        + (" (or add a node of type: approval)" if f == "approve" else ""),
                         key=True,
                         node_id=nid,
                     )
@@ -682,6 +711,16 @@ def _check_node(node: NodeSpec, path: Path_, loc: _Located) -> list[SpecIssue]:
                     path,
                     "adaptive nodes need something to check against: 'staging' (an API) and/or "
                     "'tests_from' (a node that wrote tests)",
+                    node_id=nid,
+                )
+            )
+        if node.approve and node.staging is None and "approve" in explicit:
+            out.append(
+                loc.issue(
+                    (*path, "approve"),
+                    "'approve: true' pauses before the staging call, and this node has no "
+                    "'staging': add one or remove 'approve'",
+                    key=True,
                     node_id=nid,
                 )
             )

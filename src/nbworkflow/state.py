@@ -21,6 +21,7 @@ from .events import (
     NodeSkipped,
     NodeStarted,
     NodeStatus,
+    NodeWaiting,
     RunEvent,
     RunFinished,
     RunStarted,
@@ -44,6 +45,10 @@ class NodeState:
     preview: str = ""
     cached: bool = False
     decisions: list[Decision] = field(default_factory=list)
+    waiting: NodeWaiting | None = None
+    """While ``status`` is ``WAITING``: what the node asks (code, diff, choices...)."""
+    accepted_by: str | None = None
+    """Who accepted the output as is although it failed its checks."""
 
     @property
     def id(self) -> str:
@@ -78,6 +83,14 @@ class RunState:
             state.apply(event)
         return state
 
+    def waiting(self) -> dict[str, NodeWaiting]:
+        """Nodes waiting for a person, by id, with what each asks."""
+        return {
+            nid: n.waiting
+            for nid, n in self.nodes.items()
+            if n.status is NodeStatus.WAITING and n.waiting is not None
+        }
+
     def counts(self) -> dict[str, int]:
         """Nodes per status, e.g. ``{"succeeded": 4, "skipped": 1}``."""
         tally = Counter(node.status for node in self.nodes.values())
@@ -102,6 +115,7 @@ class RunState:
             return
         if isinstance(event, NodeStarted):
             node.status, node.started_at, node.attempts = NodeStatus.RUNNING, event.ts, 1
+            node.waiting = None
         elif isinstance(event, NodeRetrying):
             node.status, node.attempts, node.message = (
                 NodeStatus.RETRYING,
@@ -120,11 +134,17 @@ class RunState:
             node.attempts, node.duration_s = event.attempts, event.duration_s
             node.artifact, node.preview, node.cached = event.artifact, event.preview, event.cached
             node.message = "from cache" if event.cached else ""
+            node.accepted_by, node.waiting = event.accepted_by, None
+            if event.accepted_by:
+                node.message = f"accepted as is by {event.accepted_by} (failed its checks)"
         elif isinstance(event, NodeFailed):
             node.status, node.finished_at, node.message = NodeStatus.FAILED, event.ts, event.message
             node.attempts, node.duration_s = event.attempts, event.duration_s
         elif isinstance(event, NodeSkipped):
             node.status, node.message = NodeStatus.SKIPPED, event.reason
+        elif isinstance(event, NodeWaiting):
+            node.status, node.message, node.waiting = NodeStatus.WAITING, event.reason, event
+            node.attempts = max(node.attempts, event.attempt)
         elif isinstance(event, NodeCancelled):
             node.status, node.message = NodeStatus.CANCELLED, event.reason
             node.duration_s = event.duration_s or None

@@ -13,6 +13,15 @@ needs no network). The gate (``nodes.gate``) decides what the outcome means:
   stays down the node fails with "staging unavailable";
 * config (401/403/404/...): the node stops and says what to fix.
 
+People (``nbworkflow.approval``): with ``approve: true`` each attempt whose code ran cleanly in
+the sandbox is shown (code, diff, payloads) to ``RunOptions.approver`` before anything is sent to
+staging: approve sends it; reject sends the comment to the model as the reason for a rewrite
+(counted against ``max_retries``); edit makes the person's code the next attempt (checked, not
+re-approved). When the rewrites are used up and an approver is set, it chooses: retry (more
+rewrites), edit, accept as is (the node succeeds, marked ``accepted-by-human``) or reject (the
+node fails "surfaced to a human", as it does when no approver is set). An approver that cannot
+answer now makes the node wait; ``resume`` continues it from the same attempt.
+
 Every attempt publishes a ``Decision`` whose ``data`` is the decision log entry (see
 ``LOG_KEYS``); every attempt's code is saved as an artifact ``<node>.attempt<n>``.
 
@@ -37,6 +46,7 @@ import httpx
 
 from ..agents.base import Message
 from ..agents.structured import CodeAnswer
+from ..approval import ApprovalRequest, HumanDecision, ask
 from ..events import Decision
 from ..exceptions import NodeFailed, StagingError, WorkflowError
 from ..spec import SandboxOptions, StagingSpec
@@ -182,6 +192,8 @@ class Outcome:
     summary: list[str] = field(default_factory=list)
     """One short phrase per problem, for the decision log's one-line view."""
     infra_retries: int = 0
+    human: HumanDecision | None = None
+    """Set when a person rejected or replaced the code before it was sent to staging."""
 
     def error_text(self) -> str:
         return "\n\n".join(self.errors)
@@ -226,6 +238,65 @@ def _pretty_body(text: str) -> tuple[str, str]:
         return "json", json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
         return "text", text
+
+
+ApprovalHook = Callable[[list[tuple[int, Any]]], Awaitable[HumanDecision]]
+"""Called with the payloads about to be sent; returns the person's decision (or raises
+``WaitingForHuman``)."""
+
+
+@dataclass
+class _State:
+    """Where the loop is: the code of the current attempt and what led to it."""
+
+    code: str
+    rationale: str
+    limit: int
+    """Model rewrites allowed (``max_retries``, raised by a human's ``retry``)."""
+    attempt: int = 1
+    prev: str | None = None
+    rewrites: int = 0
+    human_code: bool = False
+    """The current code was written by a person (``edit``): it is checked, not re-approved."""
+    tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0})
+    artifact: str = ""
+    """Run-folder path of the current attempt's code."""
+    prev_artifact: str | None = None
+
+    def advance(self, code: str, rationale: str) -> None:
+        self.prev, self.prev_artifact = self.code, self.artifact
+        self.code, self.rationale = code, rationale
+        self.attempt += 1
+
+    def resume_data(self, kind: str) -> dict[str, Any]:
+        """What ``resume`` needs to continue here (the codes stay in artifacts, the decision
+        log travels in ``NodeWaiting.log``)."""
+        return {
+            "kind": kind,
+            "attempt": self.attempt,
+            "artifact": self.artifact,
+            "prev_artifact": self.prev_artifact if self.prev is not None else None,
+            "rationale": self.rationale,
+            "rewrites": self.rewrites,
+            "limit": self.limit,
+            "human_code": self.human_code,
+        }
+
+
+@dataclass
+class Failure:
+    """Why an attempt did not succeed: what the model (or a person) is told next."""
+
+    reason: str
+    error: str
+    sample: int | None
+    entry: dict[str, Any]
+    rejected: bool = False
+    """A person rejected the code before staging (the error is their comment)."""
+    edit: HumanDecision | None = None
+    resumed: bool = False
+    note: str = ""
+    """A person's comment sent with a granted retry."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +351,7 @@ class AdaptiveLoop:
                 f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}) checks nothing: add "
                 "'samples:' + 'staging:' and/or 'tests_from:'"
             )
+        self.approve = node.approve
         self.log: list[dict[str, Any]] = []
 
     def _code_source(self) -> str:
@@ -303,79 +375,265 @@ class AdaptiveLoop:
     async def run(self) -> NodeOutput:
         ctx, node = self.ctx, self.ctx.node
         source = ctx.upstream[self.code_from]
-        code, rationale = source.content, source.rationale
-        tokens = {"input": 0, "output": 0}
-        prev: str | None = None
-        attempt = 1
+        st = _State(code=source.content, rationale=source.rationale, limit=node.max_retries)
+        failure: Failure | None = None
+        point = ctx.options.resume_points.get(node.id)
+        if point is not None:
+            failure = self._restore(st, point)
         async with self._client() as client:
             while True:
-                artifact = ctx.save_artifact("code", code, f".attempt{attempt}")
-                outcome = await self._attempt(client, code, attempt)
-                gate = classify(
-                    outcome.status, error_kind=outcome.error_kind, tests_failed=outcome.tests_failed
-                )
-                entry = self._entry(attempt, code, prev, artifact, outcome, gate, rationale, tokens)
-                self.log.append(entry)
-                if gate.verdict is Verdict.SUCCESS:
-                    self._decide(attempt, "success", gate.reason, entry)
-                    return NodeOutput(
-                        "code",
-                        code,
-                        rationale=rationale,
-                        meta={"attempts": attempt, "decision_log": self.log},
-                    )
-                if gate.verdict is Verdict.CONFIG:
-                    self._decide(attempt, "config", gate.reason, entry)
-                    raise StagingError(
-                        ctx.sanitize(
-                            f"staging configuration problem on attempt {attempt}: {gate.reason} "
-                            f"({self._target()}); the code was not rewritten"
-                        ),
-                        status_code=outcome.status,
-                    )
-                if gate.verdict is Verdict.INFRA:
-                    self._decide(attempt, "staging-unavailable", gate.reason, entry)
-                    assert self.staging is not None
-                    raise StagingError(
-                        ctx.sanitize(
-                            f"staging unavailable: {gate.reason}; still failing after "
-                            f"{self.staging.infra_retries} retries with backoff "
-                            f"({self._target()}). The code was not rewritten and is not known "
-                            "to be wrong: bring staging up (or raise staging.infra_retries) "
-                            "and run again"
-                        ),
-                        status_code=outcome.status,
-                    )
-                # ADAPT
-                if attempt > node.max_retries:
-                    self._decide(
-                        attempt,
-                        "surfaced",
-                        f"{gate.reason}; no rewrite left (max_retries={node.max_retries}): "
-                        "surfaced to a human",
-                        {**entry, "log": self.log},
-                    )
-                    raise NodeFailed(node.id, self._surface_message(attempt, gate))
-                self._decide(
-                    attempt,
-                    "adapt",
-                    f"{gate.reason}; asking the model for rewrite {attempt} of {node.max_retries}",
-                    entry,
-                )
-                before = (ctx.input_tokens, ctx.output_tokens)
-                answer = await ctx.call_model(
-                    [Message("user", self._prompt(code, attempt, outcome, gate))],
-                    "code",
-                    purpose="adapt",
-                )
-                assert isinstance(answer, CodeAnswer)
-                tokens = {
-                    "input": ctx.input_tokens - before[0],
-                    "output": ctx.output_tokens - before[1],
-                }
-                prev, code, rationale = code, answer.code, answer.rationale
-                attempt += 1
-                ctx.retrying(attempt, f"attempt {attempt - 1}: {gate.reason}")
+                if failure is None:  # run the attempt (a resumed exhausted node skips it)
+                    result = await self._one_attempt(client, st)
+                    if isinstance(result, NodeOutput):
+                        return result
+                    failure = result
+                    if failure.edit is not None:
+                        self._take_edit(st, failure.edit)
+                        failure = None
+                        continue
+                    if st.rewrites < st.limit:
+                        verdict = "rejected" if failure.rejected else "adapt"
+                        self._decide(
+                            st.attempt,
+                            verdict,
+                            f"{failure.reason}; asking the model for rewrite "
+                            f"{st.rewrites + 1} of {st.limit}",
+                            failure.entry,
+                        )
+                if st.rewrites >= st.limit:
+                    decision = await self._exhausted(st, failure)
+                    if decision.action == "accept":
+                        return self._accepted(st, failure, decision)
+                    if decision.action == "edit":
+                        assert decision.code is not None
+                        self._take_edit(st, decision)
+                        failure = None
+                        continue
+                    st.limit += decision.extra_attempts  # retry
+                    if decision.comment:
+                        failure.note = f"{decision.who}: {decision.comment}"
+                await self._rewrite(st, failure)
+                failure = None
+
+    async def _one_attempt(self, client: httpx.AsyncClient, st: _State) -> NodeOutput | Failure:
+        """Run ``st.code`` once: the output on success, else what went wrong (or what the
+        human said instead of approving). Config and infra problems raise."""
+        ctx = self.ctx
+        attempt, code = st.attempt, st.code
+        artifact = ctx.save_artifact("code", code, f".attempt{attempt}")
+        st.artifact = artifact
+        ask = self._approval_hook(st) if self.approve and not st.human_code else None
+        outcome = await self._attempt(client, code, attempt, ask)
+        if outcome.human is not None:
+            d = outcome.human
+            gate = GateDecision(
+                Verdict.ADAPT,
+                f"{'edited' if d.action == 'edit' else 'rejected'} by {d.who} before it ran "
+                "against staging",
+            )
+        else:
+            gate = classify(
+                outcome.status, error_kind=outcome.error_kind, tests_failed=outcome.tests_failed
+            )
+        entry = self._entry(
+            attempt, code, st.prev, artifact, outcome, gate, st.rationale, st.tokens
+        )
+        if outcome.human is not None:
+            entry["gate"] = "rejected"
+            entry["human"] = outcome.human.record()
+        self.log.append(entry)
+        if gate.verdict is Verdict.SUCCESS:
+            self._decide(attempt, "success", gate.reason, entry)
+            return NodeOutput(
+                "code",
+                code,
+                rationale=st.rationale,
+                meta={"attempts": attempt, "decision_log": self.log},
+            )
+        if gate.verdict is Verdict.CONFIG:
+            self._decide(attempt, "config", gate.reason, entry)
+            raise StagingError(
+                ctx.sanitize(
+                    f"staging configuration problem on attempt {attempt}: {gate.reason} "
+                    f"({self._target()}); the code was not rewritten"
+                ),
+                status_code=outcome.status,
+            )
+        if gate.verdict is Verdict.INFRA:
+            self._decide(attempt, "staging-unavailable", gate.reason, entry)
+            assert self.staging is not None
+            raise StagingError(
+                ctx.sanitize(
+                    f"staging unavailable: {gate.reason}; still failing after "
+                    f"{self.staging.infra_retries} retries with backoff "
+                    f"({self._target()}). The code was not rewritten and is not known "
+                    "to be wrong: bring staging up (or raise staging.infra_retries) "
+                    "and run again"
+                ),
+                status_code=outcome.status,
+            )
+        sample = outcome.exchanges[-1].sample if outcome.exchanges else 0
+        if outcome.human is not None:
+            d = outcome.human
+            if d.action == "edit":
+                self._decide(attempt, "rejected", gate.reason, entry)
+                return Failure(gate.reason, "", sample, entry, rejected=True, edit=d)
+            error = "## A human reviewer rejected this code before it ran against staging\n" + (
+                ctx.sanitize(d.comment) or "(no comment given)"
+            )
+            return Failure(gate.reason, error, sample, entry, rejected=True)
+        return Failure(gate.reason, outcome.error_text(), sample, entry)
+
+    def _approval_hook(self, st: _State) -> ApprovalHook:
+        ctx = self.ctx
+
+        async def hook(payloads: list[tuple[int, Any]]) -> HumanDecision:
+            shown = json.dumps([p for _, p in payloads], indent=2, ensure_ascii=False, default=str)
+            request = ApprovalRequest(
+                run_id=ctx.run_id,
+                node_id=ctx.node.id,
+                attempt=st.attempt,
+                kind="approve",
+                reason=f"approve attempt {st.attempt} before it is sent to {self._target()}",
+                code=ctx.sanitize(st.code),
+                diff=ctx.sanitize(_diff(st.prev, st.code, st.attempt)),
+                code_sha256=_sha(st.code),
+                target=ctx.sanitize(self._target()),
+                payloads=ctx.sanitize(_clip(shown, MAX_BODY_CHARS)),
+                rationale=ctx.sanitize(st.rationale),
+                log=tuple(self.log),
+            )
+            return await ask(ctx, request, st.resume_data("approve"))
+
+        return hook
+
+    async def _exhausted(self, st: _State, failure: Failure) -> HumanDecision:
+        """No rewrite left: surface to a human (choices) or fail as without one."""
+        ctx, node = self.ctx, self.ctx.node
+        reason = (
+            f"{failure.reason}; no rewrite left (max_retries={node.max_retries}"
+            + (
+                f", {st.limit - node.max_retries} more granted"
+                if st.limit > node.max_retries
+                else ""
+            )
+            + "): surfaced to a human"
+        )
+        if not failure.resumed:
+            self._decide(st.attempt, "surfaced", reason, {**failure.entry, "log": self.log})
+        message = self._surface_message(st.attempt, failure.reason)
+        if ctx.options.approver is None:
+            raise NodeFailed(node.id, message)
+        request = ApprovalRequest(
+            run_id=ctx.run_id,
+            node_id=node.id,
+            attempt=st.attempt,
+            kind="exhausted",
+            reason=ctx.sanitize(
+                f"attempt {st.attempt} failed ({failure.reason}) and no rewrite is left: "
+                "retry with more attempts, edit the code, accept it as is, or reject (give up)"
+            ),
+            code=ctx.sanitize(st.code),
+            diff=ctx.sanitize(_diff(st.prev, st.code, st.attempt)),
+            code_sha256=_sha(st.code),
+            target=ctx.sanitize(self._target()),
+            rationale=ctx.sanitize(st.rationale),
+            log=tuple(self.log),
+        )
+        data = st.resume_data("exhausted")
+        data["last"] = {
+            "reason": failure.reason,
+            "error": ctx.sanitize(_clip(failure.error, MAX_ERROR_CHARS)),
+            "sample": failure.sample,
+            "rejected": failure.rejected,
+        }
+        decision = await ask(ctx, request, data)
+        if decision.action == "reject":
+            why = f" ({decision.comment})" if decision.comment else ""
+            raise NodeFailed(node.id, ctx.sanitize(f"{message}\nGiven up by {decision.who}{why}."))
+        return decision
+
+    def _accepted(self, st: _State, failure: Failure, decision: HumanDecision) -> NodeOutput:
+        comment = f": {decision.comment}" if decision.comment else ""
+        self._decide(
+            st.attempt,
+            "accepted-by-human",
+            f"accepted as is by {decision.who}{comment}; the code did NOT pass its check "
+            f"({failure.reason})",
+            {**decision.record(), "code_sha256": _sha(st.code), "gate": "accepted-by-human"},
+        )
+        return NodeOutput(
+            "code",
+            st.code,
+            rationale=st.rationale,
+            meta={
+                "attempts": st.attempt,
+                "decision_log": self.log,
+                "accepted_by": decision.who,
+                "accepted_at": decision.when,
+            },
+        )
+
+    def _take_edit(self, st: _State, decision: HumanDecision) -> None:
+        """The person's code becomes the next attempt (checked like any other; not re-asked)."""
+        assert decision.code is not None
+        comment = f": {decision.comment}" if decision.comment else ""
+        st.advance(decision.code, f"edited by hand by {decision.who}{comment}")
+        st.human_code, st.tokens = True, {"input": 0, "output": 0}
+        self.ctx.retrying(st.attempt, f"attempt {st.attempt - 1}: code edited by {decision.who}")
+
+    async def _rewrite(self, st: _State, failure: Failure) -> None:
+        ctx = self.ctx
+        before = (ctx.input_tokens, ctx.output_tokens)
+        answer = await ctx.call_model(
+            [Message("user", self._prompt(st.code, st.attempt, failure))],
+            "code",
+            purpose="adapt",
+        )
+        assert isinstance(answer, CodeAnswer)
+        st.tokens = {
+            "input": ctx.input_tokens - before[0],
+            "output": ctx.output_tokens - before[1],
+        }
+        st.advance(answer.code, answer.rationale)
+        st.rewrites += 1
+        st.human_code = False
+        ctx.retrying(st.attempt, f"attempt {st.attempt - 1}: {failure.reason}")
+
+    def _restore(self, st: _State, point: dict[str, Any]) -> Failure | None:
+        """Continue where a previous run's node waited (codes come from its artifacts)."""
+        ctx = self.ctx
+        st.attempt = int(point["attempt"])
+        st.code = str(point["code"])
+        st.prev = point.get("prev_code")
+        st.rationale = str(point.get("rationale", ""))
+        st.rewrites = int(point.get("rewrites", 0))
+        st.limit = max(int(point.get("limit", ctx.node.max_retries)), st.rewrites)
+        st.human_code = bool(point.get("human_code", False))
+        self.log = [dict(e) for e in point.get("log", [])]
+        if st.prev is not None:
+            st.prev_artifact = ctx.save_artifact("code", st.prev, f".attempt{st.attempt - 1}")
+        ctx.attempts = st.attempt
+        ctx.decide(
+            st.attempt,
+            "resumed",
+            f"continues at attempt {st.attempt}, where run {point.get('from_run', '?')} waited "
+            f"({point.get('kind')}); earlier attempts restored from its artifacts",
+            from_run=point.get("from_run"),
+        )
+        if point.get("kind") != "exhausted":
+            return None
+        last = point.get("last") or {}
+        st.artifact = ctx.save_artifact("code", st.code, f".attempt{st.attempt}")
+        entry = self.log[-1] if self.log else {}
+        return Failure(
+            str(last.get("reason", "")),
+            str(last.get("error", "")),
+            last.get("sample"),
+            entry,
+            rejected=bool(last.get("rejected")),
+            resumed=True,
+        )
 
     def _decide(self, attempt: int, verdict: str, reason: str, data: dict[str, Any]) -> None:
         # Not ctx.decide(): the log entry carries its own "attempt" and "reason" keys.
@@ -404,7 +662,13 @@ class AdaptiveLoop:
         return f"{self.staging.method} {self.staging.url}"
 
     # -- one attempt -----------------------------------------------------------------------
-    async def _attempt(self, client: httpx.AsyncClient, code: str, attempt: int) -> Outcome:
+    async def _attempt(
+        self,
+        client: httpx.AsyncClient,
+        code: str,
+        attempt: int,
+        ask: ApprovalHook | None = None,
+    ) -> Outcome:
         out = Outcome()
         if self.tests is not None:
             await self._run_tests(code, out)
@@ -436,6 +700,15 @@ class AdaptiveLoop:
             payloads.append((i, result.value))
         if out.error_kind is not None or self.staging is None:
             return out
+        if ask is not None:
+            # Only code that ran cleanly in the sandbox (and passed its tests) is shown to a
+            # person; nothing reaches staging before they approve it.
+            if out.tests_failed:
+                return out
+            decision = await ask(payloads)
+            if decision.action != "approve":
+                out.human = decision
+                return out
         for i, payload in payloads:
             ex = out.exchanges[i]
             await self._send_with_retries(client, payload, ex, attempt)
@@ -646,16 +919,19 @@ class AdaptiveLoop:
             "infra_retries": outcome.infra_retries,
         }
 
-    def _prompt(self, code: str, attempt: int, outcome: Outcome, gate: GateDecision) -> str:
+    def _prompt(self, code: str, attempt: int, failure: Failure) -> str:
         node = self.ctx.node
         ep = self.entrypoint or "the code"
         parts = [
             f"# Task\n{node.action.strip()}",
-            f"# What happened\nAttempt {attempt} failed: {gate.reason}.\nEntrypoint: `{ep}`",
-            _clip(outcome.error_text(), MAX_ERROR_CHARS),
+            f"# What happened\nAttempt {attempt} failed: {failure.reason}.\nEntrypoint: `{ep}`",
+            _clip(failure.error, MAX_ERROR_CHARS),
         ]
+        if failure.note:
+            parts.append(f"# Note from a human reviewer\n{failure.note}")
         if self.samples:
-            shown = outcome.exchanges[-1].sample if outcome.exchanges else 0
+            shown = failure.sample if failure.sample is not None else 0
+            shown = shown if 0 <= shown < len(self.samples) else 0
             parts.append(
                 f"# Sample input {shown}\n```json\n"
                 f"{json.dumps(self.samples[shown], indent=2, ensure_ascii=False, default=str)}\n```"
@@ -671,10 +947,10 @@ class AdaptiveLoop:
         )
         return self.ctx.sanitize("\n\n".join(p for p in parts if p))
 
-    def _surface_message(self, attempt: int, gate: GateDecision) -> str:
+    def _surface_message(self, attempt: int, reason: str) -> str:
         lines = [
             f"surfaced to a human after {attempt} attempts ({self.ctx.node.max_retries} rewrites): "
-            f"{gate.reason}. Decision log:"
+            f"{reason}. Decision log:"
         ]
         for e in self.log:
             lines.append(
@@ -719,7 +995,8 @@ def decision_log(events: Sequence[Any], node_id: str) -> list[dict[str, Any]]:
         for e in events
         if getattr(e, "kind", None) == "decision"
         and e.node_id == node_id
-        and e.verdict in ("success", "adapt", "config", "staging-unavailable", "surfaced")
+        and e.verdict
+        in ("success", "adapt", "rejected", "config", "staging-unavailable", "surfaced")
     ]
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from ..agents.base import Message, ModelRequest, ModelResponse, Provider
 from ..agents.structured import call_structured
+from ..approval import Approver
 from ..events import Decision, ModelCalled, NodeRetrying, RunEvent
 from ..exceptions import BudgetExceeded
 from ..spec import NodeSpec, WorkflowSpec
@@ -65,6 +66,13 @@ class RunOptions:
 
     sandbox_backend: str | None = None
     """Force a sandbox backend (``bwrap``, ``docker``, ``process``) for every adaptive node."""
+    approver: Approver | None = None
+    """Who answers approval requests (``nbworkflow.approval``). ``None``: nodes that need an
+    approval wait for it (the run ends ``waiting``), and an adaptive node that used up its
+    rewrites fails "surfaced to a human" as without this feature. Pass ``PendingApprover()``
+    to make exhausted nodes wait too."""
+    resume_points: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per node id: where a waiting node of a previous run stopped (set by ``resume``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
