@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -661,6 +662,13 @@ class AdaptiveLoop:
             return "no staging target"
         return f"{self.staging.method} {self.staging.url}"
 
+    def _endpoint(self) -> str:
+        """Method and path only, for the model: the host and port say nothing about the
+        contract, and leaving them out keeps recorded prompts replayable on any port."""
+        if self.staging is None:
+            return "no staging target"
+        return f"{self.staging.method} {urlsplit(self.staging.url).path or '/'}"
+
     # -- one attempt -----------------------------------------------------------------------
     async def _attempt(
         self,
@@ -937,7 +945,7 @@ class AdaptiveLoop:
                 f"{json.dumps(self.samples[shown], indent=2, ensure_ascii=False, default=str)}\n```"
             )
         parts.append(f"# Current code\n```python\n{code}\n```")
-        where = f"returns a payload that {self._target()} accepts" if self.staging else "runs"
+        where = f"returns a payload that {self._endpoint()} accepts" if self.staging else "runs"
         parts.append(
             f"Rewrite the complete code so that `{ep}(sample)` {where}"
             + (" and the tests pass" if self.tests is not None else "")
