@@ -115,10 +115,13 @@ def test_bad_var_is_a_usage_error(files: Path) -> None:
     assert run_cli("run", str(files / "wf.yaml"), "--var", "novalue") == 2
 
 
-def test_sanitize_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sanitize_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_OPAQUE", "opaque-value-xyz-123")
     f = tmp_path / "err.txt"
     f.write_text("connect failed: opaque-value-xyz-123\n")
-    assert run_cli("sanitize", str(f), "--secret", "opaque-value-xyz-123") == 0
+    assert run_cli("sanitize", str(f), "--secret-env", "CRM_OPAQUE") == 0
     out = capsys.readouterr().out
     assert "opaque-value-xyz-123" not in out and "connect failed" in out
 

@@ -690,15 +690,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_sanitize(args: argparse.Namespace) -> int:
-    from .sanitize import sanitize
+    from .sanitize import main as sanitize_main
 
-    text = (
-        sys.stdin.read()
-        if args.file == "-"
-        else Path(args.file).read_text(encoding="utf-8", errors="replace")
-    )
-    sys.stdout.write(sanitize(text, args.secret, max_chars=args.max_chars))
-    return EXIT_OK
+    return sanitize_main(list(args.rest))
 
 
 def cmd_staging(args: argparse.Namespace) -> int:
@@ -867,10 +861,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="which sandbox backend is active and what it guarantees")
     p.set_defaults(func=cmd_sandbox)
 
-    p = sub.add_parser("sanitize", help="redact secrets from a file or stdin (-)")
-    p.add_argument("file")
-    p.add_argument("--secret", action="append", default=[], help="a value to redact exactly")
-    p.add_argument("--max-chars", type=int, help="keep head and tail within this size")
+    p = sub.add_parser(
+        "sanitize", help="redact secrets from a file or stdin (`nbworkflow sanitize -h`)"
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_sanitize)
 
     p = sub.add_parser("staging", help="the mock CRM staging API (`nbworkflow staging serve -h`)")
