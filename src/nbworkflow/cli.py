@@ -783,7 +783,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--token-budget", type=int, help="stop the run past this many tokens")
         p.add_argument(
-            "--sandbox", choices=["bwrap", "docker", "process"], help="force a sandbox backend"
+            "--sandbox",
+            choices=["zygote", "bwrap", "docker", "process"],
+            help="force a sandbox backend",
         )
         p.add_argument("--no-cache", action="store_true", help="run every node, reuse nothing")
         p.add_argument(

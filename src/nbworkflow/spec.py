@@ -85,7 +85,7 @@ class StagingSpec(_Strict):
 class SandboxOptions(_Strict):
     """How generated code is run (see the README's security model)."""
 
-    backend: Literal["auto", "bwrap", "docker", "process"] = "auto"
+    backend: Literal["auto", "zygote", "bwrap", "docker", "process"] = "auto"
     isolation: Literal["best", "strict"] = "best"
     """``strict`` refuses to run without bwrap or docker."""
     timeout: float = Field(default=10.0, gt=0, le=600)
