@@ -1,0 +1,401 @@
+"""Regenerate the demo notebooks and execute them, so the committed copies carry outputs.
+
+    .venv/bin/python notebooks/build.py            # write + execute all three
+    .venv/bin/python notebooks/build.py --no-run   # only write the sources
+
+Each notebook is executed in a scratch folder (its run folders stay out of the repository) with
+nbclient and the ``python3`` kernel of this interpreter, then saved next to this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str, *tags: str) -> nbformat.NotebookNode:
+    cell = new_code_cell(text.strip("\n"))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def quickstart() -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            md("""
+# nbworkflow quick start
+
+A notebook cell that holds a YAML workflow becomes a DAG of agent steps: `%%workflow` checks the
+spec, runs every node as soon as its dependencies are done, draws the graph live, and leaves a
+static, shareable record of the run (graph, per-node output, decision log) in the cell output.
+
+This notebook runs **offline**: the model is the `scripted` provider, which answers each node
+from a dict. Swap in `--provider anthropic` (with `ANTHROPIC_API_KEY` set) for a live model.
+"""),
+            code("%load_ext nbworkflow"),
+            md("""
+## Canned answers and a variable
+
+`answers` maps node ids to what the model says. `${topic}` in the YAML below is filled from the
+notebook variable `topic` (then from the environment).
+"""),
+            code("""
+topic = "invoice reminders"
+
+answers = {
+    "requirements": {
+        "rationale": "Listed what the feature must do.",
+        "content": "- remind customers 3 days before an invoice is due\\n"
+        "- one reminder per invoice\\n- skip paid invoices",
+    },
+    "design": {
+        "rationale": "A daily job is enough.",
+        "content": "A daily job selects unpaid invoices due in 3 days and sends one e-mail each.",
+    },
+    "risks": {
+        "rationale": "Main failure modes.",
+        "content": "- double sends after a retry: keep a sent-flag\\n- time zones: use UTC dates",
+    },
+    "implement": {
+        "rationale": "Pure function, easy to test.",
+        "code": "from datetime import date, timedelta\\n\\n\\n"
+        "def due_for_reminder(invoices, today):\\n"
+        "    target = today + timedelta(days=3)\\n"
+        "    return [i for i in invoices if not i['paid'] and not i.get('reminded')\\n"
+        "            and i['due'] == target]\\n",
+    },
+    "tests": {
+        "rationale": "Cover paid, reminded and due-date cases.",
+        "code": "from datetime import date\\n\\n\\n"
+        "def test_only_unpaid_due_in_three_days():\\n"
+        "    today = date(2026, 1, 1)\\n"
+        "    inv = [{'paid': False, 'due': date(2026, 1, 4)}, {'paid': True, 'due': date(2026, 1, 4)}]\\n"
+        "    assert due_for_reminder(inv, today) == inv[:1]\\n",
+    },
+    "docs": {
+        "rationale": "Short README section.",
+        "content": "## Invoice reminders\\n\\nRuns daily; sends one reminder per unpaid invoice "
+        "three days before it is due.",
+    },
+}
+"""),
+            md("""
+## The workflow
+
+`--latency 0.4` slows the scripted model down a little so you can watch the nodes turn blue
+(running) and then green (succeeded). Pick a node in the drop-down to see its persona, action,
+output and decision log. `--out run` keeps the result in the variable `run`.
+"""),
+            code("""
+%%workflow --script answers --latency 0.4 --out run
+name: invoice_reminders
+description: Plan, build and document a small feature.
+max_concurrency: 2
+nodes:
+  - id: requirements
+    agent: Product Manager
+    action: "List the requirements for ${topic}."
+  - id: design
+    agent: Software Architect
+    depends_on: [requirements]
+    action: Propose the simplest design that meets the requirements.
+  - id: risks
+    agent: Site Reliability Engineer
+    depends_on: [requirements]
+    action: List what can go wrong in production and how to avoid it.
+  - id: implement
+    agent: Backend Engineer
+    depends_on: [design, risks]
+    action: Write the selection function in Python.
+    output: code
+  - id: tests
+    agent: QA Engineer
+    depends_on: [implement]
+    action: Write plain-assert tests for the function.
+    output: code
+  - id: docs
+    agent: Technical Writer
+    depends_on: [implement]
+    action: Write a README section.
+"""),
+            md("""
+## Use the result
+
+`run` is a `RunResult`: status, per-node outputs, and the run folder (`events.jsonl`,
+`artifacts/`, `run.json`) that makes every run auditable after the fact.
+
+Run the workflow cell again and it finishes at once: unchanged nodes are answered from the node
+cache (`from cache` in their details). Add `--no-cache` to run everything again, or
+`--rerun NODE` to redo one node and what depends on it.
+"""),
+            code("""
+print(run)  # noqa: F821 (bound by `%%workflow --out run`)
+print(run.run_dir)  # noqa: F821
+print(run.output("implement").content)  # noqa: F821
+"""),
+            md("""
+## Look back at runs
+
+`%workflow runs` lists them, `%workflow log` prints the event and decision log, and
+`%workflow show` redraws any past run from its `events.jsonl`.
+"""),
+            code("%workflow runs"),
+            code("%workflow log last --node implement"),
+            code("%workflow show last"),
+            md("""
+## A mistake in the spec
+
+A bad spec runs nothing: the error names the line and says how to fix it.
+"""),
+            code(
+                """
+%%workflow --script answers
+name: broken
+nodes:
+  - id: requirements
+    agent: Product Manager
+  - id: design
+    depnds_on: [requirements]
+""",
+                "raises-exception",
+            ),
+        ],
+        metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
+    )
+
+
+CRM_YAML = """
+name: CRM_Integration_Builder
+version: 1.1
+description: Sync internal SaaS users to a third-party CRM, healing the mapper when the CRM's contract says it is wrong.
+max_concurrency: 4
+defaults:
+  max_retries: 2
+nodes:
+  - id: analyze_docs
+    type: routine
+    agent: "Systems Analyst"
+    action: "Read CRM OpenAPI spec and extract the User payload schema."
+    inputs:
+      - file: ${EXAMPLES}/crm_openapi.yaml
+  - id: generate_mapper
+    type: routine
+    agent: "Backend Engineer"
+    depends_on: [analyze_docs]
+    action: "Write a Python function 'sync_to_crm(user_dict)' that returns the CRM payload."
+    output: code
+  - id: write_tests
+    type: routine
+    agent: "QA Engineer"
+    depends_on: [generate_mapper]
+    action: "Write plain-assert test_* functions for sync_to_crm (no pytest import needed)."
+    output: code
+  - id: write_docs
+    type: routine
+    agent: "Technical Writer"
+    depends_on: [generate_mapper]
+    action: "Document the mapping in Markdown for the integrations wiki."
+  - id: adaptive_test_loop
+    type: adaptive
+    agent: "Integration Engineer"
+    depends_on: [generate_mapper, write_tests]
+    max_retries: 3
+    action: "Execute sync_to_crm against staging. If it fails, adapt the code."
+    code_from: generate_mapper
+    tests_from: write_tests
+    entrypoint: sync_to_crm
+    samples:
+      - {email: dev@example.com, first: Ada, last: Lovelace, plan: pro}
+      - {email: grace@example.com, first: Grace, last: Hopper, plan: free}
+    staging:
+      url: ${STAGING_URL}/users
+      headers:
+        Authorization: "Bearer ${STAGING_TOKEN}"
+"""
+
+SETUP = """
+from pathlib import Path
+
+import yaml
+
+import nbworkflow
+from nbworkflow.staging import MockCRM
+
+# The example files ship with the source tree (examples/crm/).
+EXAMPLES = Path(nbworkflow.__file__).resolve().parents[2] / "examples" / "crm"
+answers = yaml.safe_load((EXAMPLES / "script.yaml").read_text())
+"""
+
+CHAOS_SETUP = (
+    SETUP.replace("import MockCRM", "import MockCRM, repair_responder").replace(
+        "import nbworkflow\n", "import nbworkflow\nfrom nbworkflow.agents import ScriptedProvider\n"
+    )
+    + """
+chaos_agent = ScriptedProvider(answers, responders={"adaptive_test_loop": repair_responder})
+"""
+)
+
+
+def crm(sandbox_opt: str) -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            md("""
+# CRM integration, end to end
+
+The seed scenario: sync internal SaaS users to a third-party CRM. Five agents read the CRM's
+OpenAPI document, write a mapper `sync_to_crm(user)`, write tests and docs, and then an
+**adaptive** node runs the mapper in a sandbox against the CRM's staging API. The first mapper
+forgets the required `customer_tier`; staging answers `422` with the field-level problem, and
+the adaptive node rewrites the code until staging accepts every payload.
+
+Everything here is offline: the CRM is the mock staging server shipped with nbworkflow
+(on 127.0.0.1), and the model is the `scripted` provider reading `examples/crm/script.yaml`.
+To use a live model, run with `--provider anthropic --record crm.cassette.jsonl`, then replay
+that recording offline with `--provider replay --cassette crm.cassette.jsonl`.
+"""),
+            code("%load_ext nbworkflow"),
+            code(SETUP),
+            md("""
+## The staging CRM
+
+`MockCRM` serves `POST /users`, validates every payload against its contract and needs a bearer
+token. `STAGING_URL` and `STAGING_TOKEN` are notebook variables that the workflow below reads
+through `${...}`; the token's value is redacted from every log, message and screen.
+"""),
+            code("""
+crm = MockCRM(seed=1).start()
+STAGING_URL, STAGING_TOKEN = crm.url, crm.token
+print("staging CRM at", STAGING_URL)
+"""),
+            md("Generated code runs in a sandbox; this shows which isolation this machine offers."),
+            code("%workflow sandbox"),
+            md("## The workflow (the seed's YAML, made runnable)"),
+            code(f"%%workflow --script answers --out run{sandbox_opt}\n" + CRM_YAML.strip("\n")),
+            md("""
+## What the adaptive node decided
+
+The decision log is the audit trail: every attempt, the staging answer, what the orchestrator
+decided (rewrite the code, retry the infrastructure, accept) and why.
+"""),
+            code("%workflow log last --node adaptive_test_loop"),
+            code("""
+print(run.output("adaptive_test_loop").content)  # noqa: F821 (bound by --out run)
+print("users created in the CRM:", [u["email"] for u in crm.users])
+"""),
+            code("crm.stop()"),
+        ],
+        metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
+    )
+
+
+def chaos(sandbox_opt: str) -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            md("""
+# Chaos: a CRM that changes under you
+
+Real integrations break in two ways: the **contract** changes (a field is renamed, a new field
+becomes required) or the **infrastructure** misbehaves (503s, slow answers, dropped
+connections). The adaptive node tells them apart: a 422 means "rewrite the code", a 503 means
+"same code, try again later", and every choice is written to the decision log.
+
+Offline: the mock CRM injects the chaos, and a deterministic repair agent stands in for the
+model when the code has to change (`repair_responder` rebuilds the mapper from the schema that
+the 422 answer carries).
+"""),
+            code("%load_ext nbworkflow"),
+            code(CHAOS_SETUP),
+            md("""
+## Break the contract, make the network flaky
+
+Two contract mutations happen before the run (the docs the mapper was written from are now
+stale), and 30% of the requests fail with a 503.
+"""),
+            code("""
+crm = MockCRM(seed=3, fault_rates={"503": 0.3}).start()
+STAGING_URL, STAGING_TOKEN = crm.url, crm.token
+for _ in range(2):
+    print(crm.mutate().description)
+"""),
+            md(
+                "`--provider chaos_agent` runs the workflow with the provider object defined above."
+            ),
+            code(
+                f"%%workflow --provider chaos_agent --out run{sandbox_opt}\n" + CRM_YAML.strip("\n")
+            ),
+            code("%workflow log last --node adaptive_test_loop"),
+            code("""
+state = crm.state()
+print("contract version:", state["contract_version"])
+print("staging answers:", state["counts"])
+print("faults injected:", state["faults_injected"])
+"""),
+            md("""
+## When staging stays down
+
+The node cache would reuse every output of the run above; `--rerun adaptive_test_loop` runs
+the integration test against staging again.
+
+If staging keeps failing, the node gives up after its infrastructure retries: the run fails,
+the cell says which node failed and why (secrets redacted), and the graph shows what was
+skipped. Nothing here is a traceback from nbworkflow's internals.
+"""),
+            code('crm.fail_next(50, "503")'),
+            code(
+                f"%%workflow --provider chaos_agent --rerun adaptive_test_loop --out failed_run"
+                f"{sandbox_opt}\n" + CRM_YAML.strip("\n"),
+                "raises-exception",
+            ),
+            code("print(failed_run)  # noqa: F821 (bound by --out failed_run)\ncrm.stop()"),
+        ],
+        metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
+    )
+
+
+def execute(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix="nbw-build-") as tmp:
+        client = NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": tmp}}
+        )
+        client.execute()
+    return nb
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-run", action="store_true")
+    parser.add_argument("--sandbox", default="", help="force a sandbox backend in the demos")
+    parser.add_argument("names", nargs="*", default=["quickstart", "crm_integration", "chaos"])
+    args = parser.parse_args(argv)
+    opt = f" --sandbox {args.sandbox}" if args.sandbox else ""
+    books = {"quickstart": quickstart(), "crm_integration": crm(opt), "chaos": chaos(opt)}
+    for name in args.names:
+        nb = books[name]
+        if not args.no_run:
+            nb = execute(nb, name)
+        path = HERE / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        print("wrote", path, file=sys.stderr)
+    shutil.rmtree(HERE / ".nbworkflow", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

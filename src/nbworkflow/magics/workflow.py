@@ -1,0 +1,568 @@
+"""``%%workflow`` (run the YAML in the cell) and ``%workflow`` (runs, log, show, sandbox).
+
+The magic parses arguments and calls the core; the engine runs on a loop thread
+(``runner.LoopThreadRun``) while the cell blocks, the live view subscribes to the run's events,
+and when the run ends the output is replaced by the static rendering. Only ``WorkflowError``
+becomes a ``UsageError`` (a short message, no traceback); anything else is our bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+
+from IPython.core import magic_arguments as _ma
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display as _display
+
+from .runner import LoopThreadRun
+
+if TYPE_CHECKING:
+    from ..engine import RunResult
+    from ..events import RunEvent
+    from ..spec import WorkflowSpec
+    from ..state import RunState
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_MA: Any = _ma  # IPython ships magic_arguments untyped; typed wrappers keep mypy --strict useful
+display: Callable[..., Any] = _display
+
+
+def argument(*args: Any, **kwargs: Any) -> Callable[[_F], _F]:
+    return cast(Callable[[_F], _F], _MA.argument(*args, **kwargs))
+
+
+def magic_arguments() -> Callable[[_F], _F]:
+    return cast(Callable[[_F], _F], _MA.magic_arguments())
+
+
+def parse_argstring(magic: Callable[..., Any], line: str) -> argparse.Namespace:
+    return cast(argparse.Namespace, _MA.parse_argstring(magic, line))
+
+
+_VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+_SCALARS = (str, int, float, bool, Path)
+ACTIVE: dict[str, LoopThreadRun[Any]] = {}
+"""Background runs still going, by run id (``%workflow cancel`` stops them)."""
+
+LINE_HELP = """\
+Line form (``%workflow COMMAND``):
+
+  %workflow runs [--runs-dir DIR]             list the runs, oldest first
+  %workflow log [RUN] [--node ID]             the event and decision log of a run (default: last)
+  %workflow show [RUN]                        redraw a past run's graph from its events.jsonl
+  %workflow sandbox                           which sandbox isolation is available and active
+  %workflow cancel [RUN]                      cancel a --background run (default: all)
+
+RUN is a run id, a unique prefix or suffix of one, a run folder, or ``last``.
+"""
+
+
+def _usage(exc: BaseException) -> UsageError:
+    return UsageError(str(exc))
+
+
+def interpolation_variables(
+    cell: str, user_ns: Mapping[str, Any], overrides: Mapping[str, str] = {}
+) -> dict[str, str]:
+    """``${name}`` values from the notebook's variables (scalars only), then ``--var`` ones.
+
+    Names the notebook does not define are left to the environment and ``${name:-default}``.
+    """
+    out: dict[str, str] = {}
+    for name in dict.fromkeys(_VAR_REF.findall(cell)):
+        value = user_ns.get(name)
+        if isinstance(value, _SCALARS):
+            out[name] = str(value)
+    out.update(overrides)
+    return out
+
+
+def parse_vars(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--var {item!r}: write it as NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def resolve_script(value: str | None, user_ns: Mapping[str, Any]) -> Any:
+    """``--script``: the name of a dict variable in the notebook, else a file path."""
+    if value is None:
+        return None
+    if value.isidentifier() and isinstance(user_ns.get(value), Mapping):
+        return dict(user_ns[value])
+    if Path(value).expanduser().is_file():
+        return str(Path(value).expanduser())
+    raise UsageError(
+        f"--script {value}: no such file, and no dict variable named '{value}' in the notebook"
+    )
+
+
+def resolve_provider_name(value: str, user_ns: Mapping[str, Any]) -> Any:
+    """``--provider``: a built-in provider name, or a notebook variable holding a provider."""
+    from ..agents import PROVIDERS
+
+    if value in PROVIDERS:
+        return value
+    obj = user_ns.get(value) if value.isidentifier() else None
+    if obj is not None and callable(getattr(obj, "complete", None)):
+        return obj
+    import difflib
+
+    close = difflib.get_close_matches(value, list(PROVIDERS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UsageError(
+        f"--provider {value}: unknown provider{hint}; use one of {', '.join(PROVIDERS)} or the "
+        "name of a notebook variable holding a Provider (an object with async complete())"
+    )
+
+
+class _LineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}\n\n{LINE_HELP}")
+
+
+def _line_parser() -> argparse.ArgumentParser:
+    parser = _LineParser(prog="%workflow", add_help=False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_LineParser)
+    runs = sub.add_parser("runs")
+    runs.add_argument("--runs-dir", default=None)
+    log = sub.add_parser("log")
+    log.add_argument("run", nargs="?", default="last")
+    log.add_argument("--node", default=None)
+    log.add_argument("--runs-dir", default=None)
+    show = sub.add_parser("show")
+    show.add_argument("run", nargs="?", default="last")
+    show.add_argument("--runs-dir", default=None)
+    sub.add_parser("sandbox")
+    cancel = sub.add_parser("cancel")
+    cancel.add_argument("run", nargs="?", default=None)
+    return parser
+
+
+def _runs_root(value: str | None) -> Path:
+    from ..runlog import DEFAULT_ROOT
+
+    return Path(value or os.environ.get("NBWORKFLOW_RUNS_DIR") or DEFAULT_ROOT)
+
+
+@magics_class
+class WorkflowMagics(Magics):
+    """The ``workflow`` line and cell magic."""
+
+    @magic_arguments()
+    @argument(
+        "-p",
+        "--provider",
+        default="auto",
+        metavar="NAME_OR_VAR",
+        help="Model provider: auto (default: a cassette or script next to the spec, else "
+        "anthropic with ANTHROPIC_API_KEY), scripted, replay, anthropic, or the name of a "
+        "notebook variable holding a Provider object.",
+    )
+    @argument("-m", "--model", default=None, help="Model for every node (overrides the spec).")
+    @argument(
+        "-s",
+        "--script",
+        default=None,
+        metavar="FILE_OR_VAR",
+        help="Scripted provider answers: a YAML/JSON file, or the name of a dict variable.",
+    )
+    @argument("--latency", type=float, default=0.0, help="Scripted provider delay per call (s).")
+    @argument("--cassette", default=None, metavar="FILE", help="Replay recorded answers.")
+    @argument(
+        "--record",
+        default=None,
+        metavar="FILE",
+        help="Record the live model's answers to this cassette (anthropic provider).",
+    )
+    @argument("-j", "--max-concurrency", type=int, default=None, help="Nodes run at once.")
+    @argument("--fail-fast", action="store_true", help="Stop the run at the first failure.")
+    @argument("--no-cache", action="store_true", help="Do not reuse outputs from the node cache.")
+    @argument(
+        "--rerun",
+        action="append",
+        metavar="NODE",
+        help="Run this node (and its downstream) again despite the cache (repeatable).",
+    )
+    @argument("--token-budget", type=int, default=None, help="Stop after this many tokens.")
+    @argument("--sandbox", default=None, metavar="BACKEND", help="Force a sandbox backend.")
+    @argument(
+        "--var",
+        action="append",
+        metavar="NAME=VALUE",
+        help="Set ${NAME} (repeatable; notebook variables and the environment fill the rest).",
+    )
+    @argument("--runs-dir", default=None, help="Run folders root (default .nbworkflow/runs).")
+    @argument(
+        "-o", "--out", default=None, metavar="NAME", help="Bind the RunResult to this variable."
+    )
+    @argument("-q", "--quiet", action="store_true", help="No live view: one summary line.")
+    @argument(
+        "-b",
+        "--background",
+        action="store_true",
+        help="Return at once; the view keeps updating (%%workflow cancel stops it).",
+    )
+    @line_cell_magic
+    def workflow(self, line: str, cell: str | None = None) -> None:
+        """Run the workflow written as YAML in the cell body, and watch it live.
+
+        ``${name}`` in the YAML is filled from the notebook's variables, then the environment.
+        The cell blocks until the run ends (interrupt the kernel to cancel it); when the run
+        ends, the live view is replaced by a static rendering that needs no kernel.
+        """
+        if cell is None:
+            return self._line(line)
+        args = parse_argstring(cast(Any, self).workflow, line)
+        self._run_cell(args, cell)
+        return None
+
+    # -- %%workflow ------------------------------------------------------------------------
+    def _run_cell(self, args: argparse.Namespace, cell: str) -> None:
+        from ..exceptions import WorkflowError
+
+        if not cell.strip():
+            raise UsageError("%%workflow: the cell is empty; write the workflow's YAML in it")
+        user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        try:
+            spec, provider, owned = self._prepare(args, cell, user_ns)
+        except WorkflowError as exc:
+            raise _usage(exc) from None
+        self._launch(args, spec, provider, owned, user_ns)
+
+    def _prepare(
+        self, args: argparse.Namespace, cell: str, user_ns: Mapping[str, Any]
+    ) -> tuple[WorkflowSpec, Any, bool]:
+        """The spec, the provider, and whether the run owns (and closes) the provider."""
+        from ..agents import resolve_provider
+        from ..spec import load_workflow
+
+        variables = interpolation_variables(cell, user_ns, parse_vars(args.var))
+        spec = load_workflow(text=cell, variables=variables, filename="<cell>")
+        if args.model:
+            spec = spec.model_copy(update={"model": args.model})
+        options: dict[str, Any] = {}
+        script = resolve_script(args.script, user_ns)
+        if script is not None:
+            options["script"] = script
+        if args.cassette:
+            options["cassette"] = args.cassette
+        if args.record:
+            options["record"] = args.record
+        if args.latency:
+            options["latency"] = args.latency
+        provider_name = resolve_provider_name(args.provider, user_ns)
+        if not isinstance(provider_name, str):
+            return spec, provider_name, False  # the notebook's own Provider object
+        if provider_name == "auto" and script is not None and not args.cassette:
+            provider_name = "scripted"
+        try:
+            provider = resolve_provider(provider_name, spec=spec, **options)
+        except TypeError as exc:  # an option the chosen provider does not take
+            raise UsageError(f"--provider {provider_name}: {exc}") from None
+        return spec, provider, True
+
+    def _launch(
+        self,
+        args: argparse.Namespace,
+        spec: WorkflowSpec,
+        provider: Any,
+        owned: bool,
+        user_ns: dict[str, Any],
+    ) -> None:
+        from ..engine import arun_workflow, secret_values
+        from ..nodes.base import RunOptions
+        from ..runlog import new_run_id
+        from ..sanitize import sanitize
+        from ..state import RunState
+
+        secrets = secret_values(spec)
+
+        def redact(text: str) -> str:
+            return sanitize(text, secrets)
+
+        runs_root = _runs_root(args.runs_dir)
+        run_id = new_run_id(spec.name)
+        run_dir = runs_root / run_id
+        state = RunState()
+        subscribers: list[Any] = [state.apply]
+        view = None
+        handle = None
+        if not args.quiet:
+            from ..widgets.view import RunView
+
+            view = RunView(runs_root=runs_root, redact=redact)
+            subscribers.append(view)
+            bundle = dict(view.widget._repr_mimebundle_())
+            bundle["text/plain"] = f"workflow {spec.name} running: run {run_id} ({run_dir})"
+            handle = display(bundle, raw=True, display_id=True)
+
+        async def go() -> RunResult:
+            try:
+                return await arun_workflow(
+                    spec,
+                    provider=provider,
+                    runs_dir=runs_root,
+                    subscribers=subscribers,
+                    max_concurrency=args.max_concurrency,
+                    fail_fast=True if args.fail_fast else None,
+                    token_budget=args.token_budget,
+                    options=RunOptions(sandbox_backend=args.sandbox),
+                    run_id=run_id,
+                    cache=not args.no_cache,
+                    rerun=tuple(args.rerun or ()),
+                )
+            finally:
+                if owned:
+                    await provider.aclose()
+
+        run: LoopThreadRun[RunResult] = LoopThreadRun(go, name=f"nbworkflow-{run_id}")
+
+        def finalize() -> RunResult | None:
+            result: RunResult | None = None
+            if run.future.done() and run.future.exception() is None:
+                result = run.future.result()
+                if args.out:
+                    user_ns[args.out] = result
+            self._show_final(state, run_dir, handle, args.quiet, view, redact)
+            return result
+
+        if args.background:
+            ACTIVE[run_id] = run
+
+            def on_done(_: object) -> None:
+                ACTIVE.pop(run_id, None)
+                finalize()
+
+            run.future.add_done_callback(on_done)
+            run.start()
+            if args.quiet:
+                print(f"workflow {spec.name} started in the background: run {run_id} ({run_dir})")
+            return
+
+        run.start()
+        try:
+            run.wait()
+        except KeyboardInterrupt:
+            finalize()
+            raise UsageError(
+                f"run {run_id} cancelled by a kernel interrupt: "
+                f"{_counts_text(state)}; log in {run_dir}"
+            ) from None
+        except BaseException as exc:
+            finalize()
+            from ..exceptions import WorkflowError
+
+            if isinstance(exc, WorkflowError):
+                raise _usage(exc) from None
+            raise
+        result = finalize()
+        if result is not None and not result.ok:
+            from ..widgets.static import failure_summary
+
+            if result.status.value == "waiting":  # ended cleanly, a person decides next
+                print(
+                    f"run {run_id} is waiting: {failure_summary(state)}. Continue it with "
+                    f"`nbworkflow resume {run_id} --approve` (or --reject)"
+                )
+                return
+
+            raise UsageError(
+                f"run {run_id} {result.status.value}: {failure_summary(state)} "
+                f"(details: %workflow log {run_id})"
+            )
+
+    def _show_final(
+        self,
+        state: RunState,
+        run_dir: Path,
+        handle: Any,
+        quiet: bool,
+        view: Any,
+        redact: Callable[[str], str],
+    ) -> None:
+        from ..widgets.static import static_bundle, summary_text
+
+        if view is not None:
+            view.finish()
+        if quiet or handle is None:
+            print(summary_text(state, run_dir))
+            return
+        layout = getattr(view, "layout", None)
+        handle.update(static_bundle(state, run_dir, layout, redact), raw=True)
+
+    # -- %workflow ---------------------------------------------------------------------
+    def _line(self, line: str) -> None:
+        from ..exceptions import WorkflowError
+
+        if not line.strip() or line.strip() in ("help", "-h", "--help"):
+            print(LINE_HELP)
+            return
+        args = _line_parser().parse_args(shlex.split(line))
+        try:
+            getattr(self, f"_cmd_{args.command}")(args)
+        except WorkflowError as exc:
+            raise _usage(exc) from None
+
+    def _cmd_runs(self, args: argparse.Namespace) -> None:
+        from ..runlog import list_runs
+        from ..widgets.svg import format_duration
+
+        root = _runs_root(args.runs_dir)
+        runs = list_runs(root)
+        if not runs:
+            print(f"no runs under {root}")
+            return
+        width = max(len(r.run_id) for r in runs)
+        for r in runs:
+            print(
+                f"{r.run_id:<{width}}  {r.status:<10} {r.nodes:>4} nodes  "
+                f"{format_duration(r.duration_s):>8}  {r.workflow}"
+            )
+
+    def _cmd_log(self, args: argparse.Namespace) -> None:
+        from ..runlog import find_run, read_events
+
+        run_dir = find_run(args.run, _runs_root(args.runs_dir))
+        events = read_events(run_dir)
+        if args.node is not None:
+            known = {getattr(e, "node_id", None) for e in events} - {None}
+            if args.node not in known:
+                import difflib
+
+                close = difflib.get_close_matches(args.node, sorted(k for k in known if k), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise UsageError(f"run {run_dir.name} has no node '{args.node}'{hint}")
+        print(f"run {run_dir.name} ({run_dir})")
+        for line in format_log(events, node=args.node):
+            print(line)
+
+    def _cmd_show(self, args: argparse.Namespace) -> None:
+        from ..runlog import find_run, read_events
+        from ..state import RunState
+        from ..widgets.static import static_bundle
+
+        run_dir = find_run(args.run, _runs_root(args.runs_dir))
+        from ..sanitize import sanitize
+
+        state = RunState.from_events(read_events(run_dir))
+        # The run's own secret values are gone by now: pattern-based redaction only.
+        display(static_bundle(state, run_dir, redact=sanitize), raw=True)
+
+    def _cmd_sandbox(self, args: argparse.Namespace) -> None:
+        try:
+            from ..sandbox import describe_backends
+        except ImportError:
+            print("the sandbox module is not available in this installation")
+            return
+        for report in describe_backends():
+            print(format_backend(report))
+
+    def _cmd_cancel(self, args: argparse.Namespace) -> None:
+        targets = [r for r in ACTIVE if args.run is None or args.run in r]
+        if not targets:
+            print("no background run to cancel")
+            return
+        for run_id in targets:
+            run = ACTIVE.get(run_id)
+            if run is not None:
+                run.cancel()
+                print(f"cancelling run {run_id}")
+
+
+def _counts_text(state: RunState) -> str:
+    counts = state.counts()
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no nodes"
+
+
+def format_backend(report: Any) -> str:
+    """One line per sandbox backend report (duck-typed: name/available/active/...)."""
+    get = report.get if isinstance(report, Mapping) else lambda k, d=None: getattr(report, k, d)
+    name = get("name", "?")
+    mark = "*" if get("active", False) else " "
+    available = "available" if get("available", False) else "unavailable"
+    line = f"{mark} {name:<10} {available}"
+    guarantees = get("guarantees", None)
+    if guarantees:
+        line += f"  guarantees: {', '.join(map(str, guarantees))}"
+    missing = get("missing", None)
+    if missing:
+        text = missing if isinstance(missing, str) else "; ".join(map(str, missing))
+        line += f"  missing: {text}"
+    return line
+
+
+def format_log(events: list[RunEvent], *, node: str | None = None) -> list[str]:
+    """The run's events as readable lines (time since start, node, what happened)."""
+    from ..events import (
+        Decision,
+        ModelCalled,
+        NodeCancelled,
+        NodeFailed,
+        NodeFinished,
+        NodeRetrying,
+        NodeSkipped,
+        NodeStarted,
+        RunFinished,
+        RunStarted,
+    )
+
+    t0 = events[0].ts if events else 0.0
+    lines = []
+    for e in events:
+        node_id = getattr(e, "node_id", None)
+        if node is not None and node_id != node:
+            continue
+        at = f"+{e.ts - t0:7.2f}s"
+        if isinstance(e, RunStarted):
+            text = f"run started: {e.workflow}, {len(e.nodes)} nodes, provider {e.provider}"
+        elif isinstance(e, RunFinished):
+            text = f"run {e.status.value} in {e.duration_s:.2f}s {e.message}".rstrip()
+        elif isinstance(e, NodeStarted):
+            text = "started"
+        elif isinstance(e, NodeRetrying):
+            text = f"retrying (attempt {e.attempt}): {e.reason}"
+        elif isinstance(e, ModelCalled):
+            text = f"model {e.model} ({e.purpose}): {e.input_tokens} in / {e.output_tokens} out"
+        elif isinstance(e, Decision):
+            text = f"decision [attempt {e.attempt}] {e.verdict}: {e.reason}"
+        elif isinstance(e, NodeFinished):
+            text = f"succeeded after {e.attempts} attempt(s) in {e.duration_s:.2f}s"
+            if e.artifact:
+                text += f" -> {e.artifact}"
+        elif isinstance(e, NodeFailed):
+            text = f"FAILED ({e.error_type}) after {e.attempts} attempt(s): {e.message}"
+        elif isinstance(e, NodeSkipped):
+            text = f"skipped: {e.reason}"
+        elif isinstance(e, NodeCancelled):
+            text = f"cancelled: {e.reason}"
+        else:  # pragma: no cover - a new event kind
+            text = e.kind
+        who = f"{node_id:<20}" if node_id else f"{'':<20}"
+        lines.append(f"{at}  {who}  {text}")
+    return lines
+
+
+WorkflowMagics.workflow.__doc__ = (WorkflowMagics.workflow.__doc__ or "") + "\n" + LINE_HELP
+
+
+__all__ = [
+    "ACTIVE",
+    "WorkflowMagics",
+    "format_backend",
+    "format_log",
+    "interpolation_variables",
+    "parse_vars",
+    "resolve_script",
+]
