@@ -7,7 +7,8 @@ Python API::
     result = run_workflow(spec, provider="scripted", provider_options={"script": "script.yaml"})
 
 In a notebook: ``%load_ext nbworkflow`` then a ``%%workflow`` cell holding the YAML.
-Importing this package is cheap: the sandbox, the anthropic SDK and IPython load on first use.
+Importing this package is cheap: every name below loads its module on first use, so
+``%load_ext nbworkflow`` costs milliseconds and the anthropic SDK loads only for live calls.
 """
 
 from __future__ import annotations
@@ -15,16 +16,6 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _t
 
-from .approval import (
-    ApprovalRequest,
-    Approver,
-    AutoApprover,
-    DecisionsApprover,
-    HumanDecision,
-    PendingApprover,
-)
-from .engine import RunResult, arun_workflow, run_workflow
-from .events import NodeStatus, RunStatus
 from .exceptions import (
     CycleError,
     NodeFailed,
@@ -37,30 +28,59 @@ from .exceptions import (
     StagingError,
     WorkflowError,
 )
-from .resume import aresume_workflow, resume_workflow
-from .runlog import find_run, list_runs, read_events
+
+# Eager on purpose: the function shares its name with its module, and a lazy attribute would be
+# shadowed by the submodule as soon as anything imports ``nbworkflow.sanitize``.
 from .sanitize import sanitize
-from .spec import WorkflowSpec, json_schema, load_workflow
 
 if _t.TYPE_CHECKING:
+    from .approval import (
+        ApprovalRequest,
+        Approver,
+        AutoApprover,
+        DecisionsApprover,
+        HumanDecision,
+        PendingApprover,
+    )
+    from .engine import RunResult, arun_workflow, run_workflow
+    from .events import NodeStatus, RunStatus
+    from .resume import aresume_workflow, resume_workflow
+    from .runlog import find_run, list_runs, read_events
     from .sandbox import SandboxResult, arun_code, run_code
+    from .spec import WorkflowSpec, json_schema, load_workflow
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "SandboxResult": "nbworkflow.sandbox",
-    "arun_code": "nbworkflow.sandbox",
-    "run_code": "nbworkflow.sandbox",
+    "nbworkflow.approval": (
+        "ApprovalRequest",
+        "Approver",
+        "AutoApprover",
+        "DecisionsApprover",
+        "HumanDecision",
+        "PendingApprover",
+    ),
+    "nbworkflow.engine": ("RunResult", "arun_workflow", "run_workflow"),
+    "nbworkflow.events": ("NodeStatus", "RunStatus"),
+    "nbworkflow.resume": ("aresume_workflow", "resume_workflow"),
+    "nbworkflow.runlog": ("find_run", "list_runs", "read_events"),
+    "nbworkflow.sandbox": ("SandboxResult", "arun_code", "run_code"),
+    "nbworkflow.spec": ("WorkflowSpec", "json_schema", "load_workflow"),
 }
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 
 def __getattr__(name: str) -> _t.Any:
-    module = _LAZY.get(name)
+    module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'nbworkflow' has no attribute '{name}'")
     value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
 
 
 def load_ipython_extension(ipython: _t.Any) -> None:
