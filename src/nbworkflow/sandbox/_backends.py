@@ -1,0 +1,537 @@
+"""The subprocess backends: ``bwrap`` (Linux namespaces) and ``process`` (anywhere, weaker)."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import marshal
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from ._cgroup import Cgroup, factory
+from ._model import BackendReport, SandboxLimits
+from ._runner import (
+    Cancel,
+    Raw,
+    Spawned,
+    discard,
+    kill_proc_tree,
+    new_nonce,
+    spawn,
+    spawn_and_collect,
+)
+
+T = TypeVar("T")
+HARNESS = str(Path(__file__).with_name("_harness.py"))
+BWRAP_INSTALL = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
+    "bubblewrap) and make sure unprivileged user namespaces are allowed"
+)
+SAFE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+# bwrap --die-with-parent uses PR_SET_PDEATHSIG, which fires when the *thread* that started it
+# ends. Sandboxes that outlive one call (the warm spare, the zygote) are therefore started from
+# this one long-lived thread, never from a short-lived worker or executor thread.
+_SPAWNER: ThreadPoolExecutor | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def on_spawner_thread(fn: Callable[[], T]) -> Future[T]:
+    """Run ``fn`` on the long-lived spawner thread."""
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbw-spawner")
+        return _SPAWNER.submit(fn)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One execution request, already validated."""
+
+    request: dict[str, Any]
+    limits: SandboxLimits
+    timeout: float
+    grant_paths: tuple[str, ...] = ()
+    site_packages: bool = False
+
+    def payload(self, nonce: bytes) -> bytes:
+        lim = self.limits
+        req = dict(self.request)
+        req["nonce"] = nonce
+        req["limits"] = {
+            "cpu": float(lim.cpu_seconds),
+            "data": int(lim.memory_mb) << 20,
+            "fsize": int(lim.file_size_mb) << 20,
+            "nofile": int(lim.open_files),
+            "tmp": int(lim.tmp_mb) << 20,
+        }
+        return marshal.dumps(req)
+
+
+class SandboxBackend(Protocol):
+    """What every backend offers; ``run`` blocks, ``arun_code`` runs it in a worker thread."""
+
+    name: ClassVar[str]
+
+    def available(self) -> tuple[bool, str]:
+        """(usable here, what is missing / how to install)."""
+        ...
+
+    def guarantees(self) -> list[str]:
+        """What this backend enforces on this machine."""
+        ...
+
+    def run(self, job: Job, cancel: Cancel | None = None) -> Raw:
+        """Execute one job; never raises for the user code's own failures."""
+        ...
+
+    def report(self, active: bool) -> BackendReport: ...
+
+
+@cache
+def harness_pyc() -> str:
+    """The harness compiled once (bound read-only into the sandbox): compiling its source at
+    every start-up would cost ~5 ms per execution. Cached per user and content in a private
+    folder, so killed callers leave nothing behind."""
+    import hashlib
+    import py_compile
+    import stat
+
+    source = Path(HARNESS).read_bytes()
+    digest = hashlib.sha256(source + sys.version.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"nbworkflow-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise OSError("the harness cache folder is not private")
+    except OSError:
+        import atexit
+
+        folder = Path(tempfile.mkdtemp(prefix="nbw-harness-"))
+        atexit.register(shutil.rmtree, folder, True)
+    target = folder / f"harness-{digest}.pyc"
+    if not target.exists():
+        partial = folder / f".harness-{digest}-{os.getpid()}.tmp"
+        py_compile.compile(
+            HARNESS,
+            cfile=str(partial),
+            dfile="_harness.py",
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        partial.chmod(0o644)
+        os.replace(partial, target)
+    return str(target)
+
+
+@cache
+def interpreter() -> str:
+    """The real base interpreter (a venv's ``bin/python`` lives in the project folder)."""
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    return os.path.realpath(base)
+
+
+def python_argv(harness: str, site_packages: bool = False) -> list[str]:
+    exe = sys.executable if site_packages else interpreter()
+    flags = ["-I", "-B", "-X", "utf8"] if site_packages else ["-I", "-S", "-B", "-X", "utf8"]
+    return [exe, *flags, harness]
+
+
+def _nproc_limit(limits: SandboxLimits) -> int | None:
+    """RLIMIT_NPROC counts every process of the uid; only useful for a non-root caller."""
+    if os.name != "posix" or os.geteuid() == 0:
+        return None
+    mine = 0
+    uid = os.getuid()
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.stat(f"/proc/{name}").st_uid == uid:
+                        mine += 1
+    return limits.pids + (mine or 256)
+
+
+@dataclass
+class _Base:
+    name: ClassVar[str] = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def _memory_bytes(limits: SandboxLimits) -> int:
+        return (limits.memory_mb + 2 * limits.tmp_mb + 48) << 20
+
+    def _cgroup(self, limits: SandboxLimits) -> Cgroup | None:
+        fac = factory()
+        if not fac.available:
+            return None
+        mem = self._memory_bytes(limits)
+        try:
+            return fac.create(pids=limits.pids, memory_bytes=mem)
+        except OSError:
+            return None
+
+    def report(self, active: bool) -> BackendReport:
+        ok, missing = self.available()  # type: ignore[attr-defined]
+        return BackendReport(
+            name=self.name,
+            available=ok,
+            active=active,
+            guarantees=self.guarantees() if ok else [],  # type: ignore[attr-defined]
+            missing=missing,
+        )
+
+
+class ProcessBackend(_Base):
+    """A separate interpreter with a scrubbed environment, rlimits and its own session."""
+
+    name: ClassVar[str] = "process"
+
+    def available(self) -> tuple[bool, str]:
+        missing = (
+            "no filesystem, network or pid isolation: the code runs as your user and can read "
+            f"your files and use the network; for isolation {BWRAP_INSTALL}, or use Docker"
+        )
+        return os.name == "posix", missing
+
+    def guarantees(self) -> list[str]:
+        out = [
+            "separate interpreter (python -I -S), environment from an allowlist",
+            "temporary working directory, removed afterwards",
+            "rlimits before user code: CPU, data segment, file size, open files",
+            "hard wall-clock timeout; own session, process tree killed on exit or timeout",
+            "result returned out-of-band (pipe + nonce), never parsed from stdout",
+        ]
+        fac = factory()
+        if fac.available:
+            out.append(f"per-run cgroup ({', '.join(fac.controls)}) bounds and kills the tree")
+        return out
+
+    def run(self, job: Job, cancel: Cancel | None = None) -> Raw:
+        workdir = tempfile.mkdtemp(prefix="nbw-sandbox-")
+        cg = self._cgroup(job.limits)
+        try:
+            argv = python_argv(harness_pyc(), job.site_packages)
+            if sys.platform.startswith("linux"):
+                argv.append("--subreaper")
+            if cg is not None:
+                argv = cg.wrap(argv)
+            env = dict(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
+            nonce = new_nonce()
+            request = job.payload(nonce)
+            nproc = _nproc_limit(job.limits)
+            if nproc is not None:
+                req = marshal.loads(request)
+                req["limits"]["nproc"] = nproc
+                request = marshal.dumps(req)
+
+            def kill(pid: int, exited: bool) -> None:
+                if cg is not None and exited:
+                    cg.kill_once()  # the cgroup holds the whole tree; the janitor finishes
+                    return
+                if cg is not None:
+                    cg.kill()
+                kill_proc_tree(pid)
+
+            raw = spawn_and_collect(
+                argv,
+                env=env,
+                cwd=workdir,
+                request=request,
+                nonce=nonce,
+                result_fd_arg=lambda fd: ["--result-fd", str(fd)],
+                output_bytes=job.limits.output_bytes,
+                timeout=job.timeout,
+                cancel=cancel,
+                kill_tree=kill,
+            )
+            if cg is not None and raw.result is None and cg.oom_killed():
+                raw.extra["oom"] = True
+            return raw
+        finally:
+            if cg is not None:
+                cg.release()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@cache
+def _bwrap_path() -> str | None:
+    return shutil.which("bwrap") or next(
+        (p for p in ("/usr/bin/bwrap", "/usr/local/bin/bwrap") if os.path.exists(p)), None
+    )
+
+
+@cache
+def _bwrap_works() -> tuple[bool, str]:
+    if not sys.platform.startswith("linux"):
+        return False, "bubblewrap needs Linux; on macOS/Windows use backend='docker'"
+    path = _bwrap_path()
+    if path is None:
+        return False, f"bwrap not found: {BWRAP_INSTALL}"
+    try:
+        # the exact options every run uses, so "available" means "runs"
+        argv = [*bwrap_argv(SandboxLimits(), HARNESS), interpreter(), "-I", "-S", "-c", "pass"]
+        proc = subprocess.run(argv, env=SAFE_ENV, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"bwrap failed to start ({exc}): {BWRAP_INSTALL}"
+    if proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = detail[-1] if detail else f"exit {proc.returncode}"
+        return False, f"bwrap cannot create its sandbox here ({why}): {BWRAP_INSTALL}"
+    return True, ""
+
+
+@cache
+def _ro_system_binds() -> tuple[str, ...]:
+    """Read-only view of what the interpreter needs, and nothing from $HOME or /run."""
+    args: list[str] = []
+    for top in ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf"):
+        if os.path.exists(etc):
+            args += ["--ro-bind", etc, etc]
+    made: set[str] = set()
+
+    def bind_deep(path: str) -> None:
+        # bwrap creates missing parents 0700; uid 65534 must be able to traverse them
+        parts = path.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            parent = "/" + "/".join(parts[:i])
+            if parent not in made:
+                made.add(parent)
+                args.extend(["--perms", "0755", "--dir", parent])
+        args.extend(["--ro-bind", path, path])
+
+    prefix = os.path.realpath(sys.base_prefix)
+    if not any(prefix == t or prefix.startswith(t + "/") for t in ("/usr", "/lib", "/bin")):
+        bind_deep(prefix)
+    exe_dir = os.path.dirname(interpreter())
+    if not (exe_dir == prefix or exe_dir.startswith(prefix + "/") or exe_dir.startswith("/usr/")):
+        bind_deep(exe_dir)
+    return tuple(args)
+
+
+def bwrap_argv(
+    limits: SandboxLimits,
+    harness: str,
+    grants: tuple[str, ...] = (),
+    site_packages: bool = False,
+    disable_userns: bool = True,
+) -> list[str]:
+    path = _bwrap_path()
+    assert path is not None
+    tmp = str(int(limits.tmp_mb) << 20)
+    argv = [
+        path,
+        "--unshare-all",  # ipc, pid, net (only lo, no route), uts, cgroup
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--hostname",
+        "sandbox",
+        "--cap-drop",
+        "ALL",
+        *_ro_system_binds(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        tmp,
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        tmp,
+        "--tmpfs",
+        "/dev/shm",
+        "--dir",
+        "/nbw",
+        "--ro-bind",
+        harness,
+        "/nbw/_harness.pyc" if harness.endswith(".pyc") else "/nbw/_harness.py",
+    ]
+    if disable_userns:
+        argv.insert(2, "--disable-userns")
+    if site_packages:
+        for p in {os.path.realpath(sys.prefix), os.path.dirname(sys.executable)}:
+            argv += ["--ro-bind", p, p]
+    for g in grants:
+        real = os.path.realpath(g)
+        argv += ["--ro-bind", real, real]
+    argv += ["--chdir", "/tmp", "--clearenv"]
+    for k, v in SAFE_ENV.items():
+        argv += ["--setenv", k, v]
+    return argv
+
+
+class BwrapBackend(_Base):
+    """bubblewrap: fresh namespaces, read-only minimal filesystem, unprivileged uid, no network."""
+
+    name: ClassVar[str] = "bwrap"
+
+    def available(self) -> tuple[bool, str]:
+        return _bwrap_works()
+
+    def guarantees(self) -> list[str]:
+        out = [
+            "no network: own network namespace with only lo, no route",
+            "read-only view of the interpreter and system libraries; no $HOME, /run, project "
+            "folder or kernel connection file (unless a path is granted)",
+            "private size-capped /tmp and /dev/shm are the only writable places",
+            "new pid/ipc/uts/user/cgroup namespaces, uid 65534, all capabilities dropped",
+            "environment from an allowlist (bwrap itself starts with it too)",
+            "rlimits before user code: CPU, data segment, file size, open files",
+            "hard wall-clock timeout: the pid namespace dies with everything in it",
+            "result returned out-of-band (pipe + nonce), never parsed from stdout",
+        ]
+        fac = factory()
+        if fac.available:
+            out.append(f"per-run cgroup ({', '.join(fac.controls)}): fork and memory bombs bounded")
+        else:
+            out.append("no cgroup: process count bounded by RLIMIT_NPROC only (not for root)")
+        return out
+
+    # One sandbox is started ahead of time (bwrap + interpreter + harness, blocked reading its
+    # request): the next execution only pays for its own code. It is a fresh sandbox like any
+    # other, used once; only its start-up moved off the caller's path.
+    _spare: tuple[tuple[object, ...], Spawned, Cgroup | None] | None = None
+    _spare_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def _argv(self, job: Job) -> list[str]:
+        argv = bwrap_argv(job.limits, harness_pyc(), job.grant_paths, job.site_packages)
+        return argv + python_argv("/nbw/_harness.pyc", job.site_packages)
+
+    def _start(self, job: Job) -> tuple[Spawned, Cgroup | None]:
+        cg = self._cgroup(job.limits)
+        argv = self._argv(job)
+        if cg is not None:
+            argv = cg.wrap(argv)
+        try:
+            spawned = spawn(
+                argv,
+                env=dict(SAFE_ENV),
+                cwd="/",
+                result_fd_arg=lambda fd: ["--result-fd", str(fd)],
+            )
+        except BaseException:
+            if cg is not None:
+                cg.release()
+            raise
+        return spawned, cg
+
+    @staticmethod
+    def _key(job: Job) -> tuple[object, ...]:
+        return (job.limits.tmp_mb, job.grant_paths, job.site_packages)
+
+    def _take(self, job: Job) -> tuple[Spawned, Cgroup | None] | None:
+        with self._spare_lock:
+            spare, BwrapBackend._spare = BwrapBackend._spare, None
+        if spare is None:
+            return None
+        key, spawned, cg = spare
+        if key != self._key(job) or spawned.proc.poll() is not None:
+            discard(spawned)
+            if cg is not None:
+                cg.release()
+            return None
+        if cg is not None:
+            cg.set_limits(pids=job.limits.pids, memory_bytes=self._memory_bytes(job.limits))
+        return spawned, cg
+
+    def _refill(self, job: Job) -> None:
+        def start() -> None:
+            with contextlib.suppress(Exception):
+                spawned, cg = self._start(job)
+                with self._spare_lock:
+                    if BwrapBackend._spare is None:
+                        BwrapBackend._spare = (self._key(job), spawned, cg)
+                        return
+                discard(spawned)
+                if cg is not None:
+                    cg.release()
+
+        if BwrapBackend._spare is None:
+            with contextlib.suppress(RuntimeError):  # interpreter shutting down
+                on_spawner_thread(start)
+
+    def run(self, job: Job, cancel: Cancel | None = None) -> Raw:
+        taken = self._take(job)
+        spawned, cg = taken if taken is not None else self._start(job)
+        try:
+            nonce = new_nonce()
+            request = job.payload(nonce)
+            nproc = _nproc_limit(job.limits)
+            if nproc is not None:
+                req = marshal.loads(request)
+                req["limits"]["nproc"] = nproc
+                request = marshal.dumps(req)
+
+            def kill(pid: int, exited: bool) -> None:
+                # bwrap's pid namespace dies with it; the cgroup catches anything in flight
+                if cg is not None:
+                    if exited:
+                        cg.kill_once()
+                    else:
+                        cg.kill()
+
+            raw = spawn_and_collect(
+                [],
+                env={},
+                cwd=None,
+                request=request,
+                nonce=nonce,
+                result_fd_arg=lambda fd: [],
+                output_bytes=job.limits.output_bytes,
+                timeout=job.timeout,
+                cancel=cancel,
+                kill_tree=kill,
+                signal_exit_offset=128,
+                spawned=spawned,
+            )
+            if cg is not None and raw.result is None and cg.oom_killed():
+                raw.extra["oom"] = True
+            return raw
+        finally:
+            if cg is not None:
+                cg.release()
+            self._refill(job)
+
+
+def _discard_spare() -> None:
+    spare, BwrapBackend._spare = BwrapBackend._spare, None
+    if spare is not None:
+        discard(spare[1])
+        if spare[2] is not None:
+            spare[2].release()
+
+
+atexit.register(_discard_spare)

@@ -1,0 +1,429 @@
+"""The warm launcher: a zygote inside the bwrap boundary forks one fresh sandbox per execution.
+
+Cold bwrap pays for a new interpreter every time (~10-20 ms). The zygote is started once (its own
+bwrap: read-only view, no network, its own pid namespace, dies with the caller) and, per request,
+forks a child that enters the run's cgroup, unshares fresh mount/pid/net/ipc/uts namespaces,
+mounts a private /proc and size-capped /tmp and /dev/shm, drops to uid/gid 65534 with no
+capabilities and no_new_privs, applies the rlimits, and only then runs the user code (see
+``_harness.zygote_main``). Requests and the three pipe ends (stdout, stderr, result) travel over
+a unix socket (SCM_RIGHTS); the zygote reports each child's exit status back.
+
+Available where the caller is root with cgroups (the zygote must mount and change uid); the
+``auto`` choice falls back to cold ``bwrap`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import contextlib
+import os
+import selectors
+import socket
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from typing import ClassVar
+
+from ._backends import (
+    HARNESS,
+    SAFE_ENV,
+    Job,
+    _Base,
+    _bwrap_path,
+    _bwrap_works,
+    _ro_system_binds,
+    on_spawner_thread,
+)
+from ._cgroup import Cgroup, _own_paths, factory
+from ._runner import Cancel, HeadTail, Raw, decode_result, new_nonce
+
+_HEAD = struct.Struct("!c8sHIdIQ")
+_GRACE_S = 0.3
+
+
+class _Zygote:
+    """One running zygote and the reader thread that collects exit statuses."""
+
+    def __init__(self) -> None:
+        self.sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        paths = _own_paths()
+        self.cg_paths = paths  # the groups the launcher can see; runs are named below these
+        self.token = uuid.uuid4().hex[:12]  # names its spare groups, removed in close()
+        binds: list[str] = []
+        mounts: list[str] = []
+        for ctrl, path in sorted(paths.items()):
+            target = f"/nbw/cg/{ctrl}"
+            binds += ["--bind", str(path), target]
+            mounts.append(target)
+        bwrap = _bwrap_path()
+        assert bwrap is not None
+        argv = [
+            bwrap,
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-add",
+            "ALL",
+            "--hostname",
+            "sandbox",
+            *_ro_system_binds(),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(1 << 20),
+            "--tmpfs",
+            "/tmp",
+            "--dir",
+            "/nbw",
+            "--ro-bind",
+            HARNESS,
+            "/nbw/_harness.py",
+            *binds,
+            "--chdir",
+            "/",
+            "--clearenv",
+        ]
+        for k, v in SAFE_ENV.items():
+            argv += ["--setenv", k, v]
+        from ._backends import interpreter
+
+        fd = child_sock.fileno()
+        argv += [
+            interpreter(),
+            "-I",
+            "-S",
+            "-B",
+            "-X",
+            "utf8",
+            "/nbw/_harness.py",
+            "--zygote",
+            str(fd),
+            ",".join(mounts),
+            self.token,
+        ]
+        self.proc = subprocess.Popen(
+            argv,
+            pass_fds=(fd,),
+            env=dict(SAFE_ENV),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=None if os.environ.get("NBW_ZYGOTE_DEBUG") else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        child_sock.close()
+        self.lock = threading.Lock()
+        self.waiters: dict[bytes, tuple[int, list[int]]] = {}
+        self.counter = 0
+        self.dead = False
+        self.owner = os.getpid()  # a forked caller must start its own launcher
+        self.reader = threading.Thread(target=self._read, daemon=True, name="nbw-zygote")
+        self.reader.start()
+
+    def _read(self) -> None:
+        buf = b""
+        try:
+            while True:
+                data = self.sock.recv(4096)
+                if not data:
+                    break
+                buf += data
+                while len(buf) >= 13:
+                    rid, code = buf[1:9], struct.unpack("!i", buf[9:13])[0]
+                    buf = buf[13:]
+                    # Write while holding the lock: the run closes wfd only after unregistering
+                    # under the same lock, so the fd number can never be a reused one.
+                    with self.lock:
+                        waiter = self.waiters.pop(rid, None)
+                        if waiter is not None:
+                            wfd, box = waiter
+                            box.append(code)
+                            with contextlib.suppress(OSError):
+                                os.write(wfd, b"x")
+        except OSError:
+            pass
+        self.dead = True
+        with self.lock:
+            for wfd, box in self.waiters.values():
+                box.append(-9)
+                with contextlib.suppress(OSError):
+                    os.write(wfd, b"x")
+            self.waiters.clear()
+
+    def submit(
+        self,
+        request: bytes,
+        cg_name: str,
+        fds: list[int],
+        wfd: int,
+        box: list[int],
+        limits: tuple[float, int, int],
+    ) -> bytes:
+        with self.lock:
+            self.counter += 1
+            rid = struct.pack("!Q", self.counter)
+            self.waiters[rid] = (wfd, box)
+            name = cg_name.encode()
+            head = _HEAD.pack(b"R", rid, len(name), len(request), *limits)
+            msg = head + name + request
+            first, rest = msg[:65536], msg[65536:]
+            self.sock.sendmsg(
+                [first], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+            )
+            if rest:
+                self.sock.sendall(rest)
+        return rid
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.wait(5)
+        # spare groups whose sandboxes died with the launcher; busy ones refuse rmdir
+        deadline = time.monotonic() + 1.0
+        for folder in self.cg_paths.values():
+            for group in folder.glob(f"nbworkflow-spare-{self.token}-*"):
+                while time.monotonic() < deadline:
+                    try:
+                        group.rmdir()
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        time.sleep(0.01)
+
+
+class ZygoteBackend(_Base):
+    """bwrap isolation with a warm forking launcher (~ms per execution)."""
+
+    name: ClassVar[str] = "zygote"
+    _zygote: _Zygote | None = None
+    _start_lock: ClassVar[threading.Lock] = threading.Lock()
+    _checked: tuple[bool, str] | None = None
+
+    def available(self) -> tuple[bool, str]:
+        if self._checked is None:
+            self._checked = self._probe()
+        return self._checked
+
+    def _probe(self) -> tuple[bool, str]:
+        ok, missing = _bwrap_works()
+        if not ok:
+            return False, missing
+        if os.geteuid() != 0:
+            return (
+                False,
+                "the warm launcher needs root (it mounts and drops uid per child); "
+                "cold bwrap is used instead",
+            )
+        if not factory().available:
+            return False, "the warm launcher needs writable cgroups (pids, memory)"
+        try:
+            from ._model import SandboxLimits
+
+            raw = self.run(
+                Job(
+                    request={
+                        "mode": "run",
+                        "code": "x = 1",
+                        "entrypoint": None,
+                        "args": [],
+                        "kwargs": {},
+                    },
+                    limits=SandboxLimits(),
+                    timeout=10,
+                )
+            )
+        except Exception as exc:
+            return False, f"the warm launcher failed to start ({type(exc).__name__}: {exc})"
+        if raw.result is None or not raw.result.get("ok"):
+            detail = raw.stderr.decode(errors="replace").strip()[-200:]
+            return False, f"the warm launcher does not work here ({detail or raw.note})"
+        return True, ""
+
+    def guarantees(self) -> list[str]:
+        return [
+            "fresh mount/pid/net/ipc/uts namespaces per execution; no network (only lo)",
+            "read-only view of the interpreter and system libraries; no $HOME, /run, project "
+            "folder or kernel connection file (unless a path is granted)",
+            "private /proc and size-capped /tmp and /dev/shm per execution (the only writable "
+            "places)",
+            "real uid/gid 65534, no capabilities, no_new_privs, before any user code",
+            "environment from an allowlist; rlimits: CPU, data segment, file size, open files",
+            "per-run cgroup (pids, memory): fork and memory bombs bounded",
+            "warm launcher (zygote) runs inside its own bwrap and never runs user code",
+            "hard wall-clock timeout: the run's cgroup is killed",
+            "result returned out-of-band (pipe + nonce), never parsed from stdout",
+        ]
+
+    def _get(self) -> _Zygote:
+        with self._start_lock:
+            z = ZygoteBackend._zygote
+            if z is not None and z.owner != os.getpid():
+                z = None  # inherited through fork(): the socket and reader belong to the parent
+            if z is None or z.dead or z.proc.poll() is not None:
+                if z is not None:
+                    z.close()
+                # started from the long-lived spawner thread: bwrap's --die-with-parent fires
+                # when the starting *thread* ends
+                z = on_spawner_thread(_Zygote).result()
+                ZygoteBackend._zygote = z
+                atexit.register(z.close)
+            return z
+
+    def run(self, job: Job, cancel: Cancel | None = None) -> Raw:
+        if job.grant_paths or job.site_packages:
+            # the launcher's filesystem view is fixed: extra binds need a cold bwrap sandbox
+            from ._backends import BwrapBackend
+
+            raw = BwrapBackend().run(job, cancel)
+            raw.extra["backend"] = "bwrap"
+            return raw
+        lim = job.limits
+        # The launcher renames a spare's group (already holding its pid 1) to this name and
+        # sets these limits: no cgroup migration on the critical path.
+        name = f"nbworkflow-{uuid.uuid4().hex[:12]}"
+        paths = self._get().cg_paths
+        cg = Cgroup(dirs=[p / name for _, p in sorted(paths.items())], v2="v2" in paths)
+        mem = (lim.memory_mb + 2 * lim.tmp_mb + 48) << 20
+        start = time.monotonic()
+        raw = Raw()
+        pipes = [os.pipe() for _ in range(3)]
+        wake_r, wake_w = os.pipe()
+        box: list[int] = []
+        sel = selectors.DefaultSelector()
+        zygote: _Zygote | None = None
+        rid: bytes | None = None
+        try:
+            nonce = new_nonce()
+            import marshal
+
+            req = marshal.loads(job.payload(nonce))
+            req["limits"]["tmp"] = int(lim.tmp_mb) << 20
+            zygote = self._get()
+            rid = zygote.submit(
+                marshal.dumps(req),
+                name,
+                [w for _, w in pipes],
+                wake_w,
+                box,
+                (float(lim.cpu_seconds), int(lim.pids), mem),
+            )
+            for i, (r, w) in enumerate(pipes):
+                os.close(w)
+                pipes[i] = (r, -1)  # never close a number twice: another thread may own it now
+            out, err = HeadTail(lim.output_bytes), HeadTail(lim.output_bytes)
+            result = bytearray()
+            sinks: dict[int, HeadTail | bytearray] = {
+                pipes[0][0]: out,
+                pipes[1][0]: err,
+                pipes[2][0]: result,
+            }
+            for fd in sinks:
+                os.set_blocking(fd, False)
+                sel.register(fd, selectors.EVENT_READ)
+            sel.register(wake_r, selectors.EVENT_READ)
+            if cancel is not None:
+                sel.register(cancel.r, selectors.EVENT_READ)
+            open_fds = set(sinks)
+
+            def read(fd: int) -> None:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    sel.unregister(fd)
+                    open_fds.discard(fd)
+                    return
+                sink = sinks[fd]
+                if isinstance(sink, bytearray):
+                    if len(sink) + len(chunk) > 64 * lim.output_bytes + (1 << 20):
+                        raw.stopped = "output"
+                    else:
+                        sink += chunk
+                else:
+                    sink.add(chunk)
+                    if out.total + err.total > lim.output_bytes:
+                        raw.stopped = "output"
+
+            deadline = start + job.timeout
+            # Done when the child reports, or when all three pipes are closed (the process has
+            # exited; namespace teardown can continue in the background).
+            while not box and open_fds and raw.stopped is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raw.stopped = "timeout"
+                    break
+                for key, _ in sel.select(remaining):
+                    fd = int(key.fd)
+                    if cancel is not None and fd == cancel.r:
+                        raw.cancelled = True
+                        raw.stopped = "signal"
+                    elif fd in open_fds:
+                        read(fd)
+            exited = bool(box) or not open_fds
+
+            def drain() -> None:
+                grace = time.monotonic() + _GRACE_S
+                while open_fds and time.monotonic() < grace:
+                    for key, _ in sel.select(max(0.0, grace - time.monotonic())):
+                        fd = int(key.fd)
+                        if fd in open_fds:
+                            read(fd)
+
+            if raw.stopped is None and exited:
+                # The exit status can overtake the last bytes in the pipes; pid 1 has exited, so
+                # its namespace is gone and EOF follows at once: read everything first.
+                drain()
+                raw.result, raw.note = decode_result(bytes(result), nonce)
+                if raw.result is None:
+                    # a crash: wait for the real exit status (signal, OOM) before judging
+                    end = time.monotonic() + 1.0
+                    while not box and time.monotonic() < end:
+                        sel.select(0.01)
+                    if cg.oom_killed():
+                        raw.extra["oom"] = True
+            if raw.stopped is not None:
+                cg.kill()
+            else:
+                cg.kill_once()
+            drain()
+            if not box and raw.stopped is not None:
+                # the zygote reports the exit status of the killed child shortly
+                end = time.monotonic() + 1.0
+                while not box and time.monotonic() < end:
+                    sel.select(0.05)
+            code = box[0] if box else (0 if raw.result is not None else None)
+            if code is not None and code > 128:
+                code = -(code - 128)
+            raw.exit_code = code
+            raw.stdout, raw.stderr = out.text(), err.text()
+            raw.truncated = out.truncated or err.truncated
+        finally:
+            if zygote is not None and rid is not None:
+                with zygote.lock:
+                    zygote.waiters.pop(rid, None)
+            sel.close()
+            for r, w in pipes:
+                for fd in (r, w):
+                    if fd >= 0:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+            for fd in (wake_r, wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            cg.release()
+        raw.duration_s = time.monotonic() - start
+        return raw
