@@ -6,7 +6,7 @@ Graphs: a chain (each node waits for the previous one) and a fan-out/fan-in (one
 parallel nodes, one sink), N = 10, 100, 1000, 10000 no-op nodes. The baseline is one asyncio
 task per node awaiting its dependencies' futures, with no bookkeeping at all. nbworkflow is
 measured with events published (state, sanitizer) but no run folder, and with a run folder
-(events.jsonl flushed per event). LangGraph runs the same graphs when installed (`bench` extra).
+(events.jsonl flushed per event, one artifact file per node; node cache off). LangGraph runs the same graphs when installed (`bench` extra).
 Also: 10 independent nodes that each await 0.2 s (should take ~0.2 s in all).
 """
 
@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import operator
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from nbworkflow.agents import ScriptedProvider
 from nbworkflow.engine import arun_workflow
@@ -70,19 +71,18 @@ def time_it(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(samples)
 
 
-def langgraph_runner(deps: dict[str, list[str]]) -> Callable[[], Any] | None:
-    try:
-        from typing import Annotated, TypedDict
+class _LGState(TypedDict):
+    done: Annotated[list[str], operator.add]
 
+
+def langgraph_runner(deps: dict[str, list[str]]) -> Callable[[], Any] | None:
+    """The same graph in LangGraph (the ``bench`` extra), or None when it is not installed."""
+    try:
         from langgraph.graph import END, START, StateGraph
     except ImportError:
         return None
-    import operator
 
-    class State(TypedDict):
-        done: Annotated[list[str], operator.add]
-
-    g = StateGraph(State)
+    g: Any = StateGraph(_LGState)
     for k in deps:
         g.add_node(k, lambda s, k=k: {"done": [k]})
     for k, ds in deps.items():
@@ -122,7 +122,11 @@ def main() -> int:
             def nbw(log: bool, s: WorkflowSpec = spec) -> None:
                 asyncio.run(
                     arun_workflow(
-                        s, provider=provider, handlers=handlers, runs_dir=tmp if log else None
+                        s,
+                        provider=provider,
+                        handlers=handlers,
+                        runs_dir=tmp if log else None,
+                        cache=False,
                     )
                 )
 

@@ -117,6 +117,9 @@ class NodeCache:
     ) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
+        self._approx_bytes: int | None = None
+        """Running estimate of the folder's size: one scan, then added to on every store, so
+        storing stays O(1) until the bound is near (then a real scan decides)."""
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
@@ -160,9 +163,15 @@ class NodeCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"sha256": _digest(body), "body": body}), encoding="utf-8")
+        blob = json.dumps({"sha256": _digest(body), "body": body})
+        tmp.write_text(blob, encoding="utf-8")
         os.replace(tmp, path)
-        self.evict()
+        if self._approx_bytes is None:
+            self._approx_bytes = sum(size for _, size, _ in self._files())
+        else:
+            self._approx_bytes += len(blob.encode())
+        if self._approx_bytes > self.max_bytes:
+            self.evict()
 
     def _files(self) -> list[tuple[float, int, Path]]:
         out: list[tuple[float, int, Path]] = []
@@ -187,6 +196,7 @@ class NodeCache:
             path.unlink(missing_ok=True)
             total -= size
             removed += 1
+        self._approx_bytes = total
         return removed
 
     def info(self) -> CacheInfo:
@@ -197,6 +207,7 @@ class NodeCache:
         files = self._files()
         for _, _, path in files:
             path.unlink(missing_ok=True)
+        self._approx_bytes = 0
         return len(files)
 
 
