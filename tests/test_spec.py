@@ -290,3 +290,20 @@ def test_json_schema_is_published_and_describes_nodes() -> None:
         "max_retries",
     }
     assert node_def["properties"]["max_retries"]["maximum"] == 10
+
+
+def test_references_of_an_invalid_node_are_still_checked() -> None:
+    errs = errors_of(
+        """\
+        name: x
+        nodes:
+          - id: analyze_docs
+            action: one
+          - id: c
+            action: two
+            depends_on: [analyse_docs]
+            max_retries: 50
+        """
+    )
+    assert [(e.line, e.node_id) for e in errs] == [(7, "c"), (8, "c")]
+    assert "unknown node 'analyse_docs' (did you mean 'analyze_docs'?)" in errs[0].message

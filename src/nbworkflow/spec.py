@@ -612,6 +612,7 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
     nodes: list[NodeSpec] = []
     node_paths: list[Path_] = []
     declared: list[tuple[str, Path_]] = []  # every id written, even on nodes that are invalid
+    loose_refs: list[tuple[str | None, Path_, str]] = []  # depends_on of invalid nodes
     for i, raw in enumerate(raw_nodes):
         npath: Path_ = ("nodes", i)
         if not isinstance(raw, dict):
@@ -635,6 +636,7 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
                     issues.append(_translate(err, ("defaults",), loc, node_id, _NODE_FIELDS))
                 else:
                     issues.append(_translate(err, npath, loc, node_id, _NODE_FIELDS))
+            loose_refs.extend(_raw_refs(raw, npath, node_id))
             continue
         issues.extend(_check_node(node, npath, loc, explicit=set(raw)))
         nodes.append(node)
@@ -642,7 +644,7 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
 
     cycle: list[str] = []
     if declared:
-        graph_issues, cycle = _check_graph(nodes, node_paths, declared, loc)
+        graph_issues, cycle = _check_graph(nodes, node_paths, declared, loose_refs, loc)
         issues.extend(graph_issues)
     if issues:
         issues.sort(key=lambda i: (i.line or 0, i.col or 0))
@@ -761,8 +763,26 @@ def _check_node(
     return out
 
 
+def _raw_refs(
+    raw: dict[str, Any], path: Path_, node_id: str | None
+) -> list[tuple[str | None, Path_, str]]:
+    """``depends_on`` of a node that failed validation, so its references are checked too."""
+    deps = raw.get("depends_on")
+    if isinstance(deps, str):
+        return [(node_id, (*path, "depends_on"), deps)]
+    if isinstance(deps, list):
+        return [
+            (node_id, (*path, "depends_on", j), d) for j, d in enumerate(deps) if isinstance(d, str)
+        ]
+    return []
+
+
 def _check_graph(
-    nodes: list[NodeSpec], paths: list[Path_], declared: list[tuple[str, Path_]], loc: _Located
+    nodes: list[NodeSpec],
+    paths: list[Path_],
+    declared: list[tuple[str, Path_]],
+    loose_refs: list[tuple[str | None, Path_, str]],
+    loc: _Located,
 ) -> tuple[list[SpecIssue], list[str]]:
     out: list[SpecIssue] = []
     first: dict[str, Path_] = {}
@@ -780,31 +800,30 @@ def _check_graph(
         else:
             first[node_id] = path
     ids = list(first)
+    refs: list[tuple[str | None, Path_, str]] = list(loose_refs)
     for node, path in zip(nodes, paths, strict=True):
-        refs: list[tuple[Path_, str]] = [
-            ((*path, "depends_on", j), d) for j, d in enumerate(node.depends_on)
+        refs += [(node.id, (*path, "depends_on", j), d) for j, d in enumerate(node.depends_on)]
+        refs += [
+            (node.id, (*path, "inputs", j, "node"), i.node)
+            for j, i in enumerate(node.inputs)
+            if i.node
         ]
         refs += [
-            ((*path, "inputs", j, "node"), i.node) for j, i in enumerate(node.inputs) if i.node
+            (node.id, (*path, f), v) for f in ("code_from", "tests_from") if (v := getattr(node, f))
         ]
-        refs += [((*path, f), v) for f in ("code_from", "tests_from") if (v := getattr(node, f))]
-        for rpath, ref in refs:
-            if ref == node.id:
-                out.append(
-                    loc.issue(
-                        rpath,
-                        f"node '{node.id}' depends on itself: remove '{ref}'",
-                        node_id=node.id,
-                    )
+    for owner, rpath, ref in refs:
+        if ref == owner:
+            out.append(
+                loc.issue(rpath, f"node '{owner}' depends on itself: remove '{ref}'", node_id=owner)
+            )
+        elif ref not in first:
+            out.append(
+                loc.issue(
+                    rpath,
+                    f"unknown node '{ref}'{_did_you_mean(ref, ids)}; known nodes: {', '.join(ids)}",
+                    node_id=owner,
                 )
-            elif ref not in first:
-                out.append(
-                    loc.issue(
-                        rpath,
-                        f"unknown node '{ref}'{_did_you_mean(ref, ids)}; known nodes: {', '.join(ids)}",
-                        node_id=node.id,
-                    )
-                )
+            )
     if out or len(nodes) != len(declared):
         return out, []
     cycle = _find_cycle(nodes)
