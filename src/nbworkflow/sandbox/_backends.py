@@ -159,6 +159,17 @@ def python_argv(harness: str, site_packages: bool = False) -> list[str]:
     return [exe, *flags, harness]
 
 
+def _request(job: Job, nonce: bytes) -> bytes:
+    """The harness request for ``job``, with the process limit when one applies here."""
+    request = job.payload(nonce)
+    nproc = _nproc_limit(job.limits)
+    if nproc is None:
+        return request
+    req = marshal.loads(request)
+    req["limits"]["nproc"] = nproc
+    return marshal.dumps(req)
+
+
 def _nproc_limit(limits: SandboxLimits) -> int | None:
     """RLIMIT_NPROC counts every process of the uid; only useful for a non-root caller."""
     if os.name != "posix" or os.geteuid() == 0:
@@ -240,12 +251,7 @@ class ProcessBackend(_Base):
                 argv = cg.wrap(argv)
             env = dict(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
             nonce = new_nonce()
-            request = job.payload(nonce)
-            nproc = _nproc_limit(job.limits)
-            if nproc is not None:
-                req = marshal.loads(request)
-                req["limits"]["nproc"] = nproc
-                request = marshal.dumps(req)
+            request = _request(job, nonce)
 
             def kill(pid: int, exited: bool) -> None:
                 if cg is not None and exited:
@@ -488,12 +494,7 @@ class BwrapBackend(_Base):
         spawned, cg = taken if taken is not None else self._start(job)
         try:
             nonce = new_nonce()
-            request = job.payload(nonce)
-            nproc = _nproc_limit(job.limits)
-            if nproc is not None:
-                req = marshal.loads(request)
-                req["limits"]["nproc"] = nproc
-                request = marshal.dumps(req)
+            request = _request(job, nonce)
 
             def kill(pid: int, exited: bool) -> None:
                 # bwrap's pid namespace dies with it; the cgroup catches anything in flight
