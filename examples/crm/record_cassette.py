@@ -33,8 +33,10 @@ def main() -> int:
     def answer(request: ReceivedRequest) -> object:
         persona = re.match(r"You are an? (.+?) working", request.system or "")
         node_id = by_persona[persona.group(1)] if persona else ""
+        text = json.dumps(script[node_id])
+        # Token counts as a model would report them, roughly (4 characters a token).
         return message_reply(
-            json.dumps(script[node_id]), input_tokens=len(json.dumps(request.json)) // 4
+            text, input_tokens=len(json.dumps(request.json)) // 4, output_tokens=len(text) // 4
         )
 
     CASSETTE.unlink(missing_ok=True)
