@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import start_ipython
@@ -43,7 +44,8 @@ ANSWERS = {
 
 @pytest.fixture(scope="module")
 def shell() -> InteractiveShell:
-    ip = start_ipython()
+    start_ipython()  # once per process: None when another test module started it
+    ip = get_ipython()
     assert ip is not None
     ip.run_line_magic("load_ext", "nbworkflow.magics")
     return ip

@@ -2,9 +2,10 @@
 
 The magic parses arguments and calls the core; the engine runs on a loop thread
 (``runner.LoopThreadRun``) while the cell blocks, the live view subscribes to the run's events,
-and when the run ends the output is replaced by the static rendering. Only ``WorkflowError``
-becomes a ``UsageError`` (a short message, no traceback); anything else is our bug and keeps its
-traceback.
+and when the run ends the output is replaced by the static rendering. A run that ends waiting for
+a person shows Approve / Reject buttons instead; a click resumes it in the background in the same
+output area (``cell.CellRuns``). Only ``WorkflowError`` becomes a ``UsageError`` (a short message,
+no traceback); anything else is our bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display as _display
 
-from .runner import LoopThreadRun
+from .cell import ACTIVE, WAITING, CellRuns
 
 if TYPE_CHECKING:
-    from ..engine import RunResult
     from ..events import RunEvent
     from ..spec import WorkflowSpec
     from ..state import RunState
@@ -49,8 +49,6 @@ def parse_argstring(magic: Callable[..., Any], line: str) -> argparse.Namespace:
 
 _VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _SCALARS = (str, int, float, bool, Path)
-ACTIVE: dict[str, LoopThreadRun[Any]] = {}
-"""Background runs still going, by run id (``%workflow cancel`` stops them)."""
 
 LINE_HELP = """\
 Line form (``%workflow COMMAND``):
@@ -205,6 +203,12 @@ class WorkflowMagics(Magics):
     )
     @argument("--runs-dir", default=None, help="Run folders root (default .nbworkflow/runs).")
     @argument(
+        "--who",
+        default=None,
+        metavar="NAME",
+        help="Who answers the approval buttons, in the decision log (default: the OS user).",
+    )
+    @argument(
         "-o", "--out", default=None, metavar="NAME", help="Bind the RunResult to this variable."
     )
     @argument("-q", "--quiet", action="store_true", help="No live view: one summary line.")
@@ -236,15 +240,16 @@ class WorkflowMagics(Magics):
             raise UsageError("%%workflow: the cell is empty; write the workflow's YAML in it")
         user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         try:
-            spec, provider, owned = self._prepare(args, cell, user_ns)
+            spec, variables, make_provider = self._prepare(args, cell, user_ns)
         except WorkflowError as exc:
             raise _usage(exc) from None
-        self._launch(args, spec, provider, owned, user_ns)
+        self._launch(args, spec, variables, make_provider, user_ns)
 
     def _prepare(
         self, args: argparse.Namespace, cell: str, user_ns: Mapping[str, Any]
-    ) -> tuple[WorkflowSpec, Any, bool]:
-        """The spec, the provider, and whether the run owns (and closes) the provider."""
+    ) -> tuple[WorkflowSpec, dict[str, str], Callable[[], tuple[Any, bool]]]:
+        """The spec, its variables, and a maker of the provider for one run (with whether the
+        run owns, and closes, it): a resumed run needs a fresh one."""
         from ..agents import resolve_provider
         from ..spec import load_workflow
 
@@ -264,89 +269,57 @@ class WorkflowMagics(Magics):
             options["latency"] = args.latency
         provider_name = resolve_provider_name(args.provider, user_ns)
         if not isinstance(provider_name, str):
-            return spec, provider_name, False  # the notebook's own Provider object
+            own = provider_name  # the notebook's own Provider object: never closed here
+            return spec, variables, lambda: (own, False)
         if provider_name == "auto" and script is not None and not args.cassette:
             provider_name = "scripted"
+
+        def make() -> tuple[Any, bool]:
+            return resolve_provider(provider_name, spec=spec, **options), True
+
         try:
-            provider = resolve_provider(provider_name, spec=spec, **options)
+            first = make()
         except TypeError as exc:  # an option the chosen provider does not take
             raise UsageError(f"--provider {provider_name}: {exc}") from None
-        return spec, provider, True
+        made = [first]
+
+        def make_once_then_fresh() -> tuple[Any, bool]:
+            return made.pop() if made else make()
+
+        return spec, variables, make_once_then_fresh
 
     def _launch(
         self,
         args: argparse.Namespace,
         spec: WorkflowSpec,
-        provider: Any,
-        owned: bool,
+        variables: dict[str, str],
+        make_provider: Callable[[], tuple[Any, bool]],
         user_ns: dict[str, Any],
     ) -> None:
-        from ..engine import arun_workflow, secret_values
-        from ..nodes.base import RunOptions
-        from ..runlog import new_run_id
+        from ..approval import default_who
+        from ..engine import secret_values
         from ..sanitize import sanitize
-        from ..state import RunState
 
         secrets = secret_values(spec)
 
         def redact(text: str) -> str:
             return sanitize(text, secrets)
 
-        runs_root = _runs_root(args.runs_dir)
-        run_id = new_run_id(spec.name)
-        run_dir = runs_root / run_id
-        state = RunState()
-        subscribers: list[Any] = [state.apply]
-        view = None
-        handle = None
-        if not args.quiet:
-            from ..widgets.view import RunView
-
-            view = RunView(runs_root=runs_root, redact=redact)
-            subscribers.append(view)
-            bundle = dict(view.widget._repr_mimebundle_())
-            bundle["text/plain"] = f"workflow {spec.name} running: run {run_id} ({run_dir})"
-            handle = display(bundle, raw=True, display_id=True)
-
-        async def go() -> RunResult:
-            try:
-                return await arun_workflow(
-                    spec,
-                    provider=provider,
-                    runs_dir=runs_root,
-                    subscribers=subscribers,
-                    max_concurrency=args.max_concurrency,
-                    fail_fast=True if args.fail_fast else None,
-                    token_budget=args.token_budget,
-                    options=RunOptions(sandbox_backend=args.sandbox),
-                    run_id=run_id,
-                    cache=not args.no_cache,
-                    rerun=tuple(args.rerun or ()),
-                )
-            finally:
-                if owned:
-                    await provider.aclose()
-
-        run: LoopThreadRun[RunResult] = LoopThreadRun(go, name=f"nbworkflow-{run_id}")
-
-        def finalize() -> RunResult | None:
-            result: RunResult | None = None
-            if run.future.done() and run.future.exception() is None:
-                result = run.future.result()
-                if args.out:
-                    user_ns[args.out] = result
-            self._show_final(state, run_dir, handle, args.quiet, view, redact)
-            return result
-
+        cell = CellRuns(
+            args=args,
+            spec=spec,
+            variables=variables,
+            make_provider=make_provider,
+            runs_root=_runs_root(args.runs_dir),
+            redact=redact,
+            user_ns=user_ns,
+            who=args.who or default_who(),
+            display=display,
+        )
+        attempt = cell.start(cell.first_run(), first=True)
+        run_id, run_dir, state, run = attempt.run_id, attempt.run_dir, attempt.state, attempt.run
         if args.background:
-            ACTIVE[run_id] = run
-
-            def on_done(_: object) -> None:
-                ACTIVE.pop(run_id, None)
-                finalize()
-
-            run.future.add_done_callback(on_done)
-            run.start()
+            cell.run_in_background(attempt)
             if args.quiet:
                 print(f"workflow {spec.name} started in the background: run {run_id} ({run_dir})")
             return
@@ -355,52 +328,34 @@ class WorkflowMagics(Magics):
         try:
             run.wait()
         except KeyboardInterrupt:
-            finalize()
+            cell.finalize(attempt)
             raise UsageError(
                 f"run {run_id} cancelled by a kernel interrupt: "
                 f"{_counts_text(state)}; log in {run_dir}"
             ) from None
         except BaseException as exc:
-            finalize()
+            cell.finalize(attempt)
             from ..exceptions import WorkflowError
 
             if isinstance(exc, WorkflowError):
                 raise _usage(exc) from None
             raise
-        result = finalize()
+        result = cell.finalize(attempt)
         if result is not None and not result.ok:
             from ..widgets.static import failure_summary
 
             if result.status.value == "waiting":  # ended cleanly, a person decides next
-                print(
-                    f"run {run_id} is waiting: {failure_summary(state)}. Continue it with "
-                    f"`nbworkflow resume {run_id} --approve` (or --reject)"
-                )
+                if args.quiet:
+                    print(
+                        f"run {run_id} is waiting: {failure_summary(state)}. Continue it with "
+                        f"`nbworkflow resume {run_id} --approve` (or --reject)"
+                    )
                 return
 
             raise UsageError(
                 f"run {run_id} {result.status.value}: {failure_summary(state)} "
                 f"(details: %workflow log {run_id})"
             )
-
-    def _show_final(
-        self,
-        state: RunState,
-        run_dir: Path,
-        handle: Any,
-        quiet: bool,
-        view: Any,
-        redact: Callable[[str], str],
-    ) -> None:
-        from ..widgets.static import static_bundle, summary_text
-
-        if view is not None:
-            view.finish()
-        if quiet or handle is None:
-            print(summary_text(state, run_dir))
-            return
-        layout = getattr(view, "layout", None)
-        handle.update(static_bundle(state, run_dir, layout, redact), raw=True)
 
     # -- %workflow ---------------------------------------------------------------------
     def _line(self, line: str) -> None:
@@ -559,6 +514,7 @@ WorkflowMagics.workflow.__doc__ = (WorkflowMagics.workflow.__doc__ or "") + "\n"
 
 __all__ = [
     "ACTIVE",
+    "WAITING",
     "WorkflowMagics",
     "format_backend",
     "format_log",

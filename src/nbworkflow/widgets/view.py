@@ -7,6 +7,11 @@ dozen updates, not thousands); the run's final state is always drawn.
 
 Events arrive on the engine's loop thread while the selector's callbacks arrive on the kernel's
 main thread, so both go through one lock.
+
+``ApprovalPanel`` is what a waiting node shows once its cell has returned: the code, its diff
+against the previous attempt, what would be sent, a comment box and one button per answer. A
+click only calls back (``on_decide``): the magic resumes the run in the background, because
+widget callbacks never fire while a cell blocks the kernel.
 """
 
 from __future__ import annotations
@@ -15,17 +20,18 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
+from ..approval import ApprovalRequest
 from ..events import NodeStatus, RunEvent, RunFinished, RunStarted
 from ..state import NodeState, RunState
 from .layout import Layout
-from .static import load_artifacts, node_details_html, summary_text
+from .static import highlight_artifact, load_artifacts, node_details_html, summary_text
 from .svg import layout_for, render_svg, run_colour, run_headline
 
 REDRAW_INTERVAL = 0.1
@@ -208,4 +214,137 @@ class RunView:
             self._draw_details()
 
 
-__all__ = ["REDRAW_INTERVAL", "RunView"]
+BUTTONS: dict[str, tuple[str, str, str]] = {
+    "approve": ("Approve", "success", "send the payloads to staging with this code"),
+    "reject": ("Reject", "danger", "the comment goes back to the model, which rewrites the code"),
+    "retry": ("Retry", "warning", "let the model rewrite the code once more"),
+    "accept": ("Accept as is", "", "keep this output although it failed its checks"),
+}
+"""Label, button style and tooltip per answer (``edit`` needs new code: CLI or Python API)."""
+
+OnDecide = Callable[[ApprovalRequest, str, str], None]
+"""``on_decide(request, action, comment)``: called once, on the kernel's main thread."""
+
+
+class ApprovalPanel:
+    """The question one waiting node asks, with a button per answer (see module docstring)."""
+
+    def __init__(
+        self,
+        request: ApprovalRequest,
+        on_decide: OnDecide,
+        *,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self.request = request
+        self.on_decide = on_decide
+        clean = redact or (lambda text: text)
+        title = {
+            "approve": "approve before staging",
+            "exhausted": "rewrites used up",
+            "approval": "approval",
+        }[request.kind]
+        head = [
+            f"<b>{escape(request.node_id)}</b> waits for your decision ({escape(title)}, "
+            f"attempt {request.attempt})",
+            f"<div>{escape(clean(request.reason))}</div>",
+        ]
+        if request.target:
+            head.append(f"<div>target: <code>{escape(clean(request.target))}</code></div>")
+        parts = ["".join(head)]
+        code_as = "x.py" if request.kind != "approval" else None
+        if request.code:
+            label = "code" if request.kind != "approval" else "output"
+            parts.append(
+                f"<div><b>{label}</b></div>" + highlight_artifact(clean(request.code), code_as)
+            )
+        if request.diff:
+            parts.append(
+                "<div><b>diff against the previous attempt</b></div>"
+                + highlight_artifact(clean(request.diff), "x.diff")
+            )
+        if request.payloads:
+            parts.append(
+                "<div><b>payloads that approval sends</b></div>"
+                + highlight_artifact(clean(request.payloads), "x.json")
+            )
+        if request.log:
+            parts.append("<div><b>earlier attempts</b></div>" + _log_html(request.log, clean))
+        self.info = w.HTML(value="".join(parts))
+        self.info.add_class("nbw-approval-info")
+        self.comment = w.Textarea(
+            value="",
+            placeholder="Comment (required to reject: it goes back to the model)",
+            layout=w.Layout(width="100%", height="64px"),
+        )
+        self.comment.add_class("nbw-approval-comment")
+        self.buttons: dict[str, w.Button] = {}
+        for choice in request.choices:
+            if choice not in BUTTONS:
+                continue
+            label, style, tip = BUTTONS[choice]
+            button = w.Button(description=label, button_style=style, tooltip=tip)
+            button.add_class("nbw-approval-button")
+            button.add_class(f"nbw-approval-{choice}")
+            button.on_click(lambda _b, action=choice: self.click(action))
+            self.buttons[choice] = button
+        self.message = w.HTML(value="")
+        self.message.add_class("nbw-approval-message")
+        self.widget = w.VBox(
+            [self.info, self.comment, w.HBox(list(self.buttons.values())), self.message],
+            layout=w.Layout(border="1px solid #f59e0b", padding="6px 10px", margin="6px 0"),
+        )
+        self.widget.add_class("nbw-approval")
+        self.widget.add_class(f"nbw-approval-node-{request.node_id}")
+        self.decided = False
+
+    def click(self, action: str) -> bool:
+        """Answer with ``action``; False (and a message) when the answer is not complete."""
+        if self.decided:
+            return False
+        comment = self.comment.value.strip()
+        if action == "reject" and not comment:
+            self.message.value = (
+                '<span class="nbw-approval-error" style="color:#b91c1c">Write a comment first: '
+                "it tells the model what to change.</span>"
+            )
+            return False
+        self.on_decide(self.request, action, comment)
+        return True
+
+    def close(self, note: str) -> None:
+        """Freeze the panel after a decision (no second click), saying what happened."""
+        self.decided = True
+        for button in self.buttons.values():
+            button.disabled = True
+        self.comment.disabled = True
+        self.message.value = f'<span class="nbw-approval-done">{escape(note)}</span>'
+
+    def reopen(self, error: str) -> None:
+        """Ask again (the resume could not start), showing why."""
+        self.decided = False
+        for button in self.buttons.values():
+            button.disabled = False
+        self.comment.disabled = False
+        self.message.value = (
+            f'<span class="nbw-approval-error" style="color:#b91c1c">{escape(error)}</span>'
+        )
+
+
+def _log_html(log: Sequence[Mapping[str, Any]], clean: Callable[[str], str]) -> str:
+    """The node's decision log so far, one line per attempt (why earlier code was refused)."""
+    items = []
+    for entry in log:
+        line = f"attempt {entry.get('attempt', '?')} · {entry.get('gate', '?')}"
+        human = entry.get("human")
+        if isinstance(human, Mapping):
+            line += f" · {human.get('action', '?')} by {human.get('who', '?')}"
+            if human.get("comment"):
+                line += f": {human['comment']}"
+        elif entry.get("summary") or entry.get("reason"):
+            line += f" · {entry.get('summary') or entry.get('reason')}"
+        items.append(f"<li>{escape(clean(line))}</li>")
+    return f'<ol style="margin:2px 0 4px 18px;padding:0">{"".join(items)}</ol>'
+
+
+__all__ = ["BUTTONS", "REDRAW_INTERVAL", "ApprovalPanel", "OnDecide", "RunView"]

@@ -1,0 +1,210 @@
+"""JupyterLab in Debian's chromium: a %%workflow cell ends waiting for approval, the cell
+returns (the next cell runs), and a click on Approve / Reject resumes the run in the same output.
+
+Widget callbacks never fire while a cell blocks the kernel, so this can only be tested in a real
+front end. Every wait is on a DOM condition. Screenshots go to ``.test-artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from tests.support.jupyterlab import CHROMIUM, CHROMIUM_ARGS, JupyterLab
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / ".test-artifacts" / "browser"
+
+BROKEN = textwrap.dedent(
+    """\
+    def sync_to_crm(internal_user):
+        return {
+            "email": internal_user["email"],
+            "full_name": f"{internal_user['first']} {internal_user['last']}",
+        }
+    """
+)
+GOOD = BROKEN.replace("    }\n", '        "customer_tier": internal_user["plan"],\n    }\n')
+SAMPLES = [
+    {"email": "dev@example.com", "first": "Ada", "last": "Lovelace", "plan": "pro"},
+    {"email": "grace@example.com", "first": "Grace", "last": "Hopper", "plan": "free"},
+]
+WORKFLOW = textwrap.dedent(
+    f"""\
+    %%workflow --script answers --who browser-tester --no-cache --out run
+    name: approve_in_lab
+    nodes:
+      - id: generate_mapper
+        agent: Backend Engineer
+        output: code
+        action: Write sync_to_crm(internal_user) returning the CRM payload.
+      - id: heal
+        type: adaptive
+        agent: Integration Engineer
+        depends_on: [generate_mapper]
+        action: Execute sync_to_crm against staging. If it fails, adapt the code.
+        approve: true
+        code_from: generate_mapper
+        entrypoint: sync_to_crm
+        samples: {json.dumps(SAMPLES)}
+        staging:
+          url: ${{STAGING_URL}}/users
+          headers:
+            Authorization: "Bearer ${{STAGING_TOKEN}}"
+      - id: report
+        agent: Technical Writer
+        depends_on: [heal]
+        action: Summarise the sync."""
+)
+
+
+def cells(mapper: str) -> list[str]:
+    answers = {
+        "generate_mapper": {"rationale": "first draft", "code": mapper},
+        "heal": {"rationale": "added the tier the reviewer asked for", "code": GOOD},
+        "report": {"content": "# Sync report\nAll users created."},
+    }
+    return [
+        "%load_ext nbworkflow",
+        "from nbworkflow.staging import MockCRM\n"
+        "crm = MockCRM().start()\n"
+        "STAGING_URL, STAGING_TOKEN = crm.url, crm.token\n"
+        f"answers = {answers!r}",
+        WORKFLOW,
+        "print('next cell ran while the workflow waits')",
+    ]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    root = tmp_path_factory.mktemp("lab-root")
+    state = tmp_path_factory.mktemp("lab-state")
+    with JupyterLab(root, state) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_notebook(browser: Any, lab: JupyterLab, source: list[str], prefix: str) -> Any:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in source])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}.ipynb"
+    nbformat.write(nb, lab.root_dir / name)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(lab.url_for(name, f"w{uuid.uuid4().hex[:8]}"))
+    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=90_000)
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=30_000)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    return page
+
+
+def wait_for_question(page: Any) -> Any:
+    """The cell returned waiting: the next cell ran, and the heal node asks."""
+    page.get_by_text("next cell ran while the workflow waits").first.wait_for(timeout=90_000)
+    panel = page.locator(".nbw-approval-node-heal").first
+    panel.wait_for(timeout=30_000)
+    return panel
+
+
+def wait_for_success(page: Any) -> Any:
+    """The resumed run ends in the static rendering, every node green."""
+    final = page.locator('.nbw-static[data-run-status="succeeded"]').first
+    final.wait_for(timeout=90_000)
+    page.wait_for_function(
+        """() => {
+            const b = document.querySelector(
+                '.nbw-static[data-run-status="succeeded"] tr[data-node-id="heal"] .nbw-status');
+            return b !== null && b.dataset.status === 'succeeded'
+                && b.classList.contains('nbw-status-succeeded');
+        }""",
+        timeout=30_000,
+    )
+    return final
+
+
+def test_approve_click_resumes_the_run_in_the_same_output(lab: JupyterLab, browser: Any) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = open_notebook(browser, lab, cells(GOOD), "approve")
+    try:
+        panel = wait_for_question(page)
+        # The static rendering above the buttons shows the run as waiting.
+        assert page.locator('.nbw-approval-area .nbw-static[data-run-status="waiting"]').count()
+        info = panel.locator(".nbw-approval-info").inner_text()
+        assert "customer_tier" in info and "approve before staging" in info
+        assert "payloads that approval sends" in info
+        assert panel.locator(".nbw-approval-button").count() == 2  # Approve, Reject
+        panel.screenshot(path=str(ARTIFACTS / "approval-waiting.png"))
+
+        panel.locator("button.nbw-approval-approve").click()
+
+        final = wait_for_success(page)
+        rows = final.locator("tr[data-node-id] .nbw-status")
+        assert {rows.nth(i).get_attribute("data-status") for i in range(rows.count())} == {
+            "succeeded"
+        }
+        log = final.locator('details[data-node-id="heal"]')
+        assert log.locator('li[data-verdict="human-approve"]').count() == 1
+        assert "approve by browser-tester" in log.text_content()
+        assert page.locator(".nbw-approval").count() == 0  # the buttons are gone
+        final.screenshot(path=str(ARTIFACTS / "approval-approved.png"))
+        page.screenshot(path=str(ARTIFACTS / "approval-notebook.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_reject_with_a_comment_gets_a_rewrite_then_approve(lab: JupyterLab, browser: Any) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = open_notebook(browser, lab, cells(BROKEN), "reject")
+    try:
+        panel = wait_for_question(page)
+        assert "customer_tier" not in panel.locator(".nbw-approval-info").inner_text()
+        # Reject needs a comment: without one, nothing runs and the panel says so.
+        panel.locator("button.nbw-approval-reject").click()
+        panel.locator(".nbw-approval-error").wait_for(timeout=10_000)
+        panel.locator(".nbw-approval-comment textarea").fill("customer_tier is missing: use plan")
+        panel.locator("button.nbw-approval-reject").click()
+
+        # The rewrite asks again, with its diff against the rejected code.
+        page.wait_for_function(
+            """() => Array.from(document.querySelectorAll('.nbw-approval-node-heal'))
+                .some(p => p.innerText.includes('diff against the previous attempt'))""",
+            timeout=90_000,
+        )
+        panel = page.locator(".nbw-approval-node-heal").first
+        info = panel.locator(".nbw-approval-info").inner_text()
+        assert "attempt 2" in info and "customer_tier" in info
+        # The comment went back to the model; the panel shows who refused what, and why.
+        assert "reject by browser-tester: customer_tier is missing: use plan" in info
+        panel.screenshot(path=str(ARTIFACTS / "approval-rewrite.png"))
+        panel.locator("button.nbw-approval-approve").click()
+
+        final = wait_for_success(page)
+        log = final.locator('details[data-node-id="heal"]').text_content() or ""
+        assert "approve by browser-tester" in log and "HTTP 201" in log
+    finally:
+        page.close()
