@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
-from tests.support.jupyterlab import CHROMIUM, CHROMIUM_ARGS, JupyterLab
+from tests.support.jupyterlab import CHROMIUM, JupyterLab, open_page, run_all_cells, write_notebook
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -45,44 +44,12 @@ LIVE_STATUSES = """() => Array.from(document.querySelectorAll('.nbw-view g.nbw-n
     .map(g => [g.dataset.nodeId, g.dataset.status])"""
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    root = tmp_path_factory.mktemp("lab-root")
-    state = tmp_path_factory.mktemp("lab-state")
-    with JupyterLab(root, state) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def open_notebook(browser: Any, lab: JupyterLab, name: str) -> Any:
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(lab.url_for(name, f"w{uuid.uuid4().hex[:8]}"))
-    # The kernel is ready when the status bar says Idle (the execution indicator lies early).
-    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=90_000)
-    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=30_000)
-    return page
-
-
 def test_workflow_cell_updates_live_and_ends_succeeded(lab: JupyterLab, browser: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in LIVE_CELLS])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    name = f"live-{uuid.uuid4().hex[:6]}.ipynb"
-    nbformat.write(nb, lab.root_dir / name)
-    page = open_notebook(browser, lab, name)
+    name = write_notebook(lab.root_dir, LIVE_CELLS, "live")
+    page = open_page(browser, lab, name)
     try:
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        run_all_cells(page)
 
         # Live: the widget shows some nodes done while others still wait or run.
         page.wait_for_function(
@@ -122,7 +89,7 @@ def test_committed_quickstart_renders_untrusted(lab: JupyterLab, browser: Any) -
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = f"shared-{uuid.uuid4().hex[:6]}.ipynb"
     shutil.copy(REPO / "notebooks" / "quickstart.ipynb", lab.root_dir / name)
-    page = open_notebook(browser, lab, name)
+    page = open_page(browser, lab, name)
     try:
         # Untrusted output loses data-* attributes; classes, styles and the data-URI image stay.
         static = page.locator(".nbw-static.nbw-run-succeeded").first
@@ -147,9 +114,9 @@ def test_newcomer_runs_the_quickstart_and_sees_it_go_green(lab: JupyterLab, brow
             cell.outputs, cell.execution_count = [], None
     name = f"quickstart-{uuid.uuid4().hex[:6]}.ipynb"
     nbformat.write(nb, lab.root_dir / name)
-    page = open_notebook(browser, lab, name)
+    page = open_page(browser, lab, name)
     try:
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        run_all_cells(page)
         page.wait_for_function(
             """() => Array.from(document.querySelectorAll('.nbw-view g.nbw-node'))
                 .some(g => g.dataset.status === 'running')""",
@@ -177,17 +144,10 @@ def test_background_run_keeps_updating_after_the_cell_returns(
         LIVE_CELLS[2].replace("--max-concurrency 2", "--max-concurrency 1 --background"),
         "print('next cell ran')",
     ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    name = f"bg-{uuid.uuid4().hex[:6]}.ipynb"
-    nbformat.write(nb, lab.root_dir / name)
-    page = open_notebook(browser, lab, name)
+    name = write_notebook(lab.root_dir, cells, "bg")
+    page = open_page(browser, lab, name)
     try:
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        run_all_cells(page)
         page.get_by_text("next cell ran").first.wait_for(timeout=60_000)
         # The next cell finished while the workflow still runs in the background: the view
         # keeps moving (nodes succeed while others wait) ...

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
-from tests.support.jupyterlab import CHROMIUM, CHROMIUM_ARGS, JupyterLab
+from tests.support.jupyterlab import CHROMIUM, JupyterLab, open_page, run_all_cells, write_notebook
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -90,36 +87,9 @@ def cells(mapper: str) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    root = tmp_path_factory.mktemp("lab-root")
-    state = tmp_path_factory.mktemp("lab-state")
-    with JupyterLab(root, state) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def open_notebook(browser: Any, lab: JupyterLab, source: list[str], prefix: str) -> Any:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in source])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}.ipynb"
-    nbformat.write(nb, lab.root_dir / name)
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(lab.url_for(name, f"w{uuid.uuid4().hex[:8]}"))
-    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=90_000)
-    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=30_000)
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page = open_page(browser, lab, write_notebook(lab.root_dir, source, prefix))
+    run_all_cells(page)
     return page
 
 

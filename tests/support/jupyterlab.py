@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -132,3 +133,31 @@ class JupyterLab:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def write_notebook(root: Path, cells: list[str], prefix: str) -> str:
+    """Write a fresh notebook of code ``cells`` under ``root``; returns its (unique) name."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    name = f"{prefix}-{os.urandom(3).hex()}.ipynb"
+    nbformat.write(nb, root / name)
+    return name
+
+
+def open_page(browser: Any, lab: JupyterLab, name: str) -> Any:
+    """Open notebook ``name`` in a fresh workspace and wait until its kernel is idle."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(lab.url_for(name, f"w{os.urandom(4).hex()}"))
+    # The kernel is ready when the status bar says Idle (the execution indicator lies early).
+    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=90_000)
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=30_000)
+    return page
+
+
+def run_all_cells(page: Any) -> None:
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
