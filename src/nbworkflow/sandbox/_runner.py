@@ -93,6 +93,57 @@ class Raw:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class Sinks:
+    """The three pipes out of a sandbox, read without blocking: stdout and stderr (head and tail
+    kept; ``raw.stopped = "output"`` once both together pass ``output_bytes``) and the result."""
+
+    def __init__(
+        self,
+        sel: selectors.BaseSelector,
+        out_fd: int,
+        err_fd: int,
+        result_fd: int,
+        output_bytes: int,
+        raw: Raw,
+    ) -> None:
+        self.sel, self.output_bytes, self.raw = sel, output_bytes, raw
+        keep = max(output_bytes, 2)
+        self.out, self.err = HeadTail(keep), HeadTail(keep)
+        self.result = bytearray()
+        self.streams: dict[int, HeadTail | bytearray] = {
+            out_fd: self.out,
+            err_fd: self.err,
+            result_fd: self.result,
+        }
+        for fd in self.streams:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        self.open_fds = set(self.streams)
+
+    def read(self, fd: int) -> None:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.sel.unregister(fd)
+            self.open_fds.discard(fd)
+            return
+        sink = self.streams[fd]
+        if isinstance(sink, bytearray):
+            if len(sink) + len(chunk) > 64 * self.output_bytes + (1 << 20):
+                self.raw.note = "the result is too large"
+                self.raw.stopped = "output"
+            else:
+                sink += chunk
+        else:
+            sink.add(chunk)
+            if self.out.total + self.err.total > self.output_bytes:
+                self.raw.stopped = "output"
+
+
 def new_nonce() -> bytes:
     return os.urandom(16).hex().encode()
 
@@ -236,18 +287,10 @@ def spawn_and_collect(
         spawned = spawn(argv, env=env, cwd=cwd, result_fd_arg=result_fd_arg)
     proc, res_r = spawned.proc, spawned.res_r
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    keep = max(output_bytes, 2)
-    out, err = HeadTail(keep), HeadTail(keep)
-    result = bytearray()
     sel = selectors.DefaultSelector()
-    streams: dict[int, HeadTail | bytearray] = {
-        proc.stdout.fileno(): out,
-        proc.stderr.fileno(): err,
-        res_r: result,
-    }
-    for fd in streams:
-        os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
+    sinks = Sinks(sel, proc.stdout.fileno(), proc.stderr.fileno(), res_r, output_bytes, raw)
+    out, err, result = sinks.out, sinks.err, sinks.result
+    open_fds, read_ready = sinks.open_fds, sinks.read
     stdin_fd = proc.stdin.fileno()
     os.set_blocking(stdin_fd, False)
     pending = memoryview(request)
@@ -260,30 +303,6 @@ def spawn_and_collect(
     if cancel is not None:
         sel.register(cancel.r, selectors.EVENT_READ)
     deadline = start + timeout
-    open_fds = set(streams)
-
-    def read_ready(fd: int) -> None:
-        try:
-            chunk = os.read(fd, 1 << 16)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            sel.unregister(fd)
-            open_fds.discard(fd)
-            return
-        sink = streams[fd]
-        if isinstance(sink, bytearray):
-            if len(sink) + len(chunk) > 64 * output_bytes + (1 << 20):
-                raw.note = "the result is too large"
-                raw.stopped = "output"
-            else:
-                sink += chunk
-        else:
-            sink.add(chunk)
-            if out.total + err.total > output_bytes:
-                raw.stopped = "output"
 
     def close_stdin() -> None:
         with contextlib.suppress(KeyError, ValueError):

@@ -38,7 +38,7 @@ from ._backends import (
     on_spawner_thread,
 )
 from ._cgroup import Cgroup, _own_paths, factory
-from ._runner import Cancel, HeadTail, Raw, decode_result, new_nonce
+from ._runner import Cancel, Raw, Sinks, decode_result, new_nonce
 
 _HEAD = struct.Struct("!c8sHIdIQ")
 _GRACE_S = 0.3
@@ -321,42 +321,12 @@ class ZygoteBackend(_Base):
             for i, (r, w) in enumerate(pipes):
                 os.close(w)
                 pipes[i] = (r, -1)  # never close a number twice: another thread may own it now
-            out, err = HeadTail(lim.output_bytes), HeadTail(lim.output_bytes)
-            result = bytearray()
-            sinks: dict[int, HeadTail | bytearray] = {
-                pipes[0][0]: out,
-                pipes[1][0]: err,
-                pipes[2][0]: result,
-            }
-            for fd in sinks:
-                os.set_blocking(fd, False)
-                sel.register(fd, selectors.EVENT_READ)
+            sinks = Sinks(sel, pipes[0][0], pipes[1][0], pipes[2][0], lim.output_bytes, raw)
+            out, err, result = sinks.out, sinks.err, sinks.result
+            open_fds, read = sinks.open_fds, sinks.read
             sel.register(wake_r, selectors.EVENT_READ)
             if cancel is not None:
                 sel.register(cancel.r, selectors.EVENT_READ)
-            open_fds = set(sinks)
-
-            def read(fd: int) -> None:
-                try:
-                    chunk = os.read(fd, 1 << 16)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    sel.unregister(fd)
-                    open_fds.discard(fd)
-                    return
-                sink = sinks[fd]
-                if isinstance(sink, bytearray):
-                    if len(sink) + len(chunk) > 64 * lim.output_bytes + (1 << 20):
-                        raw.stopped = "output"
-                    else:
-                        sink += chunk
-                else:
-                    sink.add(chunk)
-                    if out.total + err.total > lim.output_bytes:
-                        raw.stopped = "output"
 
             deadline = start + job.timeout
             # Done when the child reports, or when all three pipes are closed (the process has
