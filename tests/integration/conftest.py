@@ -1,4 +1,5 @@
-"""Fixtures shared by the browser tests: one JupyterLab server and one chromium per module."""
+"""Fixtures shared by the integration tests: a private dockerd per session (sandbox tests);
+one JupyterLab server and one chromium per module (browser tests)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import dockerd
 from tests.support.jupyterlab import CHROMIUM, CHROMIUM_ARGS, JupyterLab
 
 
@@ -25,3 +27,17 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> Iterator[dockerd.DockerDaemon]:
+    try:
+        daemon = dockerd.acquire()
+    except dockerd.DockerUnavailable as exc:
+        pytest.skip(f"no private dockerd: {exc}")
+    from nbworkflow.sandbox.docker_backend import configure_docker
+
+    configure_docker(base_url=daemon.base_url, image=daemon.image)
+    yield daemon
+    configure_docker()
+    dockerd.release()

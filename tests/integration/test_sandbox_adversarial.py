@@ -16,33 +16,17 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nbworkflow.sandbox import SandboxLimits, _instance, arun_code, run_code
 from nbworkflow.sandbox._cgroup import factory
-from tests.support import dockerd
 
 pytestmark = pytest.mark.integration
 
 BACKENDS = ["bwrap", "zygote", "docker", "process"]
 NAMESPACED = {"bwrap", "zygote", "docker"}
-
-
-@pytest.fixture(scope="session")
-def docker_daemon() -> Iterator[dockerd.DockerDaemon]:
-    try:
-        daemon = dockerd.acquire()
-    except dockerd.DockerUnavailable as exc:
-        pytest.skip(f"no private dockerd: {exc}")
-    from nbworkflow.sandbox.docker_backend import configure_docker
-
-    configure_docker(base_url=daemon.base_url, image=daemon.image)
-    yield daemon
-    configure_docker()
-    dockerd.release()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -15,20 +15,6 @@ from tests.support import dockerd
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 
-@pytest.fixture(scope="session")
-def docker_daemon() -> Iterator[dockerd.DockerDaemon]:
-    try:
-        daemon = dockerd.acquire()
-    except dockerd.DockerUnavailable as exc:
-        pytest.skip(f"no private dockerd: {exc}")
-    from nbworkflow.sandbox.docker_backend import configure_docker
-
-    configure_docker(base_url=daemon.base_url, image=daemon.image)
-    yield daemon
-    configure_docker()
-    dockerd.release()
-
-
 @pytest.fixture
 def client(docker_daemon: dockerd.DockerDaemon) -> Iterator[Any]:
     import docker
