@@ -24,7 +24,7 @@ import pytest
 from nbworkflow.agents.base import ModelRequest
 from nbworkflow.agents.scripted import ScriptedProvider
 from nbworkflow.engine import RunResult, arun_workflow
-from nbworkflow.events import Decision, NodeFailed, RunEvent
+from nbworkflow.events import Decision, NodeFailed, RunEvent, event_to_json
 from nbworkflow.nodes.adaptive import LOG_KEYS, SandboxPort, decision_log
 from nbworkflow.nodes.base import RunOptions
 from nbworkflow.spec import WorkflowSpec, load_workflow
@@ -539,7 +539,7 @@ def test_secrets_never_reach_model_log_or_stdout(
         assert secret not in sent
         assert secret not in files
         assert secret not in out.out + out.err
-        assert all(secret not in e.model_dump_json() for e in run.events)
+        assert all(secret not in event_to_json(e) for e in run.events)
 
 
 @pytest.mark.integration

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import nbworkflow
@@ -89,15 +91,25 @@ def test_every_free_text_event_field_passes_the_sanitizer() -> None:
         "resumed_from",
         "spec_file",
         "verdict",
+        "counts",
     }
     for cls in (ev.RunStarted, ev.RunFinished, *ev.NODE_EVENTS):
+        hints = typing.get_type_hints(cls)
         text_fields = {
-            name
-            for name, info in cls.model_fields.items()
-            if info.annotation in (str, str | None) and name not in structural
+            f.name
+            for f in dataclasses.fields(cls)
+            if hints[f.name] in (str, str | None) and f.name not in structural
         }
         covered = set(engine._TEXT_FIELDS.get(cls, ()))
         assert text_fields <= covered, f"{cls.__name__}: {text_fields - covered} not sanitized"
+        # Free-form containers (decision data, a waiting node's log) are sanitized whole.
+        containers = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if typing.get_origin(hints[f.name]) in (dict, list) and f.name not in structural
+        }
+        nested = set(engine._NESTED_FIELDS.get(cls, ()))
+        assert containers <= nested, f"{cls.__name__}: {containers - nested} not sanitized"
 
 
 def test_model_prompts_are_built_from_sanitized_text() -> None:

@@ -15,12 +15,12 @@ so no subscriber (widget, CLI, log) can see a secret a handler forgot to redact.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,16 @@ from . import events as ev
 from .agents.base import Provider
 from .approval import ApprovalRequest, Approver, DecisionsApprover, HumanDecision, WaitingForHuman
 from .cache import CACHE_DIRNAME, NodeCache, node_key
-from .events import NodeInfo, NodeStatus, RunEvent, RunStatus
+from .events import NodeInfo, RunEvent, RunStatus
 from .exceptions import BudgetExceeded, WorkflowError
-from .nodes.base import NodeContext, NodeHandler, NodeOutput, RunOptions, TokenMeter
+from .nodes.base import (
+    NodeContext,
+    NodeHandler,
+    NodeOutput,
+    RunContext,
+    RunOptions,
+    TokenMeter,
+)
 from .runlog import DEFAULT_ROOT, RunWriter, new_run_id
 from .sanitize import sanitize as _sanitize
 from .spec import WorkflowSpec, load_workflow
@@ -93,6 +100,44 @@ def secret_values(spec: WorkflowSpec, extra: Iterable[str] = ()) -> list[str]:
     return [v for v in dict.fromkeys(values) if v]
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the scheduler derives from a spec, once per spec (``WorkflowSpec.derived``)."""
+
+    order: tuple[str, ...]
+    roots: tuple[str, ...]
+    children: dict[str, tuple[str, ...]]
+    indegree: dict[str, int]
+    infos: tuple[NodeInfo, ...]
+    """Every node's static part, in ``order``, for ``RunStarted``."""
+
+    @classmethod
+    def of(cls, spec: WorkflowSpec) -> _Plan:
+        order = tuple(spec.topological_order())
+        children: dict[str, list[str]] = {nid: [] for nid in order}
+        for node in spec.nodes:
+            for up in node.upstream:
+                children[up].append(node.id)
+        by_id = {n.id: n for n in spec.nodes}
+        return cls(
+            order=order,
+            roots=tuple(nid for nid in order if not by_id[nid].upstream),
+            children={nid: tuple(c) for nid, c in children.items()},
+            indegree={nid: len(by_id[nid].upstream) for nid in order},
+            infos=tuple(
+                NodeInfo(
+                    id=n.id,
+                    type=n.type,
+                    agent=n.agent,
+                    action=n.action,
+                    depends_on=n.upstream,
+                    max_retries=n.max_retries,
+                )
+                for n in (by_id[i] for i in order)
+            ),
+        )
+
+
 class Engine:
     """Runs one workflow once. Use ``arun_workflow`` / ``run_workflow`` rather than this."""
 
@@ -121,6 +166,11 @@ class Engine:
         self.writer = writer
         self.subscribers = list(subscribers)
         self.handlers = dict(handlers or default_handlers())
+        missing = sorted({n.type for n in spec.nodes} - set(self.handlers))
+        if missing:
+            raise WorkflowError(
+                f"no handler for node type(s) {', '.join(missing)}: pass handlers= for them"
+            )
         self.max_concurrency = max_concurrency or spec.max_concurrency
         self.fail_fast = spec.fail_fast if fail_fast is None else fail_fast
         self.secrets = secret_values(spec, known_secrets)
@@ -142,16 +192,31 @@ class Engine:
         self.reuse = dict(reuse or {})
         self.resumed_from = resumed_from
         self.provider_name = str(getattr(provider, "name", type(provider).__name__))
+        self._run_ctx = RunContext(
+            run_id,
+            spec,
+            provider,
+            self.publish,
+            self.sanitize,
+            self._save,
+            self.meter,
+            self.options,
+        )
 
     # -- events ----------------------------------------------------------------------------
     def sanitize(self, text: str) -> str:
         return _sanitize(text, self.secrets)
 
     def publish(self, event: RunEvent) -> None:
-        event = _redact_event(event, self.sanitize)
+        if type(event) in _REDACTED:
+            event = _redact_event(event, self.sanitize)
         self.state.apply(event)
         if self.writer is not None:
             self.writer.append(event)
+        if self.subscribers:
+            self._notify(event)
+
+    def _notify(self, event: RunEvent) -> None:
         for i, subscriber in enumerate(self.subscribers):
             try:
                 subscriber(event)
@@ -167,31 +232,16 @@ class Engine:
     # -- scheduling ------------------------------------------------------------------------
     async def run(self) -> RunResult:
         spec = self.spec
-        order = spec.topological_order()
-        by_id = {n.id: n for n in spec.nodes}
-        children: dict[str, list[str]] = {nid: [] for nid in order}
-        waiting: dict[str, int] = {}
-        for node in spec.nodes:
-            waiting[node.id] = len(node.upstream)
-            for up in node.upstream:
-                children[up].append(node.id)
+        plan: _Plan = spec.derived("engine.plan", _Plan.of)
+        order, children = plan.order, plan.children
+        waiting = dict(plan.indegree)  # per node: dependencies not yet succeeded
 
         t0 = time.perf_counter()
         self.publish(
             ev.RunStarted(
                 run_id=self.run_id,
                 workflow=spec.name,
-                nodes=tuple(
-                    NodeInfo(
-                        id=n.id,
-                        type=n.type,
-                        agent=n.agent,
-                        action=n.action,
-                        depends_on=n.upstream,
-                        max_retries=n.max_retries,
-                    )
-                    for n in (by_id[i] for i in order)
-                ),
+                nodes=plan.infos,
                 provider=self.provider_name,
                 model=spec.model,
                 resumed_from=self.resumed_from,
@@ -200,29 +250,34 @@ class Engine:
                 else str(Path(spec.source_file).resolve()),
             )
         )
-        semaphore = asyncio.Semaphore(self.max_concurrency)
         loop = asyncio.get_running_loop()
         all_done: asyncio.Future[None] = loop.create_future()
+        limit = self.max_concurrency
         running: dict[str, asyncio.Task[None]] = {}
+        ready: deque[str] = deque()  # runnable, waiting for a free slot (max_concurrency)
         finished: set[str] = set()
-        held: set[str] = set()  # skipped only because an upstream node waits for a person
+        on_hold: list[str] = []  # nodes waiting for a person
+        failures = 0  # nodes that failed or were cancelled (their downstream is skipped)
         stop_reason = ""
 
         def start(node_id: str) -> None:
-            running[node_id] = loop.create_task(node_task(node_id), name=f"node:{node_id}")
+            if len(running) >= limit:
+                ready.append(node_id)
+            else:
+                running[node_id] = loop.create_task(node_task(node_id), name=f"node:{node_id}")
 
         async def node_task(node_id: str) -> None:
             error: BaseException | None = None
             try:
-                await self._run_node(node_id, semaphore)
+                await self._run_node(node_id)
             except BaseException as exc:  # recorded as an event by _run_node already
                 error = exc
             on_done(node_id, error)
 
         def on_done(node_id: str, error: BaseException | None) -> None:
             # Runs at the end of each node's own task: no central loop to wake per node.
-            nonlocal stop_reason
-            running.pop(node_id, None)
+            nonlocal stop_reason, failures
+            del running[node_id]
             finished.add(node_id)
             if error is None:
                 for child in children[node_id]:
@@ -230,74 +285,80 @@ class Engine:
                     if waiting[child] == 0 and child not in finished and not stop_reason:
                         start(child)
             elif isinstance(error, WaitingForHuman):
-                held.update(skip_downstream(node_id, f"waiting for a human at '{node_id}'"))
-            elif not isinstance(error, asyncio.CancelledError):
-                # Cancelled nodes' downstream is settled by _finish (cancelled or skipped).
-                status = self.state.nodes[node_id].status
-                skip_downstream(node_id, f"upstream node '{node_id}' {status.value}")
-                stop = self.fail_fast or isinstance(error, BudgetExceeded)
-                if stop and not stop_reason:
-                    why = "token budget spent" if isinstance(error, BudgetExceeded) else "fail_fast"
-                    stop_reason = f"{why}: run stopped after '{node_id}' failed"
-                    self._cancel_reason = stop_reason
-                    for task in running.values():
-                        task.cancel()
+                on_hold.append(node_id)
+                skip_downstream(node_id, f"waiting for a human at '{node_id}'")
+            else:
+                failures += 1
+                if isinstance(error, asyncio.CancelledError):
+                    pass  # its downstream is settled by _finish (cancelled or skipped)
+                else:
+                    status = self.state.nodes[node_id].status
+                    skip_downstream(node_id, f"upstream node '{node_id}' {status.value}")
+                    stop = self.fail_fast or isinstance(error, BudgetExceeded)
+                    if stop and not stop_reason:
+                        budget = isinstance(error, BudgetExceeded)
+                        why = "token budget spent" if budget else "fail_fast"
+                        stop_reason = f"{why}: run stopped after '{node_id}' failed"
+                        self._cancel_reason = stop_reason
+                        for task in running.values():
+                            task.cancel()
+            if stop_reason:
+                ready.clear()  # never started: _finish records them as skipped
+            while ready and len(running) < limit:
+                start(ready.popleft())
             if not running and not all_done.done():
                 all_done.set_result(None)
 
-        def skip_downstream(failed: str, reason: str) -> set[str]:
-            skipped: set[str] = set()
+        def skip_downstream(failed: str, reason: str) -> None:
             stack = list(children[failed])
             while stack:
                 child = stack.pop()
                 if child in finished or child in running:
                     continue
                 finished.add(child)
-                skipped.add(child)
                 self.publish(
                     ev.NodeSkipped(
                         run_id=self.run_id, node_id=child, reason=reason, blocked_by=failed
                     )
                 )
                 stack.extend(children[child])
-            return skipped
 
-        for node_id in order:
-            if waiting[node_id] == 0:
-                start(node_id)
+        for node_id in plan.roots:
+            start(node_id)
         try:
             await all_done
         except asyncio.CancelledError:
             self._cancel_reason = "run cancelled"
+            ready.clear()
             tasks = list(running.values())
             for task in tasks:
                 task.cancel()
             # Shielded: a second Ctrl-C must not leave node tasks unrecorded.
             await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
-            self._finish(order, t0, RunStatus.CANCELLED, "run cancelled")
+            self._finish(order, finished, t0, RunStatus.CANCELLED, "run cancelled")
             raise
-        failed = any(
-            s.status in (NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.SKIPPED)
-            and s.id not in held
-            for s in self.state.nodes.values()
-        )
-        on_hold = [s.id for s in self.state.nodes.values() if s.status is NodeStatus.WAITING]
         message = stop_reason
-        if failed or stop_reason:
+        if failures or stop_reason:
             status = RunStatus.FAILED
         elif on_hold:
             status = RunStatus.WAITING
-        else:
-            status = RunStatus.SUCCEEDED
-        if on_hold and not stop_reason:
             asks = {w.request for w in self.state.waiting().values()}
             what = "approval" if asks <= {"approve", "approval"} else "a human decision"
             message = f"waiting for {what} at: {', '.join(on_hold)}"
-        return self._finish(order, t0, status, message)
+        else:
+            status = RunStatus.SUCCEEDED
+        return self._finish(order, finished, t0, status, message)
 
-    def _finish(self, order: list[str], t0: float, status: RunStatus, message: str) -> RunResult:
-        for node_id in order:
-            if self.state.nodes[node_id].status is NodeStatus.PENDING:
+    def _finish(
+        self,
+        order: Sequence[str],
+        finished: set[str],
+        t0: float,
+        status: RunStatus,
+        message: str,
+    ) -> RunResult:
+        if len(finished) < len(order):  # some never started: say why
+            for node_id in (n for n in order if n not in finished):
                 self.publish(
                     ev.NodeCancelled(
                         run_id=self.run_id, node_id=node_id, reason=f"{message} before it started"
@@ -327,82 +388,66 @@ class Engine:
             self.outputs,
         )
 
-    async def _run_node(self, node_id: str, semaphore: asyncio.Semaphore) -> None:
+    async def _run_node(self, node_id: str) -> None:
         node = self._nodes[node_id]
-        async with semaphore:
-            ctx = NodeContext(
-                run_id=self.run_id,
-                spec=self.spec,
-                node=node,
-                provider=self.provider,
-                upstream={up: self.outputs[up] for up in node.upstream},
-                publish=self.publish,
-                sanitize=self.sanitize,
-                save_artifact=functools.partial(self._save, node_id),
-                meter=self.meter,
-                options=self.options,
-            )
-            handler = self.handlers.get(node.type)
-            if handler is None:
-                raise WorkflowError(f"no handler for node type '{node.type}'")
-            self.publish(ev.NodeStarted(run_id=self.run_id, node_id=node_id))
-            t0 = time.perf_counter()
-            key = None
-            if self.cache is not None and node.cacheable and node_id not in self.force:
-                key = node_key(self.spec, node, self.provider_name, ctx.upstream)
-            if self._reused(ctx, key, t0):
-                return
-            try:
-                if node.timeout is None:
+        handler = self.handlers[node.type]
+        ctx = NodeContext(self._run_ctx, node, {up: self.outputs[up] for up in node.upstream})
+        self.publish(ev.NodeStarted(run_id=self.run_id, node_id=node_id))
+        t0 = time.perf_counter()
+        key = None
+        if self.cache is not None and node.cacheable and node_id not in self.force:
+            key = node_key(self.spec, node, self.provider_name, ctx.upstream)
+        if (key is not None or node_id in self.reuse) and self._reused(ctx, key, t0):
+            return
+        try:
+            if node.timeout is None:
+                output = await handler(ctx)
+            else:
+                async with asyncio.timeout(node.timeout):
                     output = await handler(ctx)
-                else:
-                    async with asyncio.timeout(node.timeout):
-                        output = await handler(ctx)
-            except WaitingForHuman as waiting:
-                self.publish(waiting.request.to_event(waiting.data))
-                raise
-            except asyncio.CancelledError:
-                self.publish(
-                    ev.NodeCancelled(
-                        run_id=self.run_id,
-                        node_id=node_id,
-                        reason=self._cancel_reason,
-                        duration_s=round(time.perf_counter() - t0, 4),
-                    )
+        except WaitingForHuman as waiting:
+            self.publish(waiting.request.to_event(waiting.data))
+            raise
+        except asyncio.CancelledError:
+            self.publish(
+                ev.NodeCancelled(
+                    run_id=self.run_id,
+                    node_id=node_id,
+                    reason=self._cancel_reason,
+                    duration_s=round(time.perf_counter() - t0, 4),
                 )
-                raise
-            except Exception as exc:
-                message = str(exc)
-                if isinstance(exc, TimeoutError) and node.timeout is not None:
-                    message = (
-                        f"timed out after {node.timeout:g}s: raise the node's 'timeout' "
-                        f"({self.spec.where(node_id)})"
-                    )
-                if not isinstance(exc, (WorkflowError, TimeoutError)):
-                    message = f"{type(exc).__name__}: {exc}"
-                self.publish(
-                    ev.NodeFailed(
-                        run_id=self.run_id,
-                        node_id=node_id,
-                        error_type=type(exc).__name__,
-                        message=message,
-                        attempts=ctx.attempts,
-                        duration_s=round(time.perf_counter() - t0, 4),
-                        input_tokens=ctx.input_tokens,
-                        output_tokens=ctx.output_tokens,
-                    )
+            )
+            raise
+        except Exception as exc:
+            message = str(exc)
+            if isinstance(exc, TimeoutError) and node.timeout is not None:
+                message = (
+                    f"timed out after {node.timeout:g}s: raise the node's 'timeout' "
+                    f"({self.spec.where(node_id)})"
                 )
-                if not isinstance(exc, (WorkflowError, TimeoutError, OSError)):
-                    # Our own bug (or a handler's): keep the traceback visible.
-                    warnings.warn(
-                        f"node '{node_id}' crashed: {exc!r}", RuntimeWarning, stacklevel=1
-                    )
-                raise
-            self.outputs[node_id] = output
-            if self.cache is not None and node.cacheable:
-                key = key or node_key(self.spec, node, self.provider_name, ctx.upstream)
-                self.cache.put(key, node_id, output, self.run_id)
-            self._node_finished(ctx, output, t0)
+            if not isinstance(exc, (WorkflowError, TimeoutError)):
+                message = f"{type(exc).__name__}: {exc}"
+            self.publish(
+                ev.NodeFailed(
+                    run_id=self.run_id,
+                    node_id=node_id,
+                    error_type=type(exc).__name__,
+                    message=message,
+                    attempts=ctx.attempts,
+                    duration_s=round(time.perf_counter() - t0, 4),
+                    input_tokens=ctx.input_tokens,
+                    output_tokens=ctx.output_tokens,
+                )
+            )
+            if not isinstance(exc, (WorkflowError, TimeoutError, OSError)):
+                # Our own bug (or a handler's): keep the traceback visible.
+                warnings.warn(f"node '{node_id}' crashed: {exc!r}", RuntimeWarning, stacklevel=1)
+            raise
+        self.outputs[node_id] = output
+        if self.cache is not None and node.cacheable:
+            key = key or node_key(self.spec, node, self.provider_name, ctx.upstream)
+            self.cache.put(key, node_id, output, self.run_id)
+        self._node_finished(ctx, output, t0)
 
     def _reused(self, ctx: NodeContext, key: str | None, t0: float) -> bool:
         """Finish a node from a resumed run or the cache, if possible; True when it was."""
@@ -459,33 +504,38 @@ _FREE_TEXT = (
     "request",
     "code_sha256",
 )
-_TEXT_FIELDS: dict[type, tuple[str, ...]] = {
-    cls: tuple(f for f in _FREE_TEXT if f in cls.model_fields)
-    for cls in (ev.RunStarted, ev.RunFinished, *ev.NODE_EVENTS)
+_NESTED = ("data", "log")
+"""Free-form containers (``Decision.data``, ``NodeWaiting.log``...): every string inside."""
+_EVENT_FIELDS = {
+    cls: {f.name for f in fields(cls)} for cls in (ev.RunStarted, ev.RunFinished, *ev.NODE_EVENTS)
 }
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f for f in _FREE_TEXT if f in names) for cls, names in _EVENT_FIELDS.items()
+}
+_NESTED_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f for f in _NESTED if f in names) for cls, names in _EVENT_FIELDS.items()
+}
+_REDACTED = frozenset(cls for cls in _TEXT_FIELDS if _TEXT_FIELDS[cls] or _NESTED_FIELDS[cls])
+"""Event classes with anything to redact (``NodeStarted`` has nothing: it skips the work)."""
 
 
 def _redact_event(event: RunEvent, sanitize: Callable[[str], str]) -> RunEvent:
     """Pass every free-text field of an event through the sanitizer (the one way out)."""
-    fields = _TEXT_FIELDS[type(event)]
-    if not fields and not isinstance(event, (ev.Decision, ev.NodeWaiting)):
-        return event
+    cls = type(event)
     updates: dict[str, Any] = {}
-    for name in fields:
+    for name in _TEXT_FIELDS[cls]:
         value = getattr(event, name)
         if value:
             clean = sanitize(value)
             if clean != value:
                 updates[name] = clean
-    if isinstance(event, (ev.Decision, ev.NodeWaiting)) and event.data:
-        data = _redact_value(event.data, sanitize)
-        if data != event.data:
-            updates["data"] = data
-    if isinstance(event, ev.NodeWaiting) and event.log:
-        log = _redact_value(event.log, sanitize)
-        if log != event.log:
-            updates["log"] = log
-    return event.model_copy(update=updates) if updates else event
+    for name in _NESTED_FIELDS[cls]:
+        value = getattr(event, name)
+        if value:
+            clean = _redact_value(value, sanitize)
+            if clean != value:
+                updates[name] = clean
+    return replace(event, **updates) if updates else event
 
 
 def _redact_value(value: Any, sanitize: Callable[[str], str]) -> Any:

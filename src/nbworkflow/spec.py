@@ -16,7 +16,7 @@ import difflib
 import os
 import re
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -208,6 +208,7 @@ class WorkflowSpec(_Strict):
     _source_text: str = PrivateAttr(default="")
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)
     _by_id: dict[str, NodeSpec] | None = PrivateAttr(default=None)
+    _derived: dict[str, tuple[tuple[NodeSpec, ...], Any]] = PrivateAttr(default_factory=dict)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -250,7 +251,18 @@ class WorkflowSpec(_Strict):
         return f"{self._source_file}:{line}" if line else self._source_file
 
     def topological_order(self) -> list[str]:
-        return topological_order(self.nodes)
+        order: tuple[str, ...] = self.derived("order", lambda s: tuple(topological_order(s.nodes)))
+        return list(order)
+
+    def derived(self, key: str, build: Callable[[WorkflowSpec], Any]) -> Any:
+        """``build(self)``, computed once and kept while ``nodes`` stays the same object (the
+        spec is frozen; a ``model_copy`` with other nodes builds again). For data that depends
+        on the nodes only, such as the engine's schedule: running a spec twice costs it once."""
+        hit = self._derived.get(key)
+        if hit is None or hit[0] is not self.nodes:
+            hit = (self.nodes, build(self))
+            self._derived[key] = hit
+        return hit[1]
 
     def downstream(self, node_id: str) -> set[str]:
         """Every node that (transitively) depends on ``node_id``."""

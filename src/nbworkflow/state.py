@@ -7,8 +7,9 @@ to redraw a finished run from its ``events.jsonl``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .events import (
     Decision,
@@ -29,8 +30,10 @@ from .events import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeState:
+    """One node as the views draw it."""
+
     info: NodeInfo
     status: NodeStatus = NodeStatus.PENDING
     attempts: int = 0
@@ -44,7 +47,8 @@ class NodeState:
     artifact: str | None = None
     preview: str = ""
     cached: bool = False
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: tuple[Decision, ...] = ()
+    """The node's decision log, in order."""
     waiting: NodeWaiting | None = None
     """While ``status`` is ``WAITING``: what the node asks (code, diff, choices...)."""
     accepted_by: str | None = None
@@ -102,52 +106,79 @@ class RunState:
             self.run_id, self.workflow, self.provider = event.run_id, event.workflow, event.provider
             self.started_at = event.ts
             self.nodes = {n.id: NodeState(n) for n in event.nodes}
-            return
-        if isinstance(event, RunFinished):
+        elif isinstance(event, RunFinished):
             self.status, self.duration_s, self.message = (
                 event.status,
                 event.duration_s,
                 event.message,
             )
-            return
-        node = self.nodes.get(event.node_id)
-        if node is None:
-            return
-        if isinstance(event, NodeStarted):
-            node.status, node.started_at, node.attempts = NodeStatus.RUNNING, event.ts, 1
-            node.waiting = None
-        elif isinstance(event, NodeRetrying):
-            node.status, node.attempts, node.message = (
-                NodeStatus.RETRYING,
-                event.attempt,
-                event.reason,
-            )
-        elif isinstance(event, ModelCalled):
-            node.input_tokens += event.input_tokens
-            node.output_tokens += event.output_tokens
-            self.input_tokens += event.input_tokens
-            self.output_tokens += event.output_tokens
-        elif isinstance(event, Decision):
-            node.decisions.append(event)
-        elif isinstance(event, NodeFinished):
-            node.status, node.finished_at = NodeStatus.SUCCEEDED, event.ts
-            node.attempts, node.duration_s = event.attempts, event.duration_s
-            node.artifact, node.preview, node.cached = event.artifact, event.preview, event.cached
-            node.message = "from cache" if event.cached else ""
-            node.accepted_by, node.waiting = event.accepted_by, None
-            if event.accepted_by:
-                node.message = f"accepted as is by {event.accepted_by} (failed its checks)"
-        elif isinstance(event, NodeFailed):
-            node.status, node.finished_at, node.message = NodeStatus.FAILED, event.ts, event.message
-            node.attempts, node.duration_s = event.attempts, event.duration_s
-        elif isinstance(event, NodeSkipped):
-            node.status, node.message = NodeStatus.SKIPPED, event.reason
-        elif isinstance(event, NodeWaiting):
-            node.status, node.message, node.waiting = NodeStatus.WAITING, event.reason, event
-            node.attempts = max(node.attempts, event.attempt)
-        elif isinstance(event, NodeCancelled):
-            node.status, node.message = NodeStatus.CANCELLED, event.reason
-            node.duration_s = event.duration_s or None
+        else:
+            node = self.nodes.get(event.node_id)
+            if node is not None:
+                _APPLY[type(event)](self, node, event)
+
+
+# One small function per node event, found by the event's class (no isinstance chain).
+def _started(run: RunState, node: NodeState, event: NodeStarted) -> None:
+    node.status, node.started_at, node.attempts = NodeStatus.RUNNING, event.ts, 1
+    node.waiting = None
+
+
+def _retrying(run: RunState, node: NodeState, event: NodeRetrying) -> None:
+    node.status, node.attempts, node.message = NodeStatus.RETRYING, event.attempt, event.reason
+
+
+def _model_called(run: RunState, node: NodeState, event: ModelCalled) -> None:
+    node.input_tokens += event.input_tokens
+    node.output_tokens += event.output_tokens
+    run.input_tokens += event.input_tokens
+    run.output_tokens += event.output_tokens
+
+
+def _decision(run: RunState, node: NodeState, event: Decision) -> None:
+    node.decisions = (*node.decisions, event)
+
+
+def _finished(run: RunState, node: NodeState, event: NodeFinished) -> None:
+    node.status, node.finished_at = NodeStatus.SUCCEEDED, event.ts
+    node.attempts, node.duration_s = event.attempts, event.duration_s
+    node.artifact, node.preview, node.cached = event.artifact, event.preview, event.cached
+    node.message = "from cache" if event.cached else ""
+    node.accepted_by, node.waiting = event.accepted_by, None
+    if event.accepted_by:
+        node.message = f"accepted as is by {event.accepted_by} (failed its checks)"
+
+
+def _failed(run: RunState, node: NodeState, event: NodeFailed) -> None:
+    node.status, node.finished_at, node.message = NodeStatus.FAILED, event.ts, event.message
+    node.attempts, node.duration_s = event.attempts, event.duration_s
+
+
+def _skipped(run: RunState, node: NodeState, event: NodeSkipped) -> None:
+    node.status, node.message = NodeStatus.SKIPPED, event.reason
+
+
+def _waiting(run: RunState, node: NodeState, event: NodeWaiting) -> None:
+    node.status, node.message, node.waiting = NodeStatus.WAITING, event.reason, event
+    node.attempts = max(node.attempts, event.attempt)
+
+
+def _cancelled(run: RunState, node: NodeState, event: NodeCancelled) -> None:
+    node.status, node.message = NodeStatus.CANCELLED, event.reason
+    node.duration_s = event.duration_s or None
+
+
+_APPLY: dict[type, Callable[[RunState, NodeState, Any], None]] = {
+    NodeStarted: _started,
+    NodeRetrying: _retrying,
+    ModelCalled: _model_called,
+    Decision: _decision,
+    NodeFinished: _finished,
+    NodeFailed: _failed,
+    NodeSkipped: _skipped,
+    NodeWaiting: _waiting,
+    NodeCancelled: _cancelled,
+}
 
 
 __all__ = ["NodeState", "RunState"]

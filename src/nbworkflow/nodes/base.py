@@ -76,24 +76,64 @@ class RunOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class NodeContext:
+@dataclass(slots=True)
+class RunContext:
+    """What every node of one run shares: built once per run by the engine."""
+
     run_id: str
     spec: WorkflowSpec
-    node: NodeSpec
     provider: Provider
-    upstream: Mapping[str, NodeOutput]
-    """Outputs of every node this one waits for, by id."""
     publish: Callable[[RunEvent], None]
     sanitize: Callable[[str], str]
-    """Redacts secrets; every error text a handler reports must pass through it."""
-    save_artifact: Callable[[str, str, str], str]
-    """``save_artifact(fmt, content, suffix) -> path relative to the run folder``."""
+    save: Callable[[str, str, str, str], str]
+    """``save(node_id, fmt, content, suffix) -> path relative to the run folder``."""
     meter: TokenMeter
     options: RunOptions = field(default_factory=RunOptions)
+
+
+@dataclass(slots=True)
+class NodeContext:
+    """What a handler gets for one node: the node, its upstream outputs, and the run's tools
+    (``publish``, ``sanitize``, ``save_artifact``, the provider...) through ``run``."""
+
+    run: RunContext
+    node: NodeSpec
+    upstream: Mapping[str, NodeOutput]
+    """Outputs of every node this one waits for, by id."""
     input_tokens: int = 0
     output_tokens: int = 0
     attempts: int = 1
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def spec(self) -> WorkflowSpec:
+        return self.run.spec
+
+    @property
+    def provider(self) -> Provider:
+        return self.run.provider
+
+    @property
+    def meter(self) -> TokenMeter:
+        return self.run.meter
+
+    @property
+    def options(self) -> RunOptions:
+        return self.run.options
+
+    def publish(self, event: RunEvent) -> None:
+        self.run.publish(event)
+
+    def sanitize(self, text: str) -> str:
+        """Redacts secrets; every error text a handler reports must pass through it."""
+        return self.run.sanitize(text)
+
+    def save_artifact(self, fmt: str, content: str, suffix: str = "") -> str:
+        """Write an artifact of this node; returns its path relative to the run folder."""
+        return self.run.save(self.node.id, fmt, content, suffix)
 
     @property
     def model(self) -> str:
@@ -201,6 +241,7 @@ __all__ = [
     "NodeContext",
     "NodeHandler",
     "NodeOutput",
+    "RunContext",
     "RunOptions",
     "TokenMeter",
     "system_prompt",
