@@ -63,12 +63,19 @@ async def bare(deps: dict[str, list[str]]) -> None:
 
 
 def time_it(fn: Callable[[], Any], repeat: int) -> float:
-    samples = []
+    return time_each({"fn": fn}, repeat)["fn"]
+
+
+def time_each(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Median seconds per call of each function, the calls interleaved (a, b, a, b...) so a
+    slow moment of the machine hits all of them alike instead of one whole column."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 class _LGState(TypedDict):
@@ -116,8 +123,9 @@ def main() -> int:
         for n in sizes:
             deps = graph(shape, n)
             spec = spec_of(deps)
-            repeat = 3 if n >= 10000 else (5 if args.quick else 9)
-            t_bare = time_it(lambda d=deps: asyncio.run(bare(d)), repeat)
+            repeat = {10: 41, 100: 21, 1000: 7}.get(n, 3)
+            if args.quick:
+                repeat = max(3, repeat // 2)
 
             def nbw(log: bool, s: WorkflowSpec = spec) -> None:
                 asyncio.run(
@@ -130,8 +138,15 @@ def main() -> int:
                     )
                 )
 
-            t_nbw = time_it(lambda: nbw(False), repeat)
-            t_log = time_it(lambda: nbw(True), max(3, repeat // 3))
+            times = time_each(
+                {
+                    "bare": lambda d=deps: asyncio.run(bare(d)),
+                    "nbw": lambda: nbw(False),
+                    "log": lambda: nbw(True),
+                },
+                repeat,
+            )
+            t_bare, t_nbw, t_log = times["bare"], times["nbw"], times["log"]
             lg = langgraph_runner(deps) if n <= 1000 else None
             t_lg = time_it(lg, 3) if lg else None
             per = 1e6 / n

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +296,107 @@ def test_run_workflow_works_inside_a_running_loop(tmp_path: Path) -> None:
         )
 
     assert asyncio.run(main()).ok
+
+
+class Instant:
+    """A handler that never suspends: the engine's own cost is all there is."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+
+    async def __call__(self, ctx: NodeContext) -> NodeOutput:
+        self.order.append(ctx.node.id)
+        return NodeOutput("text", ctx.node.id)
+
+
+def test_max_concurrency_holds_while_tasks_run_nodes_in_a_row(tmp_path: Path) -> None:
+    # A task that finishes a node goes on with the next ready one; the bound must still hold
+    # with many more nodes than slots, some instant and some that suspend.
+    nodes = "".join(node(f"n{i}") for i in range(120))
+    handler = Recorder()
+    result = run(wf(nodes, extra="max_concurrency: 3\n"), handler, tmp_path, cache=False)
+    assert result.ok and len(result.outputs) == 120
+    assert handler.peak == 3
+
+
+def test_a_long_chain_of_instant_nodes_does_not_starve_the_event_loop() -> None:
+    from nbworkflow.engine import HOPS
+
+    n = 20 * HOPS
+    spec = wf("".join(node(f"n{i}", [f"n{i - 1}"] if i else None) for i in range(n)))
+    handler = Instant()
+    ticks = 0
+
+    async def main() -> Any:
+        nonlocal ticks
+        task = asyncio.create_task(
+            arun_workflow(
+                spec,
+                provider=ScriptedProvider({}),
+                handlers={"routine": handler},
+                runs_dir=None,
+                cache=False,
+            )
+        )
+        while not task.done():
+            ticks += 1
+            await asyncio.sleep(0)
+        return task.result()
+
+    result = asyncio.run(main())
+    assert result.ok
+    assert handler.order == [f"n{i}" for i in range(n)]
+    assert ticks >= n // HOPS  # the loop got a turn at least every HOPS nodes
+
+
+def test_a_node_that_swallows_cancellation_does_not_start_its_downstream(
+    tmp_path: Path,
+) -> None:
+    started: list[str] = []
+    gate = asyncio.Event()
+
+    async def stubborn(ctx: NodeContext) -> NodeOutput:
+        started.append(ctx.node.id)
+        if ctx.node.id == "a":
+            # A badly behaved handler: swallows the cancellation and returns as if nothing happened.
+            with contextlib.suppress(asyncio.CancelledError):
+                await gate.wait()
+        return NodeOutput("text", "")
+
+    spec = wf(node("a") + node("b", ["a"]))
+
+    async def main() -> None:
+        task = asyncio.create_task(
+            arun_workflow(
+                spec,
+                provider=ScriptedProvider({}),
+                handlers={"routine": stubborn},
+                runs_dir=tmp_path,
+                cache=False,
+            )
+        )
+        while not started:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(main())
+    assert started == ["a"]
+    events = read_events(next(tmp_path.iterdir()))
+    b = [e for e in events if getattr(e, "node_id", None) == "b"]
+    assert [type(e) for e in b] == [ev.NodeCancelled]
+    assert events[-1].status is RunStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def test_a_node_type_without_handler_is_refused_before_the_run_starts(tmp_path: Path) -> None:
+    from nbworkflow.exceptions import WorkflowError
+
+    with pytest.raises(WorkflowError, match=r"no handler for node type.*routine"):
+        run_workflow(
+            wf(node("a")),
+            provider=ScriptedProvider({}),
+            handlers={"adaptive": Instant()},
+            runs_dir=tmp_path,
+        )
+    assert not any(tmp_path.rglob("events.jsonl"))

@@ -53,6 +53,21 @@ def test_seed_yaml_loads_as_written() -> None:
     assert spec.topological_order() == ["analyze_docs", "generate_mapper"]
 
 
+def test_derived_data_is_kept_per_set_of_nodes() -> None:
+    spec = load_workflow(text=SEED_YAML)
+    order = spec.topological_order()
+    order.reverse()  # callers get their own list
+    assert spec.topological_order() == ["analyze_docs", "generate_mapper"]
+    builds: list[int] = []
+    assert spec.derived("k", lambda s: builds.append(1) or len(s.nodes)) == 2
+    assert spec.derived("k", lambda s: builds.append(1) or 0) == 2 and builds == [1]
+    # A copy with other settings keeps it; a copy with other nodes builds it again.
+    assert spec.model_copy(update={"model": "m"}).derived("k", lambda s: -1) == 2
+    one = spec.model_copy(update={"nodes": spec.nodes[:1]})
+    assert one.derived("k", lambda s: len(s.nodes)) == 1
+    assert one.topological_order() == ["analyze_docs"]
+
+
 def test_example_workflow_loads_and_orders() -> None:
     spec = load_workflow(EXAMPLE)
     order = spec.topological_order()

@@ -40,10 +40,12 @@ from .nodes.base import (
 )
 from .runlog import DEFAULT_ROOT, RunWriter, new_run_id
 from .sanitize import sanitize as _sanitize
-from .spec import WorkflowSpec, load_workflow
+from .spec import NodeSpec, WorkflowSpec, load_workflow
 from .state import RunState
 
 Subscriber = Callable[[RunEvent], None]
+HOPS = 64
+"""Nodes one task may run in a row before the next ready node gets a task of its own."""
 PREVIEW_CHARS = 400
 
 
@@ -89,6 +91,18 @@ def default_handlers() -> dict[str, NodeHandler]:
     return {"routine": run_routine, "adaptive": run_adaptive, "approval": run_approval}
 
 
+def _handlers_for(
+    spec: WorkflowSpec, handlers: Mapping[str, NodeHandler] | None
+) -> dict[str, NodeHandler]:
+    found = dict(handlers or default_handlers())
+    missing = sorted({n.type for n in spec.nodes} - set(found))
+    if missing:
+        raise WorkflowError(
+            f"no handler for node type(s) {', '.join(missing)}: pass handlers= for them"
+        )
+    return found
+
+
 def secret_values(spec: WorkflowSpec, extra: Iterable[str] = ()) -> list[str]:
     """Values to redact by exact match: the spec's ``secrets:`` env vars, secret-looking
     interpolated ``${VAR}`` values, and whatever the caller registers."""
@@ -108,6 +122,7 @@ class _Plan:
     roots: tuple[str, ...]
     children: dict[str, tuple[str, ...]]
     indegree: dict[str, int]
+    by_id: dict[str, NodeSpec]
     infos: tuple[NodeInfo, ...]
     """Every node's static part, in ``order``, for ``RunStarted``."""
 
@@ -124,6 +139,7 @@ class _Plan:
             roots=tuple(nid for nid in order if not by_id[nid].upstream),
             children={nid: tuple(c) for nid, c in children.items()},
             indegree={nid: len(by_id[nid].upstream) for nid in order},
+            by_id=by_id,
             infos=tuple(
                 NodeInfo(
                     id=n.id,
@@ -165,12 +181,7 @@ class Engine:
         self.run_id = run_id
         self.writer = writer
         self.subscribers = list(subscribers)
-        self.handlers = dict(handlers or default_handlers())
-        missing = sorted({n.type for n in spec.nodes} - set(self.handlers))
-        if missing:
-            raise WorkflowError(
-                f"no handler for node type(s) {', '.join(missing)}: pass handlers= for them"
-            )
+        self.handlers = _handlers_for(spec, handlers)
         self.max_concurrency = max_concurrency or spec.max_concurrency
         self.fail_fast = spec.fail_fast if fail_fast is None else fail_fast
         self.secrets = secret_values(spec, known_secrets)
@@ -180,7 +191,8 @@ class Engine:
         self.outputs: dict[str, NodeOutput] = {}
         self._bad_subscribers: set[int] = set()
         self._cancel_reason = "run cancelled"
-        self._nodes = {n.id: n for n in spec.nodes}
+        self._plan: _Plan = spec.derived("engine.plan", _Plan.of)
+        self._nodes = self._plan.by_id
         self.cache = cache
         self.force: set[str] = set()
         for node_id in rerun:
@@ -231,8 +243,7 @@ class Engine:
 
     # -- scheduling ------------------------------------------------------------------------
     async def run(self) -> RunResult:
-        spec = self.spec
-        plan: _Plan = spec.derived("engine.plan", _Plan.of)
+        spec, plan = self.spec, self._plan
         order, children = plan.order, plan.children
         waiting = dict(plan.indegree)  # per node: dependencies not yet succeeded
 
@@ -254,36 +265,39 @@ class Engine:
         all_done: asyncio.Future[None] = loop.create_future()
         limit = self.max_concurrency
         running: dict[str, asyncio.Task[None]] = {}
-        ready: deque[str] = deque()  # runnable, waiting for a free slot (max_concurrency)
+        ready: deque[str] = deque()  # runnable, waiting for a task (max_concurrency)
         finished: set[str] = set()
         on_hold: list[str] = []  # nodes waiting for a person
         failures = 0  # nodes that failed or were cancelled (their downstream is skipped)
         stop_reason = ""
 
         def start(node_id: str) -> None:
-            if len(running) >= limit:
-                ready.append(node_id)
-            else:
-                running[node_id] = loop.create_task(node_task(node_id), name=f"node:{node_id}")
+            running[node_id] = loop.create_task(node_task(node_id), name=f"node:{node_id}")
 
-        async def node_task(node_id: str) -> None:
-            error: BaseException | None = None
-            try:
-                await self._run_node(node_id)
-            except BaseException as exc:  # recorded as an event by _run_node already
-                error = exc
-            on_done(node_id, error)
+        async def node_task(node_id: str | None) -> None:
+            # A task runs its node, then goes on with the next ready node, if any: a chain of
+            # nodes costs one task and no extra trip through the event loop per node. After
+            # HOPS nodes in a row the next one gets a fresh task, so the loop is never starved.
+            hops = 0
+            while node_id is not None:
+                error: BaseException | None = None
+                try:
+                    await self._run_node(node_id)
+                except BaseException as exc:  # recorded as an event by _run_node already
+                    error = exc
+                hops += 1
+                node_id = on_done(node_id, error, go_on=hops < HOPS)
 
-        def on_done(node_id: str, error: BaseException | None) -> None:
-            # Runs at the end of each node's own task: no central loop to wake per node.
+        def on_done(node_id: str, error: BaseException | None, go_on: bool) -> str | None:
+            """Settle a node; returns the node its task runs next (or None: the task ends)."""
             nonlocal stop_reason, failures
-            del running[node_id]
+            task = running.pop(node_id)
             finished.add(node_id)
             if error is None:
                 for child in children[node_id]:
                     waiting[child] -= 1
                     if waiting[child] == 0 and child not in finished and not stop_reason:
-                        start(child)
+                        ready.append(child)
             elif isinstance(error, WaitingForHuman):
                 on_hold.append(node_id)
                 skip_downstream(node_id, f"waiting for a human at '{node_id}'")
@@ -304,10 +318,16 @@ class Engine:
                             task.cancel()
             if stop_reason:
                 ready.clear()  # never started: _finish records them as skipped
+            next_node = None
+            if ready and go_on and error is None:
+                next_node = ready.popleft()
+                running[next_node] = task
+                task.set_name(f"node:{next_node}")
             while ready and len(running) < limit:
                 start(ready.popleft())
             if not running and not all_done.done():
                 all_done.set_result(None)
+            return next_node
 
         def skip_downstream(failed: str, reason: str) -> None:
             stack = list(children[failed])
@@ -323,12 +343,13 @@ class Engine:
                 )
                 stack.extend(children[child])
 
-        for node_id in plan.roots:
-            start(node_id)
+        ready.extend(plan.roots)
+        while ready and len(running) < limit:
+            start(ready.popleft())
         try:
             await all_done
         except asyncio.CancelledError:
-            self._cancel_reason = "run cancelled"
+            self._cancel_reason = stop_reason = "run cancelled"
             ready.clear()
             tasks = list(running.values())
             for task in tasks:
@@ -468,7 +489,10 @@ class Engine:
 
     def _node_finished(self, ctx: NodeContext, output: NodeOutput, t0: float) -> None:
         node_id = ctx.node.id
-        artifact = self._save(node_id, output.format, output.content, "")
+        artifact = None
+        if self.writer is not None:
+            artifact = self.writer.write_artifact(node_id, output.format, output.content)
+        meta = output.meta
         self.publish(
             ev.NodeFinished(
                 run_id=self.run_id,
@@ -479,8 +503,8 @@ class Engine:
                 preview=output.content[:PREVIEW_CHARS],
                 input_tokens=ctx.input_tokens,
                 output_tokens=ctx.output_tokens,
-                cached=bool(output.meta.get("cached")),
-                accepted_by=output.meta.get("accepted_by"),
+                cached=bool(meta.get("cached")) if meta else False,
+                accepted_by=meta.get("accepted_by") if meta else None,
             )
         )
 
@@ -525,16 +549,12 @@ def _redact_event(event: RunEvent, sanitize: Callable[[str], str]) -> RunEvent:
     updates: dict[str, Any] = {}
     for name in _TEXT_FIELDS[cls]:
         value = getattr(event, name)
-        if value:
-            clean = sanitize(value)
-            if clean != value:
-                updates[name] = clean
+        if value and (clean := sanitize(value)) != value:
+            updates[name] = clean
     for name in _NESTED_FIELDS[cls]:
         value = getattr(event, name)
-        if value:
-            clean = _redact_value(value, sanitize)
-            if clean != value:
-                updates[name] = clean
+        if value and (clean := _redact_value(value, sanitize)) != value:
+            updates[name] = clean
     return replace(event, **updates) if updates else event
 
 
@@ -617,6 +637,7 @@ async def arun_workflow(
                     + ", ".join(n.id for n in spec.nodes)
                 )
             options.approver = DecisionsApprover(decisions, fallback=options.approver)
+    handlers = _handlers_for(spec, handlers)  # before anything is written
     prov = resolve_provider(provider, spec=spec, **dict(provider_options or {}))
     run_id = run_id or new_run_id(spec.name)
     writer = None

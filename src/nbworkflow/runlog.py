@@ -41,6 +41,9 @@ def new_run_id(workflow: str) -> str:
     return f"{stamp}-{slug}-{secrets.token_hex(2)}"
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+
 class RunWriter:
     """Writes one run's folder. Every event line is flushed before ``append`` returns."""
 
@@ -48,6 +51,7 @@ class RunWriter:
         self.run_dir = run_dir
         self.fsync = fsync
         (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+        self._artifacts = str(run_dir / "artifacts")
         # "a" + O_APPEND: even a second writer could never overwrite earlier lines.
         self._events: IO[str] | None = open(run_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
 
@@ -67,11 +71,20 @@ class RunWriter:
         return path
 
     def write_artifact(self, node_id: str, fmt: str, content: str, *, suffix: str = "") -> str:
-        """Save a node's output; returns its path relative to the run folder."""
+        """Save a node's output; returns its path relative to the run folder.
+
+        Written in place (no temporary file and rename, which costs half the time of a small
+        artifact): an artifact is written before the event that names it, so a crash leaves at
+        worst a partial file that no event refers to."""
         name = f"{_SAFE.sub('_', node_id)}{suffix}{_EXT.get(fmt, '.txt')}"
-        rel = f"artifacts/{name}"
-        self.write_text(rel, content)
-        return rel
+        fd = os.open(f"{self._artifacts}/{name}", _NEW_FILE, 0o644)
+        try:
+            data = memoryview(content.encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+        return f"artifacts/{name}"
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         self.write_text("run.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
