@@ -22,6 +22,7 @@ from nbworkflow.events import NodeStatus
 from nbworkflow.resume import resume_workflow
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
+from nbworkflow.state import RunState
 
 SPEC = """\
 name: cache test
@@ -223,6 +224,11 @@ def test_resume_after_kill_9_runs_only_what_did_not_finish(folder: Path) -> None
     assert isinstance(start, ev.RunStarted) and start.resumed_from == killed.name
     model_calls = [e.node_id for e in events if isinstance(e, ev.ModelCalled)]
     assert model_calls == ["b"]  # a finished before the kill: restored, not run twice
+    (restored,) = [e for e in events if isinstance(e, ev.NodeFinished) and e.node_id == "a"]
+    assert restored.restored_from == killed.name and not restored.cached
+    state = RunState.from_events(events)
+    assert state.nodes["a"].message == f"restored from run {killed.name}"
+    assert state.nodes["b"].restored_from is None
     # Same final outputs as an uninterrupted run.
     fresh, _ = run(folder, (folder / "wf.yaml").read_text(), script=SCRIPT, cache=False)
     for node in ("a", "b"):

@@ -89,6 +89,7 @@ def test_every_free_text_event_field_passes_the_sanitizer() -> None:
         "artifact",
         "blocked_by",
         "resumed_from",
+        "restored_from",
         "spec_file",
         "verdict",
         "counts",

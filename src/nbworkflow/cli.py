@@ -122,6 +122,8 @@ class Progress:
             return f"  · {event.node_id} [{event.verdict}] {event.reason}"
         if isinstance(event, ev.NodeFinished):
             cached = " (cached)" if event.cached else ""
+            if event.restored_from:
+                cached = f" (restored from {event.restored_from})"
             return f"  ✔ {event.node_id} succeeded in {_fmt_seconds(event.duration_s)}{cached}"
         if isinstance(event, ev.NodeFailed):
             return f"  ✘ {event.node_id} failed: {event.message}"
@@ -307,7 +309,9 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
     """The end-of-run table: each node's status, attempts, duration and tokens."""
     rows = [("node", "status", "attempts", "duration", "tokens in/out")]
     for node in state.nodes.values():
-        status = node.status.value + (" (cached)" if node.cached else "")
+        status = node.status.value + (
+            " (restored)" if node.restored_from else " (cached)" if node.cached else ""
+        )
         rows.append(
             (
                 node.id,

@@ -473,18 +473,21 @@ class Engine:
     def _reused(self, ctx: NodeContext, key: str | None, t0: float) -> bool:
         """Finish a node from a resumed run or the cache, if possible; True when it was."""
         node_id = ctx.node.id
+        how: dict[str, Any]
         if node_id in self.reuse:
             output = self.reuse[node_id]
             ctx.decide(1, "restored", f"output restored from run {self.resumed_from}")
+            how = {"restored_from": self.resumed_from or "an earlier run"}
         elif key is not None and (entry := self.cache.get(key) if self.cache else None):
             output = entry.output
             ctx.decide(
                 1, "cached", f"output from the node cache (made by run {entry.run_id})", key=key
             )
+            how = {"cached": True}
         else:
             return False
         self.outputs[node_id] = output
-        self._node_finished(ctx, replace(output, meta={**output.meta, "cached": True}), t0)
+        self._node_finished(ctx, replace(output, meta={**output.meta, **how}), t0)
         return True
 
     def _node_finished(self, ctx: NodeContext, output: NodeOutput, t0: float) -> None:
@@ -505,6 +508,7 @@ class Engine:
                 output_tokens=ctx.output_tokens,
                 cached=bool(meta.get("cached")) if meta else False,
                 accepted_by=meta.get("accepted_by") if meta else None,
+                restored_from=meta.get("restored_from") if meta else None,
             )
         )
 
@@ -589,6 +593,7 @@ def _summary(state: RunState, spec: WorkflowSpec) -> dict[str, Any]:
                 "artifact": n.artifact,
                 "message": n.message,
                 "cached": n.cached,
+                "restored_from": n.restored_from,
             }
             for nid, n in state.nodes.items()
         },

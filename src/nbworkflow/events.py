@@ -163,8 +163,11 @@ class NodeFinished(_Event):
     input_tokens: int = 0
     output_tokens: int = 0
     cached: bool = False
+    """The output came from the node cache (made by an earlier run with the same inputs)."""
     accepted_by: str | None = None
     """Set when a person accepted the output as is although it failed its checks."""
+    restored_from: str | None = None
+    """Set on a resumed run: the run whose output this node carried over (not made again)."""
 
 
 @dataclass(slots=True, kw_only=True)

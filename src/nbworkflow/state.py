@@ -47,6 +47,8 @@ class NodeState:
     artifact: str | None = None
     preview: str = ""
     cached: bool = False
+    restored_from: str | None = None
+    """The run this node's output was carried over from (resume)."""
     decisions: tuple[Decision, ...] = ()
     """The node's decision log, in order."""
     waiting: NodeWaiting | None = None
@@ -143,7 +145,10 @@ def _finished(run: RunState, node: NodeState, event: NodeFinished) -> None:
     node.status, node.finished_at = NodeStatus.SUCCEEDED, event.ts
     node.attempts, node.duration_s = event.attempts, event.duration_s
     node.artifact, node.preview, node.cached = event.artifact, event.preview, event.cached
+    node.restored_from = event.restored_from
     node.message = "from cache" if event.cached else ""
+    if event.restored_from:
+        node.message = f"restored from run {event.restored_from}"
     node.accepted_by, node.waiting = event.accepted_by, None
     if event.accepted_by:
         node.message = f"accepted as is by {event.accepted_by} (failed its checks)"
