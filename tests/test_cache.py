@@ -253,6 +253,24 @@ def test_resume_restores_failed_runs_successes(folder: Path) -> None:
     assert result.output("b").content == "B"
 
 
+def test_resume_keeps_the_model_the_run_used(folder: Path) -> None:
+    # A notebook's --model (or a spec copied in Python) is not in workflow.yaml: it must
+    # survive a resume, or an approval click would continue on another model.
+    spec = load_workflow(folder / "wf.yaml").model_copy(update={"model": "model-b"})
+    failed = run_workflow(
+        spec,
+        provider=ScriptedProvider({"a": {"content": "A"}, "c": {"content": "C"}}),
+        runs_dir=folder / "runs",
+    )
+    assert failed.state.nodes["b"].status is NodeStatus.FAILED
+    provider = ScriptedProvider(SCRIPT)
+    result = resume_workflow(failed.run_id, runs_dir=folder / "runs", provider=provider)
+    assert result.ok
+    assert [r.model for r in provider.requests] == ["model-b"]
+    started = read_events(result.run_dir)[0]
+    assert isinstance(started, ev.RunStarted) and started.model == "model-b"
+
+
 def test_identical_upstream_output_keeps_downstream_cached(folder: Path) -> None:
     """Content addressing: a re-run upstream node that answers the same does not cost b."""
     run(folder, script=SCRIPT)

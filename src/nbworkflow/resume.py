@@ -148,6 +148,10 @@ def load_resume(
         filename=spec_file or f"{run_dir}/workflow.yaml",
         base_dir=Path(spec_file).parent if spec_file else None,
     )
+    if started.model and started.model != spec.model:
+        # The run used another model than its YAML says (a notebook's --model, a copy made
+        # in Python): the run that continues it keeps that model.
+        spec = spec.model_copy(update={"model": started.model})
     known = {n.id for n in spec.nodes}
     return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id
 
