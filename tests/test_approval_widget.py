@@ -133,7 +133,8 @@ def test_cell_returns_waiting_with_code_and_buttons_then_approve_resumes(
     run_id, cell = waiting_cell()
     assert run_id == first.run_id
     panel = cell.panels["heal"]
-    assert set(panel.buttons) == {"approve", "reject"}  # edit needs new code: CLI / API
+    assert set(panel.buttons) == {"approve", "reject", "edit"}
+    assert panel.editor.layout.display == "none"  # the editor opens on "Edit…"
     assert "customer_tier" in panel.info.value and "<span" in panel.info.value  # highlighted
     assert "payloads that approval sends" in panel.info.value
     assert "diff" not in panel.info.value  # first attempt: nothing to compare with
@@ -194,6 +195,33 @@ def test_reject_needs_a_comment_which_goes_to_the_model(ip: InteractiveShell, cr
     assert ip.user_ns["res"].ok and crm.counts["201"] == len(SAMPLES)
     assert len(prompts) == 1  # approving the rewrite asks the model nothing more
     assert model.calls["report"] == 1
+
+
+def test_edit_opens_the_code_and_submits_the_persons_version(
+    ip: InteractiveShell, crm: MockCRM
+) -> None:
+    model = ScriptedProvider(answers(BROKEN))
+    ip.user_ns["model"] = model
+    run_cell(ip, f"--provider model {LINE}")
+    first_id, cell = waiting_cell()
+    panel = cell.panels["heal"]
+
+    # First click: the editor opens, holding the code that waits; nothing is decided yet.
+    click(cell, "heal", "edit")
+    assert panel.editor.layout.display is None and panel.editor.value == BROKEN
+    assert panel.buttons["edit"].description == "Submit edit" and first_id in wf.WAITING
+    click(cell, "heal", "edit")  # unchanged: refused with the reason
+    assert "Nothing changed" in panel.message.value and first_id in wf.WAITING
+
+    panel.editor.value = GOOD
+    click(cell, "heal", "edit", "mapped the tier myself")
+    res = ip.user_ns["res"]
+    assert res.ok and crm.counts["201"] == len(SAMPLES)
+    assert res.output("heal").content == GOOD
+    assert model.calls.get("heal", 0) == 0  # the person's code, no model rewrite
+    assert panel.editor.disabled and "edit by tester" in panel.message.value
+    human = [e for e in read_events(res.run_dir) if getattr(e, "verdict", "") == "human-edit"]
+    assert human and human[0].data["who"] == "tester"  # type: ignore[attr-defined]
 
 
 def test_a_resume_that_cannot_start_asks_again(ip: InteractiveShell) -> None:

@@ -127,7 +127,8 @@ def test_approve_click_resumes_the_run_in_the_same_output(lab: JupyterLab, brows
         info = panel.locator(".nbw-approval-info").inner_text()
         assert "customer_tier" in info and "approve before staging" in info
         assert "payloads that approval sends" in info
-        assert panel.locator(".nbw-approval-button").count() == 2  # Approve, Reject
+        assert panel.locator(".nbw-approval-button").count() == 3  # Approve, Reject, Edit…
+        assert not panel.locator(".nbw-approval-editor textarea").is_visible()
         panel.screenshot(path=str(ARTIFACTS / "approval-waiting.png"))
 
         panel.locator("button.nbw-approval-approve").click()
@@ -176,5 +177,27 @@ def test_reject_with_a_comment_gets_a_rewrite_then_approve(lab: JupyterLab, brow
         final = wait_for_success(page)
         log = final.locator('details[data-node-id="heal"]').text_content() or ""
         assert "approve by browser-tester" in log and "HTTP 201" in log
+    finally:
+        page.close()
+
+
+def test_edit_opens_the_code_and_runs_the_persons_version(lab: JupyterLab, browser: Any) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = open_notebook(browser, lab, cells(BROKEN), "edit")
+    try:
+        panel = wait_for_question(page)
+        panel.locator("button.nbw-approval-edit").click()
+        editor = panel.locator(".nbw-approval-editor textarea")
+        editor.wait_for(state="visible", timeout=10_000)
+        assert editor.input_value() == BROKEN  # the code that waits, ready to change
+        panel.locator("button.nbw-approval-edit", has_text="Submit edit").wait_for(timeout=10_000)
+        editor.fill(GOOD)
+        panel.screenshot(path=str(ARTIFACTS / "approval-edit.png"))
+        panel.locator("button.nbw-approval-edit").click()
+
+        final = wait_for_success(page)
+        log = final.locator('details[data-node-id="heal"]')
+        assert log.locator('li[data-verdict="human-edit"]').count() == 1
+        assert "HTTP 201" in (log.text_content() or "")
     finally:
         page.close()

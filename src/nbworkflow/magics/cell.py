@@ -246,7 +246,9 @@ class CellRuns:
         self.handle.update(out, raw=True)
 
     # -- a click -------------------------------------------------------------------------
-    def decide(self, request: ApprovalRequest, action: str, comment: str) -> None:
+    def decide(
+        self, request: ApprovalRequest, action: str, comment: str, code: str | None = None
+    ) -> None:
         """A button was clicked (kernel main thread): resume the run in the background."""
         from ..approval import HumanDecision
         from ..exceptions import WorkflowError
@@ -259,6 +261,7 @@ class CellRuns:
                 action,  # type: ignore[arg-type]  # the panel offers only the request's choices
                 comment=comment,
                 who=self.who,
+                code=code,
                 code_sha256=request.code_sha256 or None,
             )
         except WorkflowError as exc:

@@ -219,11 +219,14 @@ BUTTONS: dict[str, tuple[str, str, str]] = {
     "reject": ("Reject", "danger", "the comment goes back to the model, which rewrites the code"),
     "retry": ("Retry", "warning", "let the model rewrite the code once more"),
     "accept": ("Accept as is", "", "keep this output although it failed its checks"),
+    "edit": ("Edit…", "info", "write it yourself: checked in the sandbox and against staging"),
 }
-"""Label, button style and tooltip per answer (``edit`` needs new code: CLI or Python API)."""
+"""Label, button style and tooltip per answer. ``edit`` opens an editor holding the code (or
+output) first; a second click submits what is in it."""
 
-OnDecide = Callable[[ApprovalRequest, str, str], None]
-"""``on_decide(request, action, comment)``: called once, on the kernel's main thread."""
+OnDecide = Callable[[ApprovalRequest, str, str, str | None], None]
+"""``on_decide(request, action, comment, code)``: called once, on the kernel's main thread;
+``code`` is the edited code for ``edit``, else None."""
 
 
 class ApprovalPanel:
@@ -278,6 +281,11 @@ class ApprovalPanel:
             layout=w.Layout(width="100%", height="64px"),
         )
         self.comment.add_class("nbw-approval-comment")
+        self.editor = w.Textarea(
+            value=request.code,
+            layout=w.Layout(width="100%", height="220px", display="none"),
+        )
+        self.editor.add_class("nbw-approval-editor")
         self.buttons: dict[str, w.Button] = {}
         for choice in request.choices:
             if choice not in BUTTONS:
@@ -291,7 +299,13 @@ class ApprovalPanel:
         self.message = w.HTML(value="")
         self.message.add_class("nbw-approval-message")
         self.widget = w.VBox(
-            [self.info, self.comment, w.HBox(list(self.buttons.values())), self.message],
+            [
+                self.info,
+                self.editor,
+                self.comment,
+                w.HBox(list(self.buttons.values())),
+                self.message,
+            ],
             layout=w.Layout(border="1px solid #f59e0b", padding="6px 10px", margin="6px 0"),
         )
         self.widget.add_class("nbw-approval")
@@ -304,20 +318,35 @@ class ApprovalPanel:
             return False
         comment = self.comment.value.strip()
         if action == "reject" and not comment:
-            self.message.value = (
-                '<span class="nbw-approval-error" style="color:#b91c1c">Write a comment first: '
-                "it tells the model what to change.</span>"
-            )
-            return False
-        self.on_decide(self.request, action, comment)
+            return self._say("Write a comment first: it tells the model what to change.")
+        code = None
+        if action == "edit":
+            if self.editor.layout.display == "none":  # first click: open the editor
+                self.editor.layout.display = None
+                self.buttons["edit"].description = "Submit edit"
+                what = "output" if self.request.kind == "approval" else "code"
+                self.message.value = f"Change the {what} above, then click Submit edit."
+                return False
+            code = self.editor.value
+            if not code.strip():
+                return self._say("The editor is empty: write the code to use.")
+            if code == self.request.code:
+                return self._say("Nothing changed: edit the code, or click Approve.")
+        self.on_decide(self.request, action, comment, code)
         return True
+
+    def _say(self, error: str) -> bool:
+        self.message.value = (
+            f'<span class="nbw-approval-error" style="color:#b91c1c">{escape(error)}</span>'
+        )
+        return False
 
     def close(self, note: str) -> None:
         """Freeze the panel after a decision (no second click), saying what happened."""
         self.decided = True
         for button in self.buttons.values():
             button.disabled = True
-        self.comment.disabled = True
+        self.comment.disabled = self.editor.disabled = True
         self.message.value = f'<span class="nbw-approval-done">{escape(note)}</span>'
 
     def reopen(self, error: str) -> None:
@@ -325,10 +354,8 @@ class ApprovalPanel:
         self.decided = False
         for button in self.buttons.values():
             button.disabled = False
-        self.comment.disabled = False
-        self.message.value = (
-            f'<span class="nbw-approval-error" style="color:#b91c1c">{escape(error)}</span>'
-        )
+        self.comment.disabled = self.editor.disabled = False
+        self._say(error)
 
 
 def _log_html(log: Sequence[Mapping[str, Any]], clean: Callable[[str], str]) -> str:
