@@ -303,9 +303,8 @@ class Engine:
                 skip_downstream(node_id, f"waiting for a human at '{node_id}'")
             else:
                 failures += 1
-                if isinstance(error, asyncio.CancelledError):
-                    pass  # its downstream is settled by _finish (cancelled or skipped)
-                else:
+                # A cancelled node's downstream is settled by _finish (cancelled or skipped).
+                if not isinstance(error, asyncio.CancelledError):
                     status = self.state.nodes[node_id].status
                     skip_downstream(node_id, f"upstream node '{node_id}' {status.value}")
                     stop = self.fail_fast or isinstance(error, BudgetExceeded)
