@@ -269,6 +269,16 @@ def test_inputs_shorthand_and_node_refs_become_dependencies() -> None:
     assert spec.topological_order() == ["a", "c"]
 
 
+def test_inputs_are_named_to_the_model_by_file_name_not_by_location() -> None:
+    spec = load_workflow(
+        text="name: x\nnodes:\n  - id: a\n    action: b\n"
+        "    inputs: [/home/ada/work/notes.md, {file: ../spec.yaml, name: the spec}, "
+        "{url: 'https://example.com/api.json'}]\n"
+    )
+    labels = [i.label for i in spec.node("a").inputs]
+    assert labels == ["notes.md", "the spec", "https://example.com/api.json"]
+
+
 def test_output_shorthand_and_json_schema() -> None:
     spec = load_workflow(
         text="name: x\nnodes:\n  - id: a\n    action: b\n    output: code\n"

@@ -65,7 +65,11 @@ class InputSpec(_Strict):
 
     @property
     def label(self) -> str:
-        return self.name or self.source
+        """What the prompt calls this input: a file by its name, not by where it sits on this
+        machine (no home folders in prompts; recorded cassettes survive moving the project)."""
+        if self.name:
+            return self.name
+        return Path(self.file).name if self.file else self.source
 
 
 class StagingSpec(_Strict):
