@@ -119,6 +119,7 @@ def main() -> int:
     )
     tmp = tempfile.mkdtemp(prefix="nbw-bench-")
     worst = 0.0
+    seen: dict[tuple[str, int], dict[str, float]] = {}  # (shape, N) -> seconds per run
     for shape in ("chain", "fanout"):
         for n in sizes:
             deps = graph(shape, n)
@@ -149,6 +150,7 @@ def main() -> int:
             t_bare, t_nbw, t_log = times["bare"], times["nbw"], times["log"]
             lg = langgraph_runner(deps) if n <= 1000 else None
             t_lg = time_it(lg, 3) if lg else None
+            seen[shape, n] = {**times, **({"langgraph": t_lg} if t_lg else {})}
             per = 1e6 / n
             ratio = t_nbw / t_bare
             worst = max(worst, ratio)
@@ -159,6 +161,19 @@ def main() -> int:
                 f"{t_log * per:12.1f}  {t_log / t_bare:5.2f}x  {lg_text}  {lg_ratio}"
             )
             sys.stdout.flush()
+
+    # Each run = fixed cost + N x cost per node: the slope between two sizes is the cost of one
+    # more node, free of the fixed part (event loop, run setup) that dominates at N = 10.
+    if all((shape, n) in seen for shape in ("chain", "fanout") for n in (100, 1000)):
+        print("\ncost of one more node (slope from N = 100 to 1000):")
+        for shape in ("chain", "fanout"):
+            small, large = seen[shape, 100], seen[shape, 1000]
+            slope = {k: (large[k] - small[k]) / 900 * 1e6 for k in small if k in large}
+            text = ", ".join(f"{k} {v:.1f} us" for k, v in slope.items())
+            text += f"  (nbw/bare {slope['nbw'] / slope['bare']:.2f}x"
+            if "langgraph" in slope:
+                text += f", langgraph/nbw {slope['langgraph'] / slope['nbw']:.0f}x"
+            print(f"  {shape:<7} {text})")
 
     async def sleepy(ctx: NodeContext) -> NodeOutput:
         await asyncio.sleep(0.2)
