@@ -280,6 +280,38 @@ def test_events_never_carry_registered_secrets(tmp_path: Path) -> None:
     assert secret not in (result.run_dir / "run.json").read_text()
 
 
+def test_a_secret_interpolated_into_the_spec_reaches_neither_model_nor_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "plumharbor-4417-otterviolet"
+    monkeypatch.setenv("ACME_SERVICE_TOKEN", secret)
+    monkeypatch.setenv("PLAIN_SETTING", "the blue one")
+    spec = wf(
+        "  - id: a\n    agent: Bot for ${ACME_SERVICE_TOKEN}\n"
+        "    action: call it with ${ACME_SERVICE_TOKEN}\n"
+        "  - id: b\n    depends_on: [a]\n    action: use ${PLAIN_SETTING}\n"
+    )
+    provider = ScriptedProvider({"a": {"content": "done"}, "b": {"content": "done"}})
+    seen: list[ev.RunEvent] = []
+    result = run_workflow(
+        spec, provider=provider, runs_dir=tmp_path, cache=False, subscribers=[seen.append]
+    )
+    assert result.ok and spec.node("a").action == f"call it with {secret}"  # the spec keeps it
+    sent = [r.system for r in provider.requests] + [
+        m.content for r in provider.requests for m in r.messages
+    ]
+    assert not any(secret in text for text in sent)
+    assert any("call it with [REDACTED:" in text for text in sent)
+    assert any("use the blue one" in text for text in sent)  # other values are left alone
+    started = seen[0]
+    assert isinstance(started, ev.RunStarted)
+    assert "[REDACTED:" in started.nodes[0].agent and "[REDACTED:" in started.nodes[0].action
+    assert secret not in "".join(event_to_json(e) for e in seen)
+    for path in result.run_dir.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(), path
+
+
 def test_broken_subscriber_does_not_break_the_run(tmp_path: Path) -> None:
     def broken(event: ev.RunEvent) -> None:
         raise RuntimeError("view bug")

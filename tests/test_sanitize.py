@@ -461,3 +461,20 @@ def test_property_known_secrets_never_survive(parts: list[str], secret_core: str
     text = secret.join(parts) + secret
     out = Sanitizer(use_environ=False).sanitize(text, [secret])
     assert secret not in out
+
+
+def test_redact_values_removes_exact_secrets_and_touches_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nbworkflow.sanitize import redact_values
+
+    monkeypatch.setenv("ACME_SERVICE_TOKEN", "plumharbor-9931")
+    text = (
+        "use plumharbor-9931 and the key KNOWN-VALUE-77 here; leave password=hunter2 alone, "
+        "and ghp_abcdefghijklmnopqrstuvwxyz0123456789 too (a task may quote any text)"
+    )
+    out = redact_values(text, ["KNOWN-VALUE-77"])
+    assert "plumharbor-9931" not in out and "KNOWN-VALUE-77" not in out
+    assert out.count("[REDACTED:") == 2
+    assert "password=hunter2" in out and "ghp_abcdefghijklmnopqrstuvwxyz0123456789" in out
+    assert redact_values("nothing secret here") == "nothing secret here"

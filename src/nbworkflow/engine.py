@@ -39,6 +39,7 @@ from .nodes.base import (
     TokenMeter,
 )
 from .runlog import DEFAULT_ROOT, RunWriter, new_run_id
+from .sanitize import redact_values as _redact_values
 from .sanitize import sanitize as _sanitize
 from .spec import NodeSpec, WorkflowSpec, load_workflow
 from .state import RunState
@@ -210,6 +211,7 @@ class Engine:
             provider,
             self.publish,
             self.sanitize,
+            self.redact_values,
             self._save,
             self.meter,
             self.options,
@@ -218,6 +220,9 @@ class Engine:
     # -- events ----------------------------------------------------------------------------
     def sanitize(self, text: str) -> str:
         return _sanitize(text, self.secrets)
+
+    def redact_values(self, text: str) -> str:
+        return _redact_values(text, self.secrets)
 
     def publish(self, event: RunEvent) -> None:
         if type(event) in _REDACTED:
@@ -252,7 +257,7 @@ class Engine:
             ev.RunStarted(
                 run_id=self.run_id,
                 workflow=spec.name,
-                nodes=plan.infos,
+                nodes=self._node_infos(plan.infos),
                 provider=self.provider_name,
                 model=spec.model,
                 resumed_from=self.resumed_from,
@@ -368,6 +373,17 @@ class Engine:
         else:
             status = RunStatus.SUCCEEDED
         return self._finish(order, finished, t0, status, message)
+
+    def _node_infos(self, infos: tuple[NodeInfo, ...]) -> tuple[NodeInfo, ...]:
+        """The nodes as ``RunStarted`` shows them (log, widget): a secret value interpolated
+        into a persona or an action is removed there too."""
+        scrub = self.redact_values
+        return tuple(
+            info
+            if scrub(info.agent) == info.agent and scrub(info.action) == info.action
+            else replace(info, agent=scrub(info.agent), action=scrub(info.action))
+            for info in infos
+        )
 
     def _finish(
         self,

@@ -55,6 +55,7 @@ __all__ = [
     "add_pattern",
     "is_secret_name",
     "main",
+    "redact_values",
     "redaction_kinds",
     "register_secret",
     "sanitize",
@@ -1332,7 +1333,7 @@ class Sanitizer:
         self._secrets: dict[str, str] = {}
         self._patterns: list[_Rule] = []
         self._lock = threading.Lock()
-        self._cache: tuple[tuple[object, ...], list[_Rule], Splitter] | None = None
+        self._cache: tuple[tuple[object, ...], list[_Rule], Splitter, list[_Rule]] | None = None
         """Last rule list and its inputs; ``_secrets`` and ``_patterns`` are replaced, never
         mutated, so their identities say whether they changed."""
         for value in secrets:
@@ -1374,18 +1375,25 @@ class Sanitizer:
         """The rules and the trusted-marker splitter for one call. Cached: the engine calls
         ``sanitize`` for every event field with the same secrets, so they are rebuilt only
         when an input changes."""
+        plan = self._full_plan(known_secrets)
+        return plan[1], plan[2]
+
+    def _full_plan(
+        self, known_secrets: Iterable[str]
+    ) -> tuple[tuple[object, ...], list[_Rule], Splitter, list[_Rule]]:
         known = tuple(known_secrets)
         env = _env_secrets() if self.use_environ else ()
         home = os.path.expanduser("~")
         key = (known, env, id(self._secrets), id(self._patterns), home)
         cached = self._cache
         if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
+            return cached
         rules = self._build_rules(known, env)
         kinds = frozenset(k for k in (*_KINDS, *(r.kind for r in rules)) if "<" not in k)
         split = _marker_splitter(kinds)
-        self._cache = (key, rules, split)
-        return rules, split
+        exact = [r for r in rules if r.literal is not None]
+        self._cache = (key, rules, split, exact)
+        return self._cache
 
     def _build_rules(
         self, known_secrets: tuple[str, ...], env: tuple[tuple[str, str], ...]
@@ -1404,6 +1412,13 @@ class Sanitizer:
         tail = [home] if home is not None else []
         # home paths first: every later rule (and every later pass) sees the same "~"
         return [*_HOME_RULES, *tail, *exact, *self._patterns, *_BUILTIN_RULES]
+
+    def redact_values(self, text: str, known_secrets: Iterable[str] = ()) -> str:
+        """Only the exact-value layer: ``known_secrets``, registered secrets and the values of
+        secret-looking environment variables. For text that must otherwise reach the model as
+        written (a node's task, persona and inputs): no pattern or heuristic touches it."""
+        _, _, split, exact = self._full_plan(known_secrets)
+        return _redact(text, exact, split) if exact else text
 
     def sanitize(
         self, text: str, known_secrets: Iterable[str] = (), *, max_chars: int | None = None
@@ -1448,6 +1463,12 @@ def register_secret(value: str, kind: str = "secret") -> None:
 def add_pattern(name: str, pattern: str | re.Pattern[str]) -> None:
     """Redact every match of ``pattern`` as ``[REDACTED:<name>]`` in every later ``sanitize``."""
     _DEFAULT.add_pattern(name, pattern)
+
+
+def redact_values(text: str, known_secrets: Iterable[str] = ()) -> str:
+    """Remove only exact secret values (``known_secrets``, registered, environment) from
+    ``text``, leaving everything else as written; see ``Sanitizer.redact_values``."""
+    return _DEFAULT.redact_values(text, known_secrets)
 
 
 def sanitize(text: str, known_secrets: Iterable[str] = (), *, max_chars: int | None = None) -> str:

@@ -85,6 +85,8 @@ class RunContext:
     provider: Provider
     publish: Callable[[RunEvent], None]
     sanitize: Callable[[str], str]
+    redact_values: Callable[[str], str]
+    """Removes only the run's exact secret values: applied to everything sent to the model."""
     save: Callable[[str, str, str, str], str]
     """``save(node_id, fmt, content, suffix) -> path relative to the run folder``."""
     meter: TokenMeter
@@ -140,11 +142,15 @@ class NodeContext:
         return self.node.model or self.spec.model
 
     def request(self, messages: list[Message], *, purpose: str = "answer") -> ModelRequest:
+        """The request for one model call. Every text in it loses the run's secret values
+        (a ``${TOKEN}`` interpolated into an action or persona never reaches the model);
+        nothing else in it is changed."""
+        scrub = self.run.redact_values
         return ModelRequest(
             node_id=self.node.id,
             model=self.model,
-            system=system_prompt(self.node),
-            messages=tuple(messages),
+            system=scrub(system_prompt(self.node)),
+            messages=tuple(Message(m.role, scrub(m.content)) for m in messages),
             max_tokens=self.node.max_tokens,
             temperature=self.node.temperature,
             purpose=purpose,
