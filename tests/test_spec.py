@@ -332,3 +332,18 @@ def test_references_of_an_invalid_node_are_still_checked() -> None:
     )
     assert [(e.line, e.node_id) for e in errs] == [(7, "c"), (8, "c")]
     assert "unknown node 'analyse_docs' (did you mean 'analyze_docs'?)" in errs[0].message
+
+
+def test_errors_never_echo_a_secret_variables_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACME_SERVICE_TOKEN", "plumharbor-4417")
+    monkeypatch.setenv("DB_PASS_FILE_SETTING", "otterviolet-22")
+    errs = errors_of(
+        "name: x\nsecrets: [DB_PASS_FILE_SETTING]\nnodes:\n  - id: a\n    action: b\n"
+        "    max_retries: ${ACME_SERVICE_TOKEN}\n    timeout: ${DB_PASS_FILE_SETTING}\n"
+        "    temperature: ${NOT_SECRET:-warm}\n"
+    )
+    text = "\n".join(e.message for e in errs)
+    assert len(errs) == 3
+    assert "plumharbor-4417" not in text and "otterviolet-22" not in text
+    assert "'${ACME_SERVICE_TOKEN}'" in text and "'${DB_PASS_FILE_SETTING}'" in text
+    assert "'warm'" in text  # an ordinary value is still shown

@@ -17,7 +17,7 @@ import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -488,6 +488,31 @@ def _translate(
     return loc.issue(path, f"{field or 'value'}: {text}{got}", node_id=node_id)
 
 
+def _mask_secrets(issues: list[SpecIssue], used: Mapping[str, str], listed: Any) -> list[SpecIssue]:
+    """Error messages echo bad values ("got text '...'"): one that came from a secret
+    variable is shown as ``${NAME}`` instead, which also says where it came from."""
+    from .sanitize import is_secret_name
+
+    listed = {listed} if isinstance(listed, str) else set(listed or ())
+    masks = sorted(
+        (
+            (value, f"${{{name}}}")
+            for name, value in used.items()
+            if len(value) >= 4 and (name in listed or is_secret_name(name))
+        ),
+        key=lambda vm: -len(vm[0]),
+    )
+    if not masks:
+        return issues
+    out = []
+    for issue in issues:
+        message = issue.message
+        for value, mask in masks:
+            message = message.replace(value, mask)
+        out.append(replace(issue, message=message) if message != issue.message else issue)
+    return out
+
+
 def _bound(field: str, which: str) -> Any:
     info = NodeSpec.model_fields.get(field) or WorkflowSpec.model_fields.get(field)
     for meta in getattr(info, "metadata", []):
@@ -663,6 +688,7 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str]) -> WorkflowSpec:
         graph_issues, cycle = _check_graph(nodes, node_paths, declared, loose_refs, loc)
         issues.extend(graph_issues)
     if issues:
+        issues = _mask_secrets(issues, used, data.get("secrets"))
         issues.sort(key=lambda i: (i.line or 0, i.col or 0))
         if cycle:
             raise CycleError(issues, cycle)
