@@ -312,6 +312,25 @@ def test_a_secret_interpolated_into_the_spec_reaches_neither_model_nor_log(
             assert secret not in path.read_text(), path
 
 
+def test_a_crashing_handler_warns_without_the_secret(tmp_path: Path) -> None:
+    secret = "sk-very-secret-value-987654"
+
+    async def crash(ctx: NodeContext) -> NodeOutput:
+        raise RuntimeError(f"unexpected reply from {secret}")
+
+    with pytest.warns(RuntimeWarning, match="crashed") as caught:
+        result = run_workflow(
+            wf(node("a")),
+            provider=ScriptedProvider({}),
+            handlers={"routine": crash},
+            runs_dir=tmp_path,
+            known_secrets=[secret],
+        )
+    assert result.status is RunStatus.FAILED
+    text = " ".join(str(w.message) for w in caught)
+    assert secret not in text and "[REDACTED:" in text
+
+
 def test_broken_subscriber_does_not_break_the_run(tmp_path: Path) -> None:
     def broken(event: ev.RunEvent) -> None:
         raise RuntimeError("view bug")

@@ -241,7 +241,7 @@ class Engine:
                 if i not in self._bad_subscribers:
                     self._bad_subscribers.add(i)
                     warnings.warn(
-                        f"event subscriber {subscriber!r} failed: {exc!r}",
+                        self.sanitize(f"event subscriber {subscriber!r} failed: {exc!r}"),
                         RuntimeWarning,
                         stacklevel=2,
                     )
@@ -476,8 +476,12 @@ class Engine:
                 )
             )
             if not isinstance(exc, (WorkflowError, TimeoutError, OSError)):
-                # Our own bug (or a handler's): keep the traceback visible.
-                warnings.warn(f"node '{node_id}' crashed: {exc!r}", RuntimeWarning, stacklevel=1)
+                # Our own bug (or a handler's): say so loudly, but through the sanitizer too.
+                warnings.warn(
+                    self.sanitize(f"node '{node_id}' crashed: {exc!r}"),
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
             raise
         self.outputs[node_id] = output
         if self.cache is not None and node.cacheable:
