@@ -51,6 +51,18 @@ def test_validate_ok_and_errors(files: Path, capsys: pytest.CaptureFixture[str])
     assert "Traceback" not in err
 
 
+def test_errors_go_through_the_sanitizer(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = files / "bad.yaml"
+    bad.write_text(
+        "name: x\nnodes:\n  - id: a\n    action: b\n"
+        "    timeout: postgres://app:plumharbor7@db.internal/crm\n"
+    )
+    assert run_cli("validate", str(bad)) == 2
+    err = capsys.readouterr().err
+    assert "timeout" in err and "db.internal" in err  # still says what is wrong, and where
+    assert "plumharbor7" not in err
+
+
 def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("schema") == 0
     assert "nodes" in json.loads(capsys.readouterr().out)["properties"]

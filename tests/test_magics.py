@@ -477,3 +477,12 @@ def test_artifacts_shown_in_the_notebook_are_redacted(
     with capture_output() as cap:
         ip.run_line_magic("workflow", "show last")
     assert secret not in cap.outputs[-1].data["text/html"]
+
+
+def test_a_cell_error_goes_through_the_sanitizer(ip: InteractiveShell) -> None:
+    cell = "name: x\nnodes:\n  - id: a\n    action: b\n    timeout: https://ada:plumharbor7@crm.internal/api\n"
+    with pytest.raises(UsageError) as info:
+        ip.run_cell_magic("workflow", "--script answers", cell)
+    message = str(info.value)
+    assert "timeout" in message and "crm.internal" in message
+    assert "plumharbor7" not in message

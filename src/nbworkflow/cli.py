@@ -38,6 +38,7 @@ from .approval import (
 from .events import NodeStatus, RunEvent, RunStatus
 from .exceptions import SpecError, WorkflowError
 from .runlog import DEFAULT_ROOT, find_run, list_runs, read_events
+from .sanitize import sanitize
 from .state import RunState
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -894,10 +895,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (SpecError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {sanitize(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except WorkflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {sanitize(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

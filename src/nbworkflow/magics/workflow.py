@@ -64,7 +64,10 @@ RUN is a run id, a unique prefix or suffix of one, a run folder, or ``last``.
 
 
 def _usage(exc: BaseException) -> UsageError:
-    return UsageError(str(exc))
+    """A short error for the notebook, through the sanitizer like everything shown there."""
+    from ..sanitize import sanitize
+
+    return UsageError(sanitize(str(exc)))
 
 
 def interpolation_variables(
