@@ -41,6 +41,7 @@ from .nodes.base import (
 from .runlog import DEFAULT_ROOT, RunWriter, new_run_id
 from .sanitize import redact_values as _redact_values
 from .sanitize import sanitize as _sanitize
+from .sanitize import value_redactor
 from .spec import NodeSpec, WorkflowSpec, load_workflow
 from .state import RunState
 
@@ -377,7 +378,9 @@ class Engine:
     def _node_infos(self, infos: tuple[NodeInfo, ...]) -> tuple[NodeInfo, ...]:
         """The nodes as ``RunStarted`` shows them (log, widget): a secret value interpolated
         into a persona or an action is removed there too."""
-        scrub = self.redact_values
+        scrub = value_redactor(self.secrets)
+        if scrub is None:
+            return infos
         return tuple(
             info
             if scrub(info.agent) == info.agent and scrub(info.action) == info.action

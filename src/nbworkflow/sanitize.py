@@ -60,6 +60,7 @@ __all__ = [
     "register_secret",
     "sanitize",
     "truncate_middle",
+    "value_redactor",
 ]
 
 MARKER_PREFIX = "[REDACTED:"
@@ -1383,8 +1384,9 @@ class Sanitizer:
     ) -> tuple[tuple[object, ...], list[_Rule], Splitter, list[_Rule]]:
         known = tuple(known_secrets)
         env = _env_secrets() if self.use_environ else ()
-        home = os.path.expanduser("~")
-        key = (known, env, id(self._secrets), id(self._patterns), home)
+        # HOME, not expanduser("~") (which costs more than the rest of this lookup): the
+        # rules are rebuilt, and read the home folder afresh, whenever HOME changes.
+        key = (known, env, id(self._secrets), id(self._patterns), os.environ.get("HOME"))
         cached = self._cache
         if cached is not None and cached[0] == key:
             return cached
@@ -1417,8 +1419,16 @@ class Sanitizer:
         """Only the exact-value layer: ``known_secrets``, registered secrets and the values of
         secret-looking environment variables. For text that must otherwise reach the model as
         written (a node's task, persona and inputs): no pattern or heuristic touches it."""
+        redact = self.value_redactor(known_secrets)
+        return redact(text) if redact is not None else text
+
+    def value_redactor(self, known_secrets: Iterable[str] = ()) -> Callable[[str], str] | None:
+        """``redact_values`` for many texts in a row, with the secrets known now; None when
+        there is no secret value to remove (the common case: nothing to do at all)."""
         _, _, split, exact = self._full_plan(known_secrets)
-        return _redact(text, exact, split) if exact else text
+        if not exact:
+            return None
+        return lambda text: _redact(text, exact, split)
 
     def sanitize(
         self, text: str, known_secrets: Iterable[str] = (), *, max_chars: int | None = None
@@ -1463,6 +1473,11 @@ def register_secret(value: str, kind: str = "secret") -> None:
 def add_pattern(name: str, pattern: str | re.Pattern[str]) -> None:
     """Redact every match of ``pattern`` as ``[REDACTED:<name>]`` in every later ``sanitize``."""
     _DEFAULT.add_pattern(name, pattern)
+
+
+def value_redactor(known_secrets: Iterable[str] = ()) -> Callable[[str], str] | None:
+    """``redact_values`` bound to the secrets known now (None: nothing to remove)."""
+    return _DEFAULT.value_redactor(known_secrets)
 
 
 def redact_values(text: str, known_secrets: Iterable[str] = ()) -> str:
