@@ -21,6 +21,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
 
 
 @pytest.fixture(scope="module")
+def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """Notebook 7 (the classic single-document UI, rebuilt on JupyterLab's components)."""
+    root = tmp_path_factory.mktemp("nb7-root")
+    state = tmp_path_factory.mktemp("nb7-state")
+    with JupyterLab(root, state, app="notebook") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as p:

@@ -1,4 +1,5 @@
-"""JupyterLab in Debian's chromium: a %%workflow cell updates live and ends succeeded.
+"""JupyterLab and Notebook 7 in Debian's chromium: a %%workflow cell updates live and ends
+succeeded.
 
 Screenshots go to ``.test-artifacts/browser/`` (gitignored).
 """
@@ -45,9 +46,17 @@ LIVE_STATUSES = """() => Array.from(document.querySelectorAll('.nbw-view g.nbw-n
 
 
 def test_workflow_cell_updates_live_and_ends_succeeded(lab: JupyterLab, browser: Any) -> None:
+    watch_live_run(lab, browser, "")
+
+
+def test_the_same_cell_in_notebook_7(notebook7: JupyterLab, browser: Any) -> None:
+    watch_live_run(notebook7, browser, "nb7-")
+
+
+def watch_live_run(server: JupyterLab, browser: Any, shot_prefix: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    name = write_notebook(lab.root_dir, LIVE_CELLS, "live")
-    page = open_page(browser, lab, name)
+    name = write_notebook(server.root_dir, LIVE_CELLS, "live")
+    page = open_page(browser, server, name)
     try:
         run_all_cells(page)
 
@@ -64,7 +73,7 @@ def test_workflow_cell_updates_live_and_ends_succeeded(lab: JupyterLab, browser:
         assert set(mid) == {"plan", "api", "ui", "build", "ship"}
         assert mid["plan"] == "succeeded" and mid["ship"] in ("pending", "running")
         view = page.locator(".nbw-view").first
-        view.screenshot(path=str(ARTIFACTS / "live.png"))
+        view.screenshot(path=str(ARTIFACTS / f"{shot_prefix}live.png"))
         # The summary line and the selector are live too.
         assert "live_demo" in view.locator(".nbw-live-summary").inner_text()
 
@@ -78,8 +87,8 @@ def test_workflow_cell_updates_live_and_ends_succeeded(lab: JupyterLab, browser:
         page.wait_for_function(
             "(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=10_000
         )
-        final.screenshot(path=str(ARTIFACTS / "final.png"))
-        page.screenshot(path=str(ARTIFACTS / "notebook.png"), full_page=True)
+        final.screenshot(path=str(ARTIFACTS / f"{shot_prefix}final.png"))
+        page.screenshot(path=str(ARTIFACTS / f"{shot_prefix}notebook.png"), full_page=True)
     finally:
         page.close()
 

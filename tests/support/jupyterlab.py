@@ -1,4 +1,4 @@
-"""A throwaway JupyterLab server for browser tests.
+"""A throwaway JupyterLab (or Notebook 7) server for browser tests.
 
 Its own JUPYTER_CONFIG_DIR / DATA_DIR / RUNTIME_DIR (nothing from the developer's setup leaks
 in, nothing is left behind), an empty token, 127.0.0.1 on a free port, the news toast disabled
@@ -39,9 +39,19 @@ def free_port() -> int:
 
 
 class JupyterLab:
-    """``with JupyterLab(root, home) as lab: page.goto(lab.url_for("x.ipynb"))``."""
+    """``with JupyterLab(root, home) as lab: page.goto(lab.url_for("x.ipynb"))``.
 
-    def __init__(self, root_dir: Path, state_dir: Path, *, startup_timeout: float = 90) -> None:
+    ``app="notebook"`` serves Notebook 7 instead (same server, its own single-document UI)."""
+
+    def __init__(
+        self,
+        root_dir: Path,
+        state_dir: Path,
+        *,
+        startup_timeout: float = 90,
+        app: str = "lab",
+    ) -> None:
+        self.app = app
         self.root_dir = root_dir
         self.state_dir = state_dir
         self.startup_timeout = startup_timeout
@@ -72,7 +82,7 @@ class JupyterLab:
         cmd = [
             sys.executable,
             "-m",
-            "jupyterlab",
+            "jupyterlab" if self.app == "lab" else "notebook",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -80,9 +90,11 @@ class JupyterLab:
             "--IdentityProvider.token=",
             "--ServerApp.password=",
             f"--ServerApp.root_dir={self.root_dir}",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.news_url=",
         ]
+        if self.app == "lab":
+            cmd += ["--LabApp.expose_app_in_browser=True", "--LabApp.news_url="]
+        else:
+            cmd += ["--JupyterNotebookApp.expose_app_in_browser=True"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # CI containers run as root
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed by the process' end
@@ -109,6 +121,8 @@ class JupyterLab:
         raise RuntimeError(f"jupyter lab did not start:\n{self.log_path.read_text()}")
 
     def url_for(self, notebook: str, workspace: str) -> str:
+        if self.app == "notebook":
+            return f"{self.base_url}/notebooks/{notebook}"
         return f"{self.base_url}/lab/workspaces/{workspace}/tree/{notebook}?reset"
 
     def stop(self) -> None:
@@ -153,9 +167,20 @@ def open_page(browser: Any, lab: JupyterLab, name: str) -> Any:
     """Open notebook ``name`` in a fresh workspace and wait until its kernel is idle."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(lab.url_for(name, f"w{os.urandom(4).hex()}"))
-    # The kernel is ready when the status bar says Idle (the execution indicator lies early).
-    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=90_000)
+    if lab.app == "lab":
+        # The kernel is ready when the status bar says Idle (the execution indicator lies early).
+        page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=90_000)
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=30_000)
+    # Notebook 7 has no status bar: ask the notebook's own session for its kernel's state.
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            const kernel = w && w.sessionContext && w.sessionContext.session
+                && w.sessionContext.session.kernel;
+            return kernel && kernel.status === 'idle';
+        }""",
+        timeout=90_000,
+    )
     return page
 
 
