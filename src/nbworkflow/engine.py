@@ -7,6 +7,13 @@ running nodes promptly and records them as cancelled. A node that needs a person
 nobody can give now (``approval.WaitingForHuman``) is recorded as *waiting*, its downstream is
 skipped with that reason (not failed), and the run ends cleanly with status ``waiting``.
 
+Tasks: up to ``max_concurrency`` asyncio tasks run nodes. A task that finishes a node goes on
+with the next ready one (the ready queue is FIFO) instead of ending, so a chain, or a fan-out
+wider than ``max_concurrency``, costs one task per slot rather than one per node; after ``HOPS``
+nodes in a row the next one gets a fresh task, so instant nodes never starve the event loop.
+Everything that depends only on the spec (order, children, the nodes' static info) is derived
+once per spec (``WorkflowSpec.derived``). ``bench/engine.py`` measures the cost per node.
+
 The engine publishes typed events and never knows who listens: the run log is written first,
 then every subscriber is called in order. Every event passes the run's sanitizer on its way out,
 so no subscriber (widget, CLI, log) can see a secret a handler forgot to redact.
