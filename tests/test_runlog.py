@@ -12,7 +12,7 @@ from nbworkflow.agents import ScriptedProvider
 from nbworkflow.engine import run_workflow
 from nbworkflow.events import NodeStatus, RunStatus
 from nbworkflow.exceptions import WorkflowError
-from nbworkflow.runlog import RunWriter, find_run, list_runs, read_events
+from nbworkflow.runlog import RunWriter, find_run, list_runs, read_events, summary_json
 from nbworkflow.spec import load_workflow
 from nbworkflow.state import RunState
 
@@ -52,6 +52,20 @@ def test_every_event_round_trips(tmp_path: Path) -> None:
     # Flushed as it happens: readable before close.
     assert read_events(tmp_path / "run") == samples
     writer.close()
+
+
+def test_run_summary_is_json_with_one_line_per_node() -> None:
+    summary = {
+        "run_id": "r1",
+        "message": 'a "quoted" message\nwith a newline',
+        "counts": {"succeeded": 2},
+        "nodes": {"b": {"status": "succeeded", "artifact": None}, "a": {"status": "failed"}},
+        "empty": {},
+    }
+    text = summary_json(summary)
+    assert json.loads(text) == summary
+    assert '    "b": {"artifact": null, "status": "succeeded"},\n' in text  # run order kept
+    assert json.loads(summary_json({})) == {}
 
 
 def test_run_folder_layout(tmp_path: Path) -> None:
