@@ -6,7 +6,9 @@ Graphs: a chain (each node waits for the previous one) and a fan-out/fan-in (one
 parallel nodes, one sink), N = 10, 100, 1000, 10000 no-op nodes. The baseline is one asyncio
 task per node awaiting its dependencies' futures, with no bookkeeping at all. nbworkflow is
 measured with events published (state, sanitizer) but no run folder, and with a run folder
-(events.jsonl flushed per event, one artifact file per node; node cache off). LangGraph runs the same graphs when installed (`bench` extra).
+(events.jsonl flushed per event, one artifact file per node; node cache off); the three are
+timed interleaved. LangGraph runs the same graphs when installed (`bench` extra). Then the cost
+of one more node: the slope from N = 100 to 1000, free of each run's fixed cost.
 Also: 10 independent nodes that each await 0.2 s (should take ~0.2 s in all).
 """
 
