@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nbworkflow import events as ev
 from nbworkflow.agents import ScriptedProvider
@@ -451,3 +453,107 @@ def test_a_node_type_without_handler_is_refused_before_the_run_starts(tmp_path: 
             runs_dir=tmp_path,
         )
     assert not any(tmp_path.rglob("events.jsonl"))
+
+
+def test_fail_fast_while_new_tasks_have_not_begun_yet() -> None:
+    """Regression (found by the property test below): 'a' finishing starts a task for b2 that
+    has not run a step when 'f' fails; cancelling that task made it vanish without reporting,
+    and the run waited for it forever."""
+
+    async def handler(ctx: NodeContext) -> NodeOutput:
+        if ctx.node.id == "f":
+            raise ProviderError("f failed")
+        return NodeOutput("text", "")
+
+    spec = wf(node("a") + node("f") + node("b1", ["a"]) + node("b2", ["a"]), "fail_fast: true\n")
+    run = arun_workflow(
+        spec,
+        provider=ScriptedProvider({}),
+        handlers={"routine": handler},
+        runs_dir=None,
+        cache=False,
+    )
+    result = asyncio.run(asyncio.wait_for(run, 10))
+    statuses = {k: v.status for k, v in result.state.nodes.items()}
+    assert statuses["f"] is NodeStatus.FAILED and statuses["b2"] is NodeStatus.SKIPPED
+    assert result.status is RunStatus.FAILED and "fail_fast" in result.state.message
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> tuple[dict[str, list[str]], set[str], set[str], int]:
+    """A random DAG (node i may depend on any earlier node), the nodes that fail, the nodes
+    that suspend (await) instead of finishing at once, and a max_concurrency."""
+    n = draw(st.integers(1, 40))
+    deps: dict[str, list[str]] = {}
+    for i in range(n):
+        earlier = [f"n{j}" for j in range(i)]
+        deps[f"n{i}"] = (
+            draw(st.lists(st.sampled_from(earlier), unique=True, max_size=3)) if earlier else []
+        )
+    names = st.sampled_from(list(deps))
+    failing = draw(st.sets(names, max_size=3))
+    suspending = draw(st.sets(names, max_size=n))
+    return deps, failing, suspending, draw(st.integers(1, 6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(dags(), st.booleans())
+def test_scheduler_invariants_hold_on_random_graphs(
+    case: tuple[dict[str, list[str]], set[str], set[str], int], fail_fast: bool
+) -> None:
+    deps, failing, suspending, limit = case
+    log: list[tuple[str, str]] = []
+    active = peak = 0
+
+    async def handler(ctx: NodeContext) -> NodeOutput:
+        nonlocal active, peak
+        nid = ctx.node.id
+        log.append(("start", nid))
+        active += 1
+        peak = max(peak, active)
+        try:
+            assert set(ctx.upstream) == set(deps[nid])  # every input is there
+            if nid in suspending:
+                await asyncio.sleep(0)
+            if nid in failing:
+                raise ProviderError(f"{nid} failed")
+            return NodeOutput("text", nid)
+        finally:
+            active -= 1
+            log.append(("end", nid))
+
+    text = "".join(node(k, v or None) for k, v in deps.items())
+    run = arun_workflow(
+        wf(text, extra=f"max_concurrency: {limit}\nfail_fast: {str(fail_fast).lower()}\n"),
+        provider=ScriptedProvider({}),
+        handlers={"routine": handler},
+        runs_dir=None,
+        cache=False,
+    )
+    result = asyncio.run(asyncio.wait_for(run, 10))  # a scheduler bug shows as a hang
+    states = result.state.nodes
+    assert peak <= limit
+    ended = [nid for what, nid in log if what == "end"]
+    started = [nid for what, nid in log if what == "start"]
+    assert sorted(started) == sorted(ended) and len(set(started)) == len(started)  # once each
+    for nid in started:  # a node starts only after every dependency succeeded
+        for dep in deps[nid]:
+            assert ended.index(dep) < started.index(nid) if dep in ended else False
+            assert states[dep].status is NodeStatus.SUCCEEDED
+    done = {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
+    assert all(s.status in done for s in states.values())
+    for nid, s in states.items():
+        if s.status is NodeStatus.SUCCEEDED:
+            assert nid not in failing and result.output(nid).content == nid
+        elif s.status is NodeStatus.FAILED:
+            assert nid in failing
+    if not failing & set(started):
+        assert result.ok and all(s.status is NodeStatus.SUCCEEDED for s in states.values())
+    else:
+        assert result.status is RunStatus.FAILED
+        if not fail_fast:  # only what depends on a failed node is skipped
+            for nid, s in states.items():
+                if s.status is NodeStatus.SKIPPED:
+                    assert any(states[d].status is not NodeStatus.SUCCEEDED for d in deps[nid])
+                if all(states[d].status is NodeStatus.SUCCEEDED for d in deps[nid]):
+                    assert s.status in (NodeStatus.SUCCEEDED, NodeStatus.FAILED)

@@ -35,7 +35,7 @@ from . import events as ev
 from .agents.base import Provider
 from .approval import ApprovalRequest, Approver, DecisionsApprover, HumanDecision, WaitingForHuman
 from .cache import CACHE_DIRNAME, NodeCache, node_key
-from .events import NodeInfo, RunEvent, RunStatus
+from .events import NodeInfo, NodeStatus, RunEvent, RunStatus
 from .exceptions import BudgetExceeded, WorkflowError
 from .nodes.base import (
     NodeContext,
@@ -293,6 +293,10 @@ class Engine:
             # HOPS nodes in a row the next one gets a fresh task, so the loop is never starved.
             hops = 0
             while node_id is not None:
+                if stop_reason:  # the run stopped before this node began: it stays pending
+                    del running[node_id]
+                    settle()
+                    return
                 error: BaseException | None = None
                 try:
                     await self._run_node(node_id)
@@ -326,8 +330,7 @@ class Engine:
                         why = "token budget spent" if budget else "fail_fast"
                         stop_reason = f"{why}: run stopped after '{node_id}' failed"
                         self._cancel_reason = stop_reason
-                        for task in running.values():
-                            task.cancel()
+                        cancel_begun()
             if stop_reason:
                 ready.clear()  # never started: _finish records them as skipped
             next_node = None
@@ -337,9 +340,20 @@ class Engine:
                 task.set_name(f"node:{next_node}")
             while ready and len(running) < limit:
                 start(ready.popleft())
+            settle()
+            return next_node
+
+        def settle() -> None:
             if not running and not all_done.done():
                 all_done.set_result(None)
-            return next_node
+
+        def cancel_begun() -> None:
+            # Only tasks whose node began (published NodeStarted: a task can only be suspended
+            # after that). A task cancelled before its first step never runs its code, so it
+            # could not report back; an unbegun task sees stop_reason instead and leaves.
+            for node_id, task in running.items():
+                if self.state.nodes[node_id].status is not NodeStatus.PENDING:
+                    task.cancel()
 
         def skip_downstream(failed: str, reason: str) -> None:
             stack = list(children[failed])
@@ -364,8 +378,7 @@ class Engine:
             self._cancel_reason = stop_reason = "run cancelled"
             ready.clear()
             tasks = list(running.values())
-            for task in tasks:
-                task.cancel()
+            cancel_begun()
             # Shielded: a second Ctrl-C must not leave node tasks unrecorded.
             await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
             self._finish(order, finished, t0, RunStatus.CANCELLED, "run cancelled")
