@@ -19,6 +19,7 @@ from nbworkflow.exceptions import ProviderError
 from nbworkflow.nodes.base import NodeContext, NodeOutput
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
+from nbworkflow.state import RunState
 
 
 def wf(nodes: str, extra: str = "") -> Any:
@@ -557,3 +558,59 @@ def test_scheduler_invariants_hold_on_random_graphs(
                     assert any(states[d].status is not NodeStatus.SUCCEEDED for d in deps[nid])
                 if all(states[d].status is NodeStatus.SUCCEEDED for d in deps[nid]):
                     assert s.status in (NodeStatus.SUCCEEDED, NodeStatus.FAILED)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dags(), st.integers(0, 30), st.booleans())
+def test_cancelling_at_any_moment_settles_every_node(
+    case: tuple[dict[str, list[str]], set[str], set[str], int], ticks: int, fail_fast: bool
+) -> None:
+    deps, failing, suspending, limit = case
+    active = 0
+
+    async def handler(ctx: NodeContext) -> NodeOutput:
+        nonlocal active
+        active += 1
+        try:
+            if ctx.node.id in suspending:
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            if ctx.node.id in failing:
+                raise ProviderError("failed")
+            return NodeOutput("text", "")
+        finally:
+            active -= 1
+
+    seen: list[ev.RunEvent] = []
+    text = "".join(node(k, v or None) for k, v in deps.items())
+
+    async def main() -> bool:
+        task = asyncio.create_task(
+            arun_workflow(
+                wf(text, extra=f"max_concurrency: {limit}\nfail_fast: {str(fail_fast).lower()}\n"),
+                provider=ScriptedProvider({}),
+                handlers={"routine": handler},
+                runs_dir=None,
+                cache=False,
+                subscribers=[seen.append],
+            )
+        )
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        cancelled = task.cancel()
+        try:
+            await asyncio.wait_for(task, 10)  # a hang fails the test instead of blocking it
+        except asyncio.CancelledError:
+            return True
+        return not cancelled  # it had already ended when we asked
+
+    asyncio.run(main())
+    assert active == 0  # every handler that began has unwound
+    if not seen:
+        return  # cancelled before the run began: nothing ran, nothing to record
+    state = RunState.from_events(seen)
+    assert isinstance(seen[-1], ev.RunFinished)
+    terminal = {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
+    assert {s.status for s in state.nodes.values()} <= terminal
+    if seen[-1].status is RunStatus.CANCELLED:
+        assert seen[-1].message == "run cancelled"
