@@ -626,3 +626,52 @@ def test_cancelling_at_any_moment_settles_every_node(
     assert {s.status for s in state.nodes.values()} <= terminal
     if seen[-1].status is RunStatus.CANCELLED:
         assert seen[-1].message == "run cancelled"
+
+
+@settings(max_examples=30, deadline=None)
+@given(dags())
+def test_resuming_a_failed_run_finishes_it_without_running_anything_twice(case: Case) -> None:
+    import tempfile
+
+    from nbworkflow.resume import resume_workflow
+
+    deps, failing, _, suspending, limit = case
+    calls: list[str] = []
+    broken = set(failing)
+
+    async def handler(ctx: NodeContext) -> NodeOutput:
+        nid = ctx.node.id
+        calls.append(nid)
+        if nid in suspending:
+            await asyncio.sleep(0)
+        if nid in broken:
+            raise ProviderError(f"{nid} failed")
+        # The output depends on the inputs, as a model's would.
+        return NodeOutput(
+            "text", nid + "(" + ",".join(ctx.upstream[d].content for d in deps[nid]) + ")"
+        )
+
+    text = "".join(node(k, v or None) for k, v in deps.items())
+    spec = wf(text, extra=f"max_concurrency: {limit}\n")
+    with tempfile.TemporaryDirectory() as runs:
+        kwargs: dict[str, Any] = {
+            "provider": ScriptedProvider({}),
+            "handlers": {"routine": handler},
+            "runs_dir": runs,
+            "cache": False,
+        }
+        first = run_workflow(spec, **kwargs)
+        done_first = {n for n, s in first.state.nodes.items() if s.status is NodeStatus.SUCCEEDED}
+        if first.ok:
+            return  # nothing failed: nothing to resume
+        broken.clear()  # the cause is fixed
+        calls.clear()
+        second = resume_workflow(first.run_id, **kwargs)
+        assert second.ok
+        assert not set(calls) & done_first  # what succeeded before is restored, not re-run
+        assert sorted(calls) == sorted(set(deps) - done_first)
+        broken.clear()
+        calls.clear()
+        fresh = run_workflow(spec, **kwargs)
+        for nid in deps:  # same outputs as a run that never failed
+            assert second.output(nid).content == fresh.output(nid).content
