@@ -64,6 +64,17 @@ class Recorder:
             self.log.append(f"end:{nid}")
 
 
+def arun(spec: Any, handler: Any, *, runs_dir: Path | None = None, **kwargs: Any) -> Any:
+    """The engine's coroutine with the test provider and ``handler`` for every routine node."""
+    return arun_workflow(
+        spec,
+        provider=ScriptedProvider({}),
+        handlers={"routine": handler},
+        runs_dir=runs_dir,
+        **kwargs,
+    )
+
+
 def run(spec: Any, handler: Recorder, tmp_path: Path, **kwargs: Any) -> Any:
     return run_workflow(
         spec,
@@ -94,14 +105,7 @@ def test_ready_queue_not_lockstep_layers(tmp_path: Path) -> None:
 
     async def main() -> list[str]:
         handler.gates["slow"] = asyncio.Event()
-        task = asyncio.create_task(
-            arun_workflow(
-                spec,
-                provider=ScriptedProvider({}),
-                handlers={"routine": handler},
-                runs_dir=tmp_path,
-            )
-        )
+        task = asyncio.create_task(arun(spec, handler, runs_dir=tmp_path))
         while "end:after_fast" not in handler.log:
             await asyncio.sleep(0.005)
         snapshot = list(handler.log)
@@ -154,9 +158,7 @@ def test_fail_fast_cancels_running_and_skips_the_rest(tmp_path: Path) -> None:
 
     async def main() -> Any:
         handler.gates["long"] = asyncio.Event()  # never set: only cancellation ends it
-        return await arun_workflow(
-            spec, provider=ScriptedProvider({}), handlers={"routine": handler}, runs_dir=tmp_path
-        )
+        return await arun(spec, handler, runs_dir=tmp_path)
 
     result = asyncio.run(main())
     st = {k: v.status for k, v in result.state.nodes.items()}
@@ -176,14 +178,7 @@ def test_cancellation_records_running_nodes_promptly(tmp_path: Path) -> None:
     async def main() -> None:
         handler.gates["a"] = asyncio.Event()
         handler.gates["b"] = asyncio.Event()
-        task = asyncio.create_task(
-            arun_workflow(
-                spec,
-                provider=ScriptedProvider({}),
-                handlers={"routine": handler},
-                runs_dir=tmp_path,
-            )
-        )
+        task = asyncio.create_task(arun(spec, handler, runs_dir=tmp_path))
         while handler.active < 2:
             await asyncio.sleep(0.005)
         task.cancel()
@@ -383,15 +378,7 @@ def test_a_long_chain_of_instant_nodes_does_not_starve_the_event_loop() -> None:
 
     async def main() -> Any:
         nonlocal ticks
-        task = asyncio.create_task(
-            arun_workflow(
-                spec,
-                provider=ScriptedProvider({}),
-                handlers={"routine": handler},
-                runs_dir=None,
-                cache=False,
-            )
-        )
+        task = asyncio.create_task(arun(spec, handler, cache=False))
         while not task.done():
             ticks += 1
             await asyncio.sleep(0)
@@ -420,15 +407,7 @@ def test_a_node_that_swallows_cancellation_does_not_start_its_downstream(
     spec = wf(node("a") + node("b", ["a"]))
 
     async def main() -> None:
-        task = asyncio.create_task(
-            arun_workflow(
-                spec,
-                provider=ScriptedProvider({}),
-                handlers={"routine": stubborn},
-                runs_dir=tmp_path,
-                cache=False,
-            )
-        )
+        task = asyncio.create_task(arun(spec, stubborn, runs_dir=tmp_path, cache=False))
         while not started:
             await asyncio.sleep(0.005)
         task.cancel()
@@ -467,13 +446,7 @@ def test_fail_fast_while_new_tasks_have_not_begun_yet() -> None:
         return NodeOutput("text", "")
 
     spec = wf(node("a") + node("f") + node("b1", ["a"]) + node("b2", ["a"]), "fail_fast: true\n")
-    run = arun_workflow(
-        spec,
-        provider=ScriptedProvider({}),
-        handlers={"routine": handler},
-        runs_dir=None,
-        cache=False,
-    )
+    run = arun(spec, handler, cache=False)
     result = asyncio.run(asyncio.wait_for(run, 10))
     statuses = {k: v.status for k, v in result.state.nodes.items()}
     assert statuses["f"] is NodeStatus.FAILED and statuses["b2"] is NodeStatus.SKIPPED
@@ -532,11 +505,9 @@ def test_scheduler_invariants_hold_on_random_graphs(case: Case, fail_fast: bool)
             log.append(("end", nid))
 
     text = "".join(node(k, v or None) for k, v in deps.items())
-    run = arun_workflow(
+    run = arun(
         wf(text, extra=f"max_concurrency: {limit}\nfail_fast: {str(fail_fast).lower()}\n"),
-        provider=ScriptedProvider({}),
-        handlers={"routine": handler},
-        runs_dir=None,
+        handler,
         cache=False,
     )
     result = asyncio.run(asyncio.wait_for(run, 10))  # a scheduler bug shows as a hang
@@ -598,11 +569,9 @@ def test_cancelling_at_any_moment_settles_every_node(
 
     async def main() -> bool:
         task = asyncio.create_task(
-            arun_workflow(
+            arun(
                 wf(text, extra=f"max_concurrency: {limit}\nfail_fast: {str(fail_fast).lower()}\n"),
-                provider=ScriptedProvider({}),
-                handlers={"routine": handler},
-                runs_dir=None,
+                handler,
                 cache=False,
                 subscribers=[seen.append],
             )
