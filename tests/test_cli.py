@@ -37,6 +37,20 @@ def run_cli(*args: str) -> int:
     return main(list(args))
 
 
+def run_scripted(files: Path, runs: Path) -> int:
+    """``nbworkflow run wf.yaml`` with the scripted provider answering from script.yaml."""
+    return run_cli(
+        "run",
+        str(files / "wf.yaml"),
+        "--provider",
+        "scripted",
+        "--script",
+        str(files / "script.yaml"),
+        "--runs-dir",
+        str(runs),
+    )
+
+
 def test_validate_ok_and_errors(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("validate", str(files / "wf.yaml")) == 0
     assert "ok, workflow 'cli test' with 2 nodes (a -> b)" in capsys.readouterr().out
@@ -70,16 +84,7 @@ def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_run_then_runs_and_log(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = files / "runs"
-    code = run_cli(
-        "run",
-        str(files / "wf.yaml"),
-        "--provider",
-        "scripted",
-        "--script",
-        str(files / "script.yaml"),
-        "--runs-dir",
-        str(runs),
-    )
+    code = run_scripted(files, runs)
     assert code == 0
     err = capsys.readouterr().err
     assert "✔ a succeeded" in err and "run succeeded" in err and "run folder:" in err
@@ -94,16 +99,7 @@ def test_run_then_runs_and_log(files: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_failed_run_exits_1(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (files / "script.yaml").write_text("a: {content: hello}\n")  # nothing for b
-    code = run_cli(
-        "run",
-        str(files / "wf.yaml"),
-        "--provider",
-        "scripted",
-        "--script",
-        str(files / "script.yaml"),
-        "--runs-dir",
-        str(files / "runs"),
-    )
+    code = run_scripted(files, files / "runs")
     assert code == 1
     err = capsys.readouterr().err
     assert "the script has no answer for node 'b'" in err

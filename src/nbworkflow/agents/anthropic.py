@@ -125,6 +125,32 @@ def _retries_note(retries: int) -> str:
     return f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
 
 
+_STATUS_FIXES: dict[int, tuple[str, bool]] = {
+    401: (
+        "ANTHROPIC_API_KEY is not set or invalid (401): set it to a valid key from "
+        "console.anthropic.com, or run offline with --provider replay or scripted",
+        False,
+    ),
+    403: (
+        "the API key may not use model '{model}' (403): check the key's workspace and permissions",
+        False,
+    ),
+    404: ("model '{model}' was not found (404): check `model:` in the workflow or the node", False),
+    413: ("the request is too large (413): shorten the node's inputs or upstream context", False),
+    400: (
+        "the API rejected the request (400): fix the node's model, max_tokens, temperature "
+        "(newer models reject it: remove it) or output schema",
+        False,
+    ),
+    429: (
+        "rate limited by the API (429){note}: wait, lower max_concurrency, or raise max_retries",
+        True,
+    ),
+}
+"""Per HTTP status: what went wrong and the fix (``{model}``, ``{note}`` filled in), and
+whether the node may retry."""
+
+
 def map_error(
     exc: BaseException, *, model: str, retries: int = 0, timeout: float | None = None
 ) -> ProviderError:
@@ -152,36 +178,10 @@ def map_error(
         detail = exc.api_message or (exc.body if isinstance(exc.body, str) else "") or ""
         detail = str(detail)[:300]
         said = f" (the API said: {detail})" if detail else ""
-        if status == 401:
-            msg = (
-                "ANTHROPIC_API_KEY is not set or invalid (401): set it to a valid key from "
-                "console.anthropic.com, or run offline with --provider replay or scripted"
-            )
-            return ProviderError(msg + said, status_code=status)
-        if status == 403:
-            msg = (
-                f"the API key may not use model '{model}' (403): check the key's workspace "
-                "and permissions"
-            )
-            return ProviderError(msg + said, status_code=status)
-        if status == 404:
-            msg = f"model '{model}' was not found (404): check `model:` in the workflow or the node"
-            return ProviderError(msg + said, status_code=status)
-        if status == 413:
-            msg = "the request is too large (413): shorten the node's inputs or upstream context"
-            return ProviderError(msg + said, status_code=status)
-        if status == 400:
-            msg = (
-                "the API rejected the request (400): fix the node's model, max_tokens, "
-                "temperature (newer models reject it: remove it) or output schema"
-            )
-            return ProviderError(msg + said, status_code=status)
-        if status == 429:
-            msg = (
-                f"rate limited by the API (429){note}: wait, lower max_concurrency, or raise "
-                "max_retries"
-            )
-            return ProviderError(msg + said, status_code=status, retryable=True)
+        if status in _STATUS_FIXES:
+            template, retryable = _STATUS_FIXES[status]
+            msg = template.format(model=model, note=note)
+            return ProviderError(msg + said, status_code=status, retryable=retryable)
         if status == 529 or status >= 500:
             # The server may say a retry is pointless; then the node must not retry either.
             retryable = exc.response.headers.get("x-should-retry") != "false"
