@@ -48,14 +48,22 @@ def resolve_provider(
     names; model strings with a prefix still go to their own vendor. Options for another
     vendor go under its name: ``{"openai": {"base_url": ...}}``.
     ``record="cassette.jsonl"`` wraps the provider in a ``RecordingProvider`` that appends
-    every call to that cassette.
+    every call to that cassette. ``cost_budget=2.5`` (or the spec's ``cost_budget``) wraps it
+    in a ``CostBudgetProvider``: every answer priced, no new call once $2.50 are spent.
     """
     record = options.pop("record", None)
+    cost_budget = options.pop("cost_budget", None)
+    if cost_budget is None:  # the spec's field, where the spec has one
+        cost_budget = getattr(spec, "cost_budget", None)
     resolved = _resolve(provider, spec, options)
     if record:
         from .replay import RecordingProvider
 
-        return RecordingProvider(resolved, record)
+        resolved = RecordingProvider(resolved, record)
+    if cost_budget is not None:
+        from .prices import CostBudgetProvider, CostMeter
+
+        resolved = CostBudgetProvider(resolved, CostMeter(float(cost_budget)))
     return resolved
 
 
