@@ -338,3 +338,43 @@ def test_a_reachable_host_is_checked_once() -> None:
             assert run(go()) == ["one", "two"]
         assert len(provider._hosts._ok) == 1
     assert len(server.requests) == 2
+
+
+# --- layering: vendor SDKs stay in their modules, imported lazily ------------------------------
+
+
+def test_sdks_are_imported_only_by_their_module_and_only_when_used() -> None:
+    import ast
+    import subprocess
+    import sys
+
+    import nbworkflow
+
+    src = Path(nbworkflow.__file__).parent
+    owners = {
+        "openai": "agents/openai.py",
+        "anthropic": "agents/anthropic.py",
+        "genai_prices": "agents/prices.py",
+    }
+    for path in src.rglob("*.py"):
+        rel = path.relative_to(src).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module.split(".")[0]]
+            for name in names:
+                assert name not in ("boto3", "botocore", "google"), rel
+                assert owners.get(name, rel) == rel, f"{rel} imports {name}"
+    code = (
+        "import sys, nbworkflow.agents, nbworkflow.agents.routing, nbworkflow.agents.models, "
+        "nbworkflow.agents.prices, nbworkflow.agents.openai, nbworkflow.agents.network, "
+        "nbworkflow.testing.openai_server, nbworkflow.testing.cloud_server\n"
+        "print(sorted(m for m in ('openai', 'anthropic', 'genai_prices', 'httpx2') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
