@@ -72,6 +72,8 @@ def _resolve(
 ) -> Provider:
     if provider is not None and not isinstance(provider, str):
         return provider
+    # Per-vendor options matter only to live vendors (scripted and replay take none).
+    vendor_options = {v: options.pop(v) for v in VENDORS if isinstance(options.get(v), dict)}
     name = provider or "auto"
     if name == "auto":
         if options.get("cassette") or _companion(spec, (".cassette.jsonl",)):
@@ -101,7 +103,7 @@ def _resolve(
             raise ProviderError("the replay provider needs a cassette: --cassette FILE")
         return ReplayProvider(cassette, **options)
     if name in VENDORS:
-        return _live(name, spec, options)
+        return _live(name, spec, options, vendor_options)
     raise ProviderError(f"unknown provider '{name}': use one of {', '.join(PROVIDERS)}")
 
 
@@ -117,9 +119,13 @@ def _prefixed(spec: WorkflowSpec | None, options: dict[str, Any]) -> bool:
     return any(parse_model(m).vendor for m in _models(spec, options))
 
 
-def _live(default: str, spec: WorkflowSpec | None, options: dict[str, Any]) -> Provider:
+def _live(
+    default: str,
+    spec: WorkflowSpec | None,
+    options: dict[str, Any],
+    vendor_options: dict[str, dict[str, Any]],
+) -> Provider:
     """The default vendor's own provider, or a router when a model string names a vendor."""
-    vendor_options = {v: options.pop(v) for v in VENDORS if isinstance(options.get(v), dict)}
     if not _prefixed(spec, options) and not vendor_options:
         from .routing import build_vendor
 
