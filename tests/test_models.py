@@ -378,3 +378,11 @@ def test_sdks_are_imported_only_by_their_module_and_only_when_used() -> None:
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_two_vendor_example_replays_offline(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "two_vendors" / "workflow.yaml"
+    result = run_workflow(example, runs_dir=tmp_path)  # auto: the cassette next to the spec
+    assert result.ok, result
+    assert "def due_for_reminder" in result.output("implement").content
+    assert result.output("fields").data["fields"][0] == {"name": "due", "type": "string"}
