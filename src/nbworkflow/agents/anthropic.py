@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import ProviderError
 from .base import ModelRequest, ModelResponse
+from .failures import retries_note, timed_out, unreachable
 from .models import model_for
 from .network import HostCheck
 from .strict import strict_compatible, without_defaults
@@ -62,10 +63,6 @@ async def _count_attempts(request: Any, call_next: Any) -> Any:
 
 
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def _retries_note(retries: int) -> str:
-    return f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
 
 
 _STATUS_FIXES: dict[int, tuple[str, bool]] = {
@@ -127,21 +124,13 @@ def map_error(
     import anthropic as sdk
 
     label, base_env, auth_fix = _CLOUDS.get(vendor, _CLOUDS["anthropic"])
-    note = _retries_note(retries)
+    note = retries_note(retries)
     if isinstance(exc, sdk.APITimeoutError):
-        limit = f" after {timeout:g} s" if timeout else ""
-        return ProviderError(
-            f"the model call timed out{limit}{note}: raise the provider's timeout or lower the "
-            "node's max_tokens",
-            retryable=True,
-        )
+        return ProviderError(timed_out(timeout, retries), retryable=True)
     if isinstance(exc, sdk.APIConnectionError):
-        cause = exc.__cause__
-        why = f" ({type(cause).__name__}: {cause})" if cause else ""
+        fix = f"check the network, a proxy, or {base_env}"
         return ProviderError(
-            f"could not reach {label} at {exc.request.url}{why}"
-            f"{note}: check the network, a proxy, or {base_env}",
-            retryable=True,
+            unreachable(label, exc.request.url, exc.__cause__, retries, fix), retryable=True
         )
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code

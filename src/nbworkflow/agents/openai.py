@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import ProviderError
 from .base import ModelRequest, ModelResponse
+from .failures import retries_note, timed_out, unreachable
 from .models import model_for
 from .network import HostCheck
 from .strict import strict_compatible, without_defaults
@@ -126,10 +127,6 @@ def vendor_api_key(vendor: str, api_key: str | None = None) -> str | None:
     return None if info.key_required else "not-needed"
 
 
-def _retries_note(retries: int) -> str:
-    return f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
-
-
 _STATUS_FIXES: dict[int, tuple[str, bool]] = {
     401: (
         "{key_env} is not set or invalid (401): set it to a valid key for {label}, or run "
@@ -166,29 +163,20 @@ def map_error(
     model: str,
     retries: int = 0,
     timeout: float | None = None,
-    base_url: str = "",
 ) -> ProviderError:
     """The one place the openai SDK's errors become the project's (callers raise ``from exc``)."""
     import openai as sdk
 
     info = VENDOR_INFO.get(vendor, VENDOR_INFO["openai-compatible"])
-    note = _retries_note(retries)
+    note = retries_note(retries)
     if isinstance(exc, sdk.APITimeoutError):
-        limit = f" after {timeout:g} s" if timeout else ""
-        return ProviderError(
-            f"the model call to {info.label} timed out{limit}{note}: raise the provider's "
-            "timeout or lower the node's max_tokens",
-            retryable=True,
-        )
+        return ProviderError(timed_out(timeout, retries, where=f" to {info.label}"), retryable=True)
     if isinstance(exc, sdk.APIConnectionError):
-        cause = exc.__cause__
-        why = f" ({type(cause).__name__}: {cause})" if cause else ""
         fix = f"check the network, a proxy, or {info.base_env}"
         if vendor == "ollama":
             fix = f"is Ollama running? start it with `ollama serve`, or set {info.base_env}"
         return ProviderError(
-            f"could not reach {info.label} at {exc.request.url}{why}{note}: {fix}",
-            retryable=True,
+            unreachable(info.label, exc.request.url, exc.__cause__, retries, fix), retryable=True
         )
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
@@ -354,7 +342,6 @@ class OpenAIProvider:
                 model=params["model"],
                 retries=retries,
                 timeout=self.timeout,
-                base_url=self.base_url,
             ) from exc
         finally:
             _ATTEMPTS.reset(token)
