@@ -171,11 +171,34 @@ def test_server_ignoring_response_format_still_works() -> None:
     assert result.content == "ok" and repairs == []
 
 
-def test_server_rejecting_response_format_says_how_to_do_without() -> None:
+def test_server_rejecting_response_format_is_asked_again_without_it() -> None:
     err = openai_error_reply(400, "Unrecognized request argument: response_format")
+    answer = {"rationale": "", "content": "x"}
+    with ChatCompletionsServer([err, answer, answer]) as server:
+        provider = make(server, vendor="openai-compatible")
+
+        async def twice() -> list[Any]:
+            try:
+                return [await call_structured(provider, request(), "text") for _ in range(2)]
+            finally:
+                await provider.aclose()
+
+        results = run(twice())
+    assert [answer.content for answer, _ in results] == ["x", "x"]
+    assert [response_format(r) is not None for r in server.requests] == [True, False, False]
+    assert '"content"' in chat_system(server.requests[1])
+    assert results[0][1][0].meta["structured"] == "none"
+    assert results[0][1][0].meta["retries"] == 0
+
+
+def test_server_rejecting_response_format_says_how_to_do_without() -> None:
+    # Only when the provider was told which mode to use does the 400 reach the user.
+    err = openai_error_reply(400, "Unrecognized request argument: response_format")
+    provider_args = {"vendor": "openai-compatible", "structured": "json_object"}
     with ChatCompletionsServer([err]) as server, pytest.raises(ProviderError) as info:
-        run(structured(make(server, vendor="openai-compatible"), "text"))
+        run(structured(make(server, **provider_args), "text"))
     assert "structured='json_object' or 'none'" in str(info.value)
+    assert len(server.requests) == 1
     with ChatCompletionsServer([{"rationale": "", "content": "x"}]) as server:
         run(structured(make(server, vendor="openai-compatible", structured="none"), "text"))
     assert "response_format" not in server.requests[0].json

@@ -253,6 +253,9 @@ class OpenAIProvider:
         self.calls = 0
         self.retries = 0
         """HTTP retries over all calls (transient failures the SDK retried)."""
+        self.format_refused = False
+        """The server answered 400 to ``response_format``: ``auto`` sends the schema in the
+        prompt only from then on."""
         url = vendor_base_url(vendor, base_url)
         key = vendor_api_key(vendor, api_key)
         if key is None:
@@ -295,7 +298,9 @@ class OpenAIProvider:
         mode = "text"
         if schema is not None:
             mode = self.structured
-            if mode == "auto":
+            if mode == "auto" and self.format_refused:
+                mode = "none"
+            elif mode == "auto":
                 fits = strict_compatible(schema, all_required=True)
                 mode = "json_schema" if fits else "json_object"
             if mode == "json_schema":
@@ -332,7 +337,17 @@ class OpenAIProvider:
         token = _ATTEMPTS.set(attempts)
         self.calls += 1
         try:
-            completion = await self._client.chat.completions.create(**params)
+            try:
+                completion = await self._client.chat.completions.create(**params)
+            except sdk.BadRequestError as exc:
+                if not self._refuses_format(exc, params):
+                    raise
+                # A server without structured output: from now on the schema goes in the
+                # prompt only, and the parse-and-repair loop does the rest.
+                self.format_refused = True
+                attempts.clear()  # a new question, not a retry of the old one
+                params, mode = self._params(request)
+                completion = await self._client.chat.completions.create(**params)
         except sdk.OpenAIError as exc:
             retries = max(0, len(attempts) - 1)
             self.retries += retries
@@ -372,6 +387,14 @@ class OpenAIProvider:
             stop_reason=_STOP_REASONS.get(str(reason), reason),
             meta=meta,
         )
+
+    def _refuses_format(self, exc: BaseException, params: dict[str, Any]) -> bool:
+        """A 400 about ``response_format`` from a server other than OpenAI's, in ``auto``."""
+        if self.structured != "auto" or self.vendor == "openai" or "response_format" not in params:
+            return False
+        body = getattr(exc, "body", None)
+        said = str(body.get("message") if isinstance(body, dict) else body) + str(exc)
+        return "response_format" in said or "json_schema" in said
 
     async def aclose(self) -> None:
         await self._client.close()
