@@ -386,3 +386,22 @@ def test_the_two_vendor_example_replays_offline(tmp_path: Path) -> None:
     assert result.ok, result
     assert "def due_for_reminder" in result.output("implement").content
     assert result.output("fields").data["fields"][0] == {"name": "due", "type": "string"}
+
+
+def test_vendor_providers_pickle_as_name_and_options() -> None:
+    import anthropic
+
+    providers = [
+        vendor_provider(vendor, "http://127.0.0.1:9/v1")
+        for vendor in ("anthropic", "openai", "ollama", "bedrock", "vertex")
+    ]
+    for provider in providers:
+        clone = pickle.loads(pickle.dumps(provider))
+        assert type(clone) is type(provider) and clone is not provider
+        assert clone.name == provider.name
+        assert clone.base_url == provider.base_url  # type: ignore[attr-defined]
+        run(clone.aclose())
+        run(provider.aclose())
+    own = AnthropicProvider(client=anthropic.AsyncAnthropic(api_key=KEY))
+    with pytest.raises(TypeError, match="build it from options"):
+        pickle.dumps(own)

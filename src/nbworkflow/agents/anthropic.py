@@ -193,10 +193,20 @@ class AnthropicProvider:
         self.retries = 0
         """HTTP retries over all calls (transient failures the SDK retried)."""
         self._owns_client = client is None
+        self._options: dict[str, Any] | None = None
+        """What rebuilds this provider elsewhere (pickling); ``None`` for a caller's client."""
         if client is not None:
             # A copy that shares the caller's connection pool, plus the retry counter.
             self._client = client.with_middleware(_count_attempts)
             return
+        self._options = {
+            "model": model,
+            "api_key": api_key,
+            "base_url": base_url,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "structured": structured,
+        }
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             raise ProviderError(
@@ -259,6 +269,13 @@ class AnthropicProvider:
         provider.timeout = timeout
         provider.vendor = provider.name = vendor
         provider._owns_client = True
+        provider._options = {
+            "model": model,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "structured": structured,
+            **cloud,
+        }
         _label, base_env, _fix = _CLOUDS[vendor]
         provider._hosts = HostCheck(hint=f"or {base_env}")
         return provider
@@ -360,6 +377,17 @@ class AnthropicProvider:
             stop_reason=message.stop_reason,
             meta=meta,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Name and options: an SDK client holds sockets and belongs to one process.
+        if self._options is None:
+            raise TypeError(
+                "an AnthropicProvider built on your own client cannot be pickled: build it "
+                "from options (api_key, base_url, ...) to send it to another process"
+            )
+        from .routing import build_vendor
+
+        return (build_vendor, (self.vendor, self._options))
 
     async def aclose(self) -> None:
         if self._owns_client:  # a client passed in belongs to the caller

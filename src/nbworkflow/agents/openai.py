@@ -256,6 +256,15 @@ class OpenAIProvider:
         self.format_refused = False
         """The server answered 400 to ``response_format``: ``auto`` sends the schema in the
         prompt only from then on."""
+        self._options: dict[str, Any] = {
+            "model": model,
+            "api_key": api_key,
+            "base_url": base_url,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "structured": structured,
+        }
+        """What rebuilds this provider elsewhere (pickling: name and options)."""
         url = vendor_base_url(vendor, base_url)
         key = vendor_api_key(vendor, api_key)
         if key is None:
@@ -395,6 +404,12 @@ class OpenAIProvider:
         body = getattr(exc, "body", None)
         said = str(body.get("message") if isinstance(body, dict) else body) + str(exc)
         return "response_format" in said or "json_schema" in said
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Name and options: an SDK client holds sockets and belongs to one process.
+        from .routing import build_vendor
+
+        return (build_vendor, (self.vendor, self._options))
 
     async def aclose(self) -> None:
         await self._client.close()
