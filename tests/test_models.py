@@ -196,7 +196,7 @@ nodes:
         additionalProperties: false
   - id: write
     agent: Backend Engineer
-    model: anthropic:claude-sonnet-4-5
+    model: anthropic:claude-loopback-1
     depends_on: [analyze]
     action: Write the mapper.
     output: code
@@ -230,7 +230,7 @@ def test_a_workflow_mixing_two_vendors_runs(tmp_path: Path) -> None:
     [to_openai] = oai.requests
     [to_claude] = claude.requests
     assert to_openai.model == "gpt-4.1-mini" and "Systems Analyst" in chat_system(to_openai)
-    assert to_claude.model == "claude-sonnet-4-5" and '"email"' in to_claude.last_user_text
+    assert to_claude.model == "claude-loopback-1" and '"email"' in to_claude.last_user_text
     calls = {c.node_id: c for c in seen if isinstance(c, ev.ModelCalled)}
     assert (calls["analyze"].input_tokens, calls["write"].input_tokens) == (100, 200)
     assert (result.state.input_tokens, result.state.output_tokens) == (300, 60)
@@ -277,7 +277,7 @@ def test_unresolvable_host_fails_once_with_one_line(vendor: str) -> None:
 
 def test_a_run_without_network_shows_the_message_once(tmp_path: Path) -> None:
     seen: list[ev.RunEvent] = []
-    spec = load_workflow(text=SPEC_MIXED_TEMPLATE.replace("anthropic:claude-sonnet-4-5", "x"))
+    spec = load_workflow(text=SPEC_MIXED_TEMPLATE.replace("anthropic:claude-loopback-1", "x"))
     with allow_model_requests():
         result = run_workflow(
             spec,

@@ -84,9 +84,10 @@ def _resolve(
             name = "anthropic"
         else:
             raise ProviderError(
-                "no model provider: set ANTHROPIC_API_KEY for live calls, or run offline with "
-                "--provider replay --cassette FILE (recorded answers) or --provider scripted "
-                "--script FILE (canned answers)"
+                "no model provider: set ANTHROPIC_API_KEY for live calls (or name another "
+                "vendor in the model string: openai:gpt-4.1-mini, ollama:llama3.2, ...), or run "
+                "offline with --provider replay --cassette FILE (recorded answers) or "
+                "--provider scripted --script FILE (canned answers)"
             )
     if name == "scripted":
         script = options.pop("script", None) or _companion(spec, (".script.yaml", ".script.json"))
