@@ -405,3 +405,24 @@ def test_vendor_providers_pickle_as_name_and_options() -> None:
     own = AnthropicProvider(client=anthropic.AsyncAnthropic(api_key=KEY))
     with pytest.raises(TypeError, match="build it from options"):
         pickle.dumps(own)
+
+
+def test_host_check_tries_every_address_before_saying_no(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbworkflow.agents.network import HostCheck
+
+    async def two_addresses(self: Any, host: str, port: int, **kwargs: Any) -> list[Any]:
+        # The first address refuses (nothing listens on 127.0.0.2), the second answers.
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", two_addresses)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert run(HostCheck()._probe("api.example.test", port)) is None
+        listener.close()
+        problem = run(HostCheck()._probe("api.example.test", port))
+    assert problem is not None and problem.startswith(f"cannot connect to api.example.test:{port}")

@@ -92,21 +92,28 @@ class HostCheck:
             return f"cannot resolve {host} ({exc.strerror or exc})"
         if not infos:
             return f"cannot resolve {host}"
-        family, _kind, proto, _name, address = infos[0]
-        remaining = max(0.1, self.deadline - (loop.time() - start))
-        try:
-            _reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(str(address[0]), port, family=family, proto=proto),
-                remaining,
-            )
-        except TimeoutError:
-            return f"{host}:{port} did not answer within {self.deadline:g} s"
-        except OSError as exc:
-            return f"cannot connect to {host}:{port} ({exc.strerror or exc})"
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return None
+        problem = ""
+        # Every address in turn (an IPv6 address first on a machine without IPv6 routes must
+        # not hide a working IPv4 one), all within the one deadline.
+        for family, _kind, proto, _name, address in infos:
+            remaining = self.deadline - (loop.time() - start)
+            if remaining <= 0:
+                break
+            try:
+                _reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(str(address[0]), port, family=family, proto=proto),
+                    remaining,
+                )
+            except TimeoutError:
+                break
+            except OSError as exc:
+                problem = f"cannot connect to {host}:{port} ({exc.strerror or exc})"
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return None
+        return problem or f"{host}:{port} did not answer within {self.deadline:g} s"
 
 
 __all__ = ["DEADLINE", "HostCheck"]
