@@ -426,3 +426,13 @@ def test_host_check_tries_every_address_before_saying_no(monkeypatch: pytest.Mon
         listener.close()
         problem = run(HostCheck()._probe("api.example.test", port))
     assert problem is not None and problem.startswith(f"cannot connect to api.example.test:{port}")
+
+
+def test_offline_providers_ignore_options_meant_for_live_vendors() -> None:
+    from nbworkflow.agents.replay import ReplayProvider
+    from nbworkflow.agents.scripted import ScriptedProvider
+
+    cassette = Path(__file__).resolve().parents[1] / "examples/two_vendors/workflow.cassette.jsonl"
+    live = {"openai": {"api_key": KEY}, "ollama": {"base_url": "http://127.0.0.1:9/v1"}}
+    assert isinstance(resolve_provider("auto", cassette=cassette, **live), ReplayProvider)
+    assert isinstance(resolve_provider("scripted", script={"a": "x"}, **live), ScriptedProvider)
