@@ -1,5 +1,8 @@
 """The ``anthropic`` provider: nodes answered by Claude through the official SDK.
 
+(Over 400 lines on purpose: Claude on Anthropic, Bedrock and Vertex share this one request
+shaping and error map; only the client differs.)
+
 The SDK is imported here only, and only when a provider is constructed (it costs ~1.4 s).
 
 Structured output: the node's answer schema is sent with the request, so the model is

@@ -1,5 +1,8 @@
 """The ``openai`` provider: OpenAI and every server that speaks its Chat Completions API.
 
+(Over 400 lines on purpose: the request shaping, the one error map and the three vendors'
+settings are one vendor SDK's concern and are read together.)
+
 One class for three vendors of model strings: ``openai:`` (api.openai.com, ``OPENAI_API_KEY``,
 ``OPENAI_BASE_URL``), ``ollama:`` (``http://localhost:11434/v1`` unless ``OLLAMA_BASE_URL`` or
 ``OLLAMA_HOST`` say otherwise; no key) and ``openai-compatible:`` (vLLM, LM Studio, llama.cpp,
