@@ -151,3 +151,23 @@ nodes:
     assert result.ok, result
     assert [model_in_path(r) for r in bedrock.requests] == [BEDROCK_MODEL]
     assert [model_in_path(r) for r in vertex.requests] == [VERTEX_MODEL]
+
+
+def test_a_missing_signing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    for name in ("botocore", "botocore.auth", "botocore.awsrequest", "boto3"):
+        monkeypatch.setitem(sys.modules, name, None)  # "import" raises ImportError
+    with BedrockServer(["never"]) as server:
+        provider = build_vendor("bedrock", {"base_url": server.url, **SIGV4})
+        with pytest.raises(ProviderError, match=r"pip install 'nbworkflow\[bedrock\]'"):
+            run(complete(provider, request(BEDROCK_MODEL)))
+    assert server.requests == []
+
+
+def test_a_missing_openai_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openai", None)
+    with pytest.raises(ProviderError, match=r"pip install 'nbworkflow\[openai\]'"):
+        build_vendor("openai", {"api_key": "k", "base_url": "http://127.0.0.1:9/v1"})

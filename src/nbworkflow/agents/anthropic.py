@@ -346,6 +346,14 @@ class AnthropicProvider:
         self.calls += 1
         try:
             message = await self._client.messages.create(**params)
+        except ImportError as exc:  # the cloud clients import their auth libraries per request
+            extra = {"bedrock": "bedrock", "vertex": "vertex"}.get(self.vendor, "")
+            raise ProviderError(
+                f"Claude on {self.vendor} needs {exc.name or 'a package'} to sign its requests: "
+                f"pip install 'nbworkflow[{extra}]'"
+                + (" (or use an API key: AWS_BEARER_TOKEN_BEDROCK)" if extra == "bedrock" else "")
+                + (" (or pass access_token)" if extra == "vertex" else "")
+            ) from exc
         except (sdk.AnthropicError, ValueError) as exc:
             retries = max(0, len(attempts) - 1)
             self.retries += retries

@@ -276,8 +276,14 @@ class OpenAIProvider:
                 f"'{vendor}:NAME', or run offline with --provider replay --cassette FILE or "
                 "--provider scripted --script FILE"
             )
-        import httpx2
-        import openai as sdk
+        try:
+            import httpx2
+            import openai as sdk
+        except ImportError as exc:
+            raise ProviderError(
+                f"models '{vendor}:NAME' need the openai SDK, which is not installed: "
+                "pip install 'nbworkflow[openai]'"
+            ) from exc
 
         self._hosts = HostCheck(hint=f"or {info.base_env}")
         self._client = sdk.AsyncOpenAI(
