@@ -436,3 +436,11 @@ def test_offline_providers_ignore_options_meant_for_live_vendors() -> None:
     live = {"openai": {"api_key": KEY}, "ollama": {"base_url": "http://127.0.0.1:9/v1"}}
     assert isinstance(resolve_provider("auto", cassette=cassette, **live), ReplayProvider)
     assert isinstance(resolve_provider("scripted", script={"a": "x"}, **live), ScriptedProvider)
+
+
+def test_a_routed_run_is_named_after_the_vendors_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    spec = load_workflow(text=SPEC_BARE.replace("some-model", "openai:gpt-4.1-mini"))
+    provider = resolve_provider("auto", spec=spec)
+    assert isinstance(provider, RoutingProvider) and provider.name == "openai"
+    run(provider.aclose())

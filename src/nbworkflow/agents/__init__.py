@@ -134,7 +134,7 @@ def _live(
     from .routing import RoutingProvider
 
     needed = vendors_of(_models(spec, options), default)
-    name = "+".join(needed) if len(needed) > 1 else default
+    name = "+".join(needed) or default
     return RoutingProvider(default, vendors=vendor_options, prepare=needed, name=name, **options)
 
 
