@@ -1,6 +1,6 @@
 """Regenerate the demo notebooks and execute them, so the committed copies carry outputs.
 
-    .venv/bin/python notebooks/build.py            # write + execute all three
+    .venv/bin/python notebooks/build.py            # write + execute all of them
     .venv/bin/python notebooks/build.py --no-run   # only write the sources
 
 Each notebook is executed in a scratch folder (its run folders stay out of the repository) with
@@ -367,6 +367,64 @@ skipped. Nothing here is a traceback from nbworkflow's internals.
     )
 
 
+TWO_VENDORS_YAML = (
+    Path(__file__).resolve().parents[1] / "examples" / "two_vendors" / "workflow.yaml"
+).read_text(encoding="utf-8")
+
+
+def two_vendors() -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            md("""
+# One workflow, two vendors
+
+A model string names the vendor and the model: `model: openai:gpt-4.1-mini` for the whole
+workflow, and `model: anthropic:claude-sonnet-4-5` on the node that writes code. Other strings:
+`ollama:llama3.2` (a local Ollama, no key), `openai-compatible:NAME` (vLLM, LM Studio,
+llama.cpp, OpenRouter... with `OPENAI_COMPATIBLE_BASE_URL`), `bedrock:...` and `vertex:...`
+(Claude on AWS and Google Cloud). A bare name means what it always meant (Anthropic).
+
+This notebook runs **offline**: the answers come from a cassette that was recorded through the
+real `openai` and `anthropic` SDKs (`examples/two_vendors/record_cassette.py`, against loopback
+servers that speak each vendor's API). With `OPENAI_API_KEY` and `ANTHROPIC_API_KEY` set,
+`--provider auto` sends each node to its vendor for real.
+"""),
+            code("%load_ext nbworkflow"),
+            code("""
+from pathlib import Path
+
+import nbworkflow
+from nbworkflow.agents.replay import ReplayProvider
+
+# The example files ship with the source tree (examples/two_vendors/).
+EXAMPLES = Path(nbworkflow.__file__).resolve().parents[2] / "examples" / "two_vendors"
+recorded = ReplayProvider(EXAMPLES / "workflow.cassette.jsonl")
+"""),
+            md("## The workflow: two nodes on OpenAI, one on Anthropic"),
+            code("%%workflow --provider recorded --out run\n" + TWO_VENDORS_YAML.strip("\n")),
+            md("""
+## Who answered, and what it would have cost
+
+Each recorded call says which vendor answered; prices come from the `genai-prices` table
+(offline), per call.
+"""),
+            code("""
+from nbworkflow.agents.prices import CostMeter, format_usd
+
+meter = CostMeter()
+for entry in recorded.entries:
+    response = entry.to_response()
+    cost = meter.add(response, entry.request["model"])
+    print(f"{entry.node_id:13} {response.meta['vendor']:10} {response.model:18} "
+          f"{response.input_tokens:>4} in {response.output_tokens:>4} out  {format_usd(cost)}")
+print("run total:", meter.summary())
+print(run.output("implement").content)  # noqa: F821 (bound by --out run)
+"""),
+        ],
+        metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
+    )
+
+
 def execute(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
@@ -382,10 +440,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-run", action="store_true")
     parser.add_argument("--sandbox", default="", help="force a sandbox backend in the demos")
-    parser.add_argument("names", nargs="*", default=["quickstart", "crm_integration", "chaos"])
+    parser.add_argument(
+        "names", nargs="*", default=["quickstart", "crm_integration", "chaos", "two_vendors"]
+    )
     args = parser.parse_args(argv)
     opt = f" --sandbox {args.sandbox}" if args.sandbox else ""
-    books = {"quickstart": quickstart(), "crm_integration": crm(opt), "chaos": chaos(opt)}
+    books = {
+        "quickstart": quickstart(),
+        "crm_integration": crm(opt),
+        "chaos": chaos(opt),
+        "two_vendors": two_vendors(),
+    }
     for name in args.names:
         nb = books[name]
         if not args.no_run:

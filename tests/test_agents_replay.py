@@ -72,7 +72,8 @@ def test_cassette_is_append_only_jsonl_keyed_by_cache_key(tmp_path: Path) -> Non
     assert entries[0]["request"] == request_fields(first)
     assert entries[0]["response"]["text"] == "one"
     assert set(entries[0]) == {
-        "key", "occurrence", "node_id", "purpose", "attempt", "request", "response", "recorded_at"
+        "key", "occurrence", "node_id", "purpose", "attempt", "vendor", "request", "response",
+        "recorded_at",
     }  # fmt: skip
     # A second session appends; it never rewrites.
     record(tmp_path, {"n1": "again"}, [first])

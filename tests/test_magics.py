@@ -93,7 +93,7 @@ def test_options_parse() -> None:
     with pytest.raises(UsageError):
         wf.parse_argstring(magic, "--max-concurrency many")
     with pytest.raises(UsageError, match="unknown provider"):
-        wf.resolve_provider_name("openai", {})
+        wf.resolve_provider_name("gemini", {})
     with pytest.raises(UsageError, match="NAME=VALUE"):
         wf.parse_vars(["novalue"])
 

@@ -133,6 +133,8 @@ class ModelCalled(_Event):
     """Transient failures (429/5xx/connection) the SDK retried before this answer."""
     cached: bool = False
     """The answer came from a cassette (replay), not from the model."""
+    cost_usd: float | None = None
+    """US dollars for this call (``agents.prices``); ``None``: unknown or not priced."""
 
 
 @dataclass(slots=True, kw_only=True)

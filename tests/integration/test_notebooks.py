@@ -132,7 +132,26 @@ def test_chaos(tmp_path: Path) -> None:
     assert "Traceback" not in errors and "staging-demo-token" not in errors
 
 
-@pytest.mark.parametrize("name", ["quickstart", "crm_integration", "chaos"])
+def test_two_vendors_replays_one_workflow_answered_by_two_vendors(tmp_path: Path) -> None:
+    nb = execute("two_vendors", tmp_path)
+    (cell,) = workflow_cells(nb)
+    html, plain = final_rendering(cell)
+    assert "two_vendors · succeeded · 3 succeeded" in plain
+    assert set(statuses(graph_svg(html)).values()) == {"succeeded"}
+    (run,) = list_runs(tmp_path / ".nbworkflow" / "runs")
+    calls = {e.node_id: e.model for e in read_events(run.path) if e.kind == "model_called"}
+    assert calls == {
+        "requirements": "gpt-4.1-mini",
+        "fields": "gpt-4.1-mini",
+        "implement": "claude-sonnet-4-5",
+    }
+    table = "".join(o.get("text", "") for o in nb.cells[-2].outputs)
+    assert re.search(r"requirements +openai +gpt-4\.1-mini .*\$0\.\d{4}", table)
+    assert re.search(r"implement +anthropic +claude-sonnet-4-5 .*\$0\.\d{4}", table)
+    assert "run total: $0." in table and "def due_for_reminder" in table
+
+
+@pytest.mark.parametrize("name", ["quickstart", "crm_integration", "chaos", "two_vendors"])
 def test_committed_copies_carry_their_outputs(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     ran = [c for c in workflow_cells(nb) if "depnds_on" not in c.source]  # skip the typo demo

@@ -1,7 +1,10 @@
 """Model providers: the protocol, structured output, and the built-in providers.
 
-``anthropic`` (the official SDK, imported lazily), ``replay`` (recorded answers, offline) and
-``scripted`` (canned answers per node, offline; for demos and tests).
+Vendors, each named by a model string's prefix (``agents.models``): ``anthropic`` (the
+official SDK, imported lazily; ``bedrock`` and ``vertex`` through its cloud clients),
+``openai``, ``ollama`` and ``openai-compatible`` (the ``openai`` SDK). A workflow whose models
+name vendors gets a ``RoutingProvider`` that sends each request to its vendor. Offline:
+``replay`` (recorded answers) and ``scripted`` (canned answers per node; demos and tests).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ProviderError
 from .base import Message, ModelRequest, ModelResponse, Provider
+from .models import VENDORS, parse_model, vendors_of
 from .scripted import ScriptedProvider
 
 if TYPE_CHECKING:
     from ..spec import WorkflowSpec
 
-PROVIDERS = ("auto", "scripted", "replay", "anthropic")
+PROVIDERS = ("auto", "scripted", "replay", *VENDORS)
 
 
 def _companion(spec: WorkflowSpec | None, suffixes: tuple[str, ...]) -> Path | None:
@@ -38,16 +42,28 @@ def resolve_provider(
 
     ``auto`` (the default) stays offline when it can: a cassette next to the spec
     (``<name>.cassette.jsonl`` or ``cassette.jsonl``) is replayed, else a script
-    (``<name>.script.yaml`` or ``script.yaml``) is used; only then ``anthropic`` with
-    ``ANTHROPIC_API_KEY``. ``record="cassette.jsonl"`` wraps the provider in a
-    ``RecordingProvider`` that appends every call to that cassette.
+    (``<name>.script.yaml`` or ``script.yaml``) is used; only then the live vendors the
+    workflow's model strings name (a bare name: ``anthropic`` with ``ANTHROPIC_API_KEY``).
+    A vendor name (``anthropic``, ``openai``, ``ollama``...) makes it the vendor of bare model
+    names; model strings with a prefix still go to their own vendor. Options for another
+    vendor go under its name: ``{"openai": {"base_url": ...}}``.
+    ``record="cassette.jsonl"`` wraps the provider in a ``RecordingProvider`` that appends
+    every call to that cassette. ``cost_budget=2.5`` (or the spec's ``cost_budget``) wraps it
+    in a ``CostBudgetProvider``: every answer priced, no new call once $2.50 are spent.
     """
     record = options.pop("record", None)
+    cost_budget = options.pop("cost_budget", None)
+    if cost_budget is None:  # the spec's field, where the spec has one
+        cost_budget = getattr(spec, "cost_budget", None)
     resolved = _resolve(provider, spec, options)
     if record:
         from .replay import RecordingProvider
 
-        return RecordingProvider(resolved, record)
+        resolved = RecordingProvider(resolved, record)
+    if cost_budget is not None:
+        from .prices import CostBudgetProvider, CostMeter
+
+        resolved = CostBudgetProvider(resolved, CostMeter(float(cost_budget)))
     return resolved
 
 
@@ -56,19 +72,22 @@ def _resolve(
 ) -> Provider:
     if provider is not None and not isinstance(provider, str):
         return provider
+    # Per-vendor options matter only to live vendors (scripted and replay take none).
+    vendor_options = {v: options.pop(v) for v in VENDORS if isinstance(options.get(v), dict)}
     name = provider or "auto"
     if name == "auto":
         if options.get("cassette") or _companion(spec, (".cassette.jsonl",)):
             name = "replay"
         elif options.get("script") or _companion(spec, (".script.yaml", ".script.json")):
             name = "scripted"
-        elif os.environ.get("ANTHROPIC_API_KEY"):
+        elif os.environ.get("ANTHROPIC_API_KEY") or _prefixed(spec, options):
             name = "anthropic"
         else:
             raise ProviderError(
-                "no model provider: set ANTHROPIC_API_KEY for live calls, or run offline with "
-                "--provider replay --cassette FILE (recorded answers) or --provider scripted "
-                "--script FILE (canned answers)"
+                "no model provider: set ANTHROPIC_API_KEY for live calls (or name another "
+                "vendor in the model string: openai:gpt-4.1-mini, ollama:llama3.2, ...), or run "
+                "offline with --provider replay --cassette FILE (recorded answers) or "
+                "--provider scripted --script FILE (canned answers)"
             )
     if name == "scripted":
         script = options.pop("script", None) or _companion(spec, (".script.yaml", ".script.json"))
@@ -84,11 +103,39 @@ def _resolve(
         if cassette is None:
             raise ProviderError("the replay provider needs a cassette: --cassette FILE")
         return ReplayProvider(cassette, **options)
-    if name == "anthropic":
-        from .anthropic import AnthropicProvider
-
-        return AnthropicProvider(**options)
+    if name in VENDORS:
+        return _live(name, spec, options, vendor_options)
     raise ProviderError(f"unknown provider '{name}': use one of {', '.join(PROVIDERS)}")
+
+
+def _models(spec: WorkflowSpec | None, options: dict[str, Any]) -> list[str]:
+    models = [str(options["model"])] if options.get("model") else []
+    if spec is not None:
+        models.append(spec.model)
+        models += [n.model for n in spec.nodes if n.model]
+    return models
+
+
+def _prefixed(spec: WorkflowSpec | None, options: dict[str, Any]) -> bool:
+    return any(parse_model(m).vendor for m in _models(spec, options))
+
+
+def _live(
+    default: str,
+    spec: WorkflowSpec | None,
+    options: dict[str, Any],
+    vendor_options: dict[str, dict[str, Any]],
+) -> Provider:
+    """The default vendor's own provider, or a router when a model string names a vendor."""
+    if not _prefixed(spec, options) and not vendor_options:
+        from .routing import build_vendor
+
+        return build_vendor(default, options)
+    from .routing import RoutingProvider
+
+    needed = vendors_of(_models(spec, options), default)
+    name = "+".join(needed) or default
+    return RoutingProvider(default, vendors=vendor_options, prepare=needed, name=name, **options)
 
 
 __all__ = [

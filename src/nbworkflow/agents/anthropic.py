@@ -1,5 +1,8 @@
 """The ``anthropic`` provider: nodes answered by Claude through the official SDK.
 
+(Over 400 lines on purpose: Claude on Anthropic, Bedrock and Vertex share this one request
+shaping and error map; only the client differs.)
+
 The SDK is imported here only, and only when a provider is constructed (it costs ~1.4 s).
 
 Structured output: the node's answer schema is sent with the request, so the model is
@@ -31,6 +34,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import ProviderError
 from .base import ModelRequest, ModelResponse
+from .failures import retries_note, timed_out, unreachable
+from .models import model_for
+from .network import HostCheck
+from .strict import strict_compatible, without_defaults
 from .testing import check_model_request
 
 if TYPE_CHECKING:
@@ -61,70 +68,6 @@ async def _count_attempts(request: Any, call_next: Any) -> Any:
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
-def strict_compatible(schema: Any) -> bool:
-    """Whether the API's strict ``json_schema`` output can express ``schema`` without loss.
-
-    Strict mode closes every object (``additionalProperties: false``) and needs a type (or
-    ``anyOf``/``enum``/``const``/``$ref``) on every value, so a free-form object or an untyped
-    value would be forced empty or rejected: those go as a tool instead.
-    """
-    if not isinstance(schema, dict):
-        return False
-    if "$ref" in schema:
-        return all(strict_compatible(s) for s in schema.get("$defs", {}).values())
-    for key in ("$defs", "definitions"):
-        if not all(strict_compatible(s) for s in schema.get(key, {}).values()):
-            return False
-    for key in ("anyOf", "oneOf", "allOf"):
-        if key in schema:
-            return all(strict_compatible(s) for s in schema[key])
-    if "enum" in schema or "const" in schema:
-        return True
-    kind = schema.get("type")
-    if isinstance(kind, list) or kind is None:
-        return False
-    if kind == "object":
-        props = schema.get("properties")
-        if not isinstance(props, dict) or not props:
-            return False
-        if schema.get("additionalProperties", False) is not False:
-            return False
-        if "patternProperties" in schema:
-            return False
-        return all(strict_compatible(s) for s in props.values())
-    if kind == "array":
-        items = schema.get("items")
-        return items is None or strict_compatible(items)
-    return kind in ("string", "integer", "number", "boolean", "null")
-
-
-_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
-_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-
-
-def _without_defaults(schema: Any) -> Any:
-    """``schema`` minus ``default`` keywords (strict mode would paste them into descriptions)."""
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "default":
-            continue
-        if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {k: _without_defaults(v) for k, v in value.items()}
-        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
-            out[key] = [_without_defaults(v) for v in value]
-        elif key in ("items", "additionalProperties", "not"):
-            out[key] = _without_defaults(value)
-        else:
-            out[key] = value
-    return out
-
-
-def _retries_note(retries: int) -> str:
-    return f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
-
-
 _STATUS_FIXES: dict[int, tuple[str, bool]] = {
     401: (
         "ANTHROPIC_API_KEY is not set or invalid (401): set it to a valid key from "
@@ -151,33 +94,55 @@ _STATUS_FIXES: dict[int, tuple[str, bool]] = {
 whether the node may retry."""
 
 
+_CLOUDS: dict[str, tuple[str, str, str]] = {
+    "anthropic": ("the Anthropic API", "ANTHROPIC_BASE_URL", ""),
+    "bedrock": (
+        "AWS Bedrock",
+        "ANTHROPIC_BEDROCK_BASE_URL",
+        "AWS credentials are missing or invalid, or the model is not enabled for them "
+        "({status}): check AWS_PROFILE / AWS_ACCESS_KEY_ID / AWS_BEARER_TOKEN_BEDROCK, "
+        "AWS_REGION, and model access for '{model}' in the Bedrock console",
+    ),
+    "vertex": (
+        "Google Vertex AI",
+        "ANTHROPIC_VERTEX_BASE_URL",
+        "Google Cloud credentials are missing or invalid, or the model is not enabled "
+        "({status}): run `gcloud auth application-default login`, check CLOUD_ML_REGION, "
+        "ANTHROPIC_VERTEX_PROJECT_ID and access to '{model}' in Model Garden",
+    ),
+}
+"""Per vendor of Claude: how messages name it, its base URL variable, and the fix for 401/403
+(the cloud's own credentials, not ``ANTHROPIC_API_KEY``)."""
+
+
 def map_error(
-    exc: BaseException, *, model: str, retries: int = 0, timeout: float | None = None
+    exc: BaseException,
+    *,
+    model: str,
+    retries: int = 0,
+    timeout: float | None = None,
+    vendor: str = "anthropic",
 ) -> ProviderError:
     """The one place SDK errors become the project's errors (callers raise ``from exc``)."""
     import anthropic as sdk
 
-    note = _retries_note(retries)
+    label, base_env, auth_fix = _CLOUDS.get(vendor, _CLOUDS["anthropic"])
+    note = retries_note(retries)
     if isinstance(exc, sdk.APITimeoutError):
-        limit = f" after {timeout:g} s" if timeout else ""
-        return ProviderError(
-            f"the model call timed out{limit}{note}: raise the provider's timeout or lower the "
-            "node's max_tokens",
-            retryable=True,
-        )
+        return ProviderError(timed_out(timeout, retries), retryable=True)
     if isinstance(exc, sdk.APIConnectionError):
-        cause = exc.__cause__
-        why = f" ({type(cause).__name__}: {cause})" if cause else ""
+        fix = f"check the network, a proxy, or {base_env}"
         return ProviderError(
-            f"could not reach the Anthropic API at {exc.request.url}{why}"
-            f"{note}: check the network, a proxy, or ANTHROPIC_BASE_URL",
-            retryable=True,
+            unreachable(label, exc.request.url, exc.__cause__, retries, fix), retryable=True
         )
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         detail = exc.api_message or (exc.body if isinstance(exc.body, str) else "") or ""
         detail = str(detail)[:300]
         said = f" (the API said: {detail})" if detail else ""
+        if auth_fix and status in (401, 403):
+            msg = auth_fix.format(status=status, model=model)
+            return ProviderError(msg + said, status_code=status, retryable=False)
         if status in _STATUS_FIXES:
             template, retryable = _STATUS_FIXES[status]
             msg = template.format(model=model, note=note)
@@ -186,7 +151,7 @@ def map_error(
             # The server may say a retry is pointless; then the node must not retry either.
             retryable = exc.response.headers.get("x-should-retry") != "false"
             kind = "overloaded" if status == 529 else "failed"
-            msg = f"the Anthropic API {kind} ({status}){note}: try again later"
+            msg = f"{label} {kind} ({status}){note}: try again later"
             return ProviderError(msg + said, status_code=status, retryable=retryable)
         retryable = status in (408, 409)
         return ProviderError(
@@ -224,14 +189,27 @@ class AnthropicProvider:
         self.timeout = timeout
         self.max_retries = max_retries
         self.structured: StructuredMode = structured
+        self.vendor = "anthropic"
+        """Which vendor answers (``bedrock``/``vertex`` for Claude on a cloud)."""
+        self._hosts = HostCheck(hint="or ANTHROPIC_BASE_URL")
         self.calls = 0
         self.retries = 0
         """HTTP retries over all calls (transient failures the SDK retried)."""
         self._owns_client = client is None
+        self._options: dict[str, Any] | None = None
+        """What rebuilds this provider elsewhere (pickling); ``None`` for a caller's client."""
         if client is not None:
             # A copy that shares the caller's connection pool, plus the retry counter.
             self._client = client.with_middleware(_count_attempts)
             return
+        self._options = {
+            "model": model,
+            "api_key": api_key,
+            "base_url": base_url,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "structured": structured,
+        }
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             raise ProviderError(
@@ -250,13 +228,68 @@ class AnthropicProvider:
             middleware=[_count_attempts],
         )
 
+    @classmethod
+    def on_cloud(
+        cls,
+        vendor: str,
+        model: str | None = None,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float = DEFAULT_TIMEOUT,
+        structured: StructuredMode = "auto",
+        **cloud: Any,
+    ) -> AnthropicProvider:
+        """Claude on AWS Bedrock (``vendor="bedrock"``) or Google Vertex AI (``"vertex"``),
+        through the SDK's own ``AsyncAnthropicBedrock``/``AsyncAnthropicVertex``.
+
+        ``cloud`` goes to that client as it is: Bedrock ``aws_region``, ``aws_profile``,
+        ``aws_access_key``, ``aws_secret_key``, ``aws_session_token`` or ``api_key`` (else
+        the AWS environment: ``AWS_REGION``, ``AWS_BEARER_TOKEN_BEDROCK``, profiles; SigV4
+        signing needs the ``bedrock`` extra, boto3); Vertex ``region``, ``project_id``,
+        ``access_token`` (else ``CLOUD_ML_REGION``, ``ANTHROPIC_VERTEX_PROJECT_ID`` and
+        Application Default Credentials: the ``vertex`` extra, google-auth); ``base_url``.
+        """
+        import anthropic as sdk
+        import httpx2
+
+        kinds = {"bedrock": sdk.AsyncAnthropicBedrock, "vertex": sdk.AsyncAnthropicVertex}
+        if vendor not in kinds:
+            raise ProviderError(f"unknown cloud '{vendor}' for Claude: use bedrock or vertex")
+        try:
+            client = kinds[vendor](
+                max_retries=max_retries,
+                timeout=httpx2.Timeout(timeout, connect=min(10.0, timeout)),
+                **cloud,
+            )
+        except (ValueError, TypeError, sdk.AnthropicError) as exc:
+            fix = (
+                "set AWS_REGION (or aws_region) and AWS credentials"
+                if vendor == "bedrock"
+                else "set CLOUD_ML_REGION and ANTHROPIC_VERTEX_PROJECT_ID (or region, project_id)"
+            )
+            raise ProviderError(f"cannot set up Claude on {vendor}: {exc}; {fix}") from exc
+        provider = cls(model, client=client, structured=structured, max_retries=max_retries)
+        provider.timeout = timeout
+        provider.vendor = provider.name = vendor
+        provider._owns_client = True
+        provider._options = {
+            "model": model,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "structured": structured,
+            **cloud,
+        }
+        _label, base_env, _fix = _CLOUDS[vendor]
+        provider._hosts = HostCheck(hint=f"or {base_env}")
+        return provider
+
     @property
     def base_url(self) -> str:
         return str(self._client.base_url)
 
     def _params(self, request: ModelRequest) -> tuple[dict[str, Any], str]:
         params: dict[str, Any] = {
-            "model": request.model or self.model,
+            "model": model_for(request.model, self.vendor) or self.model,
             "max_tokens": request.max_tokens,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         }
@@ -277,7 +310,7 @@ class AnthropicProvider:
                 params["output_config"] = {
                     "format": {
                         "type": "json_schema",
-                        "schema": transform_schema(_without_defaults(schema)),
+                        "schema": transform_schema(without_defaults(schema)),
                     }
                 }
             elif mode == "tool":
@@ -300,6 +333,7 @@ class AnthropicProvider:
         import anthropic as sdk
 
         check_model_request(self.base_url)
+        await self._hosts.check(self.base_url)
         try:
             params, mode = self._params(request)
         except ValueError as exc:  # transform_schema refused the schema
@@ -312,11 +346,23 @@ class AnthropicProvider:
         self.calls += 1
         try:
             message = await self._client.messages.create(**params)
+        except ImportError as exc:  # the cloud clients import their auth libraries per request
+            extra = {"bedrock": "bedrock", "vertex": "vertex"}.get(self.vendor, "")
+            raise ProviderError(
+                f"Claude on {self.vendor} needs {exc.name or 'a package'} to sign its requests: "
+                f"pip install 'nbworkflow[{extra}]'"
+                + (" (or use an API key: AWS_BEARER_TOKEN_BEDROCK)" if extra == "bedrock" else "")
+                + (" (or pass access_token)" if extra == "vertex" else "")
+            ) from exc
         except (sdk.AnthropicError, ValueError) as exc:
             retries = max(0, len(attempts) - 1)
             self.retries += retries
             raise map_error(
-                exc, model=params["model"], retries=retries, timeout=self.timeout
+                exc,
+                model=params["model"],
+                retries=retries,
+                timeout=self.timeout,
+                vendor=self.vendor,
             ) from exc
         finally:
             _ATTEMPTS.reset(token)
@@ -324,7 +370,12 @@ class AnthropicProvider:
         self.retries += retries
         text = _answer_text(message, mode)
         usage = message.usage
-        meta: dict[str, Any] = {"retries": retries, "structured": mode, "id": message.id}
+        meta: dict[str, Any] = {
+            "retries": retries,
+            "structured": mode,
+            "id": message.id,
+            "vendor": self.vendor,
+        }
         if usage.cache_read_input_tokens:
             meta["cache_read_input_tokens"] = usage.cache_read_input_tokens
         if usage.cache_creation_input_tokens:
@@ -337,6 +388,17 @@ class AnthropicProvider:
             stop_reason=message.stop_reason,
             meta=meta,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Name and options: an SDK client holds sockets and belongs to one process.
+        if self._options is None:
+            raise TypeError(
+                "an AnthropicProvider built on your own client cannot be pickled: build it "
+                "from options (api_key, base_url, ...) to send it to another process"
+            )
+        from .routing import build_vendor
+
+        return (build_vendor, (self.vendor, self._options))
 
     async def aclose(self) -> None:
         if self._owns_client:  # a client passed in belongs to the caller

@@ -5,6 +5,7 @@ model call::
 
     {"cassette": "nbworkflow", "version": 1}
     {"key": "<sha256>", "occurrence": 0, "node_id": "analyze", "purpose": "answer", "attempt": 1,
+     "vendor": "openai",
      "request": {"model": ..., "system": ..., "messages": [{"role": ..., "content": ...}],
                  "schema": {...}, "max_tokens": 4096, "temperature": null},
      "response": {"text": ..., "input_tokens": 812, "output_tokens": 240, "model": ...,
@@ -12,7 +13,9 @@ model call::
      "recorded_at": "2026-11-24T06:30:00Z"}
 
 ``key`` is ``ModelRequest.cache_key()`` (model, system prompt, messages, schema, max_tokens,
-temperature); nothing else about the call is stored: no headers, no key. ``occurrence`` counts
+temperature); nothing else about the call is stored: no headers, no key. ``vendor`` says who
+answered (``anthropic``, ``openai``, ``ollama``...; absent in cassettes recorded before it
+existed, and not needed to replay). ``occurrence`` counts
 identical requests within one recording session (the same repair asked twice), so replay serves
 them in order. Recording into an existing cassette appends; for a repeated ``(key,
 occurrence)`` the later line wins, so re-recording updates a cassette without rewriting it.
@@ -177,6 +180,7 @@ class RecordingProvider:
                 "node_id": request.node_id,
                 "purpose": request.purpose,
                 "attempt": request.attempt,
+                "vendor": str(response.meta.get("vendor") or self.name),
                 "request": request_fields(request),
                 "response": response_fields(response),
                 "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
