@@ -38,11 +38,11 @@ from nbworkflow.approval import (
     PendingApprover,
 )
 from nbworkflow.cli import main as cli
+from nbworkflow.config import RunOptions
 from nbworkflow.engine import RunResult, arun_workflow
 from nbworkflow.events import NodeStatus, RunEvent, RunStatus
 from nbworkflow.exceptions import SpecError, WorkflowError
 from nbworkflow.nodes.adaptive import decision_log
-from nbworkflow.nodes.base import RunOptions
 from nbworkflow.resume import aresume_workflow
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
@@ -145,7 +145,7 @@ def provider(code: str = BROKEN, rewrites: list[str] | None = None) -> ScriptedP
 
 
 def options(approver: Any = None) -> RunOptions:
-    return RunOptions(approver=approver, extra={"adaptive_sandbox": FakeSandbox().port()})
+    return RunOptions(approver=approver, sandbox_port=FakeSandbox().port())
 
 
 def run(

@@ -113,7 +113,37 @@ def test_every_free_text_event_field_passes_the_sanitizer() -> None:
         assert containers <= nested, f"{cls.__name__}: {containers - nested} not sanitized"
 
 
-def test_model_prompts_are_built_from_sanitized_text() -> None:
-    """Error text reaches a model only through the adaptive node, which sanitizes it."""
-    source = (SRC / "nodes" / "adaptive.py").read_text(encoding="utf-8")
-    assert "sanitize(" in source
+def test_model_prompts_are_built_from_sanitized_text(tmp_path: Path) -> None:
+    """Everything the adaptive node shows the model passes the sanitizer (not only the run's
+    known secret values): credentials the sanitizer recognises by shape, planted in the code a
+    model wrote, in the staging error body and in the exception the code raised, never reach
+    a model request. Deleting the sanitize call of the prompt builder turns this red."""
+    from tests.test_adaptive import GOOD, URL, Staging, load, run_heal, spec_text
+
+    github = "ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789AB"
+    aws = "AKIA" + "IOSFODNN7EXAMPLE"
+    anthropic = "sk-ant-api03-" + "abcdefghijklmnopqrstuvwxyz0123456789"
+    code = (
+        f"TOKEN = {github!r}  # a model hard-coded a credential\n"
+        "def sync_to_crm(user):\n"
+        f"    raise KeyError({anthropic!r})\n"
+    )
+    staging = Staging((422, {"message": f"bad payload, key {aws}", "detail": []}), 201)
+    answers = iter(
+        [
+            {"rationale": "keep the token", "code": code.replace("    raise", "    return {}#")},
+            {"rationale": "fixed", "code": GOOD},
+        ]
+    )
+    run = run_heal(
+        load(spec_text(URL, max_retries=3)),
+        tmp_path,
+        code=code,
+        responder=lambda _request: next(answers),
+        transport=staging.transport(),
+    )
+    prompts = [m.content for r in run.adapt_requests() for m in r.messages]
+    assert len(prompts) >= 2, "the loop must have asked for rewrites (exception, then 422)"
+    for secret in (github, aws, anthropic):
+        assert not [p for p in prompts if secret in p], f"{secret[:8]}... reached the model"
+    assert any("[REDACTED:" in p for p in prompts)

@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import events as ev
 from .approval import (
@@ -40,6 +40,9 @@ from .exceptions import SpecError, WorkflowError
 from .runlog import DEFAULT_ROOT, find_run, list_runs, read_events
 from .sanitize import sanitize
 from .state import RunState
+
+if TYPE_CHECKING:
+    from .nodes.adaptive.record import ResumePoint
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_WAITING = 4
@@ -464,8 +467,6 @@ def _provider_options(args: argparse.Namespace) -> dict[str, Any]:
         options["cassette"] = args.cassette
     if getattr(args, "record", None):
         options["record"] = args.record
-    if getattr(args, "model", None):
-        options["model"] = args.model
     return options
 
 
@@ -480,6 +481,7 @@ def execute(
     fail_fast: bool | None = None,
     token_budget: int | None = None,
     sandbox: str | None = None,
+    model: str | None = None,
     cache: bool = True,
     rerun: Sequence[str] = (),
     resume: str | None = None,
@@ -495,13 +497,13 @@ def execute(
     ``decisions`` answer the waiting nodes of the resumed run. Ctrl-C cancels the run
     cleanly. Returns the exit code.
     """
+    from .config import RunOptions
     from .engine import arun_workflow
-    from .nodes.base import RunOptions
     from .resume import load_resume_state
     from .spec import load_workflow
 
     extra: dict[str, Any] = {}
-    points: dict[str, dict[str, Any]] = {}
+    points: dict[str, ResumePoint] = {}
     if resume is not None:
         state = load_resume_state(resume, runs_dir, variables)
         try:
@@ -523,10 +525,15 @@ def execute(
         provider_options=provider_options,
         runs_dir=runs_dir,
         subscribers=[] if quiet else [progress],
-        max_concurrency=max_concurrency,
-        fail_fast=fail_fast,
-        token_budget=token_budget,
-        options=RunOptions(sandbox_backend=sandbox, approver=approver, resume_points=points),
+        options=RunOptions(
+            model=model,
+            sandbox_backend=sandbox,
+            max_concurrency=max_concurrency,
+            fail_fast=fail_fast,
+            token_budget=token_budget,
+            approver=approver,
+            resume_points=points,
+        ),
         cache=cache,
         rerun=rerun,
         **extra,
@@ -577,6 +584,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "fail_fast": True if args.fail_fast else None,
         "token_budget": args.token_budget,
         "sandbox": args.sandbox,
+        "model": args.model,
         "cache": not args.no_cache,
         "rerun": args.rerun,
         "quiet": args.quiet,
@@ -765,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cassette", help="recorded answers for --provider replay")
         p.add_argument("--record", metavar="CASSETTE", help="record every model call to CASSETTE")
         p.add_argument(
-            "--model", help="model for --provider anthropic (overrides nothing in the spec)"
+            "--model", help="model of every request of the run (overrides the spec and its nodes)"
         )
 
     p = sub.add_parser("validate", help="check a workflow spec; exit 2 with every problem located")

@@ -35,16 +35,11 @@ from . import events as ev
 from .agents.base import Provider
 from .approval import ApprovalRequest, Approver, DecisionsApprover, HumanDecision, WaitingForHuman
 from .cache import CACHE_DIRNAME, NodeCache, node_key
+from .config import RunOptions, RunSettings, build_settings
 from .events import NodeInfo, NodeStatus, RunEvent, RunStatus
 from .exceptions import BudgetExceeded, WorkflowError
-from .nodes.base import (
-    NodeContext,
-    NodeHandler,
-    NodeOutput,
-    RunContext,
-    RunOptions,
-    TokenMeter,
-)
+from .nodes.base import NodeContext, NodeHandler, RunContext, TokenMeter
+from .outputs import NodeOutput
 from .runlog import DEFAULT_ROOT, RunWriter, new_run_id
 from .sanitize import redact_values as _redact_values
 from .sanitize import sanitize as _sanitize
@@ -175,11 +170,8 @@ class Engine:
         writer: RunWriter | None,
         subscribers: Sequence[Subscriber] = (),
         handlers: Mapping[str, NodeHandler] | None = None,
-        max_concurrency: int | None = None,
-        fail_fast: bool | None = None,
+        settings: RunSettings | None = None,
         known_secrets: Iterable[str] = (),
-        token_budget: int | None = None,
-        options: RunOptions | None = None,
         cache: NodeCache | None = None,
         rerun: Iterable[str] = (),
         reuse: Mapping[str, NodeOutput] | None = None,
@@ -191,11 +183,11 @@ class Engine:
         self.writer = writer
         self.subscribers = list(subscribers)
         self.handlers = _handlers_for(spec, handlers)
-        self.max_concurrency = max_concurrency or spec.max_concurrency
-        self.fail_fast = spec.fail_fast if fail_fast is None else fail_fast
+        self.settings = settings or build_settings(spec)
+        self.max_concurrency = self.settings.max_concurrency
+        self.fail_fast = self.settings.fail_fast
         self.secrets = secret_values(spec, known_secrets)
-        self.meter = TokenMeter(token_budget if token_budget is not None else spec.token_budget)
-        self.options = options or RunOptions()
+        self.meter = TokenMeter(self.settings.token_budget)
         self.state = RunState()
         self.outputs: dict[str, NodeOutput] = {}
         self._bad_subscribers: set[int] = set()
@@ -222,7 +214,7 @@ class Engine:
             self.redact_values,
             self._save,
             self.meter,
-            self.options,
+            self.settings,
         )
 
     # -- events ----------------------------------------------------------------------------
@@ -267,7 +259,7 @@ class Engine:
                 workflow=spec.name,
                 nodes=self._node_infos(plan.infos),
                 provider=self.provider_name,
-                model=spec.model,
+                model=self.settings.model,
                 resumed_from=self.resumed_from,
                 spec_file=None
                 if spec.source_file.startswith("<")
@@ -455,14 +447,17 @@ class Engine:
         t0 = time.perf_counter()
         key = None
         if self.cache is not None and node.cacheable and node_id not in self.force:
-            key = node_key(self.spec, node, self.provider_name, ctx.upstream)
+            key = node_key(
+                self.spec, node, self.provider_name, ctx.upstream, model=ctx.settings.model
+            )
         if (key is not None or node_id in self.reuse) and self._reused(ctx, key, t0):
             return
         try:
-            if node.timeout is None:
+            timeout = ctx.settings.timeout
+            if timeout is None:
                 output = await handler(ctx)
             else:
-                async with asyncio.timeout(node.timeout):
+                async with asyncio.timeout(timeout):
                     output = await handler(ctx)
         except WaitingForHuman as waiting:
             self.publish(waiting.request.to_event(waiting.data))
@@ -479,9 +474,9 @@ class Engine:
             raise
         except Exception as exc:
             message = str(exc)
-            if isinstance(exc, TimeoutError) and node.timeout is not None:
+            if isinstance(exc, TimeoutError) and ctx.settings.timeout is not None:
                 message = (
-                    f"timed out after {node.timeout:g}s: raise the node's 'timeout' "
+                    f"timed out after {ctx.settings.timeout:g}s: raise the node's 'timeout' "
                     f"({self.spec.where(node_id)})"
                 )
             if not isinstance(exc, (WorkflowError, TimeoutError)):
@@ -508,7 +503,9 @@ class Engine:
             raise
         self.outputs[node_id] = output
         if self.cache is not None and node.cacheable:
-            key = key or node_key(self.spec, node, self.provider_name, ctx.upstream)
+            key = key or node_key(
+                self.spec, node, self.provider_name, ctx.upstream, model=ctx.settings.model
+            )
             self.cache.put(key, node_id, output, self.run_id)
         self._node_finished(ctx, output, t0)
 
@@ -673,17 +670,24 @@ async def arun_workflow(
         spec = load_workflow(spec, variables=variables)
     from .agents import resolve_provider
 
-    if approver is not None or decisions:
-        base = options or RunOptions()
-        options = replace(base, approver=approver or base.approver)
-        if decisions:
-            unknown = sorted(set(decisions) - {n.id for n in spec.nodes})
-            if unknown:
-                raise WorkflowError(
-                    f"decisions for unknown node(s) {', '.join(unknown)}; nodes: "
-                    + ", ".join(n.id for n in spec.nodes)
-                )
-            options.approver = DecisionsApprover(decisions, fallback=options.approver)
+    options = options or RunOptions()
+    # The Python API's own arguments land in the same fields as the CLI's and the magic's.
+    given: dict[str, Any] = {
+        "max_concurrency": max_concurrency,
+        "fail_fast": fail_fast,
+        "token_budget": token_budget,
+        "approver": approver,
+    }
+    options = replace(options, **{k: v for k, v in given.items() if v is not None})
+    if decisions:
+        unknown = sorted(set(decisions) - {n.id for n in spec.nodes})
+        if unknown:
+            raise WorkflowError(
+                f"decisions for unknown node(s) {', '.join(unknown)}; nodes: "
+                + ", ".join(n.id for n in spec.nodes)
+            )
+        options = replace(options, approver=DecisionsApprover(decisions, fallback=options.approver))
+    settings = build_settings(spec, options)  # the one place settings are decided
     handlers = _handlers_for(spec, handlers)  # before anything is written
     prov = resolve_provider(provider, spec=spec, **dict(provider_options or {}))
     run_id = run_id or new_run_id(spec.name)
@@ -705,11 +709,8 @@ async def arun_workflow(
         writer=writer,
         subscribers=subscribers,
         handlers=handlers,
-        max_concurrency=max_concurrency,
-        fail_fast=fail_fast,
+        settings=settings,
         known_secrets=known_secrets,
-        token_budget=token_budget,
-        options=options,
         cache=node_cache,
         rerun=rerun,
         reuse=reuse,

@@ -24,9 +24,11 @@ from typing import Any
 
 from . import events as ev
 from .approval import ApprovalRequest, HumanDecision, check_decision
+from .config import RunOptions
 from .engine import RunResult, arun_workflow, run_workflow_sync
 from .exceptions import WorkflowError
-from .nodes.base import NodeOutput, RunOptions
+from .nodes.adaptive.record import ResumePoint, WaitPoint
+from .outputs import NodeOutput
 from .runlog import DEFAULT_ROOT, find_run, read_events
 from .spec import WorkflowSpec, load_workflow
 
@@ -73,22 +75,25 @@ def waiting_nodes(run_dir: Path) -> dict[str, ev.NodeWaiting]:
     return out
 
 
-def resume_point(run_dir: Path, event: ev.NodeWaiting) -> dict[str, Any] | None:
+def resume_point(run_dir: Path, event: ev.NodeWaiting) -> ResumePoint | None:
     """What a waiting adaptive node needs to continue (``RunOptions.resume_points``), with its
     codes read back from the artifacts; ``None`` when there is nothing to restore."""
-    data = dict(event.data)
-    artifact = data.get("artifact")
-    if not artifact:
+    wait = WaitPoint.from_data(event.data)
+    if wait is None:
         return None
     try:
-        data["code"] = (run_dir / artifact).read_text(encoding="utf-8")
-        prev = data.get("prev_artifact")
-        data["prev_code"] = (run_dir / prev).read_text(encoding="utf-8") if prev else None
+        code = (run_dir / wait.artifact).read_text(encoding="utf-8")
+        prev = wait.prev_artifact
+        prev_code = (run_dir / prev).read_text(encoding="utf-8") if prev else None
     except OSError:
         return None  # artifacts gone: the node starts over
-    data["from_run"] = event.run_id
-    data["log"] = [dict(e) for e in event.log]
-    return data
+    return ResumePoint(
+        wait=wait,
+        code=code,
+        prev_code=prev_code,
+        from_run=event.run_id,
+        log=tuple(dict(e) for e in event.log),
+    )
 
 
 @dataclass
@@ -101,7 +106,7 @@ class ResumeState:
     old_id: str
     waiting: dict[str, ApprovalRequest]
     """What each waiting node asked."""
-    points: dict[str, dict[str, Any]]
+    points: dict[str, ResumePoint]
     """Where each waiting adaptive node continues."""
 
     def check(self, decisions: Mapping[str, HumanDecision]) -> None:

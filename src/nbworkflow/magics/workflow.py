@@ -258,8 +258,6 @@ class WorkflowMagics(Magics):
 
         variables = interpolation_variables(cell, user_ns, parse_vars(args.var))
         spec = load_workflow(text=cell, variables=variables, filename="<cell>")
-        if args.model:
-            spec = spec.model_copy(update={"model": args.model})
         options: dict[str, Any] = {}
         script = resolve_script(args.script, user_ns)
         if script is not None:

@@ -1,0 +1,587 @@
+"""The adaptive loop: attempt, let the gate decide, rewrite or ask a person, repeat.
+
+The gate (``nodes.gate``) decides what an attempt's outcome means:
+
+* success: the code is the node's output;
+* adapt (a 400/422, an exception, failing tests): the sanitized error and the current code go to
+  the model (``prompt``), whose validated ``{rationale, code}`` is the next attempt
+  (``max_retries`` of them); after the last one the node fails "surfaced to a human" with the
+  whole decision log;
+* infra (408/429/5xx, timeouts, refused or reset connections): the staging client retries the
+  same request with backoff and never rewrites; if staging stays down the node fails with
+  "staging unavailable";
+* config (401/403/404/...): the node stops and says what to fix.
+
+People (``nbworkflow.approval``): with ``approve: true`` each attempt whose code ran cleanly in
+the sandbox is shown (code, diff, payloads) to the run's approver before anything is sent to
+staging: approve sends it; reject sends the comment to the model as the reason for a rewrite
+(counted against ``max_retries``); edit makes the person's code the next attempt (checked, not
+re-approved). When the rewrites are used up and an approver is set, it chooses: retry (more
+rewrites), edit, accept as is (the node succeeds, marked ``accepted-by-human``) or reject (the
+node fails "surfaced to a human"). An approver that cannot answer now makes the node wait
+(``record.WaitPoint``); ``resume`` continues it from the same attempt (``record.ResumePoint``).
+
+Every attempt publishes a ``Decision`` whose ``data`` is its ``AttemptRecord``; every attempt's
+code is saved as an artifact ``<node>.attempt<n>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ...agents.base import Message
+from ...agents.structured import CodeAnswer
+from ...approval import ApprovalRequest, HumanDecision, ask
+from ...events import Decision
+from ...exceptions import NodeFailed, StagingError, WorkflowError
+from ...outputs import NodeOutput
+from ..base import NodeContext, NodeHandler
+from ..gate import LOGGED_VERDICTS, GateDecision, Verdict, classify
+from .attempt import ApprovalHook, AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox
+from .prompt import MAX_ERROR_CHARS, PromptInput, build_prompt, clip
+from .record import AttemptRecord, LastFailure, ResumePoint, WaitPoint, now, sha
+from .staging import MAX_BODY_CHARS, Reply, StagingClient
+
+MAX_DIFF_CHARS = 6000
+
+
+def _diff(prev: str | None, code: str, attempt: int) -> str:
+    if prev is None:
+        return ""
+    lines = difflib.unified_diff(
+        prev.splitlines(),
+        code.splitlines(),
+        f"attempt{attempt - 1}",
+        f"attempt{attempt}",
+        lineterm="",
+    )
+    text = "\n".join(lines)
+    return (
+        text
+        if len(text) <= MAX_DIFF_CHARS
+        else text[:MAX_DIFF_CHARS] + "\n[... diff truncated ...]"
+    )
+
+
+@dataclass
+class _State:
+    """Where the loop is: the code of the current attempt and what led to it."""
+
+    code: str
+    rationale: str
+    limit: int
+    """Model rewrites allowed (``max_retries``, raised by a human's ``retry``)."""
+    attempt: int = 1
+    prev: str | None = None
+    rewrites: int = 0
+    human_code: bool = False
+    """The current code was written by a person (``edit``): it is checked, not re-approved."""
+    tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0})
+    artifact: str = ""
+    """Run-folder path of the current attempt's code."""
+    prev_artifact: str | None = None
+
+    def advance(self, code: str, rationale: str) -> None:
+        self.prev, self.prev_artifact = self.code, self.artifact
+        self.code, self.rationale = code, rationale
+        self.attempt += 1
+
+    def wait_point(self, kind: Any, last: LastFailure | None = None) -> WaitPoint:
+        """What ``resume`` needs to continue here (the codes stay in artifacts, the decision
+        log travels in ``NodeWaiting.log``)."""
+        return WaitPoint(
+            kind=kind,
+            attempt=self.attempt,
+            artifact=self.artifact,
+            prev_artifact=self.prev_artifact if self.prev is not None else None,
+            rationale=self.rationale,
+            rewrites=self.rewrites,
+            limit=self.limit,
+            human_code=self.human_code,
+            last=last,
+        )
+
+
+@dataclass
+class Failure:
+    """Why an attempt did not succeed: what the model (or a person) is told next."""
+
+    reason: str
+    error: str
+    sample: int | None
+    entry: dict[str, Any]
+    rejected: bool = False
+    """A person rejected the code before staging (the error is their comment)."""
+    edit: HumanDecision | None = None
+    resumed: bool = False
+    note: str = ""
+    """A person's comment sent with a granted retry."""
+
+
+class AdaptiveLoop:
+    """Runs one adaptive node; ``run_adaptive`` is the engine's entry point."""
+
+    def __init__(self, ctx: NodeContext, *, sandbox: SandboxPort | None = None) -> None:
+        self.ctx = ctx
+        node, settings = ctx.node, ctx.settings
+        self.settings = settings
+        port = sandbox or ctx.options.sandbox_port or default_sandbox(settings.sandbox)
+        # Jitter only spreads retries out; seeding it from the run keeps runs reproducible.
+        self.rng = random.Random(f"{ctx.run_id}:{node.id}")
+        self.staging = settings.staging
+        self.code_from = self._code_source()
+        self.entrypoint = node.entrypoint
+        self.samples: list[Any] = list(node.samples)
+        self.tests = ctx.upstream[node.tests_from].content if node.tests_from else None
+        if (self.samples or self.staging) and not self.entrypoint:
+            raise WorkflowError(
+                f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}): set 'entrypoint' to the "
+                "function to call, e.g. entrypoint: sync_to_crm"
+            )
+        if self.staging and not self.samples:
+            raise WorkflowError(
+                f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}): staging needs inputs; "
+                "add 'samples:' (one entrypoint call and one staging request per sample)"
+            )
+        if not self.samples and self.tests is None:
+            raise WorkflowError(
+                f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}) checks nothing: add "
+                "'samples:' + 'staging:' and/or 'tests_from:'"
+            )
+        self.runner = AttemptRunner(
+            port,
+            entrypoint=self.entrypoint,
+            samples=self.samples,
+            tests=self.tests,
+            sanitize=ctx.sanitize,
+        )
+        self.approve = node.approve
+        self.log: list[dict[str, Any]] = []
+
+    def _code_source(self) -> str:
+        node, ctx = self.ctx.node, self.ctx
+        if node.code_from:
+            return node.code_from
+        code_nodes = [
+            up
+            for up in node.upstream
+            if up != node.tests_from and ctx.upstream[up].format == "code"
+        ]
+        if len(code_nodes) == 1:
+            return code_nodes[0]
+        found = ", ".join(code_nodes) or "none"
+        raise WorkflowError(
+            f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}): set 'code_from' to the "
+            f"upstream node that wrote the code (code nodes upstream: {found})"
+        )
+
+    def _client(self) -> StagingClient | None:
+        if self.staging is None:
+            return None
+        return StagingClient(
+            self.staging,
+            rng=self.rng,
+            sanitize=self.ctx.sanitize,
+            transport=self.ctx.options.staging_transport,
+        )
+
+    # -- the loop --------------------------------------------------------------------------
+    async def run(self) -> NodeOutput:
+        ctx, node = self.ctx, self.ctx.node
+        source = ctx.upstream[self.code_from]
+        st = _State(code=source.content, rationale=source.rationale, limit=node.max_retries)
+        failure: Failure | None = None
+        point = ctx.options.resume_points.get(node.id)
+        if point is not None:
+            failure = self._restore(st, point)
+        client = self._client()
+        if client is None:
+            return await self._loop(st, failure, None)
+        async with client:
+            return await self._loop(st, failure, client)
+
+    async def _loop(
+        self, st: _State, failure: Failure | None, client: StagingClient | None
+    ) -> NodeOutput:
+        while True:
+            if failure is None:  # run the attempt (a resumed exhausted node skips it)
+                result = await self._one_attempt(client, st)
+                if isinstance(result, NodeOutput):
+                    return result
+                failure = result
+                if failure.edit is not None:
+                    self._take_edit(st, failure.edit)
+                    failure = None
+                    continue
+                if st.rewrites < st.limit:
+                    verdict = "rejected" if failure.rejected else "adapt"
+                    self._decide(
+                        st.attempt,
+                        verdict,
+                        f"{failure.reason}; asking the model for rewrite "
+                        f"{st.rewrites + 1} of {st.limit}",
+                        failure.entry,
+                    )
+            if st.rewrites >= st.limit:
+                decision = await self._exhausted(st, failure)
+                if decision.action == "accept":
+                    return self._accepted(st, failure, decision)
+                if decision.action == "edit":
+                    assert decision.code is not None
+                    self._take_edit(st, decision)
+                    failure = None
+                    continue
+                st.limit += decision.extra_attempts  # retry
+                if decision.comment:
+                    failure.note = f"{decision.who}: {decision.comment}"
+            await self._rewrite(st, failure)
+            failure = None
+
+    async def _one_attempt(self, client: StagingClient | None, st: _State) -> NodeOutput | Failure:
+        """Run ``st.code`` once: the output on success, else what went wrong (or what the
+        human said instead of approving). Config and infra problems raise."""
+        ctx = self.ctx
+        attempt, code = st.attempt, st.code
+        artifact = ctx.save_artifact("code", code, f".attempt{attempt}")
+        st.artifact = artifact
+        hook = self._approval_hook(st) if self.approve and not st.human_code else None
+
+        def on_infra(ex: Exchange, n: int, reply: Reply, delay: float, reason: str) -> None:
+            assert self.staging is not None
+            self._decide(
+                attempt,
+                "retry-infra",
+                f"{reason} (retry {n} of {self.staging.infra_retries} in {delay:.2f}s)",
+                {
+                    "time": now(),
+                    "attempt": attempt,
+                    "sample": ex.sample,
+                    "http_status": reply.status,
+                    "error_kind": reply.error_kind.value if reply.error_kind else None,
+                    "infra_try": n,
+                    "delay_s": round(delay, 4),
+                    "deadline_hit": reply.deadline_hit,
+                },
+            )
+
+        outcome = await self.runner.run(code, client, on_infra, hook)
+        if outcome.human is not None:
+            d = outcome.human
+            gate = GateDecision(
+                Verdict.ADAPT,
+                f"{'edited' if d.action == 'edit' else 'rejected'} by {d.who} before it ran "
+                "against staging",
+            )
+        else:
+            gate = classify(
+                outcome.status, error_kind=outcome.error_kind, tests_failed=outcome.tests_failed
+            )
+        entry = self._record(st, outcome, gate).to_log()
+        self.log.append(entry)
+        if gate.verdict is Verdict.SUCCESS:
+            self._decide(attempt, "success", gate.reason, entry)
+            return NodeOutput(
+                "code",
+                code,
+                rationale=st.rationale,
+                meta={"attempts": attempt, "decision_log": self.log},
+            )
+        if gate.verdict is Verdict.CONFIG:
+            self._decide(attempt, "config", gate.reason, entry)
+            raise StagingError(
+                ctx.sanitize(
+                    f"staging configuration problem on attempt {attempt}: {gate.reason} "
+                    f"({self._target()}); the code was not rewritten"
+                ),
+                status_code=outcome.status,
+            )
+        if gate.verdict is Verdict.INFRA:
+            self._decide(attempt, "staging-unavailable", gate.reason, entry)
+            assert self.staging is not None
+            raise StagingError(
+                ctx.sanitize(
+                    f"staging unavailable: {gate.reason}; still failing after "
+                    f"{self.staging.infra_retries} retries with backoff "
+                    f"({self._target()}). The code was not rewritten and is not known "
+                    "to be wrong: bring staging up (or raise staging.infra_retries) "
+                    "and run again"
+                ),
+                status_code=outcome.status,
+            )
+        sample = outcome.exchanges[-1].sample if outcome.exchanges else 0
+        if outcome.human is not None:
+            d = outcome.human
+            if d.action == "edit":
+                self._decide(attempt, "rejected", gate.reason, entry)
+                return Failure(gate.reason, "", sample, entry, rejected=True, edit=d)
+            error = "## A human reviewer rejected this code before it ran against staging\n" + (
+                ctx.sanitize(d.comment) or "(no comment given)"
+            )
+            return Failure(gate.reason, error, sample, entry, rejected=True)
+        return Failure(gate.reason, outcome.error_text(), sample, entry)
+
+    def _record(self, st: _State, outcome: Outcome, gate: GateDecision) -> AttemptRecord:
+        sanitize = self.ctx.sanitize
+        human = outcome.human
+        return AttemptRecord(
+            time=now(),
+            attempt=st.attempt,
+            code_sha256=sha(st.code),
+            diff=sanitize(_diff(st.prev, st.code, st.attempt)),
+            artifact=st.artifact,
+            settings=self.settings.sandbox.record(),
+            sandbox=[ex.sandbox for ex in outcome.exchanges],
+            tests=outcome.tests,
+            http_status=outcome.status,
+            http=outcome.http_records(),
+            gate="rejected" if human is not None else gate.verdict.value,
+            reason=gate.reason,
+            summary=sanitize("; ".join(outcome.summary)),
+            error=sanitize(clip(outcome.error_text(), MAX_ERROR_CHARS)),
+            rationale=sanitize(st.rationale),
+            tokens=dict(st.tokens),
+            infra_retries=outcome.infra_retries,
+            human=human.record() if human is not None else None,
+        )
+
+    # -- people ----------------------------------------------------------------------------
+    def _approval_hook(self, st: _State) -> ApprovalHook:
+        ctx = self.ctx
+
+        async def hook(payloads: list[tuple[int, Any]]) -> HumanDecision:
+            shown = json.dumps([p for _, p in payloads], indent=2, ensure_ascii=False, default=str)
+            request = ApprovalRequest(
+                run_id=ctx.run_id,
+                node_id=ctx.node.id,
+                attempt=st.attempt,
+                kind="approve",
+                reason=f"approve attempt {st.attempt} before it is sent to {self._target()}",
+                code=ctx.sanitize(st.code),
+                diff=ctx.sanitize(_diff(st.prev, st.code, st.attempt)),
+                code_sha256=sha(st.code),
+                target=ctx.sanitize(self._target()),
+                payloads=ctx.sanitize(clip(shown, MAX_BODY_CHARS)),
+                rationale=ctx.sanitize(st.rationale),
+                log=tuple(self.log),
+            )
+            return await ask(ctx, request, st.wait_point("approve").to_data())
+
+        return hook
+
+    async def _exhausted(self, st: _State, failure: Failure) -> HumanDecision:
+        """No rewrite left: surface to a human (choices) or fail as without one."""
+        ctx, node = self.ctx, self.ctx.node
+        reason = (
+            f"{failure.reason}; no rewrite left (max_retries={node.max_retries}"
+            + (
+                f", {st.limit - node.max_retries} more granted"
+                if st.limit > node.max_retries
+                else ""
+            )
+            + "): surfaced to a human"
+        )
+        if not failure.resumed:
+            self._decide(st.attempt, "surfaced", reason, {**failure.entry, "log": self.log})
+        message = self._surface_message(st.attempt, failure.reason)
+        if ctx.options.approver is None:
+            raise NodeFailed(node.id, message)
+        request = ApprovalRequest(
+            run_id=ctx.run_id,
+            node_id=node.id,
+            attempt=st.attempt,
+            kind="exhausted",
+            reason=ctx.sanitize(
+                f"attempt {st.attempt} failed ({failure.reason}) and no rewrite is left: "
+                "retry with more attempts, edit the code, accept it as is, or reject (give up)"
+            ),
+            code=ctx.sanitize(st.code),
+            diff=ctx.sanitize(_diff(st.prev, st.code, st.attempt)),
+            code_sha256=sha(st.code),
+            target=ctx.sanitize(self._target()),
+            rationale=ctx.sanitize(st.rationale),
+            log=tuple(self.log),
+        )
+        last = LastFailure(
+            reason=failure.reason,
+            error=ctx.sanitize(clip(failure.error, MAX_ERROR_CHARS)),
+            sample=failure.sample,
+            rejected=failure.rejected,
+        )
+        decision = await ask(ctx, request, st.wait_point("exhausted", last).to_data())
+        if decision.action == "reject":
+            why = f" ({decision.comment})" if decision.comment else ""
+            raise NodeFailed(node.id, ctx.sanitize(f"{message}\nGiven up by {decision.who}{why}."))
+        return decision
+
+    def _accepted(self, st: _State, failure: Failure, decision: HumanDecision) -> NodeOutput:
+        comment = f": {decision.comment}" if decision.comment else ""
+        self._decide(
+            st.attempt,
+            "accepted-by-human",
+            f"accepted as is by {decision.who}{comment}; the code did NOT pass its check "
+            f"({failure.reason})",
+            {**decision.record(), "code_sha256": sha(st.code), "gate": "accepted-by-human"},
+        )
+        return NodeOutput(
+            "code",
+            st.code,
+            rationale=st.rationale,
+            meta={
+                "attempts": st.attempt,
+                "decision_log": self.log,
+                "accepted_by": decision.who,
+                "accepted_at": decision.when,
+            },
+        )
+
+    def _take_edit(self, st: _State, decision: HumanDecision) -> None:
+        """The person's code becomes the next attempt (checked like any other; not re-asked)."""
+        assert decision.code is not None
+        comment = f": {decision.comment}" if decision.comment else ""
+        st.advance(decision.code, f"edited by hand by {decision.who}{comment}")
+        st.human_code, st.tokens = True, {"input": 0, "output": 0}
+        self.ctx.retrying(st.attempt, f"attempt {st.attempt - 1}: code edited by {decision.who}")
+
+    # -- the model -------------------------------------------------------------------------
+    def prompt(self, code: str, attempt: int, failure: Failure) -> str:
+        """The rewrite prompt for ``failure`` (sanitized as a whole, in ``build_prompt``)."""
+        return build_prompt(
+            PromptInput(
+                action=self.ctx.node.action,
+                attempt=attempt,
+                reason=failure.reason,
+                error=failure.error,
+                entrypoint=self.entrypoint,
+                code=code,
+                samples=self.samples,
+                sample=failure.sample,
+                endpoint=self._endpoint(),
+                has_tests=self.tests is not None,
+                note=failure.note,
+            ),
+            self.ctx.sanitize,
+        )
+
+    async def _rewrite(self, st: _State, failure: Failure) -> None:
+        ctx = self.ctx
+        before = (ctx.input_tokens, ctx.output_tokens)
+        answer = await ctx.call_model(
+            [Message("user", self.prompt(st.code, st.attempt, failure))],
+            "code",
+            purpose="adapt",
+        )
+        assert isinstance(answer, CodeAnswer)
+        st.tokens = {
+            "input": ctx.input_tokens - before[0],
+            "output": ctx.output_tokens - before[1],
+        }
+        st.advance(answer.code, answer.rationale)
+        st.rewrites += 1
+        st.human_code = False
+        ctx.retrying(st.attempt, f"attempt {st.attempt - 1}: {failure.reason}")
+
+    # -- resume ----------------------------------------------------------------------------
+    def _restore(self, st: _State, point: ResumePoint) -> Failure | None:
+        """Continue where a previous run's node waited (codes come from its artifacts)."""
+        ctx, wait = self.ctx, point.wait
+        st.attempt = wait.attempt
+        st.code = point.code
+        st.prev = point.prev_code
+        st.rationale = wait.rationale
+        st.rewrites = wait.rewrites
+        st.limit = max(wait.limit, st.rewrites)
+        st.human_code = wait.human_code
+        self.log = [dict(e) for e in point.log]
+        if st.prev is not None:
+            st.prev_artifact = ctx.save_artifact("code", st.prev, f".attempt{st.attempt - 1}")
+        ctx.attempts = st.attempt
+        ctx.decide(
+            st.attempt,
+            "resumed",
+            f"continues at attempt {st.attempt}, where run {point.from_run} waited "
+            f"({wait.kind}); earlier attempts restored from its artifacts",
+            from_run=point.from_run,
+        )
+        if wait.kind != "exhausted":
+            return None
+        last = wait.last or LastFailure("", "", None)
+        st.artifact = ctx.save_artifact("code", st.code, f".attempt{st.attempt}")
+        entry = self.log[-1] if self.log else {}
+        return Failure(
+            last.reason, last.error, last.sample, entry, rejected=last.rejected, resumed=True
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _decide(self, attempt: int, verdict: str, reason: str, data: dict[str, Any]) -> None:
+        # Not ctx.decide(): the log entry carries its own "attempt" and "reason" keys.
+        ctx = self.ctx
+        ctx.publish(
+            Decision(
+                run_id=ctx.run_id,
+                node_id=ctx.node.id,
+                attempt=attempt,
+                verdict=verdict,
+                reason=ctx.sanitize(reason),
+                data=data,
+            )
+        )
+
+    def _target(self) -> str:
+        if self.staging is None:
+            return "no staging target"
+        return f"{self.staging.method} {self.staging.url}"
+
+    def _endpoint(self) -> str | None:
+        """Method and path only, for the model: the host and port say nothing about the
+        contract, and leaving them out keeps recorded prompts replayable on any port."""
+        if self.staging is None:
+            return None
+        return f"{self.staging.method} {urlsplit(self.staging.url).path or '/'}"
+
+    def _surface_message(self, attempt: int, reason: str) -> str:
+        lines = [
+            f"surfaced to a human after {attempt} attempts ({self.ctx.node.max_retries} rewrites): "
+            f"{reason}. Decision log:"
+        ]
+        for e in self.log:
+            lines.append(
+                f"  attempt {e['attempt']} [{e['code_sha256'][:12]}] {e['gate']}: "
+                f"{e['summary'] or e['reason']}"
+            )
+        lines.append("Every attempt's code is saved as an artifact; fix the code or the contract.")
+        return self.ctx.sanitize("\n".join(lines))
+
+
+async def run_adaptive(ctx: NodeContext) -> NodeOutput:
+    """The engine's handler for ``type: adaptive`` nodes."""
+    return await AdaptiveLoop(ctx).run()
+
+
+def make_adaptive_handler(*, sandbox: SandboxPort | None = None) -> NodeHandler:
+    """An adaptive handler with a given sandbox port (tests, benchmarks). Backoff and the
+    staging transport are run options (``RunOptions``)."""
+
+    async def handler(ctx: NodeContext) -> NodeOutput:
+        return await AdaptiveLoop(ctx, sandbox=sandbox).run()
+
+    return handler
+
+
+def decision_log(events: Sequence[Any], node_id: str) -> list[dict[str, Any]]:
+    """The per-attempt log entries of ``node_id`` from a run's events (``Decision.data``)."""
+    return [
+        dict(e.data)
+        for e in events
+        if getattr(e, "kind", None) == "decision"
+        and e.node_id == node_id
+        and e.verdict in LOGGED_VERDICTS
+    ]
+
+
+__all__ = ["AdaptiveLoop", "decision_log", "make_adaptive_handler", "run_adaptive"]
