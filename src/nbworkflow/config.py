@@ -168,11 +168,18 @@ def _fields_set(value: Any) -> dict[str, Any]:
     return {name: getattr(value, name) for name in value.model_fields_set}
 
 
-def _sandbox_for(spec: WorkflowSpec, node: NodeSpec | None, options: RunOptions) -> SandboxSettings:
+def _sandbox_for(
+    spec: WorkflowSpec,
+    node: NodeSpec | None,
+    options: RunOptions,
+    workflow_level: SandboxSettings | None = None,
+) -> SandboxSettings:
     workflow = _fields_set(spec.sandbox)
     layers = [workflow]
     if node is not None:
-        defaults = spec.defaults.get("sandbox")
+        defaults = spec.defaults.get("sandbox") if spec.defaults else None
+        if node.sandbox is None and not isinstance(defaults, Mapping) and workflow_level:
+            return workflow_level  # the node writes nothing of its own: share the run's
         layers += [_fields_set(defaults) if isinstance(defaults, Mapping) else {}]
         layers += [_fields_set(node.sandbox)]
     merged: dict[str, Any] = {}
@@ -215,7 +222,12 @@ def _staging_for(node: NodeSpec, options: RunOptions) -> StagingSettings | None:
     )
 
 
-def node_settings(spec: WorkflowSpec, node: NodeSpec, options: RunOptions) -> NodeSettings:
+def node_settings(
+    spec: WorkflowSpec,
+    node: NodeSpec,
+    options: RunOptions,
+    workflow_sandbox: SandboxSettings | None = None,
+) -> NodeSettings:
     """One node's settings (``build_settings`` builds them all; this is its one step)."""
     return NodeSettings(
         node_id=node.id,
@@ -224,7 +236,7 @@ def node_settings(spec: WorkflowSpec, node: NodeSpec, options: RunOptions) -> No
         temperature=node.temperature,
         timeout=node.timeout,
         max_retries=node.max_retries,
-        sandbox=_sandbox_for(spec, node, options),
+        sandbox=_sandbox_for(spec, node, options, workflow_sandbox),
         staging=_staging_for(node, options),
     )
 
@@ -232,13 +244,26 @@ def node_settings(spec: WorkflowSpec, node: NodeSpec, options: RunOptions) -> No
 def build_settings(spec: WorkflowSpec, options: RunOptions | None = None) -> RunSettings:
     """The run's settings and every node's, merged as the module docstring says."""
     options = options or RunOptions()
+    # Node settings depend on the spec and on these options only: derived once per spec and
+    # options (as the engine's schedule is), so running a spec again costs nothing here.
+    key = (
+        f"config.nodes:{options.model!r}:{options.sandbox_backend!r}:"
+        f"{options.infra_backoff_s!r}:{options.infra_backoff_max_s!r}"
+    )
+
+    def build(_: WorkflowSpec) -> tuple[SandboxSettings, Mapping[str, NodeSettings]]:
+        workflow = _sandbox_for(spec, None, options)
+        nodes = {n.id: node_settings(spec, n, options, workflow) for n in spec.nodes}
+        return workflow, MappingProxyType(nodes)
+
+    workflow_sandbox, nodes = spec.derived(key, build)
     return RunSettings(
         model=options.model or spec.model,
         max_concurrency=options.max_concurrency or spec.max_concurrency,
         fail_fast=spec.fail_fast if options.fail_fast is None else options.fail_fast,
         token_budget=spec.token_budget if options.token_budget is None else options.token_budget,
-        sandbox=_sandbox_for(spec, None, options),
-        nodes=MappingProxyType({n.id: node_settings(spec, n, options) for n in spec.nodes}),
+        sandbox=workflow_sandbox,
+        nodes=nodes,
         options=options,
     )
 

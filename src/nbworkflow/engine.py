@@ -678,7 +678,9 @@ async def arun_workflow(
         "token_budget": token_budget,
         "approver": approver,
     }
-    options = replace(options, **{k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in given.items() if v is not None}
+    if given:
+        options = replace(options, **given)
     if decisions:
         unknown = sorted(set(decisions) - {n.id for n in spec.nodes})
         if unknown:
