@@ -73,8 +73,8 @@ def test_every_exception_is_a_workflow_error() -> None:
 
 def test_every_free_text_event_field_passes_the_sanitizer() -> None:
     """Events are the one way error text leaves a run (widget, CLI, log, notebook): every
-    free-text field of every event class must be in the engine's redaction table."""
-    from nbworkflow import engine
+    free-text field of every event class is marked ``Text``/``Tree``, which is what the event
+    bus reads to sanitize it (no table elsewhere to keep in step)."""
     from nbworkflow import events as ev
 
     structural = {
@@ -101,16 +101,32 @@ def test_every_free_text_event_field_passes_the_sanitizer() -> None:
             for f in dataclasses.fields(cls)
             if hints[f.name] in (str, str | None) and f.name not in structural
         }
-        covered = set(engine._TEXT_FIELDS.get(cls, ()))
-        assert text_fields <= covered, f"{cls.__name__}: {text_fields - covered} not sanitized"
-        # Free-form containers (decision data, a waiting node's log) are sanitized whole.
+        marked_text, marked_trees = ev.redacted_fields(cls)
+        assert text_fields <= set(marked_text), f"{cls.__name__}: {text_fields - set(marked_text)}"
         containers = {
             f.name
             for f in dataclasses.fields(cls)
             if typing.get_origin(hints[f.name]) in (dict, list) and f.name not in structural
         }
-        nested = set(engine._NESTED_FIELDS.get(cls, ()))
-        assert containers <= nested, f"{cls.__name__}: {containers - nested} not sanitized"
+        assert containers <= set(marked_trees), f"{cls.__name__}: {containers - set(marked_trees)}"
+
+
+def test_the_event_bus_sanitizes_exactly_the_marked_fields() -> None:
+    from nbworkflow import events as ev
+    from nbworkflow.engine.bus import redact_event
+
+    secret = "AKIA" + "IOSFODNN7EXAMPLE"
+    event = ev.NodeWaiting(
+        run_id="r",
+        node_id="n",
+        reason=f"r {secret}",
+        code=f"c {secret}",
+        log=[{"error": f"e {secret}"}],
+        data={"nested": [f"d {secret}"]},
+    )
+    clean = redact_event(event, lambda t: t.replace(secret, "[X]"))
+    assert secret not in ev.event_to_json(clean)  # type: ignore[arg-type]
+    assert clean.node_id == "n"  # type: ignore[union-attr]
 
 
 def test_model_prompts_are_built_from_sanitized_text(tmp_path: Path) -> None:
