@@ -664,7 +664,7 @@ def test_secrets_are_redacted_in_the_request(crm: MockCRM, tmp_path: Path) -> No
 @pytest.fixture
 def cli_files(tmp_path: Path, crm: MockCRM, monkeypatch: pytest.MonkeyPatch) -> Path:
     # In-process CLI runs are headless even under `pytest -s` on a terminal.
-    monkeypatch.setattr("nbworkflow.cli._interactive", lambda: False)
+    monkeypatch.setattr("nbworkflow.cli.commands._interactive", lambda: False)
     (tmp_path / "wf.yaml").write_text(spec_text(crm.url))
     script = {
         "generate_mapper": {"rationale": "first draft", "code": BROKEN},
@@ -702,7 +702,9 @@ def test_cli_without_a_tty_waits_and_exits_4_then_resumes(
     code = cli(["run", str(cli_files / "wf.yaml"), *cli_args(cli_files)])
     assert code == 4
     err = capsys.readouterr().err
-    assert "⏸ heal waiting for a human (approve)" in err
+    # The same words as the log (report.waiting_text): why, and what a person may answer.
+    assert "⏸ heal WAITING for a human (approve, attempt 1)" in err
+    assert "choices: approve, reject, edit" in err
     assert "run waiting" in err and "--approve heal" in err
     assert crm.counts["users_requests"] == 0
     # The code to approve is in the log.

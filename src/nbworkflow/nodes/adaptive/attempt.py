@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ...config import SandboxSettings
+from ...text import clip
 from ..gate import ErrorKind
-from .prompt import MAX_ERROR_CHARS, clip
+from .prompt import MAX_ERROR_CHARS
 from .staging import Reply, StagingClient
 
 
@@ -270,7 +271,7 @@ class AttemptRunner:
         failed = [
             {
                 "name": str(f.get("name", "?")),
-                "error": clip(self.sanitize(str(f.get("error", ""))), 1500),
+                "error": clip(self.sanitize(str(f.get("error", ""))), 1500, middle=True),
                 "lineno": f.get("lineno"),
             }
             for f in value.get("failed", [])
@@ -316,9 +317,9 @@ class AttemptRunner:
         if result.stopped:
             parts.append(f"The sandbox stopped the code: {result.stopped} limit.")
         if result.stderr.strip():
-            parts.append("stderr:\n" + clip(result.stderr, 1500))
+            parts.append("stderr:\n" + clip(result.stderr, 1500, middle=True))
         text = "\n".join(parts) or "the code failed without an error message"
-        return f"```text\n{self.sanitize(clip(text, MAX_ERROR_CHARS))}\n```"
+        return f"```text\n{self.sanitize(clip(text, MAX_ERROR_CHARS, middle=True))}\n```"
 
     def _exception_section(self, sample: int, result: SandboxOutcome) -> str:
         return f"## Exception in the sandbox (sample {sample})\n" + self._exception_text(result)

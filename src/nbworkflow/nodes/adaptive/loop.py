@@ -41,10 +41,11 @@ from ...approval import ApprovalRequest, HumanDecision, ask
 from ...events import Decision
 from ...exceptions import NodeFailed, StagingError, WorkflowError
 from ...outputs import NodeOutput
+from ...text import clip
 from ..base import NodeContext, NodeHandler
 from ..gate import LOGGED_VERDICTS, GateDecision, Verdict, classify
 from .attempt import ApprovalHook, AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox
-from .prompt import MAX_ERROR_CHARS, PromptInput, build_prompt, clip
+from .prompt import MAX_ERROR_CHARS, PromptInput, build_prompt
 from .record import AttemptRecord, LastFailure, ResumePoint, WaitPoint, now, sha
 from .staging import MAX_BODY_CHARS, Reply, StagingClient
 
@@ -343,7 +344,7 @@ class AdaptiveLoop:
             gate="rejected" if human is not None else gate.verdict.value,
             reason=gate.reason,
             summary=sanitize("; ".join(outcome.summary)),
-            error=sanitize(clip(outcome.error_text(), MAX_ERROR_CHARS)),
+            error=sanitize(clip(outcome.error_text(), MAX_ERROR_CHARS, middle=True)),
             rationale=sanitize(st.rationale),
             tokens=dict(st.tokens),
             infra_retries=outcome.infra_retries,
@@ -366,7 +367,7 @@ class AdaptiveLoop:
                 diff=ctx.sanitize(_diff(st.prev, st.code, st.attempt)),
                 code_sha256=sha(st.code),
                 target=ctx.sanitize(self._target()),
-                payloads=ctx.sanitize(clip(shown, MAX_BODY_CHARS)),
+                payloads=ctx.sanitize(clip(shown, MAX_BODY_CHARS, middle=True)),
                 rationale=ctx.sanitize(st.rationale),
                 log=tuple(self.log),
             )
@@ -409,7 +410,7 @@ class AdaptiveLoop:
         )
         last = LastFailure(
             reason=failure.reason,
-            error=ctx.sanitize(clip(failure.error, MAX_ERROR_CHARS)),
+            error=ctx.sanitize(clip(failure.error, MAX_ERROR_CHARS, middle=True)),
             sample=failure.sample,
             rejected=failure.rejected,
         )

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...text import clip
+
 MAX_ERROR_CHARS = 6000
 """Longest error text (sanitized) that goes to the model and the log."""
 
@@ -40,14 +42,6 @@ class Sections:
 
 SECTIONS = Sections()
 """The headings of every rewrite prompt."""
-
-
-def clip(text: str, limit: int) -> str:
-    """Head and tail of ``text`` within ``limit`` characters (the middle is dropped)."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return text[:half] + "\n[... truncated ...]\n" + text[-half:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +69,7 @@ def build_prompt(p: PromptInput, sanitize: Callable[[str], str]) -> str:
     parts = [
         f"{s.task}\n{p.action.strip()}",
         f"{s.what_happened}\nAttempt {p.attempt} failed: {p.reason}.\n{s.entrypoint} `{ep}`",
-        clip(p.error, MAX_ERROR_CHARS),
+        clip(p.error, MAX_ERROR_CHARS, middle=True),
     ]
     if p.note:
         parts.append(f"{s.note}\n{p.note}")
@@ -98,4 +92,4 @@ def build_prompt(p: PromptInput, sanitize: Callable[[str], str]) -> str:
     return sanitize("\n\n".join(part for part in parts if part))
 
 
-__all__ = ["MAX_ERROR_CHARS", "SECTIONS", "PromptInput", "Sections", "build_prompt", "clip"]
+__all__ = ["MAX_ERROR_CHARS", "SECTIONS", "PromptInput", "Sections", "build_prompt"]
