@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbworkflow.agents.testing import MessagesServer
 from nbworkflow.cli import main as cli_main
 from nbworkflow.config import RunOptions, build_settings
 from nbworkflow.engine import arun_workflow
@@ -23,6 +22,7 @@ from nbworkflow.exceptions import WorkflowError
 from nbworkflow.nodes.adaptive import decision_log
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
+from nbworkflow.testing import MessagesServer
 from tests.test_magics import ip, run_cell, shell  # noqa: F401  (fixtures)
 
 # -- merging ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ProviderError
 from .base import Message, ModelRequest, ModelResponse, Provider
+from .guard import allow_model_requests, check_model_request, model_requests_allowed
 from .scripted import ScriptedProvider
 
 if TYPE_CHECKING:
@@ -98,5 +99,8 @@ __all__ = [
     "ModelResponse",
     "Provider",
     "ScriptedProvider",
+    "allow_model_requests",
+    "check_model_request",
+    "model_requests_allowed",
     "resolve_provider",
 ]

@@ -27,8 +27,8 @@ from .run import Engine, RunResult
 
 
 def default_handlers() -> dict[str, NodeHandler]:
-    from ..approval import run_approval
     from ..nodes.adaptive import run_adaptive
+    from ..nodes.approval import run_approval
     from ..nodes.routine import run_routine
 
     return {"routine": run_routine, "adaptive": run_adaptive, "approval": run_approval}

@@ -37,11 +37,12 @@ from urllib.parse import urlsplit
 
 from ...agents.base import Message
 from ...agents.structured import CodeAnswer
-from ...approval import ApprovalRequest, HumanDecision, ask
+from ...approval import ApprovalRequest, HumanDecision
 from ...events import Decision
 from ...exceptions import NodeFailed, StagingError, WorkflowError
 from ...outputs import NodeOutput
 from ...text import clip
+from ..approval import ask
 from ..base import NodeContext, NodeHandler
 from ..gate import LOGGED_VERDICTS, GateDecision, Verdict, classify
 from .attempt import ApprovalHook, AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox
