@@ -1,9 +1,10 @@
 """``adaptive`` nodes: run generated code in the sandbox, check it against staging, heal it.
 
-The package's rooms: ``loop`` (the retry loop and the people in it), ``attempt`` (one attempt:
-sandbox, tests, staging), ``staging`` (the bounded HTTP client), ``prompt`` (the rewrite
-prompt and its shared section names), ``record`` (the typed decision-log entry and resume
-point). See ``loop`` for what the gate's verdicts mean.
+The package's rooms: ``loop`` (the retry loop), ``people`` (approvals, exhausted rewrites,
+resuming a waiting node), ``state`` (where the loop is), ``attempt`` (one attempt: sandbox,
+tests, staging), ``staging`` (the HTTP client: total deadline, bounded body), ``prompt`` (the
+rewrite prompt and its shared section names), ``record`` (the typed decision-log entry and
+resume point). See ``loop`` for what the gate's verdicts mean.
 """
 
 from __future__ import annotations

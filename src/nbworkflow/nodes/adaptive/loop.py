@@ -27,106 +27,26 @@ code is saved as an artifact ``<node>.attempt<n>``.
 
 from __future__ import annotations
 
-import difflib
-import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ...agents.base import Message
 from ...agents.structured import CodeAnswer
-from ...approval import ApprovalRequest, HumanDecision
-from ...events import Decision
-from ...exceptions import NodeFailed, StagingError, WorkflowError
+from ...exceptions import StagingError, WorkflowError
 from ...outputs import NodeOutput
 from ...text import clip
-from ..approval import ask
 from ..base import NodeContext, NodeHandler
 from ..gate import LOGGED_VERDICTS, GateDecision, Verdict, classify
-from .attempt import ApprovalHook, AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox
+from .attempt import AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox
+from .people import People
 from .prompt import MAX_ERROR_CHARS, PromptInput, build_prompt
-from .record import AttemptRecord, LastFailure, ResumePoint, WaitPoint, now, sha
-from .staging import MAX_BODY_CHARS, Reply, StagingClient
-
-MAX_DIFF_CHARS = 6000
-
-
-def _diff(prev: str | None, code: str, attempt: int) -> str:
-    if prev is None:
-        return ""
-    lines = difflib.unified_diff(
-        prev.splitlines(),
-        code.splitlines(),
-        f"attempt{attempt - 1}",
-        f"attempt{attempt}",
-        lineterm="",
-    )
-    text = "\n".join(lines)
-    return (
-        text
-        if len(text) <= MAX_DIFF_CHARS
-        else text[:MAX_DIFF_CHARS] + "\n[... diff truncated ...]"
-    )
+from .record import AttemptRecord, now, sha
+from .staging import Reply, StagingClient
+from .state import Failure, LoopState, diff_code
 
 
-@dataclass
-class _State:
-    """Where the loop is: the code of the current attempt and what led to it."""
-
-    code: str
-    rationale: str
-    limit: int
-    """Model rewrites allowed (``max_retries``, raised by a human's ``retry``)."""
-    attempt: int = 1
-    prev: str | None = None
-    rewrites: int = 0
-    human_code: bool = False
-    """The current code was written by a person (``edit``): it is checked, not re-approved."""
-    tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0})
-    artifact: str = ""
-    """Run-folder path of the current attempt's code."""
-    prev_artifact: str | None = None
-
-    def advance(self, code: str, rationale: str) -> None:
-        self.prev, self.prev_artifact = self.code, self.artifact
-        self.code, self.rationale = code, rationale
-        self.attempt += 1
-
-    def wait_point(self, kind: Any, last: LastFailure | None = None) -> WaitPoint:
-        """What ``resume`` needs to continue here (the codes stay in artifacts, the decision
-        log travels in ``NodeWaiting.log``)."""
-        return WaitPoint(
-            kind=kind,
-            attempt=self.attempt,
-            artifact=self.artifact,
-            prev_artifact=self.prev_artifact if self.prev is not None else None,
-            rationale=self.rationale,
-            rewrites=self.rewrites,
-            limit=self.limit,
-            human_code=self.human_code,
-            last=last,
-        )
-
-
-@dataclass
-class Failure:
-    """Why an attempt did not succeed: what the model (or a person) is told next."""
-
-    reason: str
-    error: str
-    sample: int | None
-    entry: dict[str, Any]
-    rejected: bool = False
-    """A person rejected the code before staging (the error is their comment)."""
-    edit: HumanDecision | None = None
-    resumed: bool = False
-    note: str = ""
-    """A person's comment sent with a granted retry."""
-
-
-class AdaptiveLoop:
+class AdaptiveLoop(People):
     """Runs one adaptive node; ``run_adaptive`` is the engine's entry point."""
 
     def __init__(self, ctx: NodeContext, *, sandbox: SandboxPort | None = None) -> None:
@@ -197,7 +117,7 @@ class AdaptiveLoop:
     async def run(self) -> NodeOutput:
         ctx, node = self.ctx, self.ctx.node
         source = ctx.upstream[self.code_from]
-        st = _State(code=source.content, rationale=source.rationale, limit=node.max_retries)
+        st = LoopState(code=source.content, rationale=source.rationale, limit=node.max_retries)
         failure: Failure | None = None
         point = ctx.options.resume_points.get(node.id)
         if point is not None:
@@ -209,7 +129,7 @@ class AdaptiveLoop:
             return await self._loop(st, failure, client)
 
     async def _loop(
-        self, st: _State, failure: Failure | None, client: StagingClient | None
+        self, st: LoopState, failure: Failure | None, client: StagingClient | None
     ) -> NodeOutput:
         while True:
             if failure is None:  # run the attempt (a resumed exhausted node skips it)
@@ -245,7 +165,9 @@ class AdaptiveLoop:
             await self._rewrite(st, failure)
             failure = None
 
-    async def _one_attempt(self, client: StagingClient | None, st: _State) -> NodeOutput | Failure:
+    async def _one_attempt(
+        self, client: StagingClient | None, st: LoopState
+    ) -> NodeOutput | Failure:
         """Run ``st.code`` once: the output on success, else what went wrong (or what the
         human said instead of approving). Config and infra problems raise."""
         ctx = self.ctx
@@ -328,14 +250,14 @@ class AdaptiveLoop:
             return Failure(gate.reason, error, sample, entry, rejected=True)
         return Failure(gate.reason, outcome.error_text(), sample, entry)
 
-    def _record(self, st: _State, outcome: Outcome, gate: GateDecision) -> AttemptRecord:
+    def _record(self, st: LoopState, outcome: Outcome, gate: GateDecision) -> AttemptRecord:
         sanitize = self.ctx.sanitize
         human = outcome.human
         return AttemptRecord(
             time=now(),
             attempt=st.attempt,
             code_sha256=sha(st.code),
-            diff=sanitize(_diff(st.prev, st.code, st.attempt)),
+            diff=sanitize(diff_code(st.prev, st.code, st.attempt)),
             artifact=st.artifact,
             settings=self.settings.sandbox.record(),
             sandbox=[ex.sandbox for ex in outcome.exchanges],
@@ -351,104 +273,6 @@ class AdaptiveLoop:
             infra_retries=outcome.infra_retries,
             human=human.record() if human is not None else None,
         )
-
-    # -- people ----------------------------------------------------------------------------
-    def _approval_hook(self, st: _State) -> ApprovalHook:
-        ctx = self.ctx
-
-        async def hook(payloads: list[tuple[int, Any]]) -> HumanDecision:
-            shown = json.dumps([p for _, p in payloads], indent=2, ensure_ascii=False, default=str)
-            request = ApprovalRequest(
-                run_id=ctx.run_id,
-                node_id=ctx.node.id,
-                attempt=st.attempt,
-                kind="approve",
-                reason=f"approve attempt {st.attempt} before it is sent to {self._target()}",
-                code=ctx.sanitize(st.code),
-                diff=ctx.sanitize(_diff(st.prev, st.code, st.attempt)),
-                code_sha256=sha(st.code),
-                target=ctx.sanitize(self._target()),
-                payloads=ctx.sanitize(clip(shown, MAX_BODY_CHARS, middle=True)),
-                rationale=ctx.sanitize(st.rationale),
-                log=tuple(self.log),
-            )
-            return await ask(ctx, request, st.wait_point("approve").to_data())
-
-        return hook
-
-    async def _exhausted(self, st: _State, failure: Failure) -> HumanDecision:
-        """No rewrite left: surface to a human (choices) or fail as without one."""
-        ctx, node = self.ctx, self.ctx.node
-        reason = (
-            f"{failure.reason}; no rewrite left (max_retries={node.max_retries}"
-            + (
-                f", {st.limit - node.max_retries} more granted"
-                if st.limit > node.max_retries
-                else ""
-            )
-            + "): surfaced to a human"
-        )
-        if not failure.resumed:
-            self._decide(st.attempt, "surfaced", reason, {**failure.entry, "log": self.log})
-        message = self._surface_message(st.attempt, failure.reason)
-        if ctx.options.approver is None:
-            raise NodeFailed(node.id, message)
-        request = ApprovalRequest(
-            run_id=ctx.run_id,
-            node_id=node.id,
-            attempt=st.attempt,
-            kind="exhausted",
-            reason=ctx.sanitize(
-                f"attempt {st.attempt} failed ({failure.reason}) and no rewrite is left: "
-                "retry with more attempts, edit the code, accept it as is, or reject (give up)"
-            ),
-            code=ctx.sanitize(st.code),
-            diff=ctx.sanitize(_diff(st.prev, st.code, st.attempt)),
-            code_sha256=sha(st.code),
-            target=ctx.sanitize(self._target()),
-            rationale=ctx.sanitize(st.rationale),
-            log=tuple(self.log),
-        )
-        last = LastFailure(
-            reason=failure.reason,
-            error=ctx.sanitize(clip(failure.error, MAX_ERROR_CHARS, middle=True)),
-            sample=failure.sample,
-            rejected=failure.rejected,
-        )
-        decision = await ask(ctx, request, st.wait_point("exhausted", last).to_data())
-        if decision.action == "reject":
-            why = f" ({decision.comment})" if decision.comment else ""
-            raise NodeFailed(node.id, ctx.sanitize(f"{message}\nGiven up by {decision.who}{why}."))
-        return decision
-
-    def _accepted(self, st: _State, failure: Failure, decision: HumanDecision) -> NodeOutput:
-        comment = f": {decision.comment}" if decision.comment else ""
-        self._decide(
-            st.attempt,
-            "accepted-by-human",
-            f"accepted as is by {decision.who}{comment}; the code did NOT pass its check "
-            f"({failure.reason})",
-            {**decision.record(), "code_sha256": sha(st.code), "gate": "accepted-by-human"},
-        )
-        return NodeOutput(
-            "code",
-            st.code,
-            rationale=st.rationale,
-            meta={
-                "attempts": st.attempt,
-                "decision_log": self.log,
-                "accepted_by": decision.who,
-                "accepted_at": decision.when,
-            },
-        )
-
-    def _take_edit(self, st: _State, decision: HumanDecision) -> None:
-        """The person's code becomes the next attempt (checked like any other; not re-asked)."""
-        assert decision.code is not None
-        comment = f": {decision.comment}" if decision.comment else ""
-        st.advance(decision.code, f"edited by hand by {decision.who}{comment}")
-        st.human_code, st.tokens = True, {"input": 0, "output": 0}
-        self.ctx.retrying(st.attempt, f"attempt {st.attempt - 1}: code edited by {decision.who}")
 
     # -- the model -------------------------------------------------------------------------
     def prompt(self, code: str, attempt: int, failure: Failure) -> str:
@@ -470,7 +294,7 @@ class AdaptiveLoop:
             self.ctx.sanitize,
         )
 
-    async def _rewrite(self, st: _State, failure: Failure) -> None:
+    async def _rewrite(self, st: LoopState, failure: Failure) -> None:
         ctx = self.ctx
         before = (ctx.input_tokens, ctx.output_tokens)
         answer = await ctx.call_model(
@@ -487,77 +311,6 @@ class AdaptiveLoop:
         st.rewrites += 1
         st.human_code = False
         ctx.retrying(st.attempt, f"attempt {st.attempt - 1}: {failure.reason}")
-
-    # -- resume ----------------------------------------------------------------------------
-    def _restore(self, st: _State, point: ResumePoint) -> Failure | None:
-        """Continue where a previous run's node waited (codes come from its artifacts)."""
-        ctx, wait = self.ctx, point.wait
-        st.attempt = wait.attempt
-        st.code = point.code
-        st.prev = point.prev_code
-        st.rationale = wait.rationale
-        st.rewrites = wait.rewrites
-        st.limit = max(wait.limit, st.rewrites)
-        st.human_code = wait.human_code
-        self.log = [dict(e) for e in point.log]
-        if st.prev is not None:
-            st.prev_artifact = ctx.save_artifact("code", st.prev, f".attempt{st.attempt - 1}")
-        ctx.attempts = st.attempt
-        ctx.decide(
-            st.attempt,
-            "resumed",
-            f"continues at attempt {st.attempt}, where run {point.from_run} waited "
-            f"({wait.kind}); earlier attempts restored from its artifacts",
-            from_run=point.from_run,
-        )
-        if wait.kind != "exhausted":
-            return None
-        last = wait.last or LastFailure("", "", None)
-        st.artifact = ctx.save_artifact("code", st.code, f".attempt{st.attempt}")
-        entry = self.log[-1] if self.log else {}
-        return Failure(
-            last.reason, last.error, last.sample, entry, rejected=last.rejected, resumed=True
-        )
-
-    # -- helpers ---------------------------------------------------------------------------
-    def _decide(self, attempt: int, verdict: str, reason: str, data: dict[str, Any]) -> None:
-        # Not ctx.decide(): the log entry carries its own "attempt" and "reason" keys.
-        ctx = self.ctx
-        ctx.publish(
-            Decision(
-                run_id=ctx.run_id,
-                node_id=ctx.node.id,
-                attempt=attempt,
-                verdict=verdict,
-                reason=ctx.sanitize(reason),
-                data=data,
-            )
-        )
-
-    def _target(self) -> str:
-        if self.staging is None:
-            return "no staging target"
-        return f"{self.staging.method} {self.staging.url}"
-
-    def _endpoint(self) -> str | None:
-        """Method and path only, for the model: the host and port say nothing about the
-        contract, and leaving them out keeps recorded prompts replayable on any port."""
-        if self.staging is None:
-            return None
-        return f"{self.staging.method} {urlsplit(self.staging.url).path or '/'}"
-
-    def _surface_message(self, attempt: int, reason: str) -> str:
-        lines = [
-            f"surfaced to a human after {attempt} attempts ({self.ctx.node.max_retries} rewrites): "
-            f"{reason}. Decision log:"
-        ]
-        for e in self.log:
-            lines.append(
-                f"  attempt {e['attempt']} [{e['code_sha256'][:12]}] {e['gate']}: "
-                f"{e['summary'] or e['reason']}"
-            )
-        lines.append("Every attempt's code is saved as an artifact; fix the code or the contract.")
-        return self.ctx.sanitize("\n".join(lines))
 
 
 async def run_adaptive(ctx: NodeContext) -> NodeOutput:
