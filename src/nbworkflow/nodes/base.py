@@ -192,6 +192,11 @@ class NodeContext:
         return answer
 
     def decide(self, attempt: int, verdict: str, reason: str, **data: Any) -> None:
+        self.decide_with(attempt, verdict, reason, data)
+
+    def decide_with(self, attempt: int, verdict: str, reason: str, data: dict[str, Any]) -> None:
+        """``decide`` with its details as one mapping (which may hold ``attempt`` and
+        ``reason`` keys of its own, as a decision-log entry does)."""
         self.publish(
             Decision(
                 run_id=self.run_id,

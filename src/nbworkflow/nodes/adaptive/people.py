@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 from ...approval import ApprovalRequest, HumanDecision
 from ...config import StagingSettings
-from ...events import Decision
 from ...exceptions import NodeFailed
 from ...outputs import NodeOutput
 from ...text import clip
@@ -159,18 +158,7 @@ class People:
         )
 
     def _decide(self, attempt: int, verdict: str, reason: str, data: dict[str, Any]) -> None:
-        # Not ctx.decide(): the log entry carries its own "attempt" and "reason" keys.
-        ctx = self.ctx
-        ctx.publish(
-            Decision(
-                run_id=ctx.run_id,
-                node_id=ctx.node.id,
-                attempt=attempt,
-                verdict=verdict,
-                reason=ctx.sanitize(reason),
-                data=data,
-            )
-        )
+        self.ctx.decide_with(attempt, verdict, reason, data)
 
     def _target(self) -> str:
         if self.staging is None:
