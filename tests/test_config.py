@@ -281,3 +281,39 @@ def test_staging_settings_reach_the_staging_client() -> None:
     staging = build_settings(spec, RunOptions(infra_backoff_s=0.25)).node("heal").staging
     assert staging is not None
     assert (staging.timeout, staging.infra_retries, staging.backoff_s) == (3.0, 1, 0.25)
+
+
+def test_a_resumed_run_keeps_the_model_option_for_every_node(tmp_path: Path) -> None:
+    """``--model`` beats the nodes' own models; the run that continues a waiting run does too."""
+    from nbworkflow.agents.scripted import ScriptedProvider
+    from nbworkflow.approval import HumanDecision
+    from nbworkflow.resume import aresume_workflow
+
+    text = (
+        "name: resumed\nmodel: wf-model\nnodes:\n"
+        "  - id: a\n    action: x\n    model: node-a\n"
+        "  - id: review\n    type: approval\n    depends_on: [a]\n"
+        "  - id: b\n    action: y\n    model: node-b\n    depends_on: [review]\n"
+    )
+    answers = {"a": {"rationale": "", "content": "A"}, "b": {"rationale": "", "content": "B"}}
+    first = ScriptedProvider(answers)
+    runs = tmp_path / "runs"
+    spec = load_workflow(text=text)
+    result = asyncio.run(
+        arun_workflow(spec, provider=first, runs_dir=runs, options=RunOptions(model=MODEL))
+    )
+    assert result.status.value == "waiting"
+    second = ScriptedProvider(answers)
+    resumed = asyncio.run(
+        aresume_workflow(
+            result.run_id,
+            runs_dir=runs,
+            provider=second,
+            decisions={"review": HumanDecision("approve", who="ada")},
+        )
+    )
+    assert resumed.ok
+    assert [(r.node_id, r.model) for r in first.requests + second.requests] == [
+        ("a", MODEL),
+        ("b", MODEL),
+    ]

@@ -108,6 +108,8 @@ class ResumeState:
     """What each waiting node asked."""
     points: dict[str, ResumePoint]
     """Where each waiting adaptive node continues."""
+    model: str | None = None
+    """The model the old run was given as an option (``RunOptions.model``), if any."""
 
     def check(self, decisions: Mapping[str, HumanDecision]) -> None:
         """Every decision must answer a node that waits, with one of its choices."""
@@ -127,13 +129,13 @@ def load_resume_state(
     runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
     variables: Mapping[str, Any] | None = None,
 ) -> ResumeState:
-    spec, outputs, old_id = load_resume(run, runs_dir, variables)
+    spec, outputs, old_id, model = _load(run, runs_dir, variables)
     run_dir = find_run(str(run), runs_dir)
     known = {n.id for n in spec.nodes}
     waiting = {k: v for k, v in waiting_nodes(run_dir).items() if k in known}
     points = {k: p for k, e in waiting.items() if (p := resume_point(run_dir, e)) is not None}
     requests = {k: ApprovalRequest.from_event(e) for k, e in waiting.items()}
-    return ResumeState(spec, outputs, old_id, requests, points)
+    return ResumeState(spec, outputs, old_id, requests, points, model)
 
 
 def load_resume(
@@ -141,6 +143,20 @@ def load_resume(
     runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
     variables: Mapping[str, Any] | None = None,
 ) -> tuple[WorkflowSpec, dict[str, NodeOutput], str]:
+    """The old run's spec (with the model the run used), its restorable outputs and its id."""
+    spec, outputs, old_id, model = _load(run, runs_dir, variables)
+    if model is not None:
+        spec = spec.model_copy(update={"model": model})
+    return spec, outputs, old_id
+
+
+def _load(
+    run: str | os.PathLike[str],
+    runs_dir: str | os.PathLike[str],
+    variables: Mapping[str, Any] | None,
+) -> tuple[WorkflowSpec, dict[str, NodeOutput], str, str | None]:
+    """``load_resume``'s parts, with the spec as written and the model the run was given
+    (``None`` when it used the spec's own)."""
     run_dir = find_run(str(run), runs_dir)
     started, outputs, status = restorable(run_dir)
     if status == "succeeded":
@@ -153,12 +169,11 @@ def load_resume(
         filename=spec_file or f"{run_dir}/workflow.yaml",
         base_dir=Path(spec_file).parent if spec_file else None,
     )
-    if started.model and started.model != spec.model:
-        # The run used another model than its YAML says (a notebook's --model, a copy made
-        # in Python): the run that continues it keeps that model.
-        spec = spec.model_copy(update={"model": started.model})
+    # The run was given another model than its YAML says (--model, RunOptions.model): the run
+    # that continues it keeps that model, for every node, as the option did.
+    model = started.model if started.model and started.model != spec.model else None
     known = {n.id for n in spec.nodes}
-    return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id
+    return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id, model
 
 
 async def aresume_workflow(
@@ -178,7 +193,8 @@ async def aresume_workflow(
     """
     state = load_resume_state(run, runs_dir, variables)
     state.check(decisions or {})
-    options = replace(options or RunOptions(), resume_points=state.points)
+    options = options or RunOptions()
+    options = replace(options, resume_points=state.points, model=options.model or state.model)
     return await arun_workflow(
         state.spec,
         runs_dir=runs_dir,

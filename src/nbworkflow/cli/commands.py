@@ -121,6 +121,7 @@ def execute(
             raise UsageError(str(exc)) from exc
         extra = {"reuse": state.outputs, "resumed_from": state.old_id, "decisions": decisions}
         spec, points = state.spec, state.points
+        model = model or state.model
     else:
         assert spec_path is not None
         spec = load_workflow(spec_path, variables=variables)
