@@ -117,7 +117,9 @@ class AdaptiveLoop(People):
     async def run(self) -> NodeOutput:
         ctx, node = self.ctx, self.ctx.node
         source = ctx.upstream[self.code_from]
-        st = LoopState(code=source.content, rationale=source.rationale, limit=node.max_retries)
+        st = LoopState(
+            code=source.content, rationale=source.rationale, limit=self.settings.max_retries
+        )
         failure: Failure | None = None
         point = ctx.options.resume_points.get(node.id)
         if point is not None:

@@ -56,13 +56,10 @@ class People:
     async def _exhausted(self, st: LoopState, failure: Failure) -> HumanDecision:
         """No rewrite left: surface to a human (choices) or fail as without one."""
         ctx, node = self.ctx, self.ctx.node
+        allowed = ctx.settings.max_retries
         reason = (
-            f"{failure.reason}; no rewrite left (max_retries={node.max_retries}"
-            + (
-                f", {st.limit - node.max_retries} more granted"
-                if st.limit > node.max_retries
-                else ""
-            )
+            f"{failure.reason}; no rewrite left (max_retries={allowed}"
+            + (f", {st.limit - allowed} more granted" if st.limit > allowed else "")
             + "): surfaced to a human"
         )
         if not failure.resumed:
@@ -174,8 +171,8 @@ class People:
 
     def _surface_message(self, attempt: int, reason: str) -> str:
         lines = [
-            f"surfaced to a human after {attempt} attempts ({self.ctx.node.max_retries} rewrites): "
-            f"{reason}. Decision log:"
+            f"surfaced to a human after {attempt} attempts "
+            f"({self.ctx.settings.max_retries} rewrites): {reason}. Decision log:"
         ]
         for e in self.log:
             lines.append(
