@@ -317,3 +317,18 @@ def test_a_resumed_run_keeps_the_model_option_for_every_node(tmp_path: Path) -> 
         ("a", MODEL),
         ("b", MODEL),
     ]
+
+
+def test_validate_reports_a_node_above_the_memory_ceiling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec_file = tmp_path / "wf.yaml"
+    spec_file.write_text(
+        ADAPTIVE.format(
+            workflow_sandbox="sandbox: {memory_mb: 512}",
+            node_sandbox="    sandbox: {memory_mb: 4096}",
+            url="http://x.invalid/u",
+        )
+    )
+    assert cli_main(["validate", str(spec_file)]) == 2
+    assert "ceiling" in capsys.readouterr().err

@@ -48,9 +48,14 @@ def _variables(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from ..config import build_settings
     from ..spec import load_workflow
 
     spec = load_workflow(args.file, variables=_variables(args.var))
+    try:
+        build_settings(spec)  # settings that cannot merge (a node above a ceiling) are spec errors
+    except WorkflowError as exc:
+        raise UsageError(str(exc)) from exc
     order = " -> ".join(spec.topological_order())
     print(f"{args.file}: ok, workflow '{spec.name}' with {len(spec.nodes)} nodes ({order})")
     return EXIT_OK
