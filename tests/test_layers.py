@@ -32,7 +32,10 @@ ROOT_LAYER = 6
 """``nbworkflow/__init__.py``: the public API, importing everything lazily."""
 
 LAZY_UP = {
-    ("nbworkflow.agents.testing", "nbworkflow.testing"): "old import path of the doubles, kept "
+    (
+        "nbworkflow.agents.testing",
+        "nbworkflow.testing.messages",
+    ): "old import path of the doubles, kept "
     "for users' tests; loaded only when a moved name is asked for",
 }
 LAZY_CYCLES = {

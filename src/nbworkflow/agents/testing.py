@@ -18,15 +18,24 @@ from .guard import (
 )
 
 _MOVED = frozenset(
-    {"MessagesServer", "ReceivedRequest", "Reply", "error_reply", "message_reply", "tool_reply"}
+    {
+        "MessagesServer",
+        "ReceivedRequest",
+        "Reply",
+        "ReplyLike",
+        "Responder",
+        "error_reply",
+        "message_reply",
+        "tool_reply",
+    }
 )
 
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        from .. import testing  # lazy: the product never loads the doubles
+        from ..testing import messages  # lazy: the product never loads the doubles
 
-        return getattr(testing, name)
+        return getattr(messages, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -291,6 +291,15 @@ class MessagesServer:
             item = self.responder
         if callable(item):
             item = item(request)
+        return self.as_reply(item)
+
+    # other APIs (``nbworkflow.testing.openai_server``) override these two and ``api_path``
+    api_path = "/v1/messages"
+
+    def serves(self, path: str) -> bool:
+        return path == self.api_path
+
+    def as_reply(self, item: ReplyLike) -> Reply:
         return _as_reply(item)
 
 
@@ -336,12 +345,14 @@ def _make_handler(owner: MessagesServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             request = self._read_request()
-            if request.path.split("?")[0].rstrip("/") != "/v1/messages":
+            if not owner.serves(request.path.split("?")[0].rstrip("/")):
                 with owner._lock:
                     owner.requests.append(request)
                 self._send(
                     error_reply(
-                        404, f"MessagesServer only serves POST /v1/messages, not {request.path}"
+                        404,
+                        f"{type(owner).__name__} only serves POST {owner.api_path}, "
+                        f"not {request.path}",
                     )
                 )
                 return
@@ -354,6 +365,8 @@ __all__ = [
     "MessagesServer",
     "ReceivedRequest",
     "Reply",
+    "ReplyLike",
+    "Responder",
     "error_reply",
     "message_reply",
     "tool_reply",
