@@ -98,7 +98,12 @@ async def arun_workflow(
         options = replace(options, approver=DecisionsApprover(decisions, fallback=options.approver))
     settings = build_settings(spec, options)  # the one place settings are decided
     handlers = _handlers_for(spec, handlers)  # before anything is written
-    prov = resolve_provider(provider, spec=spec, **dict(provider_options or {}))
+    prov_options = dict(provider_options or {})
+    if settings.options.model and "model" not in prov_options:
+        # Not a second place the model is decided (requests name it): a provider that picks
+        # a vendor per model string must know every model the run may name.
+        prov_options["model"] = settings.options.model
+    prov = resolve_provider(provider, spec=spec, **prov_options)
     run_id = run_id or new_run_id(spec.name)
     writer = None
     if runs_dir is not None:

@@ -267,6 +267,8 @@ class WorkflowMagics(Magics):
             options["record"] = args.record
         if args.latency:
             options["latency"] = args.latency
+        if args.model:  # the run's model (RunOptions); a vendor router must know it too
+            options["model"] = args.model
         provider_name = resolve_provider_name(args.provider, user_ns)
         if not isinstance(provider_name, str):
             own = provider_name  # the notebook's own Provider object: never closed here
