@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ProviderError
 from .base import Message, ModelRequest, ModelResponse, Provider
-from .guard import allow_model_requests, check_model_request, model_requests_allowed
 from .scripted import ScriptedProvider
 
 if TYPE_CHECKING:
@@ -99,8 +98,5 @@ __all__ = [
     "ModelResponse",
     "Provider",
     "ScriptedProvider",
-    "allow_model_requests",
-    "check_model_request",
-    "model_requests_allowed",
     "resolve_provider",
 ]
