@@ -1,8 +1,8 @@
-"""Test doubles shipped for users' tests (like ``trio.testing``): a loopback Messages API server
-(``MessagesServer``) and its reply helpers. The product never imports this package; the
-request guard that keeps tests away from real models is product code
-(``nbworkflow.agents.guard``, re-exported here for convenience).
-"""
+"""Test doubles shipped for users' tests (fake vendor servers)."""
+
+# Like ``trio.testing``: the loopback Messages API server (``MessagesServer``) and its reply
+# helpers. The product never imports this package; the request guard that keeps tests away
+# from real models is product code (``nbworkflow.agents.guard``, re-exported here).
 
 from __future__ import annotations
 
