@@ -17,24 +17,11 @@ from .guard import (
     model_requests_allowed,
 )
 
-_MOVED = frozenset(
-    {
-        "MessagesServer",
-        "ReceivedRequest",
-        "Reply",
-        "ReplyLike",
-        "Responder",
-        "error_reply",
-        "message_reply",
-        "tool_reply",
-    }
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from ..testing import messages  # lazy: the product never loads the doubles
+    from ..testing import messages  # lazy: the product never loads the doubles
 
+    if name in messages.__all__:
         return getattr(messages, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
