@@ -23,27 +23,8 @@ from ..outputs import NodeOutput
 from ..runlog import DEFAULT_ROOT, RunWriter, new_run_id
 from ..spec import WorkflowSpec, load_workflow
 from .bus import Subscriber
+from .handlers import handlers_for
 from .run import Engine, RunResult
-
-
-def default_handlers() -> dict[str, NodeHandler]:
-    from ..nodes.adaptive import run_adaptive
-    from ..nodes.approval import run_approval
-    from ..nodes.routine import run_routine
-
-    return {"routine": run_routine, "adaptive": run_adaptive, "approval": run_approval}
-
-
-def _handlers_for(
-    spec: WorkflowSpec, handlers: Mapping[str, NodeHandler] | None
-) -> dict[str, NodeHandler]:
-    found = dict(handlers or default_handlers())
-    missing = sorted({n.type for n in spec.nodes} - set(found))
-    if missing:
-        raise WorkflowError(
-            f"no handler for node type(s) {', '.join(missing)}: pass handlers= for them"
-        )
-    return found
 
 
 async def arun_workflow(
@@ -97,7 +78,7 @@ async def arun_workflow(
             )
         options = replace(options, approver=DecisionsApprover(decisions, fallback=options.approver))
     settings = build_settings(spec, options)  # the one place settings are decided
-    handlers = _handlers_for(spec, handlers)  # before anything is written
+    handlers = handlers_for(spec, handlers)  # before anything is written
     prov_options = dict(provider_options or {})
     if settings.options.model and "model" not in prov_options:
         # Not a second place the model is decided (requests name it): a provider that picks
@@ -171,7 +152,6 @@ def run_workflow_sync(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
 
 __all__ = [
     "arun_workflow",
-    "default_handlers",
     "run_workflow",
     "run_workflow_sync",
 ]

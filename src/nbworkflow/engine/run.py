@@ -28,6 +28,7 @@ from ..runlog import RunWriter
 from ..spec import WorkflowSpec
 from ..state import RunState
 from .bus import EventBus, Subscriber
+from .handlers import handlers_for
 from .plan import Plan
 from .runner import NodeRunner, save_artifact
 from .scheduler import Scheduler
@@ -78,7 +79,7 @@ class Engine:
         *,
         run_id: str,
         writer: RunWriter | None,
-        handlers: Mapping[str, NodeHandler],
+        handlers: Mapping[str, NodeHandler] | None = None,
         subscribers: Sequence[Subscriber] = (),
         settings: RunSettings | None = None,
         known_secrets: Iterable[str] = (),
@@ -119,7 +120,7 @@ class Engine:
         self.runner = NodeRunner(
             context,
             nodes=self.plan.by_id,
-            handlers=handlers,
+            handlers=handlers_for(spec, handlers),
             writer=writer,
             cache=cache,
             provider_name=self.provider_name,
