@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nbworkflow.agents.scripted import ScriptedProvider
+from nbworkflow.config import RunOptions
 from nbworkflow.engine import arun_workflow
 from nbworkflow.events import Decision, RunEvent
-from nbworkflow.nodes.base import RunOptions
 from nbworkflow.spec import load_workflow
 from nbworkflow.staging import MockCRM, repair_responder
 
@@ -101,7 +101,8 @@ async def heal_once(
         subscribers=[events.append],
         options=RunOptions(
             sandbox_backend=None if backend == "auto" else backend,
-            extra={"infra_backoff_s": 0.02, "infra_backoff_max_s": 0.2},
+            infra_backoff_s=0.02,
+            infra_backoff_max_s=0.2,
         ),
     )
     healed = result.ok

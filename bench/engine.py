@@ -26,7 +26,8 @@ from typing import Annotated, Any, TypedDict
 
 from nbworkflow.agents import ScriptedProvider
 from nbworkflow.engine import arun_workflow
-from nbworkflow.nodes.base import NodeContext, NodeOutput
+from nbworkflow.nodes.base import NodeContext
+from nbworkflow.outputs import NodeOutput
 from nbworkflow.spec import NodeSpec, WorkflowSpec
 
 _OUT = NodeOutput("text", "")

@@ -23,10 +23,10 @@ import pytest
 
 from nbworkflow.agents.base import ModelRequest
 from nbworkflow.agents.scripted import ScriptedProvider
+from nbworkflow.config import RunOptions
 from nbworkflow.engine import RunResult, arun_workflow
 from nbworkflow.events import Decision, NodeFailed, RunEvent, event_to_json
 from nbworkflow.nodes.adaptive import LOG_KEYS, SandboxPort, decision_log
-from nbworkflow.nodes.base import RunOptions
 from nbworkflow.spec import WorkflowSpec, load_workflow
 from nbworkflow.staging import MockCRM, repair_responder
 
@@ -225,20 +225,19 @@ def run_heal(
         responders={"heal": responder},
     )
     events: list[RunEvent] = []
-    extra: dict[str, Any] = {
-        "adaptive_sandbox": (sandbox or FakeSandbox()).port(),
-        "infra_backoff_s": 0.001,
-        "infra_backoff_max_s": 0.005,
-    }
-    if transport is not None:
-        extra["staging_transport"] = transport
+    options = RunOptions(
+        sandbox_port=(sandbox or FakeSandbox()).port(),
+        infra_backoff_s=0.001,
+        infra_backoff_max_s=0.005,
+        staging_transport=transport,
+    )
     result = asyncio.run(
         arun_workflow(
             spec,
             provider=provider,
             runs_dir=tmp_path / "runs",
             subscribers=[events.append],
-            options=RunOptions(extra=extra),
+            options=options,
         )
     )
     return Run(result, events, provider)
@@ -594,7 +593,7 @@ def test_seed_crm_workflow_runs_end_to_end(tmp_path: Path) -> None:
                 variables={"STAGING_URL": crm.url, "STAGING_TOKEN": "staging-demo-token"},
                 runs_dir=tmp_path / "runs",
                 subscribers=[events.append],
-                options=RunOptions(extra={"infra_backoff_s": 0.01}),
+                options=RunOptions(infra_backoff_s=0.01),
             )
         )
     assert result.ok, [e for e in events if e.kind == "node_failed"]

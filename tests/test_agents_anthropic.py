@@ -21,23 +21,25 @@ from nbworkflow import events as ev
 from nbworkflow.agents import resolve_provider
 from nbworkflow.agents.anthropic import AnthropicProvider, map_error, strict_compatible
 from nbworkflow.agents.base import Message, ModelRequest
-from nbworkflow.agents.structured import answer_schema, call_structured
-from nbworkflow.agents.testing import (
+from nbworkflow.agents.guard import (
     ALLOW_ENV,
-    MessagesServer,
-    ReceivedRequest,
-    Reply,
     allow_model_requests,
     check_model_request,
-    error_reply,
     is_loopback,
-    message_reply,
     model_requests_allowed,
-    tool_reply,
 )
+from nbworkflow.agents.structured import answer_schema, call_structured
 from nbworkflow.engine import run_workflow
 from nbworkflow.exceptions import OutputValidationError, ProviderError
 from nbworkflow.spec import load_workflow
+from nbworkflow.testing import (
+    MessagesServer,
+    ReceivedRequest,
+    Reply,
+    error_reply,
+    message_reply,
+    tool_reply,
+)
 
 T = TypeVar("T")
 KEY = "sk-ant-test-0123456789abcdef-secret"
@@ -542,7 +544,7 @@ def test_server_records_unscripted_requests_and_answers_500() -> None:
 def test_core_does_not_import_the_sdk() -> None:
     code = (
         "import sys, nbworkflow, nbworkflow.agents, nbworkflow.agents.replay, "
-        "nbworkflow.agents.testing, nbworkflow.engine\n"
+        "nbworkflow.agents.testing, nbworkflow.testing, nbworkflow.engine\n"
         "print(sorted(m for m in ('anthropic', 'httpx2') if m in sys.modules))"
     )
     out = subprocess.run(

@@ -21,10 +21,10 @@ from nbworkflow.agents.replay import (
     load_cassette,
     request_fields,
 )
-from nbworkflow.agents.testing import MessagesServer, ReceivedRequest, Reply, message_reply
 from nbworkflow.engine import run_workflow
 from nbworkflow.exceptions import ProviderError
 from nbworkflow.spec import load_workflow
+from nbworkflow.testing import MessagesServer, ReceivedRequest, Reply, message_reply
 
 T = TypeVar("T")
 KEY = "sk-ant-replay-test-key-0000"

@@ -38,11 +38,11 @@ from nbworkflow.approval import (
     PendingApprover,
 )
 from nbworkflow.cli import main as cli
+from nbworkflow.config import RunOptions
 from nbworkflow.engine import RunResult, arun_workflow
 from nbworkflow.events import NodeStatus, RunEvent, RunStatus
 from nbworkflow.exceptions import SpecError, WorkflowError
 from nbworkflow.nodes.adaptive import decision_log
-from nbworkflow.nodes.base import RunOptions
 from nbworkflow.resume import aresume_workflow
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
@@ -145,7 +145,7 @@ def provider(code: str = BROKEN, rewrites: list[str] | None = None) -> ScriptedP
 
 
 def options(approver: Any = None) -> RunOptions:
-    return RunOptions(approver=approver, extra={"adaptive_sandbox": FakeSandbox().port()})
+    return RunOptions(approver=approver, sandbox_port=FakeSandbox().port())
 
 
 def run(
@@ -664,7 +664,7 @@ def test_secrets_are_redacted_in_the_request(crm: MockCRM, tmp_path: Path) -> No
 @pytest.fixture
 def cli_files(tmp_path: Path, crm: MockCRM, monkeypatch: pytest.MonkeyPatch) -> Path:
     # In-process CLI runs are headless even under `pytest -s` on a terminal.
-    monkeypatch.setattr("nbworkflow.cli._interactive", lambda: False)
+    monkeypatch.setattr("nbworkflow.cli.commands._interactive", lambda: False)
     (tmp_path / "wf.yaml").write_text(spec_text(crm.url))
     script = {
         "generate_mapper": {"rationale": "first draft", "code": BROKEN},
@@ -702,7 +702,9 @@ def test_cli_without_a_tty_waits_and_exits_4_then_resumes(
     code = cli(["run", str(cli_files / "wf.yaml"), *cli_args(cli_files)])
     assert code == 4
     err = capsys.readouterr().err
-    assert "⏸ heal waiting for a human (approve)" in err
+    # The same words as the log (report.waiting_text): why, and what a person may answer.
+    assert "⏸ heal WAITING for a human (approve, attempt 1)" in err
+    assert "choices: approve, reject, edit" in err
     assert "run waiting" in err and "--approve heal" in err
     assert crm.counts["users_requests"] == 0
     # The code to approve is in the log.

@@ -167,7 +167,7 @@ def test_corrupt_entries_are_ignored_and_rebuilt(folder: Path) -> None:
 
 
 def test_cache_is_size_bounded(tmp_path: Path) -> None:
-    from nbworkflow.nodes.base import NodeOutput
+    from nbworkflow.outputs import NodeOutput
 
     cache = NodeCache(tmp_path, max_bytes=3000)
     for i in range(10):

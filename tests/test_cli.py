@@ -194,3 +194,17 @@ def test_live_board_redraws_in_place(files: Path) -> None:
     assert "\x1b[2F" in text  # moved up over the 2-line board to redraw it
     assert "✔ a" in text and "succeeded" in text
     assert "tokens" in text.splitlines()[-2]
+
+
+def test_model_option_is_the_runs_model(files: Path, tmp_path: Path) -> None:
+    """``--model`` is a run option (the model of every request; see test_config.py for the
+    request itself), recorded as the run's model, not a provider option that requests ignore."""
+    from nbworkflow.events import RunStarted
+    from nbworkflow.runlog import list_runs, read_events
+
+    runs = tmp_path / "runs"
+    args = ["run", str(files / "wf.yaml"), "--provider", "scripted", "--script"]
+    args += [str(files / "script.yaml"), "--runs-dir", str(runs), "--model", "claude-x", "-q"]
+    assert run_cli(*args) == 0
+    [started] = [e for e in read_events(list_runs(runs)[-1].path) if isinstance(e, RunStarted)]
+    assert started.model == "claude-x"

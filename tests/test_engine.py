@@ -16,7 +16,8 @@ from nbworkflow.agents import ScriptedProvider
 from nbworkflow.engine import arun_workflow, run_workflow
 from nbworkflow.events import NodeStatus, RunStatus, event_to_json
 from nbworkflow.exceptions import ProviderError
-from nbworkflow.nodes.base import NodeContext, NodeOutput
+from nbworkflow.nodes.base import NodeContext
+from nbworkflow.outputs import NodeOutput
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
 from nbworkflow.state import RunState

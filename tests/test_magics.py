@@ -289,8 +289,8 @@ def test_runs_log_and_show(ip: InteractiveShell) -> None:
     assert res.run_id in cap.stdout and "succeeded" in cap.stdout
     with capture_output() as cap:
         ip.run_line_magic("workflow", "log --node code")
-    assert "decision [attempt 1] success" in cap.stdout
-    assert "plan " not in cap.stdout
+    assert "code: attempt 1 [success]" in cap.stdout
+    assert "plan:" not in cap.stdout
     with pytest.raises(UsageError, match="did you mean 'code'"):
         ip.run_line_magic("workflow", "log last --node cod")
     with capture_output() as cap:
@@ -486,3 +486,31 @@ def test_a_cell_error_goes_through_the_sanitizer(ip: InteractiveShell) -> None:
     message = str(info.value)
     assert "timeout" in message and "crm.internal" in message
     assert "plumharbor7" not in message
+
+
+APPROVAL_SPEC = """\
+name: approve_me
+nodes:
+  - id: plan
+    agent: Planner
+    action: "Plan a ${topic} service"
+  - id: review
+    type: approval
+    depends_on: [plan]
+"""
+
+
+def test_log_shows_a_waiting_node_as_the_cli_does(ip: InteractiveShell) -> None:
+    """``%workflow log`` and ``nbworkflow log`` print the same lines (``report.log_lines``):
+    a waiting node says why it waits and what a person may answer, in both."""
+    from nbworkflow.cli import main as cli_main
+
+    run_cell(ip, "--script answers -q", APPROVAL_SPEC)
+    with capture_output() as cap:
+        ip.run_line_magic("workflow", "log --node review")
+    magic_lines = cap.stdout.splitlines()[1:]  # the first line names the run folder
+    waiting = [line for line in magic_lines if "WAITING" in line]
+    assert waiting and "choices: approve, reject, edit" in waiting[0], cap.stdout
+    with capture_output() as cli_cap:
+        assert cli_main(["log", "last", "--node", "review", "--runs-dir", str(runs_root())]) == 0
+    assert cli_cap.stdout.splitlines() == magic_lines

@@ -73,8 +73,8 @@ def test_every_exception_is_a_workflow_error() -> None:
 
 def test_every_free_text_event_field_passes_the_sanitizer() -> None:
     """Events are the one way error text leaves a run (widget, CLI, log, notebook): every
-    free-text field of every event class must be in the engine's redaction table."""
-    from nbworkflow import engine
+    free-text field of every event class is marked ``Text``/``Tree``, which is what the event
+    bus reads to sanitize it (no table elsewhere to keep in step)."""
     from nbworkflow import events as ev
 
     structural = {
@@ -101,19 +101,65 @@ def test_every_free_text_event_field_passes_the_sanitizer() -> None:
             for f in dataclasses.fields(cls)
             if hints[f.name] in (str, str | None) and f.name not in structural
         }
-        covered = set(engine._TEXT_FIELDS.get(cls, ()))
-        assert text_fields <= covered, f"{cls.__name__}: {text_fields - covered} not sanitized"
-        # Free-form containers (decision data, a waiting node's log) are sanitized whole.
+        marked_text, marked_trees = ev.redacted_fields(cls)
+        assert text_fields <= set(marked_text), f"{cls.__name__}: {text_fields - set(marked_text)}"
         containers = {
             f.name
             for f in dataclasses.fields(cls)
             if typing.get_origin(hints[f.name]) in (dict, list) and f.name not in structural
         }
-        nested = set(engine._NESTED_FIELDS.get(cls, ()))
-        assert containers <= nested, f"{cls.__name__}: {containers - nested} not sanitized"
+        assert containers <= set(marked_trees), f"{cls.__name__}: {containers - set(marked_trees)}"
 
 
-def test_model_prompts_are_built_from_sanitized_text() -> None:
-    """Error text reaches a model only through the adaptive node, which sanitizes it."""
-    source = (SRC / "nodes" / "adaptive.py").read_text(encoding="utf-8")
-    assert "sanitize(" in source
+def test_the_event_bus_sanitizes_exactly_the_marked_fields() -> None:
+    from nbworkflow import events as ev
+    from nbworkflow.engine.bus import redact_event
+
+    secret = "AKIA" + "IOSFODNN7EXAMPLE"
+    event = ev.NodeWaiting(
+        run_id="r",
+        node_id="n",
+        reason=f"r {secret}",
+        code=f"c {secret}",
+        log=[{"error": f"e {secret}"}],
+        data={"nested": [f"d {secret}"]},
+    )
+    clean = redact_event(event, lambda t: t.replace(secret, "[X]"))
+    assert secret not in ev.event_to_json(clean)  # type: ignore[arg-type]
+    assert clean.node_id == "n"  # type: ignore[union-attr]
+
+
+def test_model_prompts_are_built_from_sanitized_text(tmp_path: Path) -> None:
+    """Everything the adaptive node shows the model passes the sanitizer (not only the run's
+    known secret values): credentials the sanitizer recognises by shape, planted in the code a
+    model wrote, in the staging error body and in the exception the code raised, never reach
+    a model request. Deleting the sanitize call of the prompt builder turns this red."""
+    from tests.test_adaptive import GOOD, URL, Staging, load, run_heal, spec_text
+
+    github = "ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789AB"
+    aws = "AKIA" + "IOSFODNN7EXAMPLE"
+    anthropic = "sk-ant-api03-" + "abcdefghijklmnopqrstuvwxyz0123456789"
+    code = (
+        f"TOKEN = {github!r}  # a model hard-coded a credential\n"
+        "def sync_to_crm(user):\n"
+        f"    raise KeyError({anthropic!r})\n"
+    )
+    staging = Staging((422, {"message": f"bad payload, key {aws}", "detail": []}), 201)
+    answers = iter(
+        [
+            {"rationale": "keep the token", "code": code.replace("    raise", "    return {}#")},
+            {"rationale": "fixed", "code": GOOD},
+        ]
+    )
+    run = run_heal(
+        load(spec_text(URL, max_retries=3)),
+        tmp_path,
+        code=code,
+        responder=lambda _request: next(answers),
+        transport=staging.transport(),
+    )
+    prompts = [m.content for r in run.adapt_requests() for m in r.messages]
+    assert len(prompts) >= 2, "the loop must have asked for rewrites (exception, then 422)"
+    for secret in (github, aws, anthropic):
+        assert not [p for p in prompts if secret in p], f"{secret[:8]}... reached the model"
+    assert any("[REDACTED:" in p for p in prompts)

@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 
 from nbworkflow import load_workflow, run_workflow
-from nbworkflow.agents.testing import MessagesServer, ReceivedRequest, message_reply
 from nbworkflow.staging import MockCRM
+from nbworkflow.testing import MessagesServer, ReceivedRequest, message_reply
 
 HERE = Path(__file__).parent
 CASSETTE = HERE / "workflow.cassette.jsonl"

@@ -42,6 +42,7 @@ if _t.TYPE_CHECKING:
         HumanDecision,
         PendingApprover,
     )
+    from .config import RunOptions
     from .engine import RunResult, arun_workflow, run_workflow
     from .events import NodeStatus, RunStatus
     from .resume import aresume_workflow, resume_workflow
@@ -60,6 +61,7 @@ _LAZY = {
         "HumanDecision",
         "PendingApprover",
     ),
+    "nbworkflow.config": ("RunOptions",),
     "nbworkflow.engine": ("RunResult", "arun_workflow", "run_workflow"),
     "nbworkflow.events": ("NodeStatus", "RunStatus"),
     "nbworkflow.resume": ("aresume_workflow", "resume_workflow"),
@@ -103,6 +105,7 @@ __all__ = [
     "PendingApprover",
     "ProviderError",
     "RunCancelled",
+    "RunOptions",
     "RunResult",
     "RunStatus",
     "SandboxError",

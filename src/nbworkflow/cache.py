@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .nodes.base import NodeOutput
+from .outputs import NodeOutput
 from .spec import NodeSpec, WorkflowSpec
 
 CACHE_DIRNAME = ".cache"
@@ -63,8 +63,11 @@ def node_key(
     node: NodeSpec,
     provider: str,
     upstream: Mapping[str, NodeOutput],
+    *,
+    model: str | None = None,
 ) -> str:
-    """The cache key of ``node`` given its upstream outputs (see the module docstring)."""
+    """The cache key of ``node`` given its upstream outputs (see the module docstring);
+    ``model``: the node's effective model (``NodeSettings.model``) when a run option set it."""
     fields = node.model_dump(include=set(_KEY_FIELDS), mode="json")
     files: dict[str, str] = {}
     for item in node.inputs:
@@ -80,7 +83,7 @@ def node_key(
         {
             "v": KEY_VERSION,
             "node": fields,
-            "model": node.model or spec.model,
+            "model": model or node.model or spec.model,
             "provider": provider,
             "files": files,
             "upstream": {k: output_digest(v) for k, v in sorted(upstream.items())},

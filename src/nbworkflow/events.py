@@ -9,6 +9,11 @@ Events are values: treat them as read-only. They are plain slotted dataclasses r
 Pydantic models because a run publishes two per node: building a frozen model costs ~1-2 us, a
 dataclass ~0.3 us, which is most of the engine's overhead per node (``bench/engine.py``).
 Validation happens where data comes in from outside: reading a log back (``event_from_json``).
+
+Every field that can hold text from the run (an error, a reason, code, a model's rationale) is
+typed ``Text`` (or ``Tree`` for a free-form container: every string inside). The event bus reads
+these marks from the classes to know what to sanitize on the way out, so a new free-text field
+is redacted by declaring it, not by remembering a table elsewhere.
 """
 
 from __future__ import annotations
@@ -19,6 +24,22 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter
+
+
+class Redacted:
+    """Type mark: this field holds run text and leaves the run only through the sanitizer."""
+
+    def __repr__(self) -> str:
+        return "REDACTED"
+
+
+REDACTED = Redacted()
+Text = Annotated[str, REDACTED]
+"""Free text from the run (sanitized by the event bus)."""
+OptionalText = Annotated[str | None, REDACTED]
+Tree = Annotated[dict[str, Any], REDACTED]
+"""A free-form container: every string inside is sanitized."""
+TreeList = Annotated[list[dict[str, Any]], REDACTED]
 
 
 class NodeStatus(enum.StrEnum):
@@ -114,7 +135,7 @@ class NodeRetrying(_Event):
     node_id: str
     attempt: int
     """The attempt about to start (2 for the first retry)."""
-    reason: str
+    reason: Text
 
 
 @dataclass(slots=True, kw_only=True)
@@ -146,9 +167,9 @@ class Decision(_Event):
     attempt: int
     verdict: str
     """Short machine-friendly verdict, e.g. ``success``, ``adapt``, ``retry-infra``, ``repair``."""
-    reason: str
+    reason: Text
     """One sanitized sentence a human can read."""
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Tree = field(default_factory=dict)
     """Sanitized details (status code, code hash, diff, rationale, ...)."""
 
 
@@ -160,13 +181,13 @@ class NodeFinished(_Event):
     duration_s: float = 0.0
     artifact: str | None = None
     """Path of the output artifact, relative to the run folder."""
-    preview: str = ""
+    preview: Text = ""
     """The first few hundred characters of the output."""
     input_tokens: int = 0
     output_tokens: int = 0
     cached: bool = False
     """The output came from the node cache (made by an earlier run with the same inputs)."""
-    accepted_by: str | None = None
+    accepted_by: OptionalText = None
     """Set when a person accepted the output as is although it failed its checks."""
     restored_from: str | None = None
     """Set on a resumed run: the run whose output this node carried over (not made again)."""
@@ -177,7 +198,7 @@ class NodeFailed(_Event):
     kind: Literal["node_failed"] = "node_failed"
     node_id: str
     error_type: str
-    message: str
+    message: Text
     """Sanitized, short, says what to do."""
     attempts: int = 1
     duration_s: float = 0.0
@@ -197,22 +218,22 @@ class NodeWaiting(_Event):
     kind: Literal["node_waiting"] = "node_waiting"
     node_id: str
     attempt: int = 1
-    request: str = "approve"
+    request: Text = "approve"
     """``approve`` (before staging), ``exhausted`` (max_retries used up) or ``approval``."""
     choices: tuple[str, ...] = ()
     """The answers this request accepts, e.g. ``("approve", "reject", "edit")``."""
-    reason: str = ""
-    code: str = ""
+    reason: Text = ""
+    code: Text = ""
     """The code (or output) to decide on, sanitized."""
-    diff: str = ""
+    diff: Text = ""
     """Unified diff against the previous attempt."""
-    code_sha256: str = ""
-    target: str = ""
-    payloads: str = ""
-    rationale: str = ""
-    log: list[dict[str, Any]] = field(default_factory=list)
+    code_sha256: Text = ""
+    target: Text = ""
+    payloads: Text = ""
+    rationale: Text = ""
+    log: TreeList = field(default_factory=list)
     """The node's decision log so far."""
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Tree = field(default_factory=dict)
     """Resume state (attempt artifacts, rewrites used, the last error...)."""
 
 
@@ -220,7 +241,7 @@ class NodeWaiting(_Event):
 class NodeSkipped(_Event):
     kind: Literal["node_skipped"] = "node_skipped"
     node_id: str
-    reason: str
+    reason: Text
     blocked_by: str | None = None
     """The failed or cancelled upstream node that caused the skip."""
 
@@ -229,7 +250,7 @@ class NodeSkipped(_Event):
 class NodeCancelled(_Event):
     kind: Literal["node_cancelled"] = "node_cancelled"
     node_id: str
-    reason: str = "run cancelled"
+    reason: Text = "run cancelled"
     duration_s: float = 0.0
 
 
@@ -242,7 +263,7 @@ class RunFinished(_Event):
     """Nodes per final status."""
     input_tokens: int = 0
     output_tokens: int = 0
-    message: str = ""
+    message: Text = ""
 
 
 RunEvent = Annotated[
@@ -281,6 +302,22 @@ _ADAPTERS: dict[type, TypeAdapter[Any]] = {
 }
 
 
+def redacted_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(text fields, container fields)`` of an event class: the fields typed ``Text`` /
+    ``OptionalText`` and ``Tree`` / ``TreeList``, read from its annotations."""
+    import typing
+
+    hints = typing.get_type_hints(cls, include_extras=True)
+    text: list[str] = []
+    trees: list[str] = []
+    for name, hint in hints.items():
+        if typing.get_origin(hint) is not Annotated or REDACTED not in hint.__metadata__:
+            continue
+        base = typing.get_args(hint)[0]
+        (trees if typing.get_origin(base) in (dict, list) else text).append(name)
+    return tuple(text), tuple(trees)
+
+
 def event_to_json(event: RunEvent) -> str:
     """One line of ``events.jsonl`` (no trailing newline)."""
     return _ADAPTERS[type(event)].dump_json(event).decode()
@@ -298,6 +335,7 @@ def event_from_json(line: str | bytes) -> RunEvent:
 
 __all__ = [
     "EVENT_ADAPTER",
+    "REDACTED",
     "Decision",
     "ModelCalled",
     "NodeCancelled",
@@ -313,7 +351,10 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "RunStatus",
+    "Text",
+    "Tree",
     "event_from_json",
     "event_to_dict",
     "event_to_json",
+    "redacted_fields",
 ]

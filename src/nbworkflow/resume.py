@@ -24,9 +24,11 @@ from typing import Any
 
 from . import events as ev
 from .approval import ApprovalRequest, HumanDecision, check_decision
+from .config import RunOptions
 from .engine import RunResult, arun_workflow, run_workflow_sync
 from .exceptions import WorkflowError
-from .nodes.base import NodeOutput, RunOptions
+from .nodes.adaptive.record import ResumePoint, WaitPoint
+from .outputs import NodeOutput
 from .runlog import DEFAULT_ROOT, find_run, read_events
 from .spec import WorkflowSpec, load_workflow
 
@@ -73,22 +75,25 @@ def waiting_nodes(run_dir: Path) -> dict[str, ev.NodeWaiting]:
     return out
 
 
-def resume_point(run_dir: Path, event: ev.NodeWaiting) -> dict[str, Any] | None:
+def resume_point(run_dir: Path, event: ev.NodeWaiting) -> ResumePoint | None:
     """What a waiting adaptive node needs to continue (``RunOptions.resume_points``), with its
     codes read back from the artifacts; ``None`` when there is nothing to restore."""
-    data = dict(event.data)
-    artifact = data.get("artifact")
-    if not artifact:
+    wait = WaitPoint.from_data(event.data)
+    if wait is None:
         return None
     try:
-        data["code"] = (run_dir / artifact).read_text(encoding="utf-8")
-        prev = data.get("prev_artifact")
-        data["prev_code"] = (run_dir / prev).read_text(encoding="utf-8") if prev else None
+        code = (run_dir / wait.artifact).read_text(encoding="utf-8")
+        prev = wait.prev_artifact
+        prev_code = (run_dir / prev).read_text(encoding="utf-8") if prev else None
     except OSError:
         return None  # artifacts gone: the node starts over
-    data["from_run"] = event.run_id
-    data["log"] = [dict(e) for e in event.log]
-    return data
+    return ResumePoint(
+        wait=wait,
+        code=code,
+        prev_code=prev_code,
+        from_run=event.run_id,
+        log=tuple(dict(e) for e in event.log),
+    )
 
 
 @dataclass
@@ -101,8 +106,10 @@ class ResumeState:
     old_id: str
     waiting: dict[str, ApprovalRequest]
     """What each waiting node asked."""
-    points: dict[str, dict[str, Any]]
+    points: dict[str, ResumePoint]
     """Where each waiting adaptive node continues."""
+    model: str | None = None
+    """The model the old run was given as an option (``RunOptions.model``), if any."""
 
     def check(self, decisions: Mapping[str, HumanDecision]) -> None:
         """Every decision must answer a node that waits, with one of its choices."""
@@ -122,13 +129,13 @@ def load_resume_state(
     runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
     variables: Mapping[str, Any] | None = None,
 ) -> ResumeState:
-    spec, outputs, old_id = load_resume(run, runs_dir, variables)
+    spec, outputs, old_id, model = _load(run, runs_dir, variables)
     run_dir = find_run(str(run), runs_dir)
     known = {n.id for n in spec.nodes}
     waiting = {k: v for k, v in waiting_nodes(run_dir).items() if k in known}
     points = {k: p for k, e in waiting.items() if (p := resume_point(run_dir, e)) is not None}
     requests = {k: ApprovalRequest.from_event(e) for k, e in waiting.items()}
-    return ResumeState(spec, outputs, old_id, requests, points)
+    return ResumeState(spec, outputs, old_id, requests, points, model)
 
 
 def load_resume(
@@ -136,6 +143,20 @@ def load_resume(
     runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
     variables: Mapping[str, Any] | None = None,
 ) -> tuple[WorkflowSpec, dict[str, NodeOutput], str]:
+    """The old run's spec (with the model the run used), its restorable outputs and its id."""
+    spec, outputs, old_id, model = _load(run, runs_dir, variables)
+    if model is not None:
+        spec = spec.model_copy(update={"model": model})
+    return spec, outputs, old_id
+
+
+def _load(
+    run: str | os.PathLike[str],
+    runs_dir: str | os.PathLike[str],
+    variables: Mapping[str, Any] | None,
+) -> tuple[WorkflowSpec, dict[str, NodeOutput], str, str | None]:
+    """``load_resume``'s parts, with the spec as written and the model the run was given
+    (``None`` when it used the spec's own)."""
     run_dir = find_run(str(run), runs_dir)
     started, outputs, status = restorable(run_dir)
     if status == "succeeded":
@@ -148,12 +169,11 @@ def load_resume(
         filename=spec_file or f"{run_dir}/workflow.yaml",
         base_dir=Path(spec_file).parent if spec_file else None,
     )
-    if started.model and started.model != spec.model:
-        # The run used another model than its YAML says (a notebook's --model, a copy made
-        # in Python): the run that continues it keeps that model.
-        spec = spec.model_copy(update={"model": started.model})
+    # The run was given another model than its YAML says (--model, RunOptions.model): the run
+    # that continues it keeps that model, for every node, as the option did.
+    model = started.model if started.model and started.model != spec.model else None
     known = {n.id for n in spec.nodes}
-    return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id
+    return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id, model
 
 
 async def aresume_workflow(
@@ -173,7 +193,8 @@ async def aresume_workflow(
     """
     state = load_resume_state(run, runs_dir, variables)
     state.check(decisions or {})
-    options = replace(options or RunOptions(), resume_points=state.points)
+    options = options or RunOptions()
+    options = replace(options, resume_points=state.points, model=options.model or state.model)
     return await arun_workflow(
         state.spec,
         runs_dir=runs_dir,

@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..exceptions import ProviderError
 from .base import ModelRequest, ModelResponse
 from .failures import retries_note, timed_out, unreachable
+from .guard import check_model_request
 from .models import model_for
 from .network import HostCheck
 from .strict import strict_compatible, without_defaults
-from .testing import check_model_request
 
 if TYPE_CHECKING:
     import anthropic
@@ -396,9 +396,7 @@ class AnthropicProvider:
                 "an AnthropicProvider built on your own client cannot be pickled: build it "
                 "from options (api_key, base_url, ...) to send it to another process"
             )
-        from .routing import build_vendor
-
-        return (build_vendor, (self.vendor, self._options))
+        return (_rebuild, (self.vendor, self._options))
 
     async def aclose(self) -> None:
         if self._owns_client:  # a client passed in belongs to the caller
@@ -417,3 +415,10 @@ def _answer_text(message: Any, mode: str) -> str:
 
 
 __all__ = ["DEFAULT_MODEL", "AnthropicProvider", "map_error", "strict_compatible"]
+
+
+def _rebuild(vendor: str, options: dict[str, Any]) -> AnthropicProvider:
+    """Unpickle: build the provider again from its vendor and options."""
+    if vendor == "anthropic":
+        return AnthropicProvider(**options)
+    return AnthropicProvider.on_cloud(vendor, **options)

@@ -21,7 +21,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from ..exceptions import ProviderError
-from .testing import is_loopback
+from .guard import is_loopback
 
 DEADLINE = 2.0
 """Seconds the whole check (resolve + connect) may take."""

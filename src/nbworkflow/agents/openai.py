@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..exceptions import ProviderError
 from .base import ModelRequest, ModelResponse
 from .failures import retries_note, timed_out, unreachable
+from .guard import check_model_request
 from .models import model_for
 from .network import HostCheck
 from .strict import strict_compatible, without_defaults
-from .testing import check_model_request
 
 if TYPE_CHECKING:
     import httpx2
@@ -416,9 +416,7 @@ class OpenAIProvider:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Name and options: an SDK client holds sockets and belongs to one process.
-        from .routing import build_vendor
-
-        return (build_vendor, (self.vendor, self._options))
+        return (_rebuild, (self.vendor, self._options))
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -431,3 +429,8 @@ __all__ = [
     "vendor_api_key",
     "vendor_base_url",
 ]
+
+
+def _rebuild(vendor: str, options: dict[str, Any]) -> OpenAIProvider:
+    """Unpickle: build the provider again from its vendor and options."""
+    return OpenAIProvider(vendor=vendor, **options)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ProviderError
+from ..text import clip
 from .base import Message, ModelRequest, ModelResponse, Provider
 
 CASSETTE_VERSION = 1
@@ -217,17 +218,13 @@ def _differing(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return [f for f in _FIELD_NAMES if recorded.get(f) != wanted.get(f)]
 
 
-def _clip(text: str, limit: int = 110) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _line_diff(old: str, new: str, *, max_lines: int = 4) -> list[str]:
     changed = [
         line
         for line in difflib.unified_diff(old.splitlines(), new.splitlines(), n=0, lineterm="")
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
-    out = [_clip(line) for line in changed[:max_lines]]
+    out = [clip(line, 110, marker="...") for line in changed[:max_lines]]
     if len(changed) > max_lines:
         out.append(f"... ({len(changed) - max_lines} more changed lines)")
     return out

@@ -82,11 +82,19 @@ class CellRuns:
     # -- starting a run ------------------------------------------------------------------
     def options(self) -> Any:
         from ..approval import PendingApprover
-        from ..nodes.base import RunOptions
+        from ..config import RunOptions
 
         # Nobody can answer while the cell blocks: approve nodes (and adaptive nodes out of
-        # rewrites) wait, the cell returns, and the buttons answer.
-        return RunOptions(sandbox_backend=self.args.sandbox, approver=PendingApprover())
+        # rewrites) wait, the cell returns, and the buttons answer. A resumed run gets the same
+        # options, so it keeps the cell's --model.
+        return RunOptions(
+            model=self.args.model,
+            sandbox_backend=self.args.sandbox,
+            max_concurrency=self.args.max_concurrency,
+            fail_fast=True if self.args.fail_fast else None,
+            token_budget=self.args.token_budget,
+            approver=PendingApprover(),
+        )
 
     def start(self, factory: RunFactory, *, first: bool) -> Attempt:
         """Set up state, live view and the output area for a new run (not started yet)."""
@@ -142,9 +150,6 @@ class CellRuns:
                     provider=provider,
                     runs_dir=self.runs_root,
                     subscribers=subscribers,
-                    max_concurrency=args.max_concurrency,
-                    fail_fast=True if args.fail_fast else None,
-                    token_budget=args.token_budget,
                     options=self.options(),
                     run_id=run_id,
                     cache=not args.no_cache,
@@ -172,9 +177,6 @@ class CellRuns:
                     options=self.options(),
                     provider=provider,
                     subscribers=subscribers,
-                    max_concurrency=args.max_concurrency,
-                    fail_fast=True if args.fail_fast else None,
-                    token_budget=args.token_budget,
                     run_id=run_id,
                     cache=not args.no_cache,
                 )

@@ -26,7 +26,6 @@ from IPython.display import display as _display
 from .cell import ACTIVE, WAITING, CellRuns
 
 if TYPE_CHECKING:
-    from ..events import RunEvent
     from ..spec import WorkflowSpec
     from ..state import RunState
 
@@ -258,8 +257,6 @@ class WorkflowMagics(Magics):
 
         variables = interpolation_variables(cell, user_ns, parse_vars(args.var))
         spec = load_workflow(text=cell, variables=variables, filename="<cell>")
-        if args.model:
-            spec = spec.model_copy(update={"model": args.model})
         options: dict[str, Any] = {}
         script = resolve_script(args.script, user_ns)
         if script is not None:
@@ -270,6 +267,8 @@ class WorkflowMagics(Magics):
             options["record"] = args.record
         if args.latency:
             options["latency"] = args.latency
+        if args.model:  # the run's model (RunOptions); a vendor router must know it too
+            options["model"] = args.model
         provider_name = resolve_provider_name(args.provider, user_ns)
         if not isinstance(provider_name, str):
             own = provider_name  # the notebook's own Provider object: never closed here
@@ -403,7 +402,9 @@ class WorkflowMagics(Magics):
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise UsageError(f"run {run_dir.name} has no node '{args.node}'{hint}")
         print(f"run {run_dir.name} ({run_dir})")
-        for line in format_log(events, node=args.node):
+        from ..report import log_lines
+
+        for line in log_lines(events, node=args.node):
             print(line)
 
     def _cmd_show(self, args: argparse.Namespace) -> None:
@@ -461,57 +462,6 @@ def format_backend(report: Any) -> str:
     return line
 
 
-def format_log(events: list[RunEvent], *, node: str | None = None) -> list[str]:
-    """The run's events as readable lines (time since start, node, what happened)."""
-    from ..events import (
-        Decision,
-        ModelCalled,
-        NodeCancelled,
-        NodeFailed,
-        NodeFinished,
-        NodeRetrying,
-        NodeSkipped,
-        NodeStarted,
-        RunFinished,
-        RunStarted,
-    )
-
-    t0 = events[0].ts if events else 0.0
-    lines = []
-    for e in events:
-        node_id = getattr(e, "node_id", None)
-        if node is not None and node_id != node:
-            continue
-        at = f"+{e.ts - t0:7.2f}s"
-        if isinstance(e, RunStarted):
-            text = f"run started: {e.workflow}, {len(e.nodes)} nodes, provider {e.provider}"
-        elif isinstance(e, RunFinished):
-            text = f"run {e.status.value} in {e.duration_s:.2f}s {e.message}".rstrip()
-        elif isinstance(e, NodeStarted):
-            text = "started"
-        elif isinstance(e, NodeRetrying):
-            text = f"retrying (attempt {e.attempt}): {e.reason}"
-        elif isinstance(e, ModelCalled):
-            text = f"model {e.model} ({e.purpose}): {e.input_tokens} in / {e.output_tokens} out"
-        elif isinstance(e, Decision):
-            text = f"decision [attempt {e.attempt}] {e.verdict}: {e.reason}"
-        elif isinstance(e, NodeFinished):
-            text = f"succeeded after {e.attempts} attempt(s) in {e.duration_s:.2f}s"
-            if e.artifact:
-                text += f" -> {e.artifact}"
-        elif isinstance(e, NodeFailed):
-            text = f"FAILED ({e.error_type}) after {e.attempts} attempt(s): {e.message}"
-        elif isinstance(e, NodeSkipped):
-            text = f"skipped: {e.reason}"
-        elif isinstance(e, NodeCancelled):
-            text = f"cancelled: {e.reason}"
-        else:  # pragma: no cover - a new event kind
-            text = e.kind
-        who = f"{node_id:<20}" if node_id else f"{'':<20}"
-        lines.append(f"{at}  {who}  {text}")
-    return lines
-
-
 WorkflowMagics.workflow.__doc__ = (WorkflowMagics.workflow.__doc__ or "") + "\n" + LINE_HELP
 
 
@@ -520,7 +470,6 @@ __all__ = [
     "WAITING",
     "WorkflowMagics",
     "format_backend",
-    "format_log",
     "interpolation_variables",
     "parse_vars",
     "resolve_script",

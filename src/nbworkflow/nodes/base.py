@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from ..agents.base import Message, ModelRequest, ModelResponse, Provider
 from ..agents.structured import call_structured
-from ..approval import Approver
+from ..config import NodeSettings, RunOptions, RunSettings, build_settings
 from ..events import Decision, ModelCalled, NodeRetrying, RunEvent
 from ..exceptions import BudgetExceeded
+from ..outputs import NodeOutput
 from ..spec import NodeSpec, WorkflowSpec
-
-
-@dataclass(frozen=True)
-class NodeOutput:
-    """A node's result, handed to downstream nodes and saved as an artifact."""
-
-    format: str
-    """``text``, ``code`` or ``json``."""
-    content: str
-    """The deliverable as text (Markdown, Python source, or JSON text)."""
-    data: Any = None
-    """For ``json`` nodes: the parsed value."""
-    rationale: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class TokenMeter:
@@ -60,22 +47,6 @@ class TokenMeter:
             )
 
 
-@dataclass
-class RunOptions:
-    """Run-wide settings that handlers read (sandbox overrides, approvals, ...)."""
-
-    sandbox_backend: str | None = None
-    """Force a sandbox backend (``bwrap``, ``docker``, ``process``) for every adaptive node."""
-    approver: Approver | None = None
-    """Who answers approval requests (``nbworkflow.approval``). ``None``: nodes that need an
-    approval wait for it (the run ends ``waiting``), and an adaptive node that used up its
-    rewrites fails "surfaced to a human" as without this feature. Pass ``PendingApprover()``
-    to make exhausted nodes wait too."""
-    resume_points: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per node id: where a waiting node of a previous run stopped (set by ``resume``)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(slots=True)
 class RunContext:
     """What every node of one run shares: built once per run by the engine."""
@@ -90,7 +61,18 @@ class RunContext:
     save: Callable[[str, str, str, str], str]
     """``save(node_id, fmt, content, suffix) -> path relative to the run folder``."""
     meter: TokenMeter
-    options: RunOptions = field(default_factory=RunOptions)
+    settings: RunSettings | None = None
+    """The run's merged settings (``config.build_settings``); built from the spec alone when
+    a caller gives none."""
+
+    def __post_init__(self) -> None:
+        if self.settings is None:
+            self.settings = build_settings(self.spec)
+
+    @property
+    def options(self) -> RunOptions:
+        assert self.settings is not None
+        return self.settings.options
 
 
 @dataclass(slots=True)
@@ -126,6 +108,12 @@ class NodeContext:
     def options(self) -> RunOptions:
         return self.run.options
 
+    @property
+    def settings(self) -> NodeSettings:
+        """This node's merged settings: model, limits, sandbox, staging (``nbworkflow.config``)."""
+        assert self.run.settings is not None
+        return self.run.settings.node(self.node.id)
+
     def publish(self, event: RunEvent) -> None:
         self.run.publish(event)
 
@@ -139,7 +127,7 @@ class NodeContext:
 
     @property
     def model(self) -> str:
-        return self.node.model or self.spec.model
+        return self.settings.model
 
     def request(self, messages: list[Message], *, purpose: str = "answer") -> ModelRequest:
         """The request for one model call. Every text in it loses the run's secret values
@@ -151,8 +139,8 @@ class NodeContext:
             model=self.model,
             system=scrub(system_prompt(self.node)),
             messages=tuple(Message(m.role, scrub(m.content)) for m in messages),
-            max_tokens=self.node.max_tokens,
-            temperature=self.node.temperature,
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.temperature,
             purpose=purpose,
         )
 
@@ -204,6 +192,11 @@ class NodeContext:
         return answer
 
     def decide(self, attempt: int, verdict: str, reason: str, **data: Any) -> None:
+        self.decide_with(attempt, verdict, reason, data)
+
+    def decide_with(self, attempt: int, verdict: str, reason: str, data: dict[str, Any]) -> None:
+        """``decide`` with its details as one mapping (which may hold ``attempt`` and
+        ``reason`` keys of its own, as a decision-log entry does)."""
         self.publish(
             Decision(
                 run_id=self.run_id,

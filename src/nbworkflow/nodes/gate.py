@@ -30,6 +30,26 @@ class Verdict(enum.StrEnum):
     """The request is refused for reasons code cannot fix: stop and say what to change."""
 
 
+class LoggedVerdict(enum.StrEnum):
+    """The ``Decision.verdict`` of an adaptive attempt's decision-log entry: the gate's verdict,
+    or what a person or the loop made of it. Readers (the decision log, the reports) filter on
+    these rather than on strings of their own."""
+
+    SUCCESS = Verdict.SUCCESS.value
+    ADAPT = Verdict.ADAPT.value
+    CONFIG = Verdict.CONFIG.value
+    STAGING_UNAVAILABLE = "staging-unavailable"
+    """``Verdict.INFRA`` after the last infrastructure retry."""
+    REJECTED = "rejected"
+    """A person rejected (or replaced) the code before staging."""
+    SURFACED = "surfaced"
+    """No rewrite left: handed to a person (or failed)."""
+
+
+LOGGED_VERDICTS = frozenset(v.value for v in LoggedVerdict)
+"""Verdicts whose ``Decision.data`` is a whole attempt record (``decision_log``)."""
+
+
 class ErrorKind(enum.StrEnum):
     """What went wrong before (or instead of) an HTTP status."""
 
@@ -133,9 +153,11 @@ __all__ = [
     "ADAPT_STATUSES",
     "CODE_ERRORS",
     "INFRA_STATUSES",
+    "LOGGED_VERDICTS",
     "TRANSPORT_ERRORS",
     "ErrorKind",
     "GateDecision",
+    "LoggedVerdict",
     "Verdict",
     "classify",
 ]

@@ -90,7 +90,7 @@ async def run_routine(ctx: NodeContext) -> NodeOutput:
             return to_output(fmt, answer)
         except (OutputValidationError, ProviderError) as exc:
             retryable = isinstance(exc, OutputValidationError) or exc.retryable
-            if not retryable or attempt > ctx.node.max_retries:
+            if not retryable or attempt > ctx.settings.max_retries:
                 raise
             attempt += 1
             ctx.retrying(attempt, f"{type(exc).__name__}: {exc}")

@@ -8,7 +8,8 @@ that follows the contract the 422 describes. Each field's value comes from its `
 matched to the user's plan, types converted, nested objects built.
 
 It never sees more than the (sanitized) prompt, so it also proves that the prompt carries what
-a real model would need.
+a real model would need. It finds the prompt's parts through ``SECTIONS``, the section names the
+adaptive node builds its prompt from (``nodes.adaptive.prompt``): one contract, written once.
 """
 
 from __future__ import annotations
@@ -16,15 +17,30 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from ..agents.base import ModelRequest
+from ..nodes.adaptive.prompt import SECTIONS
 from .contract import FieldSpec, contract_from_schema
 
 _JSON_FENCE = re.compile(r"```json\s*\n(.*?)\n```", re.S)
-_PY_FENCE = re.compile(r"# Current code\s*\n```python\s*\n(.*?)\n```", re.S)
+_PY_FENCE = SECTIONS.code_block()
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(\s*([A-Za-z_]\w*)?", re.M)
-_ENTRY = re.compile(r"Entrypoint: `([A-Za-z_]\w*)`")
+_ENTRY = SECTIONS.entrypoint_name()
+
+
+class _Message(Protocol):
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+
+
+class _Request(Protocol):
+    """The part of ``agents.ModelRequest`` a responder reads."""
+
+    @property
+    def messages(self) -> Sequence[_Message]: ...
+
 
 PLANS = ("free", "pro", "enterprise")
 """Internal plan names, in the order the CRM's tiers are usually listed."""
@@ -139,7 +155,7 @@ def repair(prompt: str) -> dict[str, str]:
     }
 
 
-def repair_responder(request: ModelRequest) -> dict[str, str]:
+def repair_responder(request: _Request) -> dict[str, str]:
     """``ScriptedProvider`` responder: repair from the request's last user message."""
     prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
     return repair(prompt)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from ..agents.testing import MessagesServer, ReceivedRequest
+from .messages import MessagesServer, ReceivedRequest
 
 _BEDROCK = re.compile(r"/model/(?P<model>[^/]+)/invoke$")
 _VERTEX = re.compile(

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..agents.testing import MessagesServer, ReceivedRequest, Reply, ReplyLike
+from .messages import MessagesServer, ReceivedRequest, Reply, ReplyLike
 
 _ids = itertools.count(1)
 

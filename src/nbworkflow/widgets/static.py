@@ -21,6 +21,7 @@ from typing import Any
 
 from ..events import NodeStatus, RunStatus
 from ..state import NodeState, RunState
+from ..text import clip
 from .layout import Layout
 from .svg import (
     format_duration,
@@ -233,7 +234,7 @@ def render_static_html(
         f'<td style="text-align:left">{n.attempts}</td>'
         f'<td style="text-align:left">{format_duration(n.duration_s)}</td>'
         f'<td style="text-align:left">{n.input_tokens + n.output_tokens or ""}</td>'
-        f'<td style="text-align:left">{escape(_clip(n.message, 160))}</td></tr>'
+        f'<td style="text-align:left">{escape(clip(n.message, 160))}</td></tr>'
         for n in state.nodes.values()
     )
     message = ""
@@ -258,10 +259,6 @@ def render_static_html(
         f"{''.join(node_details_html(n, artifacts.get(n.id)) for n in state.nodes.values())}"
         f"</div>"
     )
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _width(svg: str) -> str:

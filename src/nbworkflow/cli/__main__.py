@@ -1,0 +1,7 @@
+"""``python -m nbworkflow.cli``."""
+
+import sys
+
+from .parser import main
+
+sys.exit(main())
