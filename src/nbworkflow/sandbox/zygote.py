@@ -1,12 +1,14 @@
 """The warm launcher: a zygote inside the bwrap boundary forks one fresh sandbox per execution.
 
 Cold bwrap pays for a new interpreter every time (~10-20 ms). The zygote is started once (its own
-bwrap: read-only view, no network, its own pid namespace, dies with the caller) and, per request,
-forks a child that enters the run's cgroup, unshares fresh mount/pid/net/ipc/uts namespaces,
-mounts a private /proc and size-capped /tmp and /dev/shm, drops to uid/gid 65534 with no
-capabilities and no_new_privs, applies the rlimits, and only then runs the user code (see
-``_harness.zygote_main``). Requests and the three pipe ends (stdout, stderr, result) travel over
-a unix socket (SCM_RIGHTS); the zygote reports each child's exit status back.
+bwrap: read-only view, no network, its own pid namespace, dies with the caller) and keeps a spare
+sandbox ready (see ``_launcher``): fresh mount/pid/net/ipc/uts/cgroup namespaces, its own cgroup,
+private /proc, devpts, size-capped /tmp and /dev/shm. Per request the caller writes the request
+into a memfd and sends it with the three pipe ends (stdout, stderr, result) over a unix socket
+(SCM_RIGHTS); the launcher passes the fds on to the spare without reading them, so it never holds
+a request that a later spare could inherit. The spare joins a fresh session keyring, drops to
+uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp filter, applies the
+rlimits, and only then runs the user code. The zygote reports each child's exit status back.
 
 Available where the caller is root with cgroups (the zygote must mount and change uid); the
 ``auto`` choice falls back to cold ``bwrap`` elsewhere.
@@ -27,20 +29,24 @@ import time
 import uuid
 from typing import ClassVar
 
+from . import _seccomp
 from ._backends import (
-    HARNESS,
     SAFE_ENV,
     Job,
     _Base,
     _bwrap_path,
     _bwrap_works,
-    _ro_system_binds,
+    filter_guarantees,
     on_spawner_thread,
+    runtime_dir,
+    view,
 )
 from ._cgroup import Cgroup, _own_paths, factory
 from ._runner import Cancel, Raw, Sinks, decode_result, new_nonce
+from ._wire import LAUNCH, STATUS, cgroup_memory_bytes
 
-_HEAD = struct.Struct("!c8sHIdIQ")
+_HEAD = struct.Struct(LAUNCH)
+_STATUS = struct.Struct(STATUS)
 _GRACE_S = 0.3
 
 
@@ -55,7 +61,7 @@ class _Zygote:
         binds: list[str] = []
         mounts: list[str] = []
         for ctrl, path in sorted(paths.items()):
-            target = f"/nbw/cg/{ctrl}"
+            target = f"/cg/{ctrl}"
             binds += ["--bind", str(path), target]
             mounts.append(target)
         bwrap = _bwrap_path()
@@ -72,7 +78,7 @@ class _Zygote:
             "ALL",
             "--hostname",
             "sandbox",
-            *_ro_system_binds(),
+            *view().binds,
             "--proc",
             "/proc",
             "--dev",
@@ -84,41 +90,45 @@ class _Zygote:
             "--dir",
             "/nbw",
             "--ro-bind",
-            HARNESS,
-            "/nbw/_harness.py",
+            runtime_dir(),
+            "/nbw",
             *binds,
             "--chdir",
             "/",
             "--clearenv",
         ]
-        for k, v in SAFE_ENV.items():
+        for k, v in {**SAFE_ENV, **view().env}.items():
             argv += ["--setenv", k, v]
-        from ._backends import interpreter
 
         fd = child_sock.fileno()
+        # the launcher itself must mount and unshare: only the children it forks load the filter
+        seccomp_fd = _seccomp.program_fd()
         argv += [
-            interpreter(),
+            view().exe,
             "-I",
             "-S",
             "-B",
             "-X",
             "utf8",
-            "/nbw/_harness.py",
-            "--zygote",
+            "/nbw/_launcher.pyc",
             str(fd),
             ",".join(mounts),
             self.token,
+            str(seccomp_fd),
         ]
-        self.proc = subprocess.Popen(
-            argv,
-            pass_fds=(fd,),
-            env=dict(SAFE_ENV),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=None if os.environ.get("NBW_ZYGOTE_DEBUG") else subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        child_sock.close()
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                pass_fds=(fd, seccomp_fd),
+                env=dict(SAFE_ENV),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=None if os.environ.get("NBW_ZYGOTE_DEBUG") else subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            os.close(seccomp_fd)
+            child_sock.close()
         self.lock = threading.Lock()
         self.waiters: dict[bytes, tuple[int, list[int]]] = {}
         self.counter = 0
@@ -135,9 +145,9 @@ class _Zygote:
                 if not data:
                     break
                 buf += data
-                while len(buf) >= 13:
-                    rid, code = buf[1:9], struct.unpack("!i", buf[9:13])[0]
-                    buf = buf[13:]
+                while len(buf) >= _STATUS.size:
+                    _, rid, code = _STATUS.unpack_from(buf)
+                    buf = buf[_STATUS.size :]
                     # Write while holding the lock: the run closes wfd only after unregistering
                     # under the same lock, so the fd number can never be a reused one.
                     with self.lock:
@@ -159,26 +169,23 @@ class _Zygote:
 
     def submit(
         self,
-        request: bytes,
         cg_name: str,
         fds: list[int],
         wfd: int,
         box: list[int],
         limits: tuple[float, int, int],
     ) -> bytes:
+        """Send the run's fds (stdout, stderr, result, request memfd) and its cgroup name and
+        limits; the request itself is only in the memfd, which the launcher never reads."""
         with self.lock:
             self.counter += 1
             rid = struct.pack("!Q", self.counter)
             self.waiters[rid] = (wfd, box)
             name = cg_name.encode()
-            head = _HEAD.pack(b"R", rid, len(name), len(request), *limits)
-            msg = head + name + request
-            first, rest = msg[:65536], msg[65536:]
+            msg = _HEAD.pack(b"R", rid, len(name), *limits) + name
             self.sock.sendmsg(
-                [first], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                [msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
             )
-            if rest:
-                self.sock.sendall(rest)
         return rid
 
     def close(self) -> None:
@@ -227,6 +234,9 @@ class ZygoteBackend(_Base):
             )
         if not factory().available:
             return False, "the warm launcher needs writable cgroups (pids, memory)"
+        ok, why = _seccomp.status()
+        if not ok:
+            return False, f"the warm launcher loads the seccomp filter in every child: {why}"
         try:
             from ._model import SandboxLimits
 
@@ -252,12 +262,14 @@ class ZygoteBackend(_Base):
 
     def guarantees(self) -> list[str]:
         return [
-            "fresh mount/pid/net/ipc/uts namespaces per execution; no network (only lo)",
+            "fresh mount/pid/net/ipc/uts/cgroup namespaces per execution; no network (only lo)",
             "read-only view of the interpreter and system libraries; no $HOME, /run, project "
             "folder or kernel connection file (unless a path is granted)",
             "private /proc and size-capped /tmp and /dev/shm per execution (the only writable "
             "places)",
             "real uid/gid 65534, no capabilities, no_new_privs, before any user code",
+            "private devpts, IPC/mqueue and cgroup namespaces per execution",
+            *filter_guarantees(),
             "environment from an allowlist; rlimits: CPU, data segment, file size, open files",
             "per-run cgroup (pids, memory): fork and memory bombs bounded",
             "warm launcher (zygote) runs inside its own bwrap and never runs user code",
@@ -294,10 +306,11 @@ class ZygoteBackend(_Base):
         name = f"nbworkflow-{uuid.uuid4().hex[:12]}"
         paths = self._get().cg_paths
         cg = Cgroup(dirs=[p / name for _, p in sorted(paths.items())], v2="v2" in paths)
-        mem = (lim.memory_mb + 2 * lim.tmp_mb + 48) << 20
+        mem = cgroup_memory_bytes(lim.memory_mb, lim.tmp_mb)
         start = time.monotonic()
         raw = Raw()
         pipes = [os.pipe() for _ in range(3)]
+        request_fd = os.memfd_create("nbw-request", os.MFD_CLOEXEC)
         wake_r, wake_w = os.pipe()
         box: list[int] = []
         sel = selectors.DefaultSelector()
@@ -309,15 +322,19 @@ class ZygoteBackend(_Base):
 
             req = marshal.loads(job.payload(nonce))
             req["limits"]["tmp"] = int(lim.tmp_mb) << 20
+            data = memoryview(marshal.dumps(req))
+            while data:
+                data = data[os.write(request_fd, data) :]
             zygote = self._get()
             rid = zygote.submit(
-                marshal.dumps(req),
                 name,
-                [w for _, w in pipes],
+                [*(w for _, w in pipes), request_fd],
                 wake_w,
                 box,
-                (float(lim.cpu_seconds), int(lim.pids), mem),
+                (float(job.cpu_seconds), int(lim.pids), mem),
             )
+            os.close(request_fd)
+            request_fd = -1
             for i, (r, w) in enumerate(pipes):
                 os.close(w)
                 pipes[i] = (r, -1)  # never close a number twice: another thread may own it now
@@ -391,9 +408,10 @@ class ZygoteBackend(_Base):
                     if fd >= 0:
                         with contextlib.suppress(OSError):
                             os.close(fd)
-            for fd in (wake_r, wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            for fd in (wake_r, wake_w, request_fd):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             cg.release()
         raw.duration_s = time.monotonic() - start
         return raw
