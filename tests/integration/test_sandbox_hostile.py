@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from nbworkflow.sandbox import _instance, arun_code, run_code
+from nbworkflow.sandbox.zygote import restart_warm_sandboxes
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +86,18 @@ def host_ids(pid: int) -> tuple[list[int], list[int]]:
         elif line.startswith("Gid:"):
             gid = [int(x) for x in line.split()[1:]]
     return uid, gid
+
+
+def test_the_strong_backends_are_not_silently_missing() -> None:
+    # every probe above skips an unavailable backend: a launcher that breaks must fail here
+    from nbworkflow.sandbox._backends import _bwrap_works
+    from nbworkflow.sandbox._cgroup import factory
+
+    if not _bwrap_works()[0]:
+        pytest.skip("no bubblewrap here")
+    assert _instance("bwrap").available() == (True, "")
+    if os.geteuid() == 0 and factory().available:
+        assert _instance("zygote").available() == (True, "")
 
 
 # --- /proc and /sys as root (finding: bwrap run by root maps the sandbox uid to host root) -------
@@ -315,15 +328,6 @@ def test_tiocsti_cannot_inject_input(filtered: str) -> None:
 _KEY_SPEC_SESSION = -3
 
 
-def _restart_warm_sandboxes() -> None:
-    from nbworkflow.sandbox import _backends, zygote
-
-    _backends._discard_spare()
-    z, zygote.ZygoteBackend._zygote = zygote.ZygoteBackend._zygote, None
-    if z is not None:
-        z.close()
-
-
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -342,7 +346,7 @@ def session_key() -> Iterator[tuple[str, str]]:
     # A process without a session keyring gets one at this add_key: sandboxes started earlier
     # (the warm bwrap spare, the zygote) never had it. A notebook's kernel has had its keyring
     # from the start, so start them afresh to face the same situation.
-    _restart_warm_sandboxes()
+    restart_warm_sandboxes()
     try:
         yield desc, token
     finally:

@@ -90,22 +90,38 @@ def join_fresh_session_keyring(libc: ctypes.CDLL | None = None) -> None:
         raise OSError(err, "cannot start a fresh session keyring: " + os.strerror(err))
 
 
+_PREPARED: dict[bytes, tuple[object, object]] = {}
+
+
+def prepare_seccomp(bpf: bytes) -> object:
+    """The ``struct sock_fprog`` for ``bpf``, built once (the zygote builds it before forking,
+    so its children only make the two prctl calls)."""
+    import ctypes
+
+    got = _PREPARED.get(bpf)
+    if got is None:
+        if not bpf or len(bpf) % 8:
+            raise OSError(22, "the seccomp program is empty or malformed")
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        buf = ctypes.create_string_buffer(bpf, len(bpf))
+        got = (buf, SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p)))
+        _PREPARED[bpf] = got
+    return got[1]
+
+
 def load_seccomp(bpf: bytes, libc: ctypes.CDLL | None = None) -> None:
     """Install the compiled filter for this process and all it starts (no_new_privs first)."""
     import ctypes
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
+    prog = prepare_seccomp(bpf)
     libc = libc or _libc()
-    if not bpf or len(bpf) % 8:
-        raise OSError(22, "the seccomp program is empty or malformed")
-    buf = ctypes.create_string_buffer(bpf, len(bpf))
-    prog = SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, "no_new_privs: " + os.strerror(err))
-    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:  # type: ignore[arg-type]
         err = ctypes.get_errno()
         raise OSError(err, "cannot load the seccomp filter: " + os.strerror(err))
 

@@ -36,6 +36,7 @@ from ._backends import (
     _Base,
     _bwrap_path,
     _bwrap_works,
+    _discard_spare,
     filter_guarantees,
     on_spawner_thread,
     runtime_dir,
@@ -102,7 +103,8 @@ class _Zygote:
 
         fd = child_sock.fileno()
         # the launcher itself must mount and unshare: only the children it forks load the filter
-        seccomp_fd = _seccomp.program_fd()
+        # -1 only inside bench/sandbox.py's unfiltered block (availability demands the filter)
+        seccomp_fd = _seccomp.program_fd() if _seccomp.status()[0] else -1
         argv += [
             view().exe,
             "-I",
@@ -119,7 +121,7 @@ class _Zygote:
         try:
             self.proc = subprocess.Popen(
                 argv,
-                pass_fds=(fd, seccomp_fd),
+                pass_fds=(fd, seccomp_fd) if seccomp_fd >= 0 else (fd,),
                 env=dict(SAFE_ENV),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -127,7 +129,8 @@ class _Zygote:
                 start_new_session=True,
             )
         finally:
-            os.close(seccomp_fd)
+            if seccomp_fd >= 0:
+                os.close(seccomp_fd)
             child_sock.close()
         self.lock = threading.Lock()
         self.waiters: dict[bytes, tuple[int, list[int]]] = {}
@@ -213,7 +216,10 @@ class ZygoteBackend(_Base):
     """bwrap isolation with a warm forking launcher (~ms per execution)."""
 
     name: ClassVar[str] = "zygote"
-    _zygote: _Zygote | None = None
+    # One launcher per core (at most 4), started as concurrency asks for them: a single launcher
+    # prepares one spare at a time, which capped concurrent throughput at about bwrap's.
+    _pool: ClassVar[list[_Zygote]] = []
+    _growing: ClassVar[bool] = False
     _start_lock: ClassVar[threading.Lock] = threading.Lock()
     _checked: tuple[bool, str] | None = None
 
@@ -277,20 +283,45 @@ class ZygoteBackend(_Base):
             "result returned out-of-band (pipe + nonce), never parsed from stdout",
         ]
 
+    @staticmethod
+    def max_launchers() -> int:
+        return max(1, min(os.cpu_count() or 1, 4))
+
     def _get(self) -> _Zygote:
+        """The least busy launcher; another starts in the background when all are busy."""
         with self._start_lock:
-            z = ZygoteBackend._zygote
-            if z is not None and z.owner != os.getpid():
-                z = None  # inherited through fork(): the socket and reader belong to the parent
-            if z is None or z.dead or z.proc.poll() is not None:
-                if z is not None:
+            me = os.getpid()
+            alive = []
+            for z in ZygoteBackend._pool:
+                if z.owner != me:
+                    continue  # inherited through fork(): the socket and reader are the parent's
+                if z.dead or z.proc.poll() is not None:
                     z.close()
+                else:
+                    alive.append(z)
+            ZygoteBackend._pool = alive
+            if not alive:
                 # started from the long-lived spawner thread: bwrap's --die-with-parent fires
                 # when the starting *thread* ends
                 z = on_spawner_thread(_Zygote).result()
-                ZygoteBackend._zygote = z
                 atexit.register(z.close)
-            return z
+                alive.append(z)
+            best = min(alive, key=lambda z: len(z.waiters))
+            if best.waiters and len(alive) < self.max_launchers() and not self._growing:
+                ZygoteBackend._growing = True
+                with contextlib.suppress(RuntimeError):  # interpreter shutting down
+                    on_spawner_thread(self._grow)
+            return best
+
+    @classmethod
+    def _grow(cls) -> None:
+        try:
+            z = _Zygote()
+            atexit.register(z.close)
+            with cls._start_lock:
+                cls._pool.append(z)
+        finally:
+            cls._growing = False
 
     def run(self, job: Job, cancel: Cancel | None = None) -> Raw:
         if job.grant_paths or job.site_packages:
@@ -304,7 +335,8 @@ class ZygoteBackend(_Base):
         # The launcher renames a spare's group (already holding its pid 1) to this name and
         # sets these limits: no cgroup migration on the critical path.
         name = f"nbworkflow-{uuid.uuid4().hex[:12]}"
-        paths = self._get().cg_paths
+        zygote = self._get()
+        paths = zygote.cg_paths
         cg = Cgroup(dirs=[p / name for _, p in sorted(paths.items())], v2="v2" in paths)
         mem = cgroup_memory_bytes(lim.memory_mb, lim.tmp_mb)
         start = time.monotonic()
@@ -314,7 +346,6 @@ class ZygoteBackend(_Base):
         wake_r, wake_w = os.pipe()
         box: list[int] = []
         sel = selectors.DefaultSelector()
-        zygote: _Zygote | None = None
         rid: bytes | None = None
         try:
             nonce = new_nonce()
@@ -325,7 +356,6 @@ class ZygoteBackend(_Base):
             data = memoryview(marshal.dumps(req))
             while data:
                 data = data[os.write(request_fd, data) :]
-            zygote = self._get()
             rid = zygote.submit(
                 name,
                 [*(w for _, w in pipes), request_fd],
@@ -399,7 +429,7 @@ class ZygoteBackend(_Base):
             raw.stdout, raw.stderr = out.text(), err.text()
             raw.truncated = out.truncated or err.truncated
         finally:
-            if zygote is not None and rid is not None:
+            if rid is not None:
                 with zygote.lock:
                     zygote.waiters.pop(rid, None)
             sel.close()
@@ -415,3 +445,13 @@ class ZygoteBackend(_Base):
             cg.release()
         raw.duration_s = time.monotonic() - start
         return raw
+
+
+def restart_warm_sandboxes() -> None:
+    """Drop the pre-started bwrap sandbox and the zygote; the next run starts them afresh."""
+    _discard_spare()
+    with ZygoteBackend._start_lock:
+        pool, ZygoteBackend._pool = ZygoteBackend._pool, []
+    for z in pool:
+        if z.owner == os.getpid():
+            z.close()
