@@ -112,7 +112,8 @@ PROC_PROBE = textwrap.dedent(
         # code execution when it is allowed)
         for p in ("/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches",
                   "/proc/sys/kernel/modprobe", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper",
-                  "/sys/fs/cgroup/release_agent"):
+                  "/sys/fs/cgroup/release_agent",    # CVE-2022-0492
+                  "/proc/self/exe", "/proc/1/exe"):  # runc CVE-2019-5736: the host's binary
             try:
                 os.close(os.open(p, os.O_WRONLY))
                 out[p] = "writable"
@@ -584,12 +585,20 @@ def _host_names() -> list[str]:
 def test_no_host_paths_inside(isolated: str) -> None:
     code = textwrap.dedent(
         """
-        import sys
+        import os, stat, sys
         def f():
             out = [open("/proc/self/mountinfo").read(), open("/proc/self/cgroup").read(),
                    sys.executable, sys.prefix, repr(sys.path)]
             main = sys.modules.get("__main__")
             out.append(str(getattr(main, "__file__", "")))
+            # runc CVE-2024-21626: an inherited fd to a host directory (e.g. the cgroup folder)
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    out.append(os.readlink(f"/proc/self/fd/{fd}"))
+                    if stat.S_ISDIR(os.fstat(int(fd)).st_mode):
+                        out.append("DIRECTORY FD " + fd)
+                except OSError:
+                    pass
             for mod in list(sys.modules.values()):
                 out.append(str(getattr(mod, "__file__", "") or ""))
             try:
@@ -603,5 +612,26 @@ def test_no_host_paths_inside(isolated: str) -> None:
     r = run_code(code, "f", backend=isolated, timeout=60)
     assert r.ok, r.summary()
     text = "\n".join(r.value)
-    leaked = [n for n in _host_names() if n in text]
+    leaked = [n for n in [*_host_names(), "DIRECTORY FD"] if n in text]
     assert leaked == [], f"{isolated}: {leaked}"
+
+
+def test_pid_1_cannot_be_ptraced(request: pytest.FixtureRequest) -> None:
+    """bwrap's pid 1 (its init) and the zygote's: ptrace is denied by the filter."""
+    code = textwrap.dedent(
+        """
+        import ctypes
+        def f():
+            libc = ctypes.CDLL(None, use_errno=True)
+            rc = libc.ptrace(16, 1, None, None)  # PTRACE_ATTACH
+            if rc == 0:
+                libc.ptrace(17, 1, None, None)  # PTRACE_DETACH
+                return 0
+            return ctypes.get_errno()
+        """
+    )
+    for name in ("bwrap", "zygote"):  # never on the process backend: pid 1 is the host's init
+        if not _instance(name).available()[0]:
+            continue
+        r = run_code(code, "f", backend=name, timeout=30)
+        assert r.ok and r.value == errno.EPERM, (name, r.summary())
