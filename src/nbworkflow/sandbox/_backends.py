@@ -262,6 +262,12 @@ def harness_filter_args() -> tuple[list[str], list[int]]:
     return ["--fresh-keyring", "--seccomp-fd", str(fd)], [fd]
 
 
+def path_guarantee() -> str:
+    if view().neutral:
+        return "neutral paths inside (interpreter at /opt/python or /usr, runtime at /nbw, cgroup /)"
+    return "the interpreter shows its host path inside (no hard-link mirror possible here)"
+
+
 def filter_guarantees() -> list[str]:
     ok, why = _seccomp.status()
     if not ok:
@@ -269,7 +275,7 @@ def filter_guarantees() -> list[str]:
     return [
         "seccomp filter (libseccomp, Docker's default list): keyrings, io_uring, bpf, "
         "perf_event_open, ptrace, process_vm_*, userfaultfd, module/kexec, the mount family, "
-        "unshare/setns and namespace clone flags, open_by_handle_at, TIOCSTI and other ABIs "
+        "unshare/setns and namespace clone flags, open_by_handle_at, TIOCSTI, x32/i386 calls "
         "fail with EPERM",
         "a fresh, empty session keyring per run",
     ]
@@ -464,11 +470,17 @@ class BwrapBackend(_Base):
             "read-only view of the interpreter and system libraries; no $HOME, /run, project "
             "folder or kernel connection file (unless a path is granted)",
             "private size-capped /tmp and /dev/shm are the only writable places",
-            "new pid/ipc/uts/cgroup namespaces; uid 65534 with no capabilities (as root: the "
-            "unprivileged host uid 65534, no user namespace, so host /proc/sys, "
-            "/proc/sysrq-trigger and root-only /proc files stay closed; otherwise a user "
-            "namespace that cannot nest)",
+            (
+                "new pid/ipc/uts/cgroup namespaces; the unprivileged host uid/gid 65534 with no "
+                "capabilities (run as root: no user namespace, which would map the sandbox to "
+                "host root), so host /proc/sys, /proc/sysrq-trigger and root-only /proc files "
+                "stay closed"
+                if root_mode()
+                else "new user/pid/ipc/uts/cgroup namespaces that cannot nest; uid 65534 with "
+                "no capabilities"
+            ),
             "private devpts, /tmp, /dev/shm and IPC/mqueue namespace per run",
+            path_guarantee(),
             *filter_guarantees(),
             "environment from an allowlist (bwrap itself starts with it too)",
             "rlimits before user code: CPU, data segment, file size, open files",
