@@ -264,7 +264,9 @@ def harness_filter_args() -> tuple[list[str], list[int]]:
 
 def path_guarantee() -> str:
     if view().neutral:
-        return "neutral paths inside (interpreter at /opt/python or /usr, runtime at /nbw, cgroup /)"
+        return (
+            "neutral paths inside (interpreter at /opt/python or /usr, runtime at /nbw, cgroup /)"
+        )
     return "the interpreter shows its host path inside (no hard-link mirror possible here)"
 
 

@@ -38,8 +38,8 @@ from ._backends import (
     _bwrap_works,
     _discard_spare,
     filter_guarantees,
-    path_guarantee,
     on_spawner_thread,
+    path_guarantee,
     runtime_dir,
     view,
 )
