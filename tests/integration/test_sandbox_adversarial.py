@@ -23,6 +23,7 @@ import pytest
 
 from nbworkflow.sandbox import SandboxLimits, _instance, arun_code, run_code
 from nbworkflow.sandbox._cgroup import factory
+from tests.support.sandbox import marker, marker_procs
 
 pytestmark = pytest.mark.integration
 
@@ -43,22 +44,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 def _bounded_pids(backend: str) -> bool:
     return backend in NAMESPACED or factory().available
-
-
-def marker() -> str:
-    return "nbw" + uuid.uuid4().hex[:10]
-
-
-def marker_procs(name: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == name:
-                    found.append(int(pid))
-            except OSError:
-                pass
-    return found
 
 
 def assert_no_leftovers(name: str, wait: float = 2.0) -> None:

@@ -29,6 +29,7 @@ import pytest
 
 from nbworkflow.sandbox import _instance, arun_code, run_code
 from nbworkflow.sandbox.zygote import restart_warm_sandboxes
+from tests.support.sandbox import marker, marker_procs
 
 pytestmark = pytest.mark.integration
 
@@ -60,22 +61,6 @@ def isolated(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=FILTERED_HERE)
 def filtered(request: pytest.FixtureRequest) -> str:
     return _need(request.param, request)
-
-
-def marker() -> str:
-    return "nbw" + uuid.uuid4().hex[:10]
-
-
-def procs_named(name: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == name:
-                    found.append(int(pid))
-            except OSError:
-                pass
-    return found
 
 
 def host_ids(pid: int) -> tuple[list[int], list[int]]:
@@ -168,7 +153,7 @@ def test_sandbox_uid_is_not_host_root(isolated: str) -> None:
     try:
         deadline = time.monotonic() + 30
         while not seen and time.monotonic() < deadline and not done.is_set():
-            for pid in procs_named(name):
+            for pid in marker_procs(name):
                 with contextlib.suppress(OSError):
                     seen.append(host_ids(pid))
             time.sleep(0.05)
@@ -550,9 +535,9 @@ def test_concurrent_runs_cannot_see_each_other(isolated: str) -> None:
     async def main() -> object:
         task = asyncio.create_task(arun_code(holder, "f", [token], backend=isolated, timeout=90))
         deadline = time.monotonic() + 60
-        while not procs_named(name) and time.monotonic() < deadline and not task.done():
+        while not marker_procs(name) and time.monotonic() < deadline and not task.done():
             await asyncio.sleep(0.05)
-        assert procs_named(name), "the holder never started"
+        assert marker_procs(name), "the holder never started"
         try:
             return await arun_code(prober, "f", backend=isolated, timeout=60)
         finally:

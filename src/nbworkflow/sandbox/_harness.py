@@ -18,15 +18,10 @@ import os
 import sys
 
 if __package__:
-    from ._wire import frame, join_fresh_session_keyring, load_seccomp, read_fd
+    from . import _wire
 else:  # in the sandbox: ``-I`` leaves the script's folder off sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _wire import (  # type: ignore[import-not-found,no-redef]
-        frame,
-        join_fresh_session_keyring,
-        load_seccomp,
-        read_fd,
-    )
+    import _wire  # type: ignore[import-not-found,no-redef]
 
     del sys.path[0]
 
@@ -322,7 +317,7 @@ def frame_result(nonce: bytes, result: dict[str, Any]) -> bytes:
     body = encode(result)
     # Splice the pre-encoded value in: {"ok":..,"value":null,...} -> value replaced textually.
     body = body.replace('"value":null', '"value":' + value_json, 1)
-    return frame(nonce, body.encode("utf-8", "surrogatepass"))
+    return _wire.frame(nonce, body.encode("utf-8", "surrogatepass"))
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -411,11 +406,11 @@ def main(argv: list[str]) -> None:
         _set_subreaper()
     try:
         if fresh_keyring:
-            join_fresh_session_keyring()
+            _wire.join_fresh_session_keyring()
         if drop_uid:
             drop_to_sandbox_uid()
         if seccomp_fd >= 0:
-            load_seccomp(read_fd(seccomp_fd))
+            _wire.load_seccomp(_wire.read_fd(seccomp_fd))
     except OSError as exc:
         setup_failed("keyring, uid or seccomp", exc)
     if request_path:

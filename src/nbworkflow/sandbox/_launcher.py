@@ -21,32 +21,11 @@ import os
 import sys
 
 if __package__:
-    from ._harness import apply_limits, finish, run_request
-    from ._wire import (
-        LAUNCH,
-        LAUNCH_FDS,
-        STATUS,
-        join_fresh_session_keyring,
-        load_seccomp,
-        prepare_seccomp,
-        read_fd,
-    )
+    from . import _harness, _wire
 else:  # in the sandbox: ``-I`` leaves the script's folder off sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _harness import (  # type: ignore[import-not-found,no-redef]
-        apply_limits,
-        finish,
-        run_request,
-    )
-    from _wire import (  # type: ignore[import-not-found,no-redef]
-        LAUNCH,
-        LAUNCH_FDS,
-        STATUS,
-        join_fresh_session_keyring,
-        load_seccomp,
-        prepare_seccomp,
-        read_fd,
-    )
+    import _harness  # type: ignore[import-not-found,no-redef]
+    import _wire  # type: ignore[import-not-found,no-redef]
 
     del sys.path[0]
 
@@ -155,13 +134,13 @@ def _zygote_drop(libc: ctypes.CDLL, req: dict[str, Any]) -> None:
             flags = _MS_REMOUNT | _MS_NOSUID | _MS_NODEV
             _zcheck(libc, libc.mount(b"tmpfs", target, b"tmpfs", flags, opts), "resize tmpfs")
     os.chdir("/tmp")
-    join_fresh_session_keyring(libc)  # as root, before the filter denies keyctl
+    _wire.join_fresh_session_keyring(libc)  # as root, before the filter denies keyctl
     os.setgroups([])
     os.setresgid(65534, 65534, 65534)
     os.setresuid(65534, 65534, 65534)
     _zcheck(libc, libc.prctl(38, 1, 0, 0, 0), "no_new_privs")
     if _SECCOMP[0]:  # empty only when the caller's benchmark turned the filter off
-        load_seccomp(_SECCOMP[0], libc)
+        _wire.load_seccomp(_SECCOMP[0], libc)
 
 
 def _recv_fds(fd: int) -> list[int]:
@@ -172,7 +151,7 @@ def _recv_fds(fd: int) -> list[int]:
     sock = socket.socket(fileno=fd)
     try:
         size = array.array("i").itemsize
-        data, anc, _, _ = sock.recvmsg(16, socket.CMSG_SPACE(LAUNCH_FDS * size))
+        data, anc, _, _ = sock.recvmsg(16, socket.CMSG_SPACE(_wire.LAUNCH_FDS * size))
         if not data:
             raise EOFError("the launcher closed the request channel")
         fds: list[int] = []
@@ -213,20 +192,20 @@ def _zygote_spare(libc: ctypes.CDLL, sp_fd: int, cg_mounts: list[str], cg_name: 
             _zygote_prepare(libc, cg_mounts, cg_name)
             os.write(3, b"RDY1")  # prepared and alone in its group: the launcher may rename it
             fds = _recv_fds(3)
-            if len(fds) != LAUNCH_FDS:
+            if len(fds) != _wire.LAUNCH_FDS:
                 os._exit(100 + len(fds))  # never run without our own pipes and request
             for target, fd in zip((1, 2, 3), fds, strict=False):
                 os.dup2(fd, target)
-            req = marshal.loads(read_fd(fds[3]))
+            req = marshal.loads(_wire.read_fd(fds[3]))
             os.closerange(4, 1 << 16)
             _zygote_drop(libc, req)
         except BaseException as exc:
             os.write(2, f"nbworkflow sandbox setup failed: {exc}\n".encode())
             os._exit(126)
-        apply_limits(req.get("limits", {}))
+        _harness.apply_limits(req.get("limits", {}))
         sys.argv = ["solution.py"]
-        result = run_request(req)
-        finish(req, result, 3)
+        result = _harness.run_request(req)
+        _harness.finish(req, result, 3)
         os._exit(0)
     os.close(3)
     while True:
@@ -254,9 +233,9 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
     import traceback  # noqa: F401
     import types  # noqa: F401
 
-    _SECCOMP.append(read_fd(seccomp_fd) if seccomp_fd >= 0 else b"")
+    _SECCOMP.append(_wire.read_fd(seccomp_fd) if seccomp_fd >= 0 else b"")
     if _SECCOMP[0]:
-        prepare_seccomp(_SECCOMP[0])
+        _wire.prepare_seccomp(_SECCOMP[0])
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, 9, 0, 0, 0)  # die with the caller's bwrap
     sock = socket.socket(fileno=ctl_fd)
@@ -272,8 +251,8 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
     seq = [0]
     buf = b""
     fd_queue: list[list[int]] = []
-    head = struct.Struct(LAUNCH)
-    status = struct.Struct(STATUS)
+    head = struct.Struct(_wire.LAUNCH)
+    status = struct.Struct(_wire.STATUS)
     fd_size = array.array("i").itemsize
 
     def make_spare() -> None:
@@ -376,7 +355,7 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
                             del spares[k]
                             break
         if sock.fileno() in ready:
-            data, anc, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(LAUNCH_FDS * fd_size))
+            data, anc, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(_wire.LAUNCH_FDS * fd_size))
             if not data:
                 os._exit(0)
             for level, kind, blob in anc:

@@ -160,8 +160,8 @@ class DockerBackend(_Base):
             mem = cgroup_memory_bytes(lim.memory_mb, lim.tmp_mb)
             volumes = {
                 str(runtime): {"bind": "/nbw", "mode": "ro"},
-                str(req_path): {"bind": "/nbw/request.bin", "mode": "ro"},
-                str(res_path): {"bind": "/nbw/result.bin", "mode": "rw"},
+                str(req_path): {"bind": "/io/request.bin", "mode": "ro"},
+                str(res_path): {"bind": "/io/result.bin", "mode": "rw"},
             }
             for g in job.grant_paths:
                 real = os.path.realpath(g)
@@ -179,9 +179,9 @@ class DockerBackend(_Base):
                         "utf8",
                         "/nbw/_harness.py",
                         "--request",
-                        "/nbw/request.bin",
+                        "/io/request.bin",
                         "--result",
-                        "/nbw/result.bin",
+                        "/io/result.bin",
                     ],
                     network_mode="none",
                     mem_limit=mem,
