@@ -438,3 +438,24 @@ def test_harness_does_not_import_the_package() -> None:
                 assert not (node.module or "").startswith("nbworkflow"), (name, node.module)
             if isinstance(node, ast.Import):
                 assert all(not a.name.startswith("nbworkflow") for a in node.names), name
+
+
+def test_no_submodule_imports_the_package_init() -> None:
+    # the package __init__ imports its backends; a backend importing a name from __init__ made
+    # an import cycle (docker_backend <-> __init__ over `_instances`)
+    import ast
+    from pathlib import Path
+
+    import nbworkflow.sandbox as sb
+
+    here = Path(sb.__file__).parent
+    modules = {p.stem for p in here.glob("*.py")}
+    for path in here.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module:
+                names = {a.name for a in node.names}
+                assert names <= modules, (path.name, names - modules)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                assert node.module != "nbworkflow.sandbox", path.name

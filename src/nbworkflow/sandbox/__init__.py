@@ -20,7 +20,6 @@ from typing import Any
 
 from ..exceptions import SandboxError, SandboxUnavailable
 from ..sanitize import sanitize
-from . import _registry
 from ._backends import BwrapBackend, Job, ProcessBackend, SandboxBackend
 from ._model import (
     STOP_TEXT,
@@ -32,6 +31,8 @@ from ._model import (
     StopReason,
     effective_limits,
 )
+from ._registry import instances as _registry_instances
+from ._registry import lock as _registry_lock
 from ._runner import Cancel, Raw
 from .docker_backend import configure_docker
 
@@ -56,8 +57,8 @@ __all__ = [
 BACKENDS = ("zygote", "bwrap", "docker", "process")
 """Every backend name, strongest/fastest first (the order ``auto`` tries)."""
 _STRICT = ("zygote", "bwrap", "docker")
-_instances: dict[str, SandboxBackend] = _registry.instances
-_lock = _registry.lock
+_instances: dict[str, SandboxBackend] = _registry_instances
+_lock = _registry_lock
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 

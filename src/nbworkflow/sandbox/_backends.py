@@ -18,7 +18,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from . import _seccomp
 from ._cgroup import Cgroup, factory
 from ._model import BackendReport, SandboxLimits
 from ._pyview import PythonView, bind_deep, python_view
@@ -32,6 +31,8 @@ from ._runner import (
     spawn,
     spawn_and_collect,
 )
+from ._seccomp import program_fd
+from ._seccomp import status as seccomp_status
 from ._wire import cgroup_memory_bytes
 
 T = TypeVar("T")
@@ -240,7 +241,7 @@ class _Base:
             return None
 
     def has_filter(self) -> tuple[bool, str]:
-        return _seccomp.status()
+        return seccomp_status()
 
     def report(self, active: bool) -> BackendReport:
         ok, missing = self.available()  # type: ignore[attr-defined]
@@ -256,9 +257,9 @@ class _Base:
 def harness_filter_args() -> tuple[list[str], list[int]]:
     """Harness options (and the fd they name) that make it join a fresh session keyring and
     load the seccomp filter itself; nothing when the filter cannot be built here."""
-    if not _seccomp.status()[0]:
+    if not seccomp_status()[0]:
         return [], []
-    fd = _seccomp.program_fd()
+    fd = program_fd()
     return ["--fresh-keyring", "--seccomp-fd", str(fd)], [fd]
 
 
@@ -271,7 +272,7 @@ def path_guarantee() -> str:
 
 
 def filter_guarantees() -> list[str]:
-    ok, why = _seccomp.status()
+    ok, why = seccomp_status()
     if not ok:
         return [f"NO seccomp filter: {why}"]
     return [
@@ -371,8 +372,8 @@ def _bwrap_works() -> tuple[bool, str]:
     fds: list[int] = []
     try:
         # the exact options every run uses (filter included), so "available" means "runs"
-        if _seccomp.status()[0]:
-            fds.append(_seccomp.program_fd())
+        if seccomp_status()[0]:
+            fds.append(program_fd())
         argv = bwrap_argv(SandboxLimits(), runtime_dir(), seccomp_fd=fds[0] if fds else None)
         argv += [view().exe, "-I", "-S", "-c", "pass"]
         proc = subprocess.run(
@@ -509,7 +510,7 @@ class BwrapBackend(_Base):
         return argv + ["--fresh-keyring"] + (["--drop-uid"] if root_mode() else [])
 
     def _start(self, job: Job) -> tuple[Spawned, Cgroup | None]:
-        fds = [_seccomp.program_fd()] if _seccomp.status()[0] else []
+        fds = [program_fd()] if seccomp_status()[0] else []
         try:
             cg = self._cgroup(job.limits)
         except BaseException:

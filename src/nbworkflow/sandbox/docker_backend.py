@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..exceptions import SandboxError, SandboxUnavailable
-from . import _registry
 from ._backends import HERE, SAFE_ENV, Job, _Base
 from ._model import BackendReport
+from ._registry import forget
 from ._runner import Cancel, HeadTail, Raw, decode_result, new_nonce
 from ._wire import cgroup_memory_bytes
 from .docker_image import IMAGE_PYTHON, default_image
@@ -37,7 +37,7 @@ def configure_docker(*, base_url: str | None = None, image: str | None = None) -
     """Point the docker backend at a daemon and an image (resets the cached backend)."""
     _OPTIONS["base_url"] = base_url
     _OPTIONS["image"] = image
-    _registry.forget("docker")
+    forget("docker")
 
 
 class DockerBackend(_Base):

@@ -29,7 +29,6 @@ import time
 import uuid
 from typing import ClassVar
 
-from . import _seccomp
 from ._backends import (
     SAFE_ENV,
     Job,
@@ -45,6 +44,8 @@ from ._backends import (
 )
 from ._cgroup import Cgroup, _own_paths, factory
 from ._runner import Cancel, Raw, Sinks, decode_result, new_nonce
+from ._seccomp import program_fd
+from ._seccomp import status as seccomp_status
 from ._wire import LAUNCH, STATUS, cgroup_memory_bytes
 
 _HEAD = struct.Struct(LAUNCH)
@@ -105,7 +106,7 @@ class _Zygote:
         fd = child_sock.fileno()
         # the launcher itself must mount and unshare: only the children it forks load the filter
         # -1 only inside bench/sandbox.py's unfiltered block (availability demands the filter)
-        seccomp_fd = _seccomp.program_fd() if _seccomp.status()[0] else -1
+        seccomp_fd = program_fd() if seccomp_status()[0] else -1
         argv += [
             view().exe,
             "-I",
@@ -241,7 +242,7 @@ class ZygoteBackend(_Base):
             )
         if not factory().available:
             return False, "the warm launcher needs writable cgroups (pids, memory)"
-        ok, why = _seccomp.status()
+        ok, why = seccomp_status()
         if not ok:
             return False, f"the warm launcher loads the seccomp filter in every child: {why}"
         try:
