@@ -14,17 +14,19 @@ and its load.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nbworkflow.sandbox import _instance, _seccomp, run_code
+from nbworkflow.sandbox.zygote import ZygoteBackend, restart_warm_sandboxes
 
 CODE = "def f(x):\n    return x + 1\n"
 FILTERED = ("zygote", "bwrap")
@@ -66,6 +68,22 @@ def sample_round(fns: dict[str, Callable[[], object]], out: dict[str, list[float
         t = time.perf_counter()
         fn()
         out[name].append(time.perf_counter() - t)
+
+
+@contextlib.contextmanager
+def one_launcher(active: bool) -> Iterator[None]:
+    """The zygote as it was: a single launcher (for the scaling comparison)."""
+    if not active:
+        yield
+        return
+    restart_warm_sandboxes()
+    saved = ZygoteBackend.max_launchers
+    ZygoteBackend.max_launchers = staticmethod(lambda: 1)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ZygoteBackend.max_launchers = saved  # type: ignore[method-assign]
+        restart_warm_sandboxes()
 
 
 def main() -> int:
@@ -147,12 +165,19 @@ def main() -> int:
             )
         del fns["bare spawn"]
         print(f"\n{'backend':<18}{'exec/s c=1':>12}{'exec/s c=2':>12}{'exec/s c=8':>12}")
+        rows: dict[str, Callable[[], object]] = {}
         for name, fn in fns.items():
+            rows[name] = fn
+            if name == "zygote":
+                rows["zygote 1 launcher"] = fn
+        for name, fn in rows.items():
             secs = 3.0 if name == "docker" else 2.0
-            print(
-                f"{name:<18}{throughput(fn, 1, secs):12.1f}{throughput(fn, 2, secs):12.1f}"
-                f"{throughput(fn, 8, secs):12.1f}"
-            )
+            with one_launcher(name == "zygote 1 launcher"):
+                print(
+                    f"{name:<18}{throughput(fn, 1, secs):12.1f}{throughput(fn, 2, secs):12.1f}"
+                    f"{throughput(fn, 8, secs):12.1f}"
+                )
+        print(f"(zygote: up to {ZygoteBackend.max_launchers()} launchers, one per core)")
     finally:
         if daemon is not None:
             daemon.stop()
