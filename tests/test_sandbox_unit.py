@@ -183,9 +183,18 @@ def test_build_result_strips_escapes_and_redacts() -> None:
         ),
         (Raw(exit_code=0, note="malformed result payload"), "crash", "SandboxCrash"),
         (
-            Raw(exit_code=126, note="the code ended without reporting a result"),
+            Raw(
+                exit_code=126,
+                note="the code ended without reporting a result",
+                stderr=b"nbworkflow sandbox setup failed (seccomp): EINVAL\n",
+            ),
             "crash",
             "SandboxCrash",
+        ),
+        (
+            Raw(exit_code=126, note="the code ended without reporting a result"),
+            "exit",
+            "SandboxEarlyExit",
         ),
         (Raw(exit_code=-9, extra={"oom": True}), "memory", "SandboxMemoryLimit"),
         (

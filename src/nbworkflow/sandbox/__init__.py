@@ -211,6 +211,7 @@ _STOP_TEXT = {
     "crash": ("SandboxCrash", "the sandboxed process ended without a valid result"),
 }
 _NO_RESULT = "the code ended without reporting a result"
+_SETUP_FAILED = b"nbworkflow sandbox setup failed"  # the harness's and launcher's own words
 
 
 def _stop_reason(raw: Raw) -> StopReason:
@@ -225,7 +226,8 @@ def _stop_reason(raw: Raw) -> StopReason:
         if sig == _signal.SIGXCPU or (sig == _signal.SIGKILL and raw.extra.get("cpu_exhausted")):
             return "cpu"
         return "signal"
-    if code is not None and raw.note in ("", _NO_RESULT) and code != 126:
+    setup_failed = code == 126 and _SETUP_FAILED in raw.stderr
+    if code is not None and raw.note in ("", _NO_RESULT) and not setup_failed:
         return "exit"  # ended by itself (os._exit, sys.exit from a thread, ...) without a result
     return "crash"
 

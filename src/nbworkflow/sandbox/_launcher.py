@@ -192,8 +192,8 @@ def _zygote_spare(libc: ctypes.CDLL, sp_fd: int, cg_mounts: list[str], cg_name: 
             _zygote_prepare(libc, cg_mounts, cg_name)
             os.write(3, b"RDY1")  # prepared and alone in its group: the launcher may rename it
             fds = _recv_fds(3)
-            if len(fds) != _wire.LAUNCH_FDS:
-                os._exit(100 + len(fds))  # never run without our own pipes and request
+            if len(fds) != _wire.LAUNCH_FDS:  # never run without our own pipes and request
+                raise OSError(f"expected {_wire.LAUNCH_FDS} fds from the launcher, got {len(fds)}")
             for target, fd in zip((1, 2, 3), fds, strict=False):
                 os.dup2(fd, target)
             req = marshal.loads(_wire.read_fd(fds[3]))
