@@ -217,6 +217,8 @@ SYSCALL_PROBE = textwrap.dedent(
         out["mount"] = call("mount", None, None, None, 0, None)  # EFAULT where allowed
         out["init_module"] = call("init_module", None, 0, b"")
         out["syslog"] = call("syslog", 10, None, 0)           # SYSLOG_ACTION_SIZE_BUFFER
+        fd = libc.inotify_init1(0)                            # watching host files' activity
+        out["inotify_init1"] = ctypes.get_errno() if fd < 0 else (os.close(fd) or 0)
         # clone with a namespace flag (CLONE_NEWUSER | SIGCHLD): the child would exit at once
         pid = libc.syscall(NR["clone"], 0x10000000 | 17, None, None, None, None)
         if pid == 0:
@@ -280,6 +282,7 @@ EXPECT_EPERM = [
     "mount",
     "init_module",
     "syslog",
+    "inotify_init1",
     "clone_newuser",
     "x32_getpid",
     "ptrace",

@@ -33,6 +33,10 @@ DENIED: tuple[str, ...] = (
     "bpf",
     "perf_event_open",
     "fanotify_init",
+    # inotify on the read-only bound host folders (/usr, the interpreter) would watch host
+    # activity from inside
+    "inotify_init",
+    "inotify_init1",
     "lookup_dcookie",
     "kcmp",
     # other processes' memory
