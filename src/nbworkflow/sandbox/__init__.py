@@ -1,5 +1,8 @@
 """Run generated code outside the caller's process, under the strongest isolation available.
 
+(Over 400 lines: the public API, the choice of backend and the building of results share the
+sanitizing and stop-reason rules; they are kept in one place so no entry point bypasses them.)
+
 Backends, strongest first: ``zygote`` (bwrap with a warm forking launcher), ``bwrap`` (Linux
 namespaces through bubblewrap), ``docker`` (a disposable container), ``process`` (a separate
 interpreter with rlimits: weaker, said so once). ``backend="auto"`` picks the first available;

@@ -1,4 +1,8 @@
-"""The subprocess backends: ``bwrap`` (Linux namespaces) and ``process`` (anywhere, weaker)."""
+"""The subprocess backends: ``bwrap`` (Linux namespaces) and ``process`` (anywhere, weaker).
+
+(Over 400 lines: both backends share the runtime cache, harness options, filter hand-over and
+warm-spare plumbing defined here; the zygote builds on the same pieces.)
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """In-sandbox harness: stdlib only, kept lean (no json, no re) because it starts per execution.
 
+(Over 400 lines on purpose: it is the one script each cold sandbox starts, and every extra
+module would be another import on every execution.)
+
 Run as ``python -I -S _harness.py`` (cold: bwrap, docker, process) or imported by the warm launcher
 (``_launcher.py``, zygote). It never imports the nbworkflow package: only ``_wire``, which sits
 next to it. It reads a marshal request (from stdin, or ``--request FILE``), joins a fresh session

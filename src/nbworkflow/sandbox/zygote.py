@@ -1,5 +1,8 @@
 """The warm launcher: a zygote inside the bwrap boundary forks one fresh sandbox per execution.
 
+(Over 400 lines: the caller's side of the launcher protocol, its pool and one run's I/O loop;
+the in-sandbox side is ``_launcher``.)
+
 Cold bwrap pays for a new interpreter every time (~10-20 ms). The zygote is started once (its own
 bwrap: read-only view, no network, its own pid namespace, dies with the caller) and keeps a spare
 sandbox ready (see ``_launcher``): fresh mount/pid/net/ipc/uts/cgroup namespaces, its own cgroup,
