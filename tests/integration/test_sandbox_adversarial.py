@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from nbworkflow.sandbox import SandboxLimits, _instance, arun_code, run_code
+from nbworkflow.sandbox import SandboxLimits, arun_code, run_code
 from nbworkflow.sandbox._cgroup import factory
-from tests.support.sandbox import marker, marker_procs
+from tests.support.sandbox import marker, marker_procs, need_backend
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,7 @@ NAMESPACED = {"bwrap", "zygote", "docker"}
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name == "docker":
-        request.getfixturevalue("docker_daemon")
-    ok, why = _instance(name).available()
-    if not ok:
-        pytest.skip(f"{name} unavailable here: {why}")
-    return name
+    return need_backend(request.param, request)
 
 
 def _bounded_pids(backend: str) -> bool:

@@ -29,7 +29,7 @@ import pytest
 
 from nbworkflow.sandbox import _instance, arun_code, run_code
 from nbworkflow.sandbox.zygote import restart_warm_sandboxes
-from tests.support.sandbox import marker, marker_procs
+from tests.support.sandbox import marker, marker_procs, need_backend
 
 pytestmark = pytest.mark.integration
 
@@ -39,28 +39,19 @@ FILTERED_HERE = ["bwrap", "zygote", "process"]  # our own filter; docker: the en
 REPO = str(Path(__file__).resolve().parents[2])
 
 
-def _need(name: str, request: pytest.FixtureRequest) -> str:
-    if name == "docker":
-        request.getfixturevalue("docker_daemon")
-    ok, why = _instance(name).available()
-    if not ok:
-        pytest.skip(f"{name} unavailable here: {why}")
-    return name
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    return _need(request.param, request)
+    return need_backend(request.param, request)
 
 
 @pytest.fixture(params=NAMESPACED)
 def isolated(request: pytest.FixtureRequest) -> str:
-    return _need(request.param, request)
+    return need_backend(request.param, request)
 
 
 @pytest.fixture(params=FILTERED_HERE)
 def filtered(request: pytest.FixtureRequest) -> str:
-    return _need(request.param, request)
+    return need_backend(request.param, request)
 
 
 def host_ids(pid: int) -> tuple[list[int], list[int]]:
@@ -303,7 +294,7 @@ def test_seccomp_filter_denies_the_kernel_surface(filtered: str) -> None:
 
 
 def test_docker_keeps_the_engine_profile(request: pytest.FixtureRequest) -> None:
-    _need("docker", request)
+    need_backend("docker", request)
     code = (
         "def f():\n    with open('/proc/self/status') as fh:\n"
         "        return [l.split()[1] for l in fh if l.startswith('Seccomp:')][0]\n"

@@ -6,6 +6,20 @@ import os
 import uuid
 from pathlib import Path
 
+import pytest
+
+from nbworkflow.sandbox import _instance
+
+
+def need_backend(name: str, request: pytest.FixtureRequest) -> str:
+    """``name`` when it runs here (docker: through the session's private dockerd), else skip."""
+    if name == "docker":
+        request.getfixturevalue("docker_daemon")
+    ok, why = _instance(name).available()
+    if not ok:
+        pytest.skip(f"{name} unavailable here: {why}")
+    return name
+
 
 def marker() -> str:
     """A process name (``prctl(PR_SET_NAME)``) no other process on the machine has."""
