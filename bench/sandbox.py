@@ -29,6 +29,26 @@ from nbworkflow.sandbox import _instance, _seccomp, run_code
 from nbworkflow.sandbox.zygote import ZygoteBackend, restart_warm_sandboxes
 
 CODE = "def f(x):\n    return x + 1\n"
+SYSCALLS = (
+    "import os, time\n"
+    "def f():\n"
+    "    best = 1.0\n"
+    "    for _ in range(5):\n"
+    "        t = time.perf_counter()\n"
+    "        for _ in range(20000):\n"
+    "            os.getppid()\n"
+    "        best = min(best, (time.perf_counter() - t) / 20000)\n"
+    "    return best\n"
+)
+
+
+def syscall_ns(backend: str) -> float:
+    """Best-of-5 cost of one cheap syscall inside the sandbox (the filter runs on every call)."""
+    r = run_code(SYSCALLS, "f", backend=backend, timeout=60)
+    assert r.ok, r
+    return float(r.value) * 1e9
+
+
 FILTERED = ("zygote", "bwrap")
 
 
@@ -129,6 +149,7 @@ def main() -> int:
         # each block interleaving its backends, so every figure sees the same machine load.
         blocks = 6
         per_block = max(1, args.n // blocks)
+        per_call: dict[str, list[float]] = {}
         for b in range(blocks):
             if b % 2:
                 with _seccomp.unfiltered_for_benchmark():
@@ -136,9 +157,15 @@ def main() -> int:
                         fn()  # start the warm sandboxes without the filter
                     for i in range(per_block):
                         sample_round({"bare spawn": fns["bare spawn"], **plain}, samples, i)
+                    for n in FILTERED:
+                        if n in fns:
+                            per_call.setdefault(f"{n} no filter", []).append(syscall_ns(n))
             else:
                 for i in range(per_block):
                     sample_round(fns, samples, i)
+                for n in FILTERED:
+                    if n in fns:
+                        per_call.setdefault(n, []).append(syscall_ns(n))
         samples = {k: v for k, v in samples.items() if v}
         base = statistics.median(samples["bare spawn"])
         docker = statistics.median(samples["docker"]) if "docker" in samples else None
@@ -156,6 +183,12 @@ def main() -> int:
                 off = statistics.median(samples[f"{name} no filter"])
                 print(
                     f"seccomp filter cost, {name}: {(on - off) * 1e3:+.2f} ms p50 ({on / off:.2f}x)"
+                )
+            if name in per_call and f"{name} no filter" in per_call:
+                on_ns, off_ns = min(per_call[name]), min(per_call[f"{name} no filter"])
+                print(
+                    f"  per syscall (getppid, best of all blocks): {on_ns:.0f} ns with the "
+                    f"filter, {off_ns:.0f} ns without ({on_ns - off_ns:+.0f} ns)"
                 )
         if "zygote" in samples:
             z = statistics.median(samples["zygote"])
