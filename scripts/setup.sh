@@ -11,6 +11,10 @@ want_test=0
 # System packages: bubblewrap (the strong sandbox), and for tests docker.io + chromium.
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+# libseccomp compiles the sandbox's seccomp filter (through the pyseccomp binding)
+if command -v ldconfig >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2'; then
+  need+=(libseccomp2)
+fi
 if [ "$want_test" = 1 ]; then
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -268,12 +268,15 @@ def test_sandbox_option_and_merged_settings_land_in_the_sandbox_job(
     assert staging.bodies == [{"mapped": {"a": 1}}]  # the staging request went out
     [run_dir] = [p for p in runs.iterdir() if not p.name.startswith(".")]
     [entry] = decision_log(list(read_events(run_dir)), "heal")
+    limits = entry["settings"].pop("limits")
     assert entry["settings"] == {
         "backend": "docker",
         "isolation": "strict",
         "timeout": 5.0,
         "memory_mb": 300,
     }
+    # The limits the sandbox derives from them are logged too: CPU follows the timeout.
+    assert (limits["cpu_seconds"], limits["memory_mb"]) == (5.0, 300)
 
 
 def test_staging_settings_reach_the_staging_client() -> None:

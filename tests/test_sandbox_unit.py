@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from nbworkflow.exceptions import SandboxError, SandboxUnavailable
 from nbworkflow.sandbox import (
+    STOP_TEXT,
     SandboxException,
     SandboxLimits,
     SandboxResult,
@@ -21,6 +22,7 @@ from nbworkflow.sandbox import (
     arun_tests,
     build_result,
     describe_backends,
+    effective_limits,
     get_backend,
     run_code,
     run_tests,
@@ -57,7 +59,7 @@ def _job(mode: str = "run") -> Job:
 def test_limits_defaults() -> None:
     lim = SandboxLimits()
     assert (lim.cpu_seconds, lim.memory_mb, lim.output_bytes, lim.pids, lim.tmp_mb) == (
-        10,
+        None,
         256,
         1_000_000,
         64,
@@ -167,8 +169,33 @@ def test_build_result_strips_escapes_and_redacts() -> None:
         (Raw(stopped="timeout"), "timeout", "SandboxTimeout"),
         (Raw(stopped="output", truncated=True), "output", "SandboxOutputLimit"),
         (Raw(exit_code=-11), "signal", "SandboxSignal"),
-        (Raw(exit_code=-24), "timeout", "SandboxTimeout"),
-        (Raw(exit_code=0, note="no result"), "crash", "SandboxCrash"),
+        (Raw(exit_code=-24), "cpu", "SandboxCpuLimit"),
+        (Raw(exit_code=-9, extra={"cpu_exhausted": True}), "cpu", "SandboxCpuLimit"),
+        (
+            Raw(exit_code=0, note="the code ended without reporting a result"),
+            "exit",
+            "SandboxEarlyExit",
+        ),
+        (
+            Raw(exit_code=3, note="the code ended without reporting a result"),
+            "exit",
+            "SandboxEarlyExit",
+        ),
+        (Raw(exit_code=0, note="malformed result payload"), "crash", "SandboxCrash"),
+        (
+            Raw(
+                exit_code=126,
+                note="the code ended without reporting a result",
+                stderr=b"nbworkflow sandbox setup failed (seccomp): EINVAL\n",
+            ),
+            "crash",
+            "SandboxCrash",
+        ),
+        (
+            Raw(exit_code=126, note="the code ended without reporting a result"),
+            "exit",
+            "SandboxEarlyExit",
+        ),
         (Raw(exit_code=-9, extra={"oom": True}), "memory", "SandboxMemoryLimit"),
         (
             Raw(
@@ -309,7 +336,7 @@ def test_auto_falls_back_to_process_and_warns_once(monkeypatch: pytest.MonkeyPat
 
     for name in ("zygote", "bwrap", "docker"):
         monkeypatch.setitem(sb._instances, name, _Off())
-    monkeypatch.setattr(sb, "_warned_weak", False)
+    monkeypatch.setattr(sb, "_announced", set())
     with pytest.warns(RuntimeWarning, match="apt-get install bubblewrap"):
         assert sb.get_backend().name == "process"
     with warnings.catch_warnings():
@@ -336,3 +363,108 @@ def test_arun_code_does_not_block_the_loop() -> None:
 
     result, ticks = asyncio.run(main())
     assert result.ok and ticks >= 20
+
+
+# --- limits the user set are the limits enforced --------------------------------------------
+
+
+def test_cpu_limit_follows_the_timeout() -> None:
+    # `timeout: 30` must not stop at a hidden "CPU time limit (10 s)"
+    eff = effective_limits(30)
+    assert eff.cpu_seconds == 30 and eff.timeout_s == 30
+    assert Job(request={}, limits=SandboxLimits(), timeout=30).cpu_seconds == 30
+    assert effective_limits(30, SandboxLimits(cpu_seconds=2)).cpu_seconds == 2
+
+
+def test_cpu_stop_names_the_effective_limit() -> None:
+    job = Job(request={"mode": "run"}, limits=SandboxLimits(), timeout=30)
+    r = build_result(Raw(exit_code=-24), job, "bwrap", [])
+    assert r.stopped == "cpu" and r.error is not None
+    assert r.error.message == "stopped: CPU time limit (30 s) exceeded"
+
+
+def test_one_memory_formula() -> None:
+    from nbworkflow.sandbox._wire import cgroup_memory_bytes
+
+    lim = SandboxLimits(memory_mb=512, tmp_mb=16)
+    eff = effective_limits(10, lim)
+    assert eff.tree_memory_mb << 20 == cgroup_memory_bytes(512, 16)
+    assert eff.as_dict()["memory_mb"] == 512
+
+
+def test_every_stop_reason_has_a_text() -> None:
+    from typing import get_args
+
+    from nbworkflow.sandbox._model import StopReason
+
+    assert set(get_args(StopReason)) == set(STOP_TEXT)
+
+
+def test_strict_refuses_a_backend_without_its_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbworkflow.sandbox as sb
+
+    class NoFilter:
+        name = "bwrap"
+
+        def available(self) -> tuple[bool, str]:
+            return True, ""
+
+        def has_filter(self) -> tuple[bool, str]:
+            return False, "libseccomp is missing"
+
+    for name in ("zygote", "bwrap", "docker"):
+        monkeypatch.setitem(sb._instances, name, NoFilter())
+    with pytest.raises(SandboxUnavailable, match="seccomp"):
+        sb.get_backend("bwrap", isolation="strict")
+    with pytest.raises(SandboxUnavailable, match="seccomp"):
+        sb.get_backend(isolation="strict")
+    monkeypatch.setattr(sb, "_announced", set())
+    with pytest.warns(RuntimeWarning, match="WITHOUT its seccomp filter"):
+        sb.get_backend()
+
+
+def test_seccomp_program_compiles() -> None:
+    from nbworkflow.sandbox import _seccomp
+
+    ok, why = _seccomp.status()
+    assert ok, why
+    prog = _seccomp.program()
+    assert len(prog) % 8 == 0 and len(prog) > 8 * len(_seccomp.DENIED) // 2
+
+
+def test_harness_does_not_import_the_package() -> None:
+    # the harness and launcher run with `python -I -S` inside the sandbox, next to _wire only
+    import ast
+    from pathlib import Path
+
+    import nbworkflow.sandbox as sb
+
+    here = Path(sb.__file__).parent
+    for name in ("_harness.py", "_launcher.py", "_wire.py"):
+        tree = ast.parse((here / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("nbworkflow"), (name, node.module)
+            if isinstance(node, ast.Import):
+                assert all(not a.name.startswith("nbworkflow") for a in node.names), name
+
+
+def test_no_submodule_imports_the_package_init() -> None:
+    # the package __init__ imports its backends; a backend importing a name from __init__ made
+    # an import cycle (docker_backend <-> __init__ over `_instances`)
+    import ast
+    from pathlib import Path
+
+    import nbworkflow.sandbox as sb
+
+    here = Path(sb.__file__).parent
+    modules = {p.stem for p in here.glob("*.py")}
+    for path in here.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module:
+                names = {a.name for a in node.names}
+                assert names <= modules, (path.name, names - modules)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                assert node.module != "nbworkflow.sandbox", path.name

@@ -56,7 +56,7 @@ class ErrorKind(enum.StrEnum):
     EXCEPTION = "exception"
     """The generated code raised."""
     SANDBOX_STOPPED = "sandbox_stopped"
-    """The sandbox stopped the code (time or memory limit)."""
+    """The sandbox stopped the code (``SandboxResult.stopped`` names the exact cause)."""
     BAD_OUTPUT = "bad_output"
     """The code returned something that cannot be sent (not JSON-serializable)."""
     TIMEOUT = "timeout"
@@ -104,7 +104,7 @@ def classify(
     if kind in CODE_ERRORS:
         what = {
             ErrorKind.EXCEPTION: "the generated code raised an exception",
-            ErrorKind.SANDBOX_STOPPED: "the sandbox stopped the generated code (time or memory limit)",
+            ErrorKind.SANDBOX_STOPPED: "the sandbox stopped the generated code (a limit or an early exit)",
             ErrorKind.BAD_OUTPUT: "the generated code returned a value that cannot be sent as JSON",
         }[kind]
         return GateDecision(Verdict.ADAPT, f"{what}: rewrite the code")

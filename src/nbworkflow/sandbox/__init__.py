@@ -1,5 +1,8 @@
 """Run generated code outside the caller's process, under the strongest isolation available.
 
+(Over 400 lines: the public API, the choice of backend and the building of results share the
+sanitizing and stop-reason rules; they are kept in one place so no entry point bypasses them.)
+
 Backends, strongest first: ``zygote`` (bwrap with a warm forking launcher), ``bwrap`` (Linux
 namespaces through bubblewrap), ``docker`` (a disposable container), ``process`` (a separate
 interpreter with rlimits: weaker, said so once). ``backend="auto"`` picks the first available;
@@ -14,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import re
-import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,12 +24,25 @@ from typing import Any
 from ..exceptions import SandboxError, SandboxUnavailable
 from ..sanitize import sanitize
 from ._backends import BwrapBackend, Job, ProcessBackend, SandboxBackend
-from ._model import BackendReport, SandboxException, SandboxLimits, SandboxResult, StopReason
+from ._model import (
+    STOP_TEXT,
+    BackendReport,
+    EffectiveLimits,
+    SandboxException,
+    SandboxLimits,
+    SandboxResult,
+    StopReason,
+    effective_limits,
+)
+from ._registry import instances as _registry_instances
+from ._registry import lock as _registry_lock
 from ._runner import Cancel, Raw
 from .docker_backend import configure_docker
 
 __all__ = [
+    "STOP_TEXT",
     "BackendReport",
+    "EffectiveLimits",
     "SandboxBackend",
     "SandboxException",
     "SandboxLimits",
@@ -36,6 +51,7 @@ __all__ = [
     "arun_tests",
     "configure_docker",
     "describe_backends",
+    "effective_limits",
     "get_backend",
     "run_code",
     "run_tests",
@@ -44,9 +60,8 @@ __all__ = [
 BACKENDS = ("zygote", "bwrap", "docker", "process")
 """Every backend name, strongest/fastest first (the order ``auto`` tries)."""
 _STRICT = ("zygote", "bwrap", "docker")
-_instances: dict[str, SandboxBackend] = {}
-_lock = threading.Lock()
-_warned_weak = False
+_instances: dict[str, SandboxBackend] = _registry_instances
+_lock = _registry_lock
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 
@@ -87,7 +102,12 @@ def _auto_order() -> tuple[str, ...]:
 
 
 def get_backend(name: str = "auto", isolation: str = "best") -> SandboxBackend:
-    """The backend to use; raises :class:`SandboxUnavailable` saying how to get it."""
+    """The backend to use; raises :class:`SandboxUnavailable` saying how to get it.
+
+    Nothing weakens what was asked: ``isolation="strict"`` refuses the ``process`` backend and
+    any backend that cannot load its seccomp filter here, whether named or reached by ``auto``;
+    a fallback of ``auto`` to something weaker than bwrap/zygote with a filter is announced once.
+    """
     if isolation not in ("best", "strict"):
         raise SandboxError(f"isolation must be 'best' or 'strict', not {isolation!r}")
     if name != "auto":
@@ -95,11 +115,10 @@ def get_backend(name: str = "auto", isolation: str = "best") -> SandboxBackend:
         ok, missing = inst.available()
         if not ok:
             raise SandboxUnavailable(f"sandbox backend '{name}' is unavailable: {missing}")
-        if isolation == "strict" and name not in _STRICT:
-            raise SandboxUnavailable(
-                f"isolation='strict' refuses backend '{name}': it has no namespace or container "
-                "isolation; install bubblewrap (apt-get install bubblewrap) or use Docker"
-            )
+        if isolation == "strict":
+            why = _strict_refusal(inst)
+            if why:
+                raise SandboxUnavailable(f"isolation='strict' refuses backend '{name}': {why}")
         return inst
     reasons: list[str] = []
     for candidate in _auto_order():
@@ -107,9 +126,13 @@ def get_backend(name: str = "auto", isolation: str = "best") -> SandboxBackend:
             continue
         inst = _instance(candidate)
         ok, missing = inst.available()
+        if ok and isolation == "strict":
+            why = _strict_refusal(inst)
+            if why:
+                ok, missing = False, why
         if ok:
-            if candidate == "process":
-                _warn_weak(reasons)
+            if candidate in ("docker", "process") or not inst.has_filter()[0]:
+                _announce_fallback(candidate, inst, reasons)
             return inst
         reasons.append(f"{candidate}: {missing}")
     raise SandboxUnavailable(
@@ -117,21 +140,38 @@ def get_backend(name: str = "auto", isolation: str = "best") -> SandboxBackend:
     )
 
 
-def _warn_weak(reasons: list[str]) -> None:
-    global _warned_weak
-    if _warned_weak:
+def _strict_refusal(inst: SandboxBackend) -> str:
+    if inst.name not in _STRICT:
+        return (
+            "it has no namespace or container isolation; install bubblewrap "
+            "(apt-get install bubblewrap) or use Docker"
+        )
+    ok, why = inst.has_filter()
+    return "" if ok else f"it cannot load its seccomp filter here ({why})"
+
+
+_announced: set[str] = set()
+
+
+def _announce_fallback(candidate: str, inst: SandboxBackend, reasons: list[str]) -> None:
+    if candidate in _announced:
         return
-    _warned_weak = True
-    why = "; ".join(r for r in reasons if r.startswith(("bwrap", "docker"))) or (
-        "bubblewrap is missing"
-    )
-    warnings.warn(
-        "nbworkflow sandbox: using the weak 'process' backend (no filesystem, network or pid "
-        f"isolation) because {why}. Install bubblewrap (apt-get install bubblewrap) or use "
-        "Docker; pass isolation='strict' to refuse to run without them.",
-        RuntimeWarning,
-        stacklevel=4,
-    )
+    _announced.add(candidate)
+    why = "; ".join(reasons) or "the stronger backends are unavailable"
+    if candidate == "process":
+        text = (
+            "nbworkflow sandbox: using the weak 'process' backend (no filesystem, network or pid "
+            f"isolation) because {why}. Install bubblewrap (apt-get install bubblewrap) or use "
+            "Docker; pass isolation='strict' to refuse to run without them."
+        )
+    else:
+        filt = inst.has_filter()
+        extra = "" if filt[0] else f" WITHOUT its seccomp filter ({filt[1]})"
+        text = (
+            f"nbworkflow sandbox: backend 'auto' chose '{candidate}'{extra} because {why}; "
+            "pass isolation='strict' to refuse weaker isolation."
+        )
+    warnings.warn(text, RuntimeWarning, stacklevel=4)
 
 
 def describe_backends() -> list[BackendReport]:
@@ -166,11 +206,33 @@ def _clean(data: bytes, secrets: Sequence[str]) -> str:
 
 _STOP_TEXT = {
     "timeout": ("SandboxTimeout", "stopped: time limit exceeded"),
+    "cpu": ("SandboxCpuLimit", "stopped: CPU time limit exceeded"),
     "memory": ("SandboxMemoryLimit", "stopped: memory limit exceeded"),
     "output": ("SandboxOutputLimit", "stopped: output limit exceeded"),
+    "exit": ("SandboxEarlyExit", "the code exited before returning a result"),
     "signal": ("SandboxSignal", "killed by a signal"),
-    "crash": ("SandboxCrash", "the sandboxed process ended without a result"),
+    "crash": ("SandboxCrash", "the sandboxed process ended without a valid result"),
 }
+_NO_RESULT = "the code ended without reporting a result"
+_SETUP_FAILED = b"nbworkflow sandbox setup failed"  # the harness's and launcher's own words
+
+
+def _stop_reason(raw: Raw) -> StopReason:
+    """Why a run without a result ended, from what the caller observed (one exact cause)."""
+    import signal as _signal
+
+    code = raw.exit_code
+    if raw.extra.get("oom"):
+        return "memory"
+    if code is not None and code < 0:
+        sig = -code
+        if sig == _signal.SIGXCPU or (sig == _signal.SIGKILL and raw.extra.get("cpu_exhausted")):
+            return "cpu"
+        return "signal"
+    setup_failed = code == 126 and _SETUP_FAILED in raw.stderr
+    if code is not None and raw.note in ("", _NO_RESULT) and not setup_failed:
+        return "exit"  # ended by itself (os._exit, sys.exit from a thread, ...) without a result
+    return "crash"
 
 
 def build_result(raw: Raw, job: Job, backend: str, secrets: Sequence[str]) -> SandboxResult:
@@ -200,22 +262,22 @@ def build_result(raw: Raw, job: Job, backend: str, secrets: Sequence[str]) -> Sa
             if etype == "MemoryError":
                 stopped = "memory"
     elif stopped is None:
-        code = raw.exit_code
-        if raw.extra.get("oom"):
-            stopped = "memory"
-        elif code is not None and code < 0:
-            sig = -code
-            stopped = "timeout" if sig == _signal.SIGXCPU else "signal"
-            if sig == _signal.SIGKILL and raw.extra.get("cpu_exhausted"):
-                stopped = "timeout"
-        else:
-            stopped = "crash"
+        stopped = _stop_reason(raw)
     if error is None and stopped is not None:
         etype, text = _STOP_TEXT[stopped]
-        if stopped == "timeout" and raw.stopped == "timeout":
+        if stopped == "timeout":
             text = f"stopped: wall-clock timeout after {job.timeout:g} s"
-        elif stopped == "timeout":
-            text = f"stopped: CPU time limit ({job.limits.cpu_seconds:g} s) exceeded"
+        elif stopped == "cpu":
+            text = f"stopped: CPU time limit ({job.cpu_seconds:g} s) exceeded"
+        elif stopped == "memory":
+            text = f"stopped: memory limit ({job.limits.memory_mb} MB) exceeded"
+        elif stopped == "output":
+            text = raw.note or (
+                f"stopped: output limit ({job.limits.output_bytes} bytes of stdout and stderr) "
+                "exceeded"
+            )
+        elif stopped == "exit":
+            text = f"the code exited with status {raw.exit_code} before returning a result"
         elif stopped == "signal" and raw.exit_code is not None and raw.exit_code < 0:
             with contextlib.suppress(ValueError):
                 text = f"killed by signal {_signal.Signals(-raw.exit_code).name}"

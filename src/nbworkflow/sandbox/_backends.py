@@ -1,4 +1,8 @@
-"""The subprocess backends: ``bwrap`` (Linux namespaces) and ``process`` (anywhere, weaker)."""
+"""The subprocess backends: ``bwrap`` (Linux namespaces) and ``process`` (anywhere, weaker).
+
+(Over 400 lines: both backends share the runtime cache, harness options, filter hand-over and
+warm-spare plumbing defined here; the zygote builds on the same pieces.)
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from ._cgroup import Cgroup, factory
 from ._model import BackendReport, SandboxLimits
+from ._pyview import PythonView, bind_deep, python_view
 from ._runner import (
     Cancel,
     Raw,
@@ -30,9 +35,15 @@ from ._runner import (
     spawn,
     spawn_and_collect,
 )
+from ._seccomp import program_fd
+from ._seccomp import status as seccomp_status
+from ._wire import cgroup_memory_bytes
 
 T = TypeVar("T")
-HARNESS = str(Path(__file__).with_name("_harness.py"))
+HERE = Path(__file__).parent
+RUNTIME_FILES = ("_wire.py", "_harness.py", "_launcher.py")
+"""What runs inside a sandbox (stdlib only; bound read-only at /nbw)."""
+HARNESS = str(HERE / "_harness.py")
 BWRAP_INSTALL = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
     "bubblewrap) and make sure unprivileged user namespaces are allowed"
@@ -75,12 +86,17 @@ class Job:
     grant_paths: tuple[str, ...] = ()
     site_packages: bool = False
 
+    @property
+    def cpu_seconds(self) -> float:
+        """The CPU limit: as set, or the timeout (never a smaller hidden default)."""
+        return float(self.limits.cpu_seconds) if self.limits.cpu_seconds else self.timeout
+
     def payload(self, nonce: bytes) -> bytes:
         lim = self.limits
         req = dict(self.request)
         req["nonce"] = nonce
         req["limits"] = {
-            "cpu": float(lim.cpu_seconds),
+            "cpu": self.cpu_seconds,
             "data": int(lim.memory_mb) << 20,
             "fsize": int(lim.file_size_mb) << 20,
             "nofile": int(lim.open_files),
@@ -106,44 +122,68 @@ class SandboxBackend(Protocol):
         """Execute one job; never raises for the user code's own failures."""
         ...
 
+    def has_filter(self) -> tuple[bool, str]:
+        """(every run loads a seccomp filter before user code, why not)."""
+        ...
+
     def report(self, active: bool) -> BackendReport: ...
 
 
 @cache
-def harness_pyc() -> str:
-    """The harness compiled once (bound read-only into the sandbox): compiling its source at
-    every start-up would cost ~5 ms per execution. Cached per user and content in a private
-    folder, so killed callers leave nothing behind."""
-    import hashlib
-    import py_compile
+def cache_root() -> str:
+    """A private folder of this user (the runtime files and the interpreter mirror)."""
     import stat
 
-    source = Path(HARNESS).read_bytes()
-    digest = hashlib.sha256(source + sys.version.encode()).hexdigest()[:16]
     folder = Path(tempfile.gettempdir()) / f"nbworkflow-{os.getuid()}"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         st = folder.lstat()
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-            raise OSError("the harness cache folder is not private")
+            raise OSError("the runtime cache folder is not private")
     except OSError:
-        import atexit
-
-        folder = Path(tempfile.mkdtemp(prefix="nbw-harness-"))
+        folder = Path(tempfile.mkdtemp(prefix="nbw-runtime-"))
         atexit.register(shutil.rmtree, folder, True)
-    target = folder / f"harness-{digest}.pyc"
-    if not target.exists():
-        partial = folder / f".harness-{digest}-{os.getpid()}.tmp"
-        py_compile.compile(
-            HARNESS,
-            cfile=str(partial),
-            dfile="_harness.py",
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
-        partial.chmod(0o644)
-        os.replace(partial, target)
+    return str(folder)
+
+
+def view(site_packages: bool = False) -> PythonView:
+    return python_view(cache_root(), neutral=not site_packages)
+
+
+@cache
+def runtime_dir() -> str:
+    """The in-sandbox files compiled once (bound read-only at /nbw): compiling the harness at
+    every start-up would cost ~5 ms per execution. Cached per user and content in a private
+    folder (no home or checkout path shows inside), so killed callers leave nothing behind."""
+    import hashlib
+    import py_compile
+
+    digest = hashlib.sha256(sys.version.encode())
+    for name in RUNTIME_FILES:
+        digest.update(name.encode() + b"\0" + (HERE / name).read_bytes())
+    folder = Path(cache_root())
+    target = folder / f"rt-{digest.hexdigest()[:16]}"
+    if not target.is_dir():
+        partial = Path(tempfile.mkdtemp(prefix=".rt-", dir=folder))
+        for name in RUNTIME_FILES:
+            py_compile.compile(
+                str(HERE / name),
+                cfile=str(partial / (name + "c")),
+                dfile=name,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+            (partial / (name + "c")).chmod(0o644)
+        partial.chmod(0o755)  # the sandbox uid reads it; the folder above stays private
+        try:
+            os.rename(partial, target)
+        except OSError:  # another process won the race
+            shutil.rmtree(partial, ignore_errors=True)
     return str(target)
+
+
+def harness_pyc() -> str:
+    return os.path.join(runtime_dir(), "_harness.pyc")
 
 
 @cache
@@ -153,8 +193,8 @@ def interpreter() -> str:
     return os.path.realpath(base)
 
 
-def python_argv(harness: str, site_packages: bool = False) -> list[str]:
-    exe = sys.executable if site_packages else interpreter()
+def python_argv(harness: str, site_packages: bool = False, exe: str | None = None) -> list[str]:
+    exe = sys.executable if site_packages else (exe or interpreter())
     flags = ["-I", "-B", "-X", "utf8"] if site_packages else ["-I", "-S", "-B", "-X", "utf8"]
     return [exe, *flags, harness]
 
@@ -192,7 +232,7 @@ class _Base:
 
     @staticmethod
     def _memory_bytes(limits: SandboxLimits) -> int:
-        return (limits.memory_mb + 2 * limits.tmp_mb + 48) << 20
+        return cgroup_memory_bytes(limits.memory_mb, limits.tmp_mb)
 
     def _cgroup(self, limits: SandboxLimits) -> Cgroup | None:
         fac = factory()
@@ -204,6 +244,9 @@ class _Base:
         except OSError:
             return None
 
+    def has_filter(self) -> tuple[bool, str]:
+        return seccomp_status()
+
     def report(self, active: bool) -> BackendReport:
         ok, missing = self.available()  # type: ignore[attr-defined]
         return BackendReport(
@@ -213,6 +256,36 @@ class _Base:
             guarantees=self.guarantees() if ok else [],  # type: ignore[attr-defined]
             missing=missing,
         )
+
+
+def harness_filter_args() -> tuple[list[str], list[int]]:
+    """Harness options (and the fd they name) that make it join a fresh session keyring and
+    load the seccomp filter itself; nothing when the filter cannot be built here."""
+    if not seccomp_status()[0]:
+        return [], []
+    fd = program_fd()
+    return ["--fresh-keyring", "--seccomp-fd", str(fd)], [fd]
+
+
+def path_guarantee() -> str:
+    if view().neutral:
+        return (
+            "neutral paths inside (interpreter at /opt/python or /usr, runtime at /nbw, cgroup /)"
+        )
+    return "the interpreter shows its host path inside (no hard-link mirror possible here)"
+
+
+def filter_guarantees() -> list[str]:
+    ok, why = seccomp_status()
+    if not ok:
+        return [f"NO seccomp filter: {why}"]
+    return [
+        "seccomp filter (libseccomp, Docker's default list): keyrings, io_uring, bpf, "
+        "perf_event_open, ptrace, process_vm_*, userfaultfd, module/kexec, the mount family, "
+        "unshare/setns and namespace clone flags, open_by_handle_at, TIOCSTI, x32/i386 calls "
+        "fail with EPERM",
+        "a fresh, empty session keyring per run",
+    ]
 
 
 class ProcessBackend(_Base):
@@ -234,6 +307,7 @@ class ProcessBackend(_Base):
             "rlimits before user code: CPU, data segment, file size, open files",
             "hard wall-clock timeout; own session, process tree killed on exit or timeout",
             "result returned out-of-band (pipe + nonce), never parsed from stdout",
+            *filter_guarantees(),
         ]
         fac = factory()
         if fac.available:
@@ -247,6 +321,8 @@ class ProcessBackend(_Base):
             argv = python_argv(harness_pyc(), job.site_packages)
             if sys.platform.startswith("linux"):
                 argv.append("--subreaper")
+            extra, fds = harness_filter_args()
+            argv += extra
             if cg is not None:
                 argv = cg.wrap(argv)
             env = dict(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
@@ -272,6 +348,7 @@ class ProcessBackend(_Base):
                 timeout=job.timeout,
                 cancel=cancel,
                 kill_tree=kill,
+                extra_fds=fds,
             )
             if cg is not None and raw.result is None and cg.oom_killed():
                 raw.extra["oom"] = True
@@ -296,12 +373,21 @@ def _bwrap_works() -> tuple[bool, str]:
     path = _bwrap_path()
     if path is None:
         return False, f"bwrap not found: {BWRAP_INSTALL}"
+    fds: list[int] = []
     try:
-        # the exact options every run uses, so "available" means "runs"
-        argv = [*bwrap_argv(SandboxLimits(), HARNESS), interpreter(), "-I", "-S", "-c", "pass"]
-        proc = subprocess.run(argv, env=SAFE_ENV, capture_output=True, timeout=10, check=False)
+        # the exact options every run uses (filter included), so "available" means "runs"
+        if seccomp_status()[0]:
+            fds.append(program_fd())
+        argv = bwrap_argv(SandboxLimits(), runtime_dir(), seccomp_fd=fds[0] if fds else None)
+        argv += [view().exe, "-I", "-S", "-c", "pass"]
+        proc = subprocess.run(
+            argv, env=SAFE_ENV, capture_output=True, timeout=10, check=False, pass_fds=fds
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return False, f"bwrap failed to start ({exc}): {BWRAP_INSTALL}"
+    finally:
+        for fd in fds:
+            os.close(fd)
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         why = detail[-1] if detail else f"exit {proc.returncode}"
@@ -309,92 +395,70 @@ def _bwrap_works() -> tuple[bool, str]:
     return True, ""
 
 
-@cache
-def _ro_system_binds() -> tuple[str, ...]:
-    """Read-only view of what the interpreter needs, and nothing from $HOME or /run."""
-    args: list[str] = []
-    for top in ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf"):
-        if os.path.exists(etc):
-            args += ["--ro-bind", etc, etc]
-    made: set[str] = set()
-
-    def bind_deep(path: str) -> None:
-        # bwrap creates missing parents 0700; uid 65534 must be able to traverse them
-        parts = path.strip("/").split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            parent = "/" + "/".join(parts[:i])
-            if parent not in made:
-                made.add(parent)
-                args.extend(["--perms", "0755", "--dir", parent])
-        args.extend(["--ro-bind", path, path])
-
-    prefix = os.path.realpath(sys.base_prefix)
-    if not any(prefix == t or prefix.startswith(t + "/") for t in ("/usr", "/lib", "/bin")):
-        bind_deep(prefix)
-    exe_dir = os.path.dirname(interpreter())
-    if not (exe_dir == prefix or exe_dir.startswith(prefix + "/") or exe_dir.startswith("/usr/")):
-        bind_deep(exe_dir)
-    return tuple(args)
+def root_mode() -> bool:
+    """bwrap started by root: a user namespace would map the sandbox uid to host root (so
+    /proc/sys and root-only /proc files would open), so no user namespace is made; the harness
+    drops to the unprivileged host uid 65534 itself, keeping only CAP_SETUID/CAP_SETGID for it."""
+    return os.geteuid() == 0
 
 
 def bwrap_argv(
     limits: SandboxLimits,
-    harness: str,
+    runtime: str,
     grants: tuple[str, ...] = (),
     site_packages: bool = False,
-    disable_userns: bool = True,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     path = _bwrap_path()
     assert path is not None
     tmp = str(int(limits.tmp_mb) << 20)
+    if root_mode():
+        # --unshare-all would also try a user namespace: name the others one by one
+        ns = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        ns += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
+        ns += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        ns = ["--unshare-all", "--unshare-user", "--disable-userns"]
+        ns += ["--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
     argv = [
         path,
-        "--unshare-all",  # ipc, pid, net (only lo, no route), uts, cgroup
-        "--unshare-user",
+        *ns,  # ipc, pid, net (only lo, no route), uts, cgroup
         "--die-with-parent",
-        "--new-session",
-        "--uid",
-        "65534",
-        "--gid",
-        "65534",
+        "--new-session",  # no controlling terminal: TIOCSTI cannot reach the caller's (CVE-2017-5226)
         "--hostname",
         "sandbox",
-        "--cap-drop",
-        "ALL",
-        *_ro_system_binds(),
+        *view(site_packages).binds,
         "--proc",
         "/proc",
-        "--dev",
+        "--dev",  # with a devpts of its own
         "/dev",
+        "--perms",
+        "1777",
         "--size",
         tmp,
         "--tmpfs",
         "/tmp",
+        "--perms",
+        "1777",
         "--size",
         tmp,
         "--tmpfs",
         "/dev/shm",
-        "--dir",
-        "/nbw",
         "--ro-bind",
-        harness,
-        "/nbw/_harness.pyc" if harness.endswith(".pyc") else "/nbw/_harness.py",
+        runtime,
+        "/nbw",
     ]
-    if disable_userns:
-        argv.insert(2, "--disable-userns")
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    made: set[str] = set()
     if site_packages:
-        for p in {os.path.realpath(sys.prefix), os.path.dirname(sys.executable)}:
-            argv += ["--ro-bind", p, p]
+        for p in sorted({os.path.realpath(sys.prefix), os.path.dirname(sys.executable)}):
+            bind_deep(argv, made, p, p)
     for g in grants:
         real = os.path.realpath(g)
-        argv += ["--ro-bind", real, real]
+        bind_deep(argv, made, real, real)
     argv += ["--chdir", "/tmp", "--clearenv"]
-    for k, v in SAFE_ENV.items():
+    for k, v in {**SAFE_ENV, **view(site_packages).env}.items():
         argv += ["--setenv", k, v]
     return argv
 
@@ -413,7 +477,18 @@ class BwrapBackend(_Base):
             "read-only view of the interpreter and system libraries; no $HOME, /run, project "
             "folder or kernel connection file (unless a path is granted)",
             "private size-capped /tmp and /dev/shm are the only writable places",
-            "new pid/ipc/uts/user/cgroup namespaces, uid 65534, all capabilities dropped",
+            (
+                "new pid/ipc/uts/cgroup namespaces; the unprivileged host uid/gid 65534 with no "
+                "capabilities (run as root: no user namespace, which would map the sandbox to "
+                "host root), so host /proc/sys, /proc/sysrq-trigger and root-only /proc files "
+                "stay closed"
+                if root_mode()
+                else "new user/pid/ipc/uts/cgroup namespaces that cannot nest; uid 65534 with "
+                "no capabilities"
+            ),
+            "private devpts, /tmp, /dev/shm and IPC/mqueue namespace per run",
+            path_guarantee(),
+            *filter_guarantees(),
             "environment from an allowlist (bwrap itself starts with it too)",
             "rlimits before user code: CPU, data segment, file size, open files",
             "hard wall-clock timeout: the pid namespace dies with everything in it",
@@ -432,13 +507,21 @@ class BwrapBackend(_Base):
     _spare: tuple[tuple[object, ...], Spawned, Cgroup | None] | None = None
     _spare_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def _argv(self, job: Job) -> list[str]:
-        argv = bwrap_argv(job.limits, harness_pyc(), job.grant_paths, job.site_packages)
-        return argv + python_argv("/nbw/_harness.pyc", job.site_packages)
+    def _argv(self, job: Job, seccomp_fd: int | None) -> list[str]:
+        argv = bwrap_argv(job.limits, runtime_dir(), job.grant_paths, job.site_packages, seccomp_fd)
+        argv += python_argv("/nbw/_harness.pyc", job.site_packages, view().exe)
+        # bwrap loaded the filter; keyctl(JOIN_SESSION_KEYRING, NULL) is the one call it allows
+        return argv + ["--fresh-keyring"] + (["--drop-uid"] if root_mode() else [])
 
     def _start(self, job: Job) -> tuple[Spawned, Cgroup | None]:
-        cg = self._cgroup(job.limits)
-        argv = self._argv(job)
+        fds = [program_fd()] if seccomp_status()[0] else []
+        try:
+            cg = self._cgroup(job.limits)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        argv = self._argv(job, fds[0] if fds else None)
         if cg is not None:
             argv = cg.wrap(argv)
         try:
@@ -447,6 +530,7 @@ class BwrapBackend(_Base):
                 env=dict(SAFE_ENV),
                 cwd="/",
                 result_fd_arg=lambda fd: ["--result-fd", str(fd)],
+                extra_fds=fds,
             )
         except BaseException:
             if cg is not None:

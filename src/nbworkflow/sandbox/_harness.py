@@ -1,11 +1,16 @@
 """In-sandbox harness: stdlib only, kept lean (no json, no re) because it starts per execution.
 
-Run as ``python -I -S _harness.py`` (cold) or imported by the zygote (warm). It reads a marshal
-request (from stdin, or ``--request FILE``), applies resource limits before any user code runs,
-executes the code as module ``solution``, and writes one framed result to the result channel (an
-inherited fd, or ``--result FILE``): ``MAGIC nonce length payload``. The payload is JSON made by
-the small encoder below, so the caller parses it with ``json.loads`` and never unmarshals bytes
-that user code could have written. Nothing is ever parsed from stdout.
+(Over 400 lines on purpose: it is the one script each cold sandbox starts, and every extra
+module would be another import on every execution.)
+
+Run as ``python -I -S _harness.py`` (cold: bwrap, docker, process) or imported by the warm launcher
+(``_launcher.py``, zygote). It never imports the nbworkflow package: only ``_wire``, which sits
+next to it. It reads a marshal request (from stdin, or ``--request FILE``), joins a fresh session
+keyring, drops to the sandbox uid and loads the seccomp filter where asked, applies resource
+limits before any user code runs, executes the code as module ``solution``, and writes one framed
+result to the result channel (an inherited fd, or ``--result FILE``; see ``_wire``). The payload is
+JSON made by the small encoder below, so the caller parses it with ``json.loads`` and never
+unmarshals bytes that user code could have written. Nothing is ever parsed from stdout.
 """
 
 # ruff: noqa: SIM105 - contextlib.suppress would import contextlib at every sandbox start-up
@@ -15,14 +20,21 @@ import marshal
 import os
 import sys
 
+if __package__:
+    from . import _wire
+else:  # in the sandbox: ``-I`` leaves the script's folder off sys.path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _wire  # type: ignore[import-not-found,no-redef]
+
+    del sys.path[0]
+
 # Annotations are never evaluated (PEP 563) and this flag is true only for type checkers, so
 # typing costs no import at start-up (importing ``typing`` alone would add ~2 ms per execution).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ctypes
     from typing import Any
 
-MAGIC = b"NBWR1"
+SANDBOX_UID = 65534
 
 
 def _enc_str(s: str, out: list[str]) -> None:
@@ -308,8 +320,7 @@ def frame_result(nonce: bytes, result: dict[str, Any]) -> bytes:
     body = encode(result)
     # Splice the pre-encoded value in: {"ok":..,"value":null,...} -> value replaced textually.
     body = body.replace('"value":null', '"value":' + value_json, 1)
-    payload = body.encode("utf-8", "surrogatepass")
-    return MAGIC + nonce + str(len(payload)).zfill(16).encode() + payload
+    return _wire.frame(nonce, body.encode("utf-8", "surrogatepass"))
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -350,30 +361,61 @@ def finish(req: dict[str, Any], result: dict[str, Any], out_fd: int) -> None:
         os._exit(70 + min(exc.errno or 0, 50))  # the result channel is broken: say so
 
 
+def drop_to_sandbox_uid() -> None:
+    """Become uid/gid 65534 for good (bwrap as root keeps only CAP_SETUID/CAP_SETGID for this:
+    without a user namespace the sandbox is then an unprivileged host uid, so root-only files
+    such as /proc/sys, /proc/sysrq-trigger or /proc/timer_list are closed by plain permissions)."""
+    os.setgroups([])
+    os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+
+
+def setup_failed(what: str, exc: BaseException) -> None:
+    # The caller reports a crash with this text; no user code has run.
+    try:
+        os.write(2, f"nbworkflow sandbox setup failed ({what}): {exc}\n".encode())
+    except OSError:
+        pass
+    os._exit(126)
+
+
 def main(argv: list[str]) -> None:
     request_path = result_path = None
     result_fd = 3
-    subreaper = False
+    seccomp_fd = -1
+    subreaper = fresh_keyring = drop_uid = False
     i = 0
     while i < len(argv):
-        if argv[i] == "--request":
-            request_path = argv[i + 1]
+        arg = argv[i]
+        if arg in ("--request", "--result", "--result-fd", "--seccomp-fd"):
+            value = argv[i + 1]
+            if arg == "--request":
+                request_path = value
+            elif arg == "--result":
+                result_path = value
+            elif arg == "--result-fd":
+                result_fd = int(value)
+            else:
+                seccomp_fd = int(value)
             i += 2
-        elif argv[i] == "--result":
-            result_path = argv[i + 1]
-            i += 2
-        elif argv[i] == "--result-fd":
-            result_fd = int(argv[i + 1])
-            i += 2
-        elif argv[i] == "--zygote":
-            mounts = [m for m in argv[i + 2].split(",") if m]
-            zygote_main(int(argv[i + 1]), mounts, argv[i + 3])
-            os._exit(0)
-        elif argv[i] == "--subreaper":
-            subreaper = True
-            i += 1
-        else:
-            i += 1
+            continue
+        subreaper = subreaper or arg == "--subreaper"
+        fresh_keyring = fresh_keyring or arg == "--fresh-keyring"
+        drop_uid = drop_uid or arg == "--drop-uid"
+        i += 1
+    # Everything that does not depend on the request happens first: a pre-started sandbox does
+    # it while it waits, off the caller's path.
+    if subreaper:
+        _set_subreaper()
+    try:
+        if fresh_keyring:
+            _wire.join_fresh_session_keyring()
+        if drop_uid:
+            drop_to_sandbox_uid()
+        if seccomp_fd >= 0:
+            _wire.load_seccomp(_wire.read_fd(seccomp_fd))
+    except OSError as exc:
+        setup_failed("keyring, uid or seccomp", exc)
     if request_path:
         with open(request_path, "rb") as fh:
             raw = fh.read()
@@ -392,358 +434,13 @@ def main(argv: list[str]) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    if subreaper:
-        _set_subreaper()
     apply_limits(req.get("limits", {}))
     sys.argv = ["solution.py"]
-    sys.path[:] = [p for p in sys.path if p and not p.endswith("sandbox")]
     result = run_request(req)
     finish(req, result, result_fd)
     if subreaper:
         kill_descendants()
     os._exit(0)
-
-
-# --- warm launcher (zygote) ---------------------------------------------------------------------
-# Runs as real root inside its own bwrap (mount/pid/net/ipc/uts namespaces, read-only view). For
-# each request it forks a child that joins the run's cgroup and unshares fresh mount, pid, net,
-# ipc and uts namespaces; the child's child (pid 1 there) mounts a private /proc, size-capped
-# /tmp and /dev/shm, hides the cgroup folders, brings up lo, then drops to uid/gid 65534 with no
-# capabilities and no_new_privs before any user code runs.
-
-_CLONE = {
-    "ns": 0x00020000,
-    "uts": 0x04000000,
-    "ipc": 0x08000000,
-    "pid": 0x20000000,
-    "net": 0x40000000,
-}
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_RDONLY = 2, 4, 8, 1
-_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
-
-
-def _zcheck(libc: ctypes.CDLL, rc: int, what: str) -> None:
-    if rc != 0:
-        import ctypes
-
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _lo_up() -> None:
-    import fcntl
-    import socket
-    import struct
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, req))[1]
-        fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))
-    finally:
-        s.close()
-
-
-_DEFAULT_TMP = 16 << 20
-
-
-def _cg_limits(folder: str, pids: int, mem: int) -> None:
-    """Set a group's pids and memory limits (v1 or v2 file names; memsw after the limit)."""
-    for name, value in (
-        ("pids.max", pids),
-        ("memory.max", mem),
-        ("memory.limit_in_bytes", mem),
-        ("memory.memsw.limit_in_bytes", mem),
-        ("memory.limit_in_bytes", mem),
-    ):
-        try:
-            with open(folder + "/" + name, "w") as fh:
-                fh.write(str(value))
-        except OSError:
-            pass
-
-
-def _zygote_prepare(libc: ctypes.CDLL, cg_mounts: list[str], cg_name: str) -> None:
-    """Pid 1 of fresh namespaces, still root: everything that does not depend on the request."""
-    _zcheck(libc, libc.prctl(1, 9, 0, 0, 0), "pdeathsig")
-    # Join the spare's own group now, off the critical path: a migration can wait for an RCU
-    # grace period (~10 ms on an idle VM); at dispatch the launcher only renames the group.
-    for m in cg_mounts:
-        with open(m + "/" + cg_name + "/cgroup.procs", "w") as fh:
-            fh.write("0")
-    _zcheck(libc, libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "private /")
-    for m in cg_mounts:
-        _zcheck(libc, libc.umount2(m.encode(), 2), "hide " + m)  # MNT_DETACH
-    tmp = f"size={_DEFAULT_TMP},mode=1777".encode()
-    for target in (b"/tmp", b"/dev/shm"):
-        _zcheck(libc, libc.mount(b"tmpfs", target, b"tmpfs", _MS_NOSUID | _MS_NODEV, tmp), "tmpfs")
-    flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-    _zcheck(libc, libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
-    for name in ("sys", "sysrq-trigger", "irq", "bus"):
-        p = ("/proc/" + name).encode()
-        if os.path.exists(p):
-            _zcheck(libc, libc.mount(p, p, None, _MS_BIND | _MS_REC, None), "cover")
-            ro = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | flags
-            _zcheck(libc, libc.mount(p, p, None, ro, None), "cover ro")
-    _lo_up()
-    libc.sethostname(b"sandbox", 7)
-
-
-def _zygote_drop(libc: ctypes.CDLL, req: dict[str, Any]) -> None:
-    """After the request arrived: size /tmp as asked, then become uid 65534 for good."""
-    tmp = int(req.get("limits", {}).get("tmp") or _DEFAULT_TMP)
-    if tmp != _DEFAULT_TMP:
-        opts = f"size={tmp},mode=1777".encode()
-        for target in (b"/tmp", b"/dev/shm"):
-            flags = _MS_REMOUNT | _MS_NOSUID | _MS_NODEV
-            _zcheck(libc, libc.mount(b"tmpfs", target, b"tmpfs", flags, opts), "resize tmpfs")
-    os.chdir("/tmp")
-    os.setgroups([])
-    os.setresgid(65534, 65534, 65534)
-    os.setresuid(65534, 65534, 65534)
-    _zcheck(libc, libc.prctl(38, 1, 0, 0, 0), "no_new_privs")
-
-
-def _recv_request(fd: int) -> tuple[dict[str, Any], list[int]]:
-    import array
-    import socket
-
-    sock = socket.socket(fileno=fd)
-    try:
-        fds: list[int] = []
-        data = b""
-        size = array.array("i").itemsize
-        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
-            chunk, anc, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(3 * size))
-            if not chunk:
-                raise EOFError("the launcher closed the request channel")
-            for level, kind, blob in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    got = array.array("i")
-                    got.frombytes(blob[: len(blob) - (len(blob) % size)])
-                    fds.extend(got)
-            data += chunk
-    finally:
-        sock.detach()
-    return marshal.loads(data[4:]), fds
-
-
-def _zygote_spare(libc: ctypes.CDLL, sp_fd: int, cg_mounts: list[str], cg_name: str) -> None:
-    """A spare sandbox, prepared before its request: this process (in the launcher's pid
-    namespace) unshares fresh namespaces and forks pid 1 there, which mounts its private
-    /proc, /tmp and /dev/shm and then waits for the request and its three pipe ends."""
-    import _signal
-
-    _signal.set_wakeup_fd(-1)
-    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
-    libc.prctl(1, 9, 0, 0, 0)
-    if sp_fd != 3:
-        os.dup2(sp_fd, 3)
-    os.closerange(4, 1 << 16)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for target in (0, 1, 2):
-        os.dup2(devnull, target)
-    os.close(devnull)
-    flags = 0
-    for k in ("ns", "uts", "ipc", "pid", "net"):
-        flags |= _CLONE[k]
-    _zcheck(libc, libc.unshare(flags), "unshare")
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _zygote_prepare(libc, cg_mounts, cg_name)
-            os.write(3, b"RDY1")  # prepared and alone in its group: the launcher may rename it
-            req, fds = _recv_request(3)
-            if len(fds) != 3:
-                os._exit(100 + len(fds))  # never run without our own stdout/stderr/result pipes
-            for target, fd in zip((1, 2, 3), fds, strict=False):
-                os.dup2(fd, target)
-            os.closerange(4, 1 << 16)
-            _zygote_drop(libc, req)
-        except BaseException as exc:
-            os.write(2, f"sandbox setup failed: {exc}\n".encode())
-            os._exit(126)
-        apply_limits(req.get("limits", {}))
-        sys.argv = ["solution.py"]
-        result = run_request(req)
-        finish(req, result, 3)
-        os._exit(0)
-    os.close(3)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    if os.WIFSIGNALED(status):
-        os._exit(128 + os.WTERMSIG(status))
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 125)
-
-
-def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str) -> None:
-    # linecache, resource, traceback and types are imported once here so every forked sandbox
-    # has them for free (dlopen and parsing would cost ~1 ms per execution).
-    import array
-    import ctypes
-    import linecache  # noqa: F401
-    import resource  # noqa: F401
-    import select
-    import signal
-    import socket
-    import struct
-    import traceback  # noqa: F401
-    import types  # noqa: F401
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, 9, 0, 0, 0)  # die with the caller's bwrap
-    sock = socket.socket(fileno=ctl_fd)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_w)
-    children: dict[int, bytes | None] = {}
-    spares: list[tuple[int, socket.socket, str]] = []
-    spare_groups: dict[int, str] = {}
-    seq = [0]
-    buf = b""
-    fd_queue: list[list[int]] = []
-    head = struct.Struct("!c8sHIdIQ")
-    fd_size = array.array("i").itemsize
-
-    def make_spare() -> None:
-        seq[0] += 1
-        name = f"nbworkflow-spare-{token}-{seq[0]}"
-        for m in cg_mounts:
-            os.mkdir(m + "/" + name)
-            _cg_limits(m + "/" + name, 64, 384 << 20)
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _zygote_spare(libc, child.fileno(), cg_mounts, name)
-            except BaseException:
-                os._exit(126)
-            os._exit(125)
-        child.close()
-        children[pid] = None
-        spare_groups[pid] = name
-        spares.append((pid, parent, name))
-
-    def drop_group(name: str) -> None:
-        for m in cg_mounts:
-            try:
-                os.rmdir(m + "/" + name)
-            except OSError:
-                pass  # still emptying: the caller's sweep removes it later
-
-    def take_spare() -> tuple[int, int, socket.socket, str] | None:
-        for _ in range(3):
-            if not spares:
-                make_spare()
-            ipid, parent, name = spares.pop(0)
-            got = b""
-            while len(got) < 4:
-                more = parent.recv(4 - len(got))
-                if not more:
-                    break
-                got += more
-            if got == b"RDY1":
-                return ipid, 1, parent, name
-            parent.close()
-        return None
-
-    def dispatch(
-        rid: bytes, names: str, cpu: float, pids: int, mem: int, request: bytes, fds: list[int]
-    ) -> None:
-        spare = take_spare()
-        if spare is None:
-            sock.sendall(b"S" + rid + struct.pack("!i", 126))
-            return
-        ipid, _gpid, parent, group = spare
-        # pid 1 of the spare is already alone in its group: give the group the run's name (the
-        # caller kills, checks and removes it by that name) and the run's limits, then the
-        # request goes to pid 1. Its parent only waits and stays outside.
-        for m in cg_mounts:
-            os.rename(m + "/" + group, m + "/" + names)
-            _cg_limits(m + "/" + names, pids, mem)
-        spare_groups.pop(ipid, None)
-        children[ipid] = rid
-        cpu_limits[ipid] = cpu
-        msg = len(request).to_bytes(4, "big") + request
-        parent.sendmsg(
-            [msg[:65536]], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-        )
-        if len(msg) > 65536:
-            parent.sendall(msg[65536:])
-        parent.close()
-
-    cpu_limits: dict[int, float] = {}
-    make_spare()
-    while True:
-        try:
-            ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
-        except InterruptedError:
-            continue
-        if wake_r in ready:
-            try:
-                while os.read(wake_r, 512):
-                    pass
-            except BlockingIOError:
-                pass
-            while True:
-                try:
-                    pid, status, usage = os.wait4(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                rid = children.pop(pid, None)
-                cpu = cpu_limits.pop(pid, 0.0)
-                unused = spare_groups.pop(pid, None)
-                if unused is not None:
-                    drop_group(unused)
-                if rid is not None:
-                    code = os.waitstatus_to_exitcode(status)
-                    if code < 0:
-                        code = 128 - code
-                    # pid 1 of a namespace ignores SIGXCPU, so the hard limit's SIGKILL ends it;
-                    # wait4's usage includes the reaped pid 1's CPU time
-                    if code == 128 + 9 and cpu and usage.ru_utime + usage.ru_stime >= cpu:
-                        code = 128 + 24
-                    sock.sendall(b"S" + rid + struct.pack("!i", code))
-                else:
-                    for k, (spid, parent, _name) in enumerate(spares):
-                        if spid == pid:
-                            parent.close()
-                            del spares[k]
-                            break
-        if sock.fileno() in ready:
-            data, anc, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(3 * fd_size))
-            if not data:
-                os._exit(0)
-            for level, kind, blob in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    got = array.array("i")
-                    got.frombytes(blob[: len(blob) - (len(blob) % fd_size)])
-                    fd_queue.append(list(got))
-            buf += data
-            while len(buf) >= head.size:
-                _, rid, cglen, reqlen, cpu, pids, mem = head.unpack_from(buf)
-                total = head.size + cglen + reqlen
-                if len(buf) < total:
-                    break
-                names = buf[head.size : head.size + cglen].decode()
-                request = buf[head.size + cglen : total]
-                buf = buf[total:]
-                fds = fd_queue.pop(0)
-                try:
-                    dispatch(rid, names, cpu, pids, mem, request, fds)
-                finally:
-                    for fd in fds:
-                        os.close(fd)
-            while len(spares) < 1:
-                make_spare()
 
 
 if __name__ == "__main__":

@@ -7,15 +7,33 @@ from typing import Any, Literal
 
 from ..sanitize import sanitize
 
-StopReason = Literal["timeout", "memory", "output", "signal", "crash"]
+StopReason = Literal["timeout", "cpu", "memory", "output", "exit", "signal", "crash"]
+"""Why the sandbox stopped the code, one exact cause each: ``timeout`` (wall clock), ``cpu`` (CPU
+time limit), ``memory``, ``output`` (output cap), ``exit`` (the process ended by itself before
+reporting a result, e.g. ``os._exit(0)``), ``signal`` (killed by another signal or cancelled),
+``crash`` (the result channel held something other than a result, or the sandbox's own setup
+failed)."""
+
+STOP_TEXT: dict[str, str] = {
+    "timeout": "wall-clock time limit",
+    "cpu": "CPU time limit",
+    "memory": "memory limit",
+    "output": "output limit",
+    "exit": "exit before returning a result",
+    "signal": "killed by a signal",
+    "crash": "no valid result",
+}
+"""A short phrase per stop reason, for messages shown to people and models."""
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
     """Resource limits for one execution; defaults suit generated integration code."""
 
-    cpu_seconds: float = 10
-    """CPU time of the sandboxed interpreter (RLIMIT_CPU); exceeding it stops with ``timeout``."""
+    cpu_seconds: float | None = None
+    """CPU time of the sandboxed interpreter (RLIMIT_CPU); exceeding it stops with ``cpu``.
+    ``None`` (the default): the run's timeout, so a longer timeout is never cut short by a
+    smaller hidden CPU limit."""
     memory_mb: int = 256
     """Data segment per process (RLIMIT_DATA) and, where cgroups or Docker exist, the whole tree."""
     output_bytes: int = 1_000_000
@@ -28,6 +46,44 @@ class SandboxLimits:
     """Processes/threads of the whole tree (cgroup pids or Docker pids limit; RLIMIT_NPROC)."""
     tmp_mb: int = 16
     """Size of the private ``/tmp`` and ``/dev/shm`` (bwrap, docker)."""
+
+
+@dataclass(frozen=True)
+class EffectiveLimits:
+    """The limits one execution really runs under (for logs and decision records)."""
+
+    timeout_s: float
+    cpu_seconds: float
+    memory_mb: int
+    tree_memory_mb: int
+    """The whole tree's cgroup/container memory: data segment + /tmp + /dev/shm + interpreter."""
+    output_bytes: int
+    file_size_mb: int
+    open_files: int
+    pids: int
+    tmp_mb: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return dict(self.__dict__)
+
+
+def effective_limits(timeout: float, limits: SandboxLimits | None = None) -> EffectiveLimits:
+    """What ``run_code(..., timeout=timeout, limits=limits)`` enforces."""
+    from ._wire import MEMORY_PAD_MB
+
+    lim = limits or SandboxLimits()
+    cpu = float(lim.cpu_seconds) if lim.cpu_seconds else float(timeout)
+    return EffectiveLimits(
+        timeout_s=float(timeout),
+        cpu_seconds=cpu,
+        memory_mb=int(lim.memory_mb),
+        tree_memory_mb=int(lim.memory_mb) + 2 * int(lim.tmp_mb) + MEMORY_PAD_MB,
+        output_bytes=int(lim.output_bytes),
+        file_size_mb=int(lim.file_size_mb),
+        open_files=int(lim.open_files),
+        pids=int(lim.pids),
+        tmp_mb=int(lim.tmp_mb),
+    )
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._model import StopReason
+from ._wire import MAGIC, unframe
 
-MAGIC = b"NBWR1"
-_HEADER = len(MAGIC) + 32 + 16
+__all__ = ["MAGIC", "Cancel", "HeadTail", "Raw", "decode_result", "spawn", "spawn_and_collect"]
 _GRACE_S = 0.3
 
 
@@ -150,18 +150,11 @@ def new_nonce() -> bytes:
 
 def decode_result(data: bytes, nonce: bytes) -> tuple[dict[str, Any] | None, str]:
     """Validate one framed result; anything else is a crash, never a success."""
-    if not data:
-        return None, "the code ended without reporting a result"
-    if len(data) < _HEADER or not data.startswith(MAGIC + nonce):
-        return None, "the result channel held something other than the harness's result"
+    body, why = unframe(data, nonce)
+    if body is None:
+        return None, why
     try:
-        length = int(data[len(MAGIC) + 32 : _HEADER])
-    except ValueError:
-        return None, "malformed result header"
-    if len(data) != _HEADER + length:
-        return None, "the result channel was tampered with (unexpected length)"
-    try:
-        payload = json.loads(data[_HEADER:].decode("utf-8", "surrogatepass"))
+        payload = json.loads(body.decode("utf-8", "surrogatepass"))
     except (ValueError, UnicodeDecodeError):
         return None, "malformed result payload"
     if not isinstance(payload, dict) or not isinstance(payload.get("ok"), bool):
@@ -226,16 +219,23 @@ def spawn(
     env: dict[str, str],
     cwd: str | None,
     result_fd_arg: Callable[[int], list[str]],
+    extra_fds: Sequence[int] = (),
 ) -> Spawned:
-    """Start ``argv + result_fd_arg(fd)`` with piped stdio and a dedicated result pipe."""
-    res_r, res_w = os.pipe()
+    """Start ``argv + result_fd_arg(fd)`` with piped stdio and a dedicated result pipe;
+    ``extra_fds`` (e.g. the seccomp program) are inherited and closed here afterwards."""
+    try:
+        res_r, res_w = os.pipe()
+    except OSError:
+        for fd in extra_fds:
+            os.close(fd)
+        raise
     try:
         proc = subprocess.Popen(
             [*argv, *result_fd_arg(res_w)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            pass_fds=(res_w,),
+            pass_fds=(res_w, *extra_fds),
             env=env,
             cwd=cwd,
             start_new_session=True,
@@ -245,7 +245,8 @@ def spawn(
         os.close(res_r)
         raise
     finally:
-        os.close(res_w)
+        for fd in (res_w, *extra_fds):
+            os.close(fd)
     return Spawned(proc, res_r)
 
 
@@ -278,13 +279,14 @@ def spawn_and_collect(
     kill_tree: Callable[[int, bool], None],
     signal_exit_offset: int | None = None,
     spawned: Spawned | None = None,
+    extra_fds: Sequence[int] = (),
 ) -> Raw:
     """Run ``argv + result_fd_arg(fd)`` (or use ``spawned``, started ahead of time); the request
     goes to stdin, the result comes back on a dedicated pipe."""
     start = time.monotonic()
     raw = Raw()
     if spawned is None:
-        spawned = spawn(argv, env=env, cwd=cwd, result_fd_arg=result_fd_arg)
+        spawned = spawn(argv, env=env, cwd=cwd, result_fd_arg=result_fd_arg, extra_fds=extra_fds)
     proc, res_r = spawned.proc, spawned.res_r
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     sel = selectors.DefaultSelector()

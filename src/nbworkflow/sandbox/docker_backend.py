@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..exceptions import SandboxError, SandboxUnavailable
-from ._backends import HARNESS, SAFE_ENV, Job, _Base
+from ._backends import HERE, SAFE_ENV, Job, _Base
 from ._model import BackendReport
+from ._registry import forget
 from ._runner import Cancel, HeadTail, Raw, decode_result, new_nonce
+from ._wire import cgroup_memory_bytes
 from .docker_image import IMAGE_PYTHON, default_image
 
 _OPTIONS: dict[str, str | None] = {"base_url": None, "image": None}
@@ -35,9 +37,7 @@ def configure_docker(*, base_url: str | None = None, image: str | None = None) -
     """Point the docker backend at a daemon and an image (resets the cached backend)."""
     _OPTIONS["base_url"] = base_url
     _OPTIONS["image"] = image
-    from . import _instances
-
-    _instances.pop("docker", None)
+    forget("docker")
 
 
 class DockerBackend(_Base):
@@ -57,6 +57,7 @@ class DockerBackend(_Base):
         self._client: Any = None
         self._checked: tuple[bool, str] | None = None
         self._checked_at = 0.0
+        self._seccomp = False
 
     def client(self) -> Any:
         if self._client is None:
@@ -97,6 +98,19 @@ class DockerBackend(_Base):
             )
         except Exception as exc:
             return False, f"cannot inspect image {self.image} ({type(exc).__name__})"
+        try:
+            options = client.info().get("SecurityOptions") or []
+        except Exception:
+            options = []
+        self._seccomp = any("name=seccomp" in str(o) for o in options)
+        return True, ""
+
+    def has_filter(self) -> tuple[bool, str]:
+        """The engine's default seccomp profile (we never pass ``seccomp=unconfined``)."""
+        if not self.available()[0]:
+            return False, "the Docker engine is unavailable"
+        if not self._seccomp:
+            return False, "the Docker engine reports no seccomp support (SecurityOptions)"
         return True, ""
 
     def guarantees(self) -> list[str]:
@@ -106,6 +120,11 @@ class DockerBackend(_Base):
             "read-only root filesystem; size-capped tmpfs /tmp and /dev/shm",
             "memory (no swap) and pids limits for the whole container",
             "all capabilities dropped, no-new-privileges, uid 65534",
+            "the engine's default seccomp profile (Docker's own list: keyrings, mount, ptrace, "
+            "bpf, namespaces, ... fail with EPERM)"
+            if self._seccomp
+            else "NO seccomp: the engine reports none",
+            "private devpts, /dev/shm, IPC/mqueue namespace per container",
             "environment from an allowlist; rlimits before user code",
             "hard wall-clock timeout: the container is killed and removed",
             "result returned out-of-band (bind-mounted file + nonce), never parsed from stdout",
@@ -131,15 +150,18 @@ class DockerBackend(_Base):
             res_path = Path(jobdir, "result.bin")
             res_path.write_bytes(b"")
             os.chmod(res_path, 0o666)
-            harness = Path(jobdir, "_harness.py")
-            shutil.copyfile(HARNESS, harness)
-            for p in (req_path, harness):
-                os.chmod(p, 0o644)
-            mem = f"{lim.memory_mb + lim.tmp_mb * 2 + 32}m"
+            # sources, not the host's .pyc: the image's interpreter may be another build
+            runtime = Path(jobdir, "rt")
+            runtime.mkdir(mode=0o755)
+            for name in ("_wire.py", "_harness.py"):
+                shutil.copyfile(HERE / name, runtime / name)
+                os.chmod(runtime / name, 0o644)
+            os.chmod(req_path, 0o644)
+            mem = cgroup_memory_bytes(lim.memory_mb, lim.tmp_mb)
             volumes = {
-                str(harness): {"bind": "/nbw/_harness.py", "mode": "ro"},
-                str(req_path): {"bind": "/nbw/request.bin", "mode": "ro"},
-                str(res_path): {"bind": "/nbw/result.bin", "mode": "rw"},
+                str(runtime): {"bind": "/nbw", "mode": "ro"},
+                str(req_path): {"bind": "/io/request.bin", "mode": "ro"},
+                str(res_path): {"bind": "/io/result.bin", "mode": "rw"},
             }
             for g in job.grant_paths:
                 real = os.path.realpath(g)
@@ -157,9 +179,9 @@ class DockerBackend(_Base):
                         "utf8",
                         "/nbw/_harness.py",
                         "--request",
-                        "/nbw/request.bin",
+                        "/io/request.bin",
                         "--result",
-                        "/nbw/result.bin",
+                        "/io/result.bin",
                     ],
                     network_mode="none",
                     mem_limit=mem,

@@ -1,12 +1,17 @@
 """The warm launcher: a zygote inside the bwrap boundary forks one fresh sandbox per execution.
 
+(Over 400 lines: the caller's side of the launcher protocol, its pool and one run's I/O loop;
+the in-sandbox side is ``_launcher``.)
+
 Cold bwrap pays for a new interpreter every time (~10-20 ms). The zygote is started once (its own
-bwrap: read-only view, no network, its own pid namespace, dies with the caller) and, per request,
-forks a child that enters the run's cgroup, unshares fresh mount/pid/net/ipc/uts namespaces,
-mounts a private /proc and size-capped /tmp and /dev/shm, drops to uid/gid 65534 with no
-capabilities and no_new_privs, applies the rlimits, and only then runs the user code (see
-``_harness.zygote_main``). Requests and the three pipe ends (stdout, stderr, result) travel over
-a unix socket (SCM_RIGHTS); the zygote reports each child's exit status back.
+bwrap: read-only view, no network, its own pid namespace, dies with the caller) and keeps a spare
+sandbox ready (see ``_launcher``): fresh mount/pid/net/ipc/uts/cgroup namespaces, its own cgroup,
+private /proc, devpts, size-capped /tmp and /dev/shm. Per request the caller writes the request
+into a memfd and sends it with the three pipe ends (stdout, stderr, result) over a unix socket
+(SCM_RIGHTS); the launcher passes the fds on to the spare without reading them, so it never holds
+a request that a later spare could inherit. The spare joins a fresh session keyring, drops to
+uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp filter, applies the
+rlimits, and only then runs the user code. The zygote reports each child's exit status back.
 
 Available where the caller is root with cgroups (the zygote must mount and change uid); the
 ``auto`` choice falls back to cold ``bwrap`` elsewhere.
@@ -25,22 +30,31 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import ClassVar
 
 from ._backends import (
-    HARNESS,
     SAFE_ENV,
     Job,
     _Base,
     _bwrap_path,
     _bwrap_works,
-    _ro_system_binds,
+    _discard_spare,
+    filter_guarantees,
     on_spawner_thread,
+    path_guarantee,
+    runtime_dir,
+    view,
 )
 from ._cgroup import Cgroup, _own_paths, factory
 from ._runner import Cancel, Raw, Sinks, decode_result, new_nonce
+from ._seccomp import _BENCH_OFF as _seccomp_off
+from ._seccomp import program_fd
+from ._seccomp import status as seccomp_status
+from ._wire import LAUNCH, STATUS, cgroup_memory_bytes
 
-_HEAD = struct.Struct("!c8sHIdIQ")
+_HEAD = struct.Struct(LAUNCH)
+_STATUS = struct.Struct(STATUS)
 _GRACE_S = 0.3
 
 
@@ -55,7 +69,7 @@ class _Zygote:
         binds: list[str] = []
         mounts: list[str] = []
         for ctrl, path in sorted(paths.items()):
-            target = f"/nbw/cg/{ctrl}"
+            target = f"/cg/{ctrl}"
             binds += ["--bind", str(path), target]
             mounts.append(target)
         bwrap = _bwrap_path()
@@ -72,7 +86,7 @@ class _Zygote:
             "ALL",
             "--hostname",
             "sandbox",
-            *_ro_system_binds(),
+            *view().binds,
             "--proc",
             "/proc",
             "--dev",
@@ -84,41 +98,47 @@ class _Zygote:
             "--dir",
             "/nbw",
             "--ro-bind",
-            HARNESS,
-            "/nbw/_harness.py",
+            runtime_dir(),
+            "/nbw",
             *binds,
             "--chdir",
             "/",
             "--clearenv",
         ]
-        for k, v in SAFE_ENV.items():
+        for k, v in {**SAFE_ENV, **view().env}.items():
             argv += ["--setenv", k, v]
-        from ._backends import interpreter
 
         fd = child_sock.fileno()
+        # the launcher itself must mount and unshare: only the children it forks load the filter
+        # -1 only inside bench/sandbox.py's unfiltered block (availability demands the filter)
+        seccomp_fd = program_fd() if seccomp_status()[0] else -1
         argv += [
-            interpreter(),
+            view().exe,
             "-I",
             "-S",
             "-B",
             "-X",
             "utf8",
-            "/nbw/_harness.py",
-            "--zygote",
+            "/nbw/_launcher.pyc",
             str(fd),
             ",".join(mounts),
             self.token,
+            str(seccomp_fd),
         ]
-        self.proc = subprocess.Popen(
-            argv,
-            pass_fds=(fd,),
-            env=dict(SAFE_ENV),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=None if os.environ.get("NBW_ZYGOTE_DEBUG") else subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        child_sock.close()
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                pass_fds=(fd, seccomp_fd) if seccomp_fd >= 0 else (fd,),
+                env=dict(SAFE_ENV),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=None if os.environ.get("NBW_ZYGOTE_DEBUG") else subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            if seccomp_fd >= 0:
+                os.close(seccomp_fd)
+            child_sock.close()
         self.lock = threading.Lock()
         self.waiters: dict[bytes, tuple[int, list[int]]] = {}
         self.counter = 0
@@ -135,9 +155,9 @@ class _Zygote:
                 if not data:
                     break
                 buf += data
-                while len(buf) >= 13:
-                    rid, code = buf[1:9], struct.unpack("!i", buf[9:13])[0]
-                    buf = buf[13:]
+                while len(buf) >= _STATUS.size:
+                    _, rid, code = _STATUS.unpack_from(buf)
+                    buf = buf[_STATUS.size :]
                     # Write while holding the lock: the run closes wfd only after unregistering
                     # under the same lock, so the fd number can never be a reused one.
                     with self.lock:
@@ -159,26 +179,23 @@ class _Zygote:
 
     def submit(
         self,
-        request: bytes,
         cg_name: str,
         fds: list[int],
         wfd: int,
         box: list[int],
         limits: tuple[float, int, int],
     ) -> bytes:
+        """Send the run's fds (stdout, stderr, result, request memfd) and its cgroup name and
+        limits; the request itself is only in the memfd, which the launcher never reads."""
         with self.lock:
             self.counter += 1
             rid = struct.pack("!Q", self.counter)
             self.waiters[rid] = (wfd, box)
             name = cg_name.encode()
-            head = _HEAD.pack(b"R", rid, len(name), len(request), *limits)
-            msg = head + name + request
-            first, rest = msg[:65536], msg[65536:]
+            msg = _HEAD.pack(b"R", rid, len(name), *limits) + name
             self.sock.sendmsg(
-                [first], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                [msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
             )
-            if rest:
-                self.sock.sendall(rest)
         return rid
 
     def close(self) -> None:
@@ -206,7 +223,10 @@ class ZygoteBackend(_Base):
     """bwrap isolation with a warm forking launcher (~ms per execution)."""
 
     name: ClassVar[str] = "zygote"
-    _zygote: _Zygote | None = None
+    # One launcher per core (at most 4), started as concurrency asks for them: a single launcher
+    # prepares one spare at a time, which capped concurrent throughput at about bwrap's.
+    _pool: ClassVar[list[_Zygote]] = []
+    _growing: ClassVar[bool] = False
     _start_lock: ClassVar[threading.Lock] = threading.Lock()
     _checked: tuple[bool, str] | None = None
 
@@ -227,6 +247,9 @@ class ZygoteBackend(_Base):
             )
         if not factory().available:
             return False, "the warm launcher needs writable cgroups (pids, memory)"
+        ok, why = seccomp_status()
+        if not ok:
+            return False, f"the warm launcher loads the seccomp filter in every child: {why}"
         try:
             from ._model import SandboxLimits
 
@@ -252,12 +275,15 @@ class ZygoteBackend(_Base):
 
     def guarantees(self) -> list[str]:
         return [
-            "fresh mount/pid/net/ipc/uts namespaces per execution; no network (only lo)",
+            "fresh mount/pid/net/ipc/uts/cgroup namespaces per execution; no network (only lo)",
             "read-only view of the interpreter and system libraries; no $HOME, /run, project "
             "folder or kernel connection file (unless a path is granted)",
             "private /proc and size-capped /tmp and /dev/shm per execution (the only writable "
             "places)",
             "real uid/gid 65534, no capabilities, no_new_privs, before any user code",
+            "private devpts, IPC/mqueue and cgroup namespaces per execution",
+            path_guarantee(),
+            *filter_guarantees(),
             "environment from an allowlist; rlimits: CPU, data segment, file size, open files",
             "per-run cgroup (pids, memory): fork and memory bombs bounded",
             "warm launcher (zygote) runs inside its own bwrap and never runs user code",
@@ -265,20 +291,45 @@ class ZygoteBackend(_Base):
             "result returned out-of-band (pipe + nonce), never parsed from stdout",
         ]
 
+    @staticmethod
+    def max_launchers() -> int:
+        return max(1, min(os.cpu_count() or 1, 4))
+
     def _get(self) -> _Zygote:
+        """The least busy launcher; another starts in the background when all are busy."""
         with self._start_lock:
-            z = ZygoteBackend._zygote
-            if z is not None and z.owner != os.getpid():
-                z = None  # inherited through fork(): the socket and reader belong to the parent
-            if z is None or z.dead or z.proc.poll() is not None:
-                if z is not None:
+            me = os.getpid()
+            alive = []
+            for z in ZygoteBackend._pool:
+                if z.owner != me:
+                    continue  # inherited through fork(): the socket and reader are the parent's
+                if z.dead or z.proc.poll() is not None:
                     z.close()
+                else:
+                    alive.append(z)
+            ZygoteBackend._pool = alive
+            if not alive:
                 # started from the long-lived spawner thread: bwrap's --die-with-parent fires
                 # when the starting *thread* ends
                 z = on_spawner_thread(_Zygote).result()
-                ZygoteBackend._zygote = z
                 atexit.register(z.close)
-            return z
+                alive.append(z)
+            best = min(alive, key=lambda z: len(z.waiters))
+            if best.waiters and len(alive) < self.max_launchers() and not self._growing:
+                ZygoteBackend._growing = True
+                with contextlib.suppress(RuntimeError):  # interpreter shutting down
+                    on_spawner_thread(self._grow)
+            return best
+
+    @classmethod
+    def _grow(cls) -> None:
+        try:
+            z = _Zygote()
+            atexit.register(z.close)
+            with cls._start_lock:
+                cls._pool.append(z)
+        finally:
+            cls._growing = False
 
     def run(self, job: Job, cancel: Cancel | None = None) -> Raw:
         if job.grant_paths or job.site_packages:
@@ -292,16 +343,17 @@ class ZygoteBackend(_Base):
         # The launcher renames a spare's group (already holding its pid 1) to this name and
         # sets these limits: no cgroup migration on the critical path.
         name = f"nbworkflow-{uuid.uuid4().hex[:12]}"
-        paths = self._get().cg_paths
+        zygote = self._get()
+        paths = zygote.cg_paths
         cg = Cgroup(dirs=[p / name for _, p in sorted(paths.items())], v2="v2" in paths)
-        mem = (lim.memory_mb + 2 * lim.tmp_mb + 48) << 20
+        mem = cgroup_memory_bytes(lim.memory_mb, lim.tmp_mb)
         start = time.monotonic()
         raw = Raw()
         pipes = [os.pipe() for _ in range(3)]
+        request_fd = os.memfd_create("nbw-request", os.MFD_CLOEXEC)
         wake_r, wake_w = os.pipe()
         box: list[int] = []
         sel = selectors.DefaultSelector()
-        zygote: _Zygote | None = None
         rid: bytes | None = None
         try:
             nonce = new_nonce()
@@ -309,15 +361,18 @@ class ZygoteBackend(_Base):
 
             req = marshal.loads(job.payload(nonce))
             req["limits"]["tmp"] = int(lim.tmp_mb) << 20
-            zygote = self._get()
+            data = memoryview(marshal.dumps(req))
+            while data:
+                data = data[os.write(request_fd, data) :]
             rid = zygote.submit(
-                marshal.dumps(req),
                 name,
-                [w for _, w in pipes],
+                [*(w for _, w in pipes), request_fd],
                 wake_w,
                 box,
-                (float(lim.cpu_seconds), int(lim.pids), mem),
+                (float(job.cpu_seconds), int(lim.pids), mem),
             )
+            os.close(request_fd)
+            request_fd = -1
             for i, (r, w) in enumerate(pipes):
                 os.close(w)
                 pipes[i] = (r, -1)  # never close a number twice: another thread may own it now
@@ -382,7 +437,7 @@ class ZygoteBackend(_Base):
             raw.stdout, raw.stderr = out.text(), err.text()
             raw.truncated = out.truncated or err.truncated
         finally:
-            if zygote is not None and rid is not None:
+            if rid is not None:
                 with zygote.lock:
                     zygote.waiters.pop(rid, None)
             sel.close()
@@ -391,9 +446,34 @@ class ZygoteBackend(_Base):
                     if fd >= 0:
                         with contextlib.suppress(OSError):
                             os.close(fd)
-            for fd in (wake_r, wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            for fd in (wake_r, wake_w, request_fd):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             cg.release()
         raw.duration_s = time.monotonic() - start
         return raw
+
+
+def restart_warm_sandboxes() -> None:
+    """Drop the pre-started bwrap sandbox and the zygote; the next run starts them afresh."""
+    _discard_spare()
+    with ZygoteBackend._start_lock:
+        pool, ZygoteBackend._pool = ZygoteBackend._pool, []
+    for z in pool:
+        if z.owner == os.getpid():
+            z.close()
+
+
+@contextlib.contextmanager
+def unfiltered_for_benchmark() -> Iterator[None]:
+    """bench/sandbox.py only: measure runs without the filter. Inside, the filter counts as
+    unavailable (so strict refuses and ``auto`` announces it) and warm sandboxes are restarted
+    on entry and exit, so none started without the filter outlives the block."""
+    restart_warm_sandboxes()
+    _seccomp_off[0] = True
+    try:
+        yield
+    finally:
+        _seccomp_off[0] = False
+        restart_warm_sandboxes()

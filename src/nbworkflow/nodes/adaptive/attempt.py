@@ -62,6 +62,17 @@ class SandboxPort:
     run_tests: RunTests
 
 
+def sandbox_record(settings: SandboxSettings) -> dict[str, Any]:
+    """The attempt's sandbox settings for the decision log, with the limits the sandbox derives
+    from them (the CPU limit follows the timeout; the memory of the whole tree)."""
+    from dataclasses import asdict
+
+    from ... import sandbox as sb
+
+    limits = sb.effective_limits(settings.timeout, sb.SandboxLimits(memory_mb=settings.memory_mb))
+    return {**settings.record(), "limits": asdict(limits)}
+
+
 def default_sandbox(settings: SandboxSettings) -> SandboxPort:
     """The real sandbox, configured from a node's effective ``SandboxSettings``."""
     from ... import sandbox as sb
@@ -315,7 +326,9 @@ class AttemptRunner:
             if err.lineno:
                 parts.append(f"(raised at line {err.lineno} of the code)")
         if result.stopped:
-            parts.append(f"The sandbox stopped the code: {result.stopped} limit.")
+            from ...sandbox import STOP_TEXT
+
+            parts.append(f"The sandbox stopped the code: {STOP_TEXT[result.stopped]}.")
         if result.stderr.strip():
             parts.append("stderr:\n" + clip(result.stderr, 1500, middle=True))
         text = "\n".join(parts) or "the code failed without an error message"

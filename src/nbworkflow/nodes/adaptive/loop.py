@@ -38,7 +38,7 @@ from ...outputs import NodeOutput
 from ...text import clip
 from ..base import NodeContext, NodeHandler
 from ..gate import LOGGED_VERDICTS, GateDecision, Verdict, classify
-from .attempt import AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox
+from .attempt import AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox, sandbox_record
 from .people import People
 from .prompt import MAX_ERROR_CHARS, PromptInput, build_prompt
 from .record import AttemptRecord, now, sha
@@ -261,7 +261,7 @@ class AdaptiveLoop(People):
             code_sha256=sha(st.code),
             diff=sanitize(diff_code(st.prev, st.code, st.attempt)),
             artifact=st.artifact,
-            settings=self.settings.sandbox.record(),
+            settings=sandbox_record(self.settings.sandbox),
             sandbox=[ex.sandbox for ex in outcome.exchanges],
             tests=outcome.tests,
             http_status=outcome.status,
