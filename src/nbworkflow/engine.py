@@ -686,11 +686,12 @@ async def arun_workflow(
             options.approver = DecisionsApprover(decisions, fallback=options.approver)
     handlers = _handlers_for(spec, handlers)  # before anything is written
     prov = resolve_provider(provider, spec=spec, **dict(provider_options or {}))
-    run_id = run_id or new_run_id(spec.name)
     writer = None
-    if runs_dir is not None:
-        writer = RunWriter(Path(runs_dir) / run_id)
+    if runs_dir is not None:  # the folder is made exclusively: its name is the run's id
+        writer = RunWriter.create(Path(runs_dir), spec.name, run_id)
+        run_id = writer.run_id
         writer.write_text("workflow.yaml", spec.source_text)
+    run_id = run_id or new_run_id(spec.name)
     node_cache: NodeCache | None = None
     if isinstance(cache, NodeCache):
         node_cache = cache

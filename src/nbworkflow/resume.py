@@ -15,13 +15,15 @@ asks the run's approver again (and waits again when there is none).
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import boundedjson
 from . import events as ev
 from .approval import ApprovalRequest, HumanDecision, check_decision
 from .engine import RunResult, arun_workflow, run_workflow_sync
@@ -33,8 +35,21 @@ from .spec import WorkflowSpec, load_workflow
 _FORMAT_BY_SUFFIX = {".py": "code", ".md": "text", ".json": "json"}
 
 
+class RestoreWarning(UserWarning):
+    """A node of the old run is not restored (its artifact failed verification): it runs
+    again in the resumed run."""
+
+
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
+
+
 def restorable(run_dir: Path) -> tuple[ev.RunStarted, dict[str, NodeOutput], str]:
-    """The old run's start event, the outputs of its succeeded nodes, and how it ended."""
+    """The old run's start event, the outputs of its succeeded nodes, and how it ended.
+
+    An output is restored only when it can be verified: its artifact lies inside the run
+    folder, still has the SHA-256 recorded when it was written, and reads back (UTF-8; JSON
+    for ``.json``). Any other node runs again, with a ``RestoreWarning`` saying why. Runs
+    written before hashes were recorded have none to check: their nodes run again too."""
     started: ev.RunStarted | None = None
     outputs: dict[str, NodeOutput] = {}
     status = "interrupted"
@@ -42,24 +57,53 @@ def restorable(run_dir: Path) -> tuple[ev.RunStarted, dict[str, NodeOutput], str
         if isinstance(event, ev.RunStarted):
             started = event
         elif isinstance(event, ev.NodeFinished) and event.artifact:
-            path = run_dir / event.artifact
-            try:
-                content = path.read_text(encoding="utf-8")
-            except OSError:
-                continue  # artifact missing: the node runs again
-            fmt = _FORMAT_BY_SUFFIX.get(path.suffix, "text")
-            data = None
-            if fmt == "json":
-                try:
-                    data = json.loads(content)
-                except ValueError:
-                    continue
-            outputs[event.node_id] = NodeOutput(fmt, content, data)
+            restored = _verified(run_dir, event)
+            if isinstance(restored, NodeOutput):
+                outputs[event.node_id] = restored
+            else:
+                outputs.pop(event.node_id, None)
+                warnings.warn(
+                    f"node '{event.node_id}' is not restored from {run_dir.name}: {restored}; "
+                    "it runs again",
+                    RestoreWarning,
+                    stacklevel=2,
+                )
         elif isinstance(event, ev.RunFinished):
             status = event.status.value
     if started is None:
         raise WorkflowError(f"{run_dir} has no run_started event: nothing to resume")
     return started, outputs, status
+
+
+def _verified(run_dir: Path, event: ev.NodeFinished) -> NodeOutput | str:
+    """The node's output from its artifact, or why it cannot be trusted."""
+    rel = event.artifact or ""
+    root = run_dir.resolve()
+    path = (run_dir / rel).resolve()
+    if Path(rel).is_absolute() or not path.is_relative_to(root) or path == root:
+        return f"its artifact path {rel!r} points outside the run folder"
+    if not event.artifact_sha256:
+        return "no hash was recorded for its artifact (a run from before hashes), so it cannot be verified"
+    try:
+        if path.stat().st_size > MAX_ARTIFACT_BYTES:
+            return f"its artifact {rel} is larger than {MAX_ARTIFACT_BYTES // 2**20} MB"
+        blob = path.read_bytes()
+    except OSError as exc:
+        return f"its artifact {rel} cannot be read ({exc.strerror or type(exc).__name__})"
+    if hashlib.sha256(blob).hexdigest() != event.artifact_sha256:
+        return f"its artifact {rel} changed since it was written (SHA-256 differs)"
+    try:
+        content = blob.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"its artifact {rel} is not UTF-8 text"
+    fmt = _FORMAT_BY_SUFFIX.get(path.suffix, "text")
+    data = None
+    if fmt == "json":
+        try:
+            data = boundedjson.loads(content)
+        except ValueError as exc:
+            return f"its artifact {rel} is not valid JSON ({exc})"
+    return NodeOutput(fmt, content, data)
 
 
 def waiting_nodes(run_dir: Path) -> dict[str, ev.NodeWaiting]:
@@ -140,7 +184,7 @@ def load_resume(
     started, outputs, status = restorable(run_dir)
     if status == "succeeded":
         raise WorkflowError(f"run {started.run_id} succeeded: nothing to resume")
-    text = (run_dir / "workflow.yaml").read_text(encoding="utf-8")
+    text = _recorded_spec(run_dir)
     spec_file = started.spec_file
     spec = load_workflow(
         text=text,
@@ -154,6 +198,21 @@ def load_resume(
         spec = spec.model_copy(update={"model": started.model})
     known = {n.id for n in spec.nodes}
     return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id
+
+
+def _recorded_spec(run_dir: Path) -> str:
+    """The spec the old run recorded, or a ``WorkflowError`` naming the damaged file."""
+    path = run_dir / "workflow.yaml"
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise WorkflowError(f"{path} is missing: this run cannot be resumed") from None
+    except OSError as exc:
+        raise WorkflowError(f"cannot read {path}: {exc.strerror}; it cannot be resumed") from None
+    except UnicodeDecodeError as exc:
+        raise WorkflowError(
+            f"{path} is damaged (not UTF-8 at byte {exc.start}): this run cannot be resumed"
+        ) from None
 
 
 async def aresume_workflow(
@@ -191,6 +250,7 @@ def resume_workflow(run: str | os.PathLike[str], **kwargs: Any) -> RunResult:
 
 
 __all__ = [
+    "RestoreWarning",
     "ResumeState",
     "aresume_workflow",
     "load_resume",
