@@ -84,7 +84,8 @@ def test_cli_runs_log_resume_name_the_damaged_file(
     (bad / "run.json").write_text("[]")
     (bad / "workflow.yaml").unlink()
     assert cli(["runs", "--runs-dir", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.count("\n") == 2
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 3 and "run.json is damaged" in listed[2]
     assert cli(["log", bad.name, "--runs-dir", str(tmp_path)]) == 0
     code = cli(["resume", bad.name, "--runs-dir", str(tmp_path), "--provider", "scripted"])
     err = capsys.readouterr().err

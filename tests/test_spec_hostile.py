@@ -250,3 +250,12 @@ def test_any_file_bytes_are_a_spec_or_a_spec_error(
     path.write_bytes(b"name: x\nnodes:\n  - id: a\n    action: " + data)
     with contextlib.suppress(SpecError):
         load_workflow(path, use_env=False)
+
+
+def test_nodes_are_not_written_after_loading() -> None:
+    spec = load_workflow(text=ONE + "  - id: b\n    action: c\n    depends_on: [a]\n")
+    node = spec.node("b")
+    before = dict(node.__dict__)
+    assert node.upstream == ("a",)
+    assert dict(node.__dict__) == before
+    assert node.model_copy(update={"depends_on": ()}).upstream == ()

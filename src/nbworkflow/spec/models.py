@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -155,14 +154,33 @@ class NodeSpec(_Strict):
             return [{"file": v} if isinstance(v, str) else v for v in value]
         return value
 
-    @cached_property
-    def upstream(self) -> tuple[str, ...]:
-        """Every node this one waits for: ``depends_on`` plus nodes named by inputs/code_from."""
+    _upstream: tuple[str, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Derived once, while the node is built (the scheduler reads it for every node run);
+        # never written to a finished node, so a node stays the value it was loaded as.
+        self._upstream = self._compute_upstream()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._upstream = copy._compute_upstream()
+        return copy
+
+    def _compute_upstream(self) -> tuple[str, ...]:
         extra = [i.node for i in self.inputs if i.node]
         extra += [r for r in (self.code_from, self.tests_from) if r]
         seen = dict.fromkeys(self.depends_on)
         seen.update(dict.fromkeys(extra))
         return tuple(seen)
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Every node this one waits for: ``depends_on`` plus nodes named by inputs/code_from."""
+        # straight from the private dict: pydantic's __getattr__ for private attributes costs
+        # microseconds, and the scheduler asks this for every node it runs
+        upstream: tuple[str, ...] = self.__pydantic_private__["_upstream"]  # type: ignore[index]
+        return upstream
 
 
 _ADAPTIVE_ONLY = (
@@ -294,7 +312,8 @@ class WorkflowSpec(_Strict):
         ``model_copy`` with other nodes builds again). For data that depends on the nodes only,
         such as the engine's schedule: running a spec twice costs it once. The memo is not part
         of the spec's value (equality, dumps and copies ignore what it holds)."""
-        return self._memo.get((key, id(self.nodes)), self.nodes, lambda: build(self))
+        memo: _Memo = self.__pydantic_private__["_memo"]  # type: ignore[index]  # fast path
+        return memo.get((key, id(self.nodes)), self.nodes, lambda: build(self))
 
     def downstream(self, node_id: str) -> set[str]:
         """Every node that (transitively) depends on ``node_id``."""
