@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from . import boundedjson
 from .nodes.base import NodeOutput
 from .spec import NodeSpec, WorkflowSpec
+from .spec.models import ADAPTIVE_FIELDS
 
 CACHE_DIRNAME = ".cache"
 """The cache lives inside the run store: ``.nbworkflow/runs/.cache`` by default."""
@@ -56,13 +57,7 @@ _KEY_FIELDS = (
     "temperature",
     "output",
     "inputs",
-    "code_from",
-    "entrypoint",
-    "samples",
-    "staging",
-    "tests_from",
-    "sandbox",
-    "approve",
+    *ADAPTIVE_FIELDS,
 )
 
 

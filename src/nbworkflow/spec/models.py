@@ -183,7 +183,7 @@ class NodeSpec(_Strict):
         return upstream
 
 
-_ADAPTIVE_ONLY = (
+ADAPTIVE_FIELDS = (
     "code_from",
     "entrypoint",
     "samples",
@@ -192,6 +192,8 @@ _ADAPTIVE_ONLY = (
     "sandbox",
     "approve",
 )
+"""Node fields that only adaptive nodes may set."""
+_ADAPTIVE_ONLY = ADAPTIVE_FIELDS
 
 
 @dataclass(frozen=True)
