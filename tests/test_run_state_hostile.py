@@ -241,7 +241,7 @@ def test_a_concurrent_burst_of_runs_gets_distinct_folders(
 
     def tiny(n: int) -> str:
         with lock:
-            return f"{next(counter) % 3:04x}" if n else "0"
+            return f"{next(counter) * 7 % 24:04x}" if n else "0"
 
     monkeypatch.setattr(runlog.secrets, "token_hex", tiny)
     monkeypatch.setattr(runlog, "new_run_id", lambda w: f"r-{tiny(2)}")
@@ -256,12 +256,13 @@ def test_a_concurrent_burst_of_runs_gets_distinct_folders(
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=one) for _ in range(3)]
+    threads = [threading.Thread(target=one) for _ in range(20)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors and len(set(made)) == 3
+    assert not errors and len(set(made)) == 20
+    assert len(list(tmp_path.iterdir())) == 20
 
 
 def test_new_run_id_never_repeats_in_a_process(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ in little memory (issue 15). Limits are asserted by cause (the message), never b
 from __future__ import annotations
 
 import contextlib
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -213,6 +214,9 @@ _tree = st.recursive(
 
 
 def _bounded(text: str) -> None:
+    """Nothing but SpecError; short messages; generous bounds on memory and CPU time (CPU, not
+    wall clock: a loaded machine slows the clock on the wall, not the work done)."""
+    cpu = time.process_time()
     tracemalloc.start()
     try:
         try:
@@ -222,6 +226,7 @@ def _bounded(text: str) -> None:
         assert tracemalloc.get_traced_memory()[1] < 50e6
     finally:
         tracemalloc.stop()
+    assert time.process_time() - cpu < 10
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -259,3 +264,9 @@ def test_nodes_are_not_written_after_loading() -> None:
     assert node.upstream == ("a",)
     assert dict(node.__dict__) == before
     assert node.model_copy(update={"depends_on": ()}).upstream == ()
+
+
+def test_bytes_text_is_decoded_and_located() -> None:
+    assert load_workflow(text=ONE.encode()).node("a").action == "b"
+    (err,) = errors_of(b"name: x\nnodes: \xff\n")  # type: ignore[arg-type]
+    assert "not UTF-8" in err.message and err.line == 2

@@ -27,7 +27,7 @@ _TOP_FIELDS = tuple(WorkflowSpec.model_fields)
 def load_workflow(
     path: str | os.PathLike[str] | None = None,
     *,
-    text: str | None = None,
+    text: str | bytes | None = None,
     variables: Mapping[str, Any] | None = None,
     use_env: bool = True,
     filename: str | None = None,
@@ -58,6 +58,13 @@ def load_workflow(
     else:
         filename = filename or "<workflow>"
         folder = None
+        if isinstance(text, bytes):  # tolerated: the same located decode as for a file
+            decoded = decode(text, filename)
+            if isinstance(decoded, SpecIssue):
+                raise fail([decoded])
+            text = decoded
+        elif not isinstance(text, str):
+            raise TypeError(f"load_workflow(text=...) takes str, not {type(text).__name__}")
     assert text is not None
     lookup: dict[str, str] = {}
     if use_env:
