@@ -62,11 +62,15 @@ def restorable(run_dir: Path) -> tuple[ev.RunStarted, dict[str, NodeOutput], str
                 outputs[event.node_id] = restored
             else:
                 outputs.pop(event.node_id, None)
-                warnings.warn(
+                # Located at the damaged file; in <...> so that printing the warning never
+                # reads it (linecache skips such names), whatever path the event names.
+                warnings.warn_explicit(
                     f"node '{event.node_id}' is not restored from {run_dir.name}: {restored}; "
                     "it runs again",
                     RestoreWarning,
-                    stacklevel=2,
+                    f"<{run_dir / (event.artifact or '')}>",
+                    0,
+                    module=__name__,
                 )
         elif isinstance(event, ev.RunFinished):
             status = event.status.value
