@@ -309,3 +309,15 @@ def test_any_damage_to_a_run_folder_is_reported_never_raised_raw(
                 reader()
         except WorkflowError:
             pass
+
+
+def test_a_waiting_nodes_attempt_artifacts_get_their_hashes(tmp_path: Path) -> None:
+    import hashlib
+
+    writer = RunWriter(tmp_path / "r")
+    rel = writer.write_artifact("n", "code", "x = 1\n", suffix=".attempt1")
+    writer.append(ev.NodeWaiting(run_id="r", node_id="n", data={"artifact": rel, "kind": "k"}))
+    writer.close()
+    (event,) = read_events(tmp_path / "r")
+    assert isinstance(event, ev.NodeWaiting)
+    assert event.data["artifact_sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .events import (
     NodeFinished,
+    NodeWaiting,
     RunEvent,
     RunFinished,
     RunStarted,
@@ -119,6 +120,8 @@ class RunWriter:
             and (digest := self._hashes.get(event.artifact))
         ):
             event = replace(event, artifact_sha256=digest)
+        elif type(event) is NodeWaiting and event.data:
+            event = replace(event, data=self._with_hashes(event.data))
         self._events.write(event_to_json(event) + "\n")
         self._events.flush()
         if self.fsync:
@@ -149,6 +152,16 @@ class RunWriter:
         rel = f"artifacts/{name}"
         self._hashes[rel] = hashlib.sha256(blob).hexdigest()
         return rel
+
+    def _with_hashes(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A waiting node's resume point names its attempts' artifacts (``artifact``,
+        ``prev_artifact``): each gets its ``<key>_sha256`` beside it."""
+        extra = {
+            f"{k}_sha256": digest
+            for k, v in data.items()
+            if k.endswith("artifact") and isinstance(v, str) and (digest := self._hashes.get(v))
+        }
+        return {**data, **extra} if extra else data
 
     def artifact_sha256(self, rel: str) -> str | None:
         """SHA-256 of an artifact this writer wrote (``None`` for any other path)."""
