@@ -321,3 +321,16 @@ def test_a_waiting_nodes_attempt_artifacts_get_their_hashes(tmp_path: Path) -> N
     (event,) = read_events(tmp_path / "r")
     assert isinstance(event, ev.NodeWaiting)
     assert event.data["artifact_sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
+
+
+def test_the_hash_lands_in_its_field_whatever_the_preview_says(tmp_path: Path) -> None:
+    import hashlib
+
+    writer = RunWriter(tmp_path / "r")
+    rel = writer.write_artifact("n", "text", "body")
+    tricky = '"artifact_sha256":null, "artifact_sha256":"0"'
+    writer.append(ev.NodeFinished(run_id="r", node_id="n", artifact=rel, preview=tricky))
+    writer.close()
+    (event,) = read_events(tmp_path / "r")
+    assert isinstance(event, ev.NodeFinished) and event.preview == tricky
+    assert event.artifact_sha256 == hashlib.sha256(b"body").hexdigest()

@@ -113,16 +113,20 @@ class RunWriter:
     def append(self, event: RunEvent) -> None:
         if self._events is None:
             raise WorkflowError(f"run log {self.run_dir} is closed")
+        if type(event) is NodeWaiting and event.data:
+            event = replace(event, data=self._with_hashes(event.data))
+        line = event_to_json(event)
         if (
             type(event) is NodeFinished
             and event.artifact
             and event.artifact_sha256 is None
             and (digest := self._hashes.get(event.artifact))
         ):
-            event = replace(event, artifact_sha256=digest)
-        elif type(event) is NodeWaiting and event.data:
-            event = replace(event, data=self._with_hashes(event.data))
-        self._events.write(event_to_json(event) + "\n")
+            # Patched into the line rather than through dataclasses.replace (a third of the
+            # writer's cost per node). Safe: inside a JSON string every quote is escaped, so
+            # the first unescaped '"artifact_sha256":null' is the field itself.
+            line = line.replace('"artifact_sha256":null', f'"artifact_sha256":"{digest}"', 1)
+        self._events.write(line + "\n")
         self._events.flush()
         if self.fsync:
             os.fsync(self._events.fileno())
