@@ -270,3 +270,17 @@ def test_bytes_text_is_decoded_and_located() -> None:
     assert load_workflow(text=ONE.encode()).node("a").action == "b"
     (err,) = errors_of(b"name: x\nnodes: \xff\n")  # type: ignore[arg-type]
     assert "not UTF-8" in err.message and err.line == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'name: "evil\\e[2J"\nnodes:\n  - id: a\n    action: b\n',
+        'name: x\nmodel: "m\\u202e"\nnodes:\n  - id: a\n    action: b\n',
+        'name: x\nnodes:\n  - id: a\n    agent: "\\x07bell"\n    action: b\n',
+    ],
+)
+def test_labels_shown_as_they_are_refuse_control_characters(text: str) -> None:
+    (err,) = errors_of(text)
+    assert "control characters are not allowed" in err.message
+    assert "\x1b" not in str(SpecError([err])) and "\u202e" not in str(SpecError([err]))

@@ -294,6 +294,8 @@ def _translate(
         else (f", got {type_name(value)}")
     )
     text = err["msg"]
+    if kind == "value_error":  # one of our validators: its message is already for people
+        text = text.removeprefix("Value error, ")
     if ctx.get("expected"):
         text = f"must be one of {ctx['expected']}"
     # Without a node id the issue shows its path, which already names the field.

@@ -13,15 +13,27 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 NodeType = Literal["routine", "adaptive", "approval"]
 NODE_TYPES: tuple[str, ...] = ("routine", "adaptive", "approval")
 MAX_RETRIES_LIMIT = 10
 
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed here (they would drive the terminal)")
+    return value
+
+
+Label = Annotated[str, AfterValidator(_no_control)]
+"""Text printed as it is wherever the workflow is shown (name, model, persona): no control
+characters, so a spec cannot recolour or clear a terminal."""
 
 
 class _Strict(BaseModel):
@@ -95,7 +107,7 @@ class NodeSpec(_Strict):
     """``routine`` (one structured model call), ``adaptive`` (write, check, rewrite) or
     ``approval`` (no model call: a person approves its one upstream output, which passes
     through; reject fails it with the comment)."""
-    agent: str = ""
+    agent: Label = ""
     """The persona, used as the system prompt (e.g. ``Backend Engineer``)."""
     action: str = ""
     """What to do, sent to the model together with the node's inputs and upstream outputs."""
@@ -105,7 +117,7 @@ class NodeSpec(_Strict):
     """Routine: retries after a failed model call. Adaptive: code rewrites allowed."""
     timeout: float | None = Field(default=None, gt=0, le=86400)
     """Seconds the whole node may take; none by default."""
-    model: str | None = None
+    model: Label | None = None
     """Overrides the workflow's ``model``."""
     max_tokens: int = Field(default=4096, ge=1, le=128000)
     temperature: float | None = Field(default=None, ge=0, le=1)
@@ -237,10 +249,10 @@ class _Memo:
 class WorkflowSpec(_Strict):
     """A workflow: a DAG of agent nodes and the settings they share."""
 
-    name: str
-    version: str = "1"
+    name: Label
+    version: Label = "1"
     description: str = ""
-    model: str = "claude-sonnet-4-5"
+    model: Label = "claude-sonnet-4-5"
     """Default model for every node."""
     max_concurrency: int = Field(default=4, ge=1, le=256)
     """How many nodes may run at the same time."""
