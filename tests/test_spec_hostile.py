@@ -284,3 +284,14 @@ def test_labels_shown_as_they_are_refuse_control_characters(text: str) -> None:
     (err,) = errors_of(text)
     assert "control characters are not allowed" in err.message
     assert "\x1b" not in str(SpecError([err])) and "\u202e" not in str(SpecError([err]))
+
+
+def test_the_bounds_hold_without_libyaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbworkflow.spec import located
+
+    monkeypatch.setattr(located, "_LOADER", located._Slow)
+    assert load_workflow(text=ONE).node("a").action == "b"
+    (err,) = errors_of("name: x\nnodes: " + "[" * 600 + "]" * 600 + "\n")
+    assert "nesting deeper than" in err.message
+    (err,) = errors_of("name: x\nnodes: &a [*a]\n")
+    assert "contains it" in err.message

@@ -87,26 +87,26 @@ class _Bounds:
             self._depth -= 1
 
 
-def _loader(text: str) -> Any:
-    """libyaml's scanner and parser when installed (5x faster than PyYAML's), always with
-    PyYAML's Python composer under ``_Bounds``: libyaml's own composer recurses in C."""
-    try:
-        from yaml._yaml import CParser
-    except ImportError:  # PyYAML built without libyaml
+class _Slow(_Bounds, yaml.SafeLoader):
+    """PyYAML's own scanner and parser (when PyYAML was built without libyaml)."""
 
-        class _Slow(_Bounds, yaml.SafeLoader):
-            pass
 
-        return _Slow(text)
+try:
+    from yaml._yaml import CParser
 
     class _Fast(_Bounds, Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's scanner and parser (5x faster than PyYAML's) under PyYAML's Python
+        composer: libyaml's own composer recurses in C, with no depth bound."""
+
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             Composer.__init__(self)
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
 
-    return _Fast(text)
+    _LOADER: type[Any] = _Fast
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _LOADER = _Slow
 
 
 def compose(text: str) -> yaml.Node | None:
@@ -127,7 +127,7 @@ def compose(text: str) -> yaml.Node | None:
         raise Refused(
             f"character U+{ord(bad.group(0)):04X} is not allowed in YAML: remove it", line, col
         )
-    loader = _loader(text)
+    loader = _LOADER(text)
     try:
         node: yaml.Node | None = loader.get_single_node()
         if node is not None and loader.aliases:
