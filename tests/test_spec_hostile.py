@@ -295,3 +295,9 @@ def test_the_bounds_hold_without_libyaml(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "nesting deeper than" in err.message
     (err,) = errors_of("name: x\nnodes: &a [*a]\n")
     assert "contains it" in err.message
+
+
+def test_a_few_alike_problems_are_all_listed() -> None:
+    body = "".join(f"  - id: n{i}\n    depends_on: [gone{i}]\n    action: b\n" for i in range(5))
+    errs = errors_of("name: x\nnodes:\n" + body)
+    assert [e.message.split(";")[0] for e in errs] == [f"unknown node 'gone{i}'" for i in range(5)]

@@ -18,6 +18,8 @@ from ..exceptions import CycleError, SpecError, SpecIssue
 
 MAX_LIKE_THIS = 2
 """Problems of one kind shown before the rest are summarised as "and N more like this"."""
+MAX_ALL_SHOWN = 5
+"""Up to this many problems of one kind are all shown."""
 MAX_SHOWN = 60
 """Problems shown in all; the rest are counted."""
 MAX_ECHO = 80
@@ -146,7 +148,8 @@ _QUOTED = re.compile(r"'[^']*'|\d+")
 
 def summarise(issues: list[SpecIssue]) -> list[SpecIssue]:
     """Sorted by place; problems that differ only in the names or numbers they quote are
-    shown ``MAX_LIKE_THIS`` times, then counted; at most ``MAX_SHOWN`` shown in all."""
+    all shown up to ``MAX_ALL_SHOWN``; past that ``MAX_LIKE_THIS`` are shown and the rest
+    counted; at most ``MAX_SHOWN`` shown in all."""
     issues = sorted(issues, key=lambda i: (i.line or 0, i.col or 0))
     kinds: dict[str, list[SpecIssue]] = {}
     for issue in issues:
@@ -154,6 +157,9 @@ def summarise(issues: list[SpecIssue]) -> list[SpecIssue]:
     kept: list[SpecIssue] = []
     summaries: list[SpecIssue] = []
     for group in kinds.values():
+        if len(group) <= MAX_ALL_SHOWN:  # a few alike are clearer listed than counted
+            kept += group
+            continue
         kept += group[:MAX_LIKE_THIS]
         if len(group) > MAX_LIKE_THIS:
             more = len(group) - MAX_LIKE_THIS
