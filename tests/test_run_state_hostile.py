@@ -334,3 +334,10 @@ def test_the_hash_lands_in_its_field_whatever_the_preview_says(tmp_path: Path) -
     (event,) = read_events(tmp_path / "r")
     assert isinstance(event, ev.NodeFinished) and event.preview == tricky
     assert event.artifact_sha256 == hashlib.sha256(b"body").hexdigest()
+
+
+@pytest.mark.parametrize("run_id", ["../escape", "a/b", "..", "x\x1b"])
+def test_a_given_run_id_must_be_a_plain_folder_name(tmp_path: Path, run_id: str) -> None:
+    with pytest.raises(WorkflowError, match="not a plain folder name"):
+        RunWriter.create(tmp_path / "runs", "w", run_id)
+    assert not (tmp_path / "escape").exists()

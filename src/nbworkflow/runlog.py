@@ -95,6 +95,11 @@ class RunWriter:
         """A writer for a new run folder under ``root``, created exclusively. Without a
         ``run_id`` one is drawn, again on a collision; a given ``run_id`` whose folder exists
         is refused. The id is the folder's name (``writer.run_id``)."""
+        run_id = run_id or None  # "" draws one, as it always did
+        if run_id is not None and (_SAFE.search(run_id) or run_id in (".", "..")):
+            raise WorkflowError(
+                f"run id {run_id!r} is not a plain folder name: use letters, digits, '_', '-', '.'"
+            )
         for _ in range(MAX_ID_ATTEMPTS):
             rid = run_id or new_run_id(workflow)
             try:
