@@ -341,3 +341,22 @@ def test_a_given_run_id_must_be_a_plain_folder_name(tmp_path: Path, run_id: str)
     with pytest.raises(WorkflowError, match="not a plain folder name"):
         RunWriter.create(tmp_path / "runs", "w", run_id)
     assert not (tmp_path / "escape").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeDecodeError,
+    reason="resume_point() (the structure branch's) reads attempt artifacts unchecked; it "
+    "should verify data['artifact_sha256'] and catch ValueError like restorable() does",
+)
+def test_a_waiting_nodes_non_utf8_attempt_artifact_does_not_crash_resume(tmp_path: Path) -> None:
+    from nbworkflow.resume import load_resume_state
+
+    run_dir = make_run(tmp_path, FAILING_B)
+    writer = RunWriter(run_dir)
+    rel = writer.write_artifact("b", "code", "x = 1\n", suffix=".attempt1")
+    writer.append(ev.NodeWaiting(run_id=run_dir.name, node_id="b", data={"artifact": rel}))
+    writer.close()
+    (run_dir / rel).write_bytes(b"\xff\xfe")
+    state = load_resume_state(run_dir.name, tmp_path)
+    assert "b" not in state.points
