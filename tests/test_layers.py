@@ -18,7 +18,7 @@ import nbworkflow
 SRC = Path(nbworkflow.__file__).parent
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("exceptions", "events", "config", "outputs", "text"),
+    ("exceptions", "events", "config", "outputs", "text", "boundedjson"),
     ("spec", "sanitize", "runlog", "state", "cache", "sandbox"),
     ("agents",),
     ("approval", "nodes"),
@@ -38,10 +38,7 @@ LAZY_UP = {
     ): "old import path of the doubles, kept "
     "for users' tests; loaded only when a moved name is asked for",
 }
-LAZY_CYCLES = {
-    frozenset({"nbworkflow.sandbox.docker_backend", "nbworkflow.sandbox"}): "the backend asks "
-    "the sandbox package for its live instances; the sandbox owners remove it (issue 13)",
-}
+LAZY_CYCLES: dict[frozenset[str], str] = {}
 
 
 def _module(path: Path) -> str:

@@ -181,6 +181,9 @@ class NodeFinished(_Event):
     duration_s: float = 0.0
     artifact: str | None = None
     """Path of the output artifact, relative to the run folder."""
+    artifact_sha256: str | None = None
+    """SHA-256 of the artifact's bytes, recorded by the run folder's writer as it writes them
+    (resume restores an artifact only when it still matches)."""
     preview: Text = ""
     """The first few hundred characters of the output."""
     input_tokens: int = 0

@@ -15,13 +15,15 @@ asks the run's approver again (and waits again when there is none).
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import boundedjson
 from . import events as ev
 from .approval import ApprovalRequest, HumanDecision, check_decision
 from .config import RunOptions
@@ -35,8 +37,21 @@ from .spec import WorkflowSpec, load_workflow
 _FORMAT_BY_SUFFIX = {".py": "code", ".md": "text", ".json": "json"}
 
 
+class RestoreWarning(UserWarning):
+    """A node of the old run is not restored (its artifact failed verification): it runs
+    again in the resumed run."""
+
+
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
+
+
 def restorable(run_dir: Path) -> tuple[ev.RunStarted, dict[str, NodeOutput], str]:
-    """The old run's start event, the outputs of its succeeded nodes, and how it ended."""
+    """The old run's start event, the outputs of its succeeded nodes, and how it ended.
+
+    An output is restored only when it can be verified: its artifact lies inside the run
+    folder, still has the SHA-256 recorded when it was written, and reads back (UTF-8; JSON
+    for ``.json``). Any other node runs again, with a ``RestoreWarning`` saying why. Runs
+    written before hashes were recorded have none to check: their nodes run again too."""
     started: ev.RunStarted | None = None
     outputs: dict[str, NodeOutput] = {}
     status = "interrupted"
@@ -44,24 +59,73 @@ def restorable(run_dir: Path) -> tuple[ev.RunStarted, dict[str, NodeOutput], str
         if isinstance(event, ev.RunStarted):
             started = event
         elif isinstance(event, ev.NodeFinished) and event.artifact:
-            path = run_dir / event.artifact
-            try:
-                content = path.read_text(encoding="utf-8")
-            except OSError:
-                continue  # artifact missing: the node runs again
-            fmt = _FORMAT_BY_SUFFIX.get(path.suffix, "text")
-            data = None
-            if fmt == "json":
-                try:
-                    data = json.loads(content)
-                except ValueError:
-                    continue
-            outputs[event.node_id] = NodeOutput(fmt, content, data)
+            restored = _verified(run_dir, event)
+            if isinstance(restored, NodeOutput):
+                outputs[event.node_id] = restored
+            else:
+                outputs.pop(event.node_id, None)
+                _not_restored(run_dir, event.node_id, event.artifact, restored)
         elif isinstance(event, ev.RunFinished):
             status = event.status.value
     if started is None:
         raise WorkflowError(f"{run_dir} has no run_started event: nothing to resume")
     return started, outputs, status
+
+
+def _verified(run_dir: Path, event: ev.NodeFinished) -> NodeOutput | str:
+    """The node's output from its artifact, or why it cannot be trusted."""
+    rel = event.artifact or ""
+    content = _read_verified(run_dir, rel, event.artifact_sha256)
+    if not isinstance(content, _Text):
+        return content
+    fmt = _FORMAT_BY_SUFFIX.get(Path(rel).suffix, "text")
+    data = None
+    if fmt == "json":
+        try:
+            data = boundedjson.loads(content.text)
+        except ValueError as exc:
+            return f"its artifact {rel} is not valid JSON ({exc})"
+    return NodeOutput(fmt, content.text, data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    text: str
+
+
+def _read_verified(run_dir: Path, rel: str, sha256: str | None) -> _Text | str:
+    """An artifact's text when it lies inside the run folder, still has the SHA-256 recorded
+    when it was written and is UTF-8; else why it cannot be trusted."""
+    root = run_dir.resolve()
+    path = (run_dir / rel).resolve()
+    if not rel or Path(rel).is_absolute() or not path.is_relative_to(root) or path == root:
+        return f"its artifact path {rel!r} points outside the run folder"
+    if not sha256:
+        return "no hash was recorded for its artifact (a run from before hashes), so it cannot be verified"
+    try:
+        if path.stat().st_size > MAX_ARTIFACT_BYTES:
+            return f"its artifact {rel} is larger than {MAX_ARTIFACT_BYTES // 2**20} MB"
+        blob = path.read_bytes()
+    except OSError as exc:
+        return f"its artifact {rel} cannot be read ({exc.strerror or type(exc).__name__})"
+    if hashlib.sha256(blob).hexdigest() != sha256:
+        return f"its artifact {rel} changed since it was written (SHA-256 differs)"
+    try:
+        return _Text(blob.decode("utf-8"))
+    except UnicodeDecodeError:
+        return f"its artifact {rel} is not UTF-8 text"
+
+
+def _not_restored(run_dir: Path, node_id: str, rel: str, why: str) -> None:
+    # Located at the damaged file; in <...> so that printing the warning never reads it
+    # (linecache skips such names), whatever path the event names.
+    warnings.warn_explicit(
+        f"node '{node_id}' is not restored from {run_dir.name}: {why}; it runs again",
+        RestoreWarning,
+        f"<{run_dir / rel}>",
+        0,
+        module=__name__,
+    )
 
 
 def waiting_nodes(run_dir: Path) -> dict[str, ev.NodeWaiting]:
@@ -81,15 +145,22 @@ def resume_point(run_dir: Path, event: ev.NodeWaiting) -> ResumePoint | None:
     wait = WaitPoint.from_data(event.data)
     if wait is None:
         return None
-    try:
-        code = (run_dir / wait.artifact).read_text(encoding="utf-8")
-        prev = wait.prev_artifact
-        prev_code = (run_dir / prev).read_text(encoding="utf-8") if prev else None
-    except OSError:
-        return None  # artifacts gone: the node starts over
+    # The waiting code is verified like a restored output: a damaged, foreign or swapped
+    # attempt is never shown to a person or sent to staging; the node starts over instead.
+    code = _read_verified(run_dir, wait.artifact, event.data.get("artifact_sha256"))
+    if not isinstance(code, _Text):
+        _not_restored(run_dir, event.node_id, wait.artifact, code)
+        return None
+    prev_code: str | None = None
+    if wait.prev_artifact:
+        prev = _read_verified(run_dir, wait.prev_artifact, event.data.get("prev_artifact_sha256"))
+        if not isinstance(prev, _Text):
+            _not_restored(run_dir, event.node_id, wait.prev_artifact, prev)
+            return None
+        prev_code = prev.text
     return ResumePoint(
         wait=wait,
-        code=code,
+        code=code.text,
         prev_code=prev_code,
         from_run=event.run_id,
         log=tuple(dict(e) for e in event.log),
@@ -161,7 +232,7 @@ def _load(
     started, outputs, status = restorable(run_dir)
     if status == "succeeded":
         raise WorkflowError(f"run {started.run_id} succeeded: nothing to resume")
-    text = (run_dir / "workflow.yaml").read_text(encoding="utf-8")
+    text = _recorded_spec(run_dir)
     spec_file = started.spec_file
     spec = load_workflow(
         text=text,
@@ -174,6 +245,21 @@ def _load(
     model = started.model if started.model and started.model != spec.model else None
     known = {n.id for n in spec.nodes}
     return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id, model
+
+
+def _recorded_spec(run_dir: Path) -> str:
+    """The spec the old run recorded, or a ``WorkflowError`` naming the damaged file."""
+    path = run_dir / "workflow.yaml"
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise WorkflowError(f"{path} is missing: this run cannot be resumed") from None
+    except OSError as exc:
+        raise WorkflowError(f"cannot read {path}: {exc.strerror}; it cannot be resumed") from None
+    except UnicodeDecodeError as exc:
+        raise WorkflowError(
+            f"{path} is damaged (not UTF-8 at byte {exc.start}): this run cannot be resumed"
+        ) from None
 
 
 async def aresume_workflow(
@@ -212,6 +298,7 @@ def resume_workflow(run: str | os.PathLike[str], **kwargs: Any) -> RunResult:
 
 
 __all__ = [
+    "RestoreWarning",
     "ResumeState",
     "aresume_workflow",
     "load_resume",

@@ -36,6 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import boundedjson
 from ..exceptions import ProviderError
 from ..text import clip
 from .base import Message, ModelRequest, ModelResponse, Provider
@@ -117,11 +120,50 @@ class CassetteEntry:
         )
 
 
+class _RecordedMessage(BaseModel):
+    role: str
+    content: str
+
+
+class _RecordedRequest(BaseModel):
+    """A cassette's request, typed: a line that does not fit is reported, not half-used."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = ""
+    system: str = ""
+    messages: list[_RecordedMessage] = []
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    max_tokens: int = 4096
+    temperature: float | None = None
+
+
+class _RecordedResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str = ""
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
+    model: str | None = None
+    stop_reason: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class _RecordedLine(BaseModel):
+    key: str
+    occurrence: int = Field(default=0, ge=0)
+    node_id: str
+    purpose: str = "answer"
+    attempt: int = 1
+    request: _RecordedRequest
+    response: _RecordedResponse
+
+
 def load_cassette(path: str | Path) -> list[CassetteEntry]:
     """Every entry of a cassette, in file order; ``ProviderError`` names a bad line."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        blob = p.read_bytes()
     except FileNotFoundError as exc:
         raise ProviderError(
             f"the cassette {p} does not exist: record one with --record {p} (any provider)"
@@ -129,32 +171,40 @@ def load_cassette(path: str | Path) -> list[CassetteEntry]:
     except OSError as exc:
         raise ProviderError(f"cannot read the cassette {p}: {exc.strerror}") from exc
     entries: list[CassetteEntry] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(blob.split(b"\n"), 1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-            if "cassette" in data:
+            data = boundedjson.loads(line)
+            if isinstance(data, dict) and "cassette" in data:
                 if data.get("version") != CASSETTE_VERSION:
                     raise ValueError(f"unsupported cassette version {data.get('version')!r}")
                 continue
-            entries.append(
-                CassetteEntry(
-                    key=str(data["key"]),
-                    occurrence=int(data.get("occurrence", 0)),
-                    node_id=str(data["node_id"]),
-                    purpose=str(data.get("purpose", "answer")),
-                    attempt=int(data.get("attempt", 1)),
-                    request=dict(data["request"]),
-                    response=dict(data["response"]),
-                    line=lineno,
-                )
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            entry = _RecordedLine.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "the line"
             raise ProviderError(
-                f"{p}:{lineno}: not a cassette entry ({type(exc).__name__}: {exc}); a cassette "
-                "is JSON Lines written by --record"
+                f"{p}:{lineno}: not a cassette entry ({where}: {first['msg']}); a cassette is "
+                "JSON Lines written by --record"
+            ) from None
+        except ValueError as exc:
+            raise ProviderError(
+                f"{p}:{lineno}: not a cassette entry ({clip(str(exc), 110, marker='...')}); a cassette is JSON "
+                "Lines written by --record"
             ) from exc
+        entries.append(
+            CassetteEntry(
+                key=entry.key,
+                occurrence=entry.occurrence,
+                node_id=entry.node_id,
+                purpose=entry.purpose,
+                attempt=entry.attempt,
+                request=entry.request.model_dump(by_alias=True),
+                response=entry.response.model_dump(),
+                line=lineno,
+            )
+        )
     return entries
 
 

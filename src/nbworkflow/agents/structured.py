@@ -1,8 +1,9 @@
 """Structured output: the schemas nodes ask for, tolerant parsing, and the repair loop.
 
 Nothing the model says is trusted before it validates. A text answer is parsed tolerantly
-(Markdown fences, prose around the JSON); when it still does not fit, the precise validation
-error goes back to the model, which tries again, up to ``max_repairs`` times.
+(Markdown fences, prose around the JSON) but with bounded nesting; code must compile; JSON data
+must fit the node's schema. When an answer does not fit, the precise problem goes back to the
+model, which tries again, up to ``max_repairs`` times.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .. import boundedjson
 from ..exceptions import OutputValidationError
 from .base import Message, ModelRequest, ModelResponse, Provider
 
@@ -81,14 +84,68 @@ def extract_json(text: str) -> Any:
             continue
         try:
             value, _end = decoder.raw_decode(cand)
-            return value
         except json.JSONDecodeError as exc:
             last = exc
+            continue
+        except RecursionError:  # the C scanner's own limit (~1,000 levels)
+            raise _too_deep() from None
+        opens = cand.count("[") + cand.count("{")
+        if opens > boundedjson.MAX_DEPTH and boundedjson.depth(value) > boundedjson.MAX_DEPTH:
+            raise _too_deep()
+        return value
     if last is None:
         raise ValueError("the answer was empty")
     raise ValueError(
         f"the answer is not valid JSON ({last.msg} at line {last.lineno} column {last.colno})"
     )
+
+
+def _too_deep() -> ValueError:
+    return ValueError(
+        f"the answer's JSON is nested deeper than {boundedjson.MAX_DEPTH} levels: answer with "
+        "a flatter structure"
+    )
+
+
+def check_compiles(code: str) -> None:
+    """Raise ``ValueError`` (a message fit for the model) unless ``code`` is Python that
+    compiles: a syntax error or a NUL byte is caught here, before anything runs it."""
+    if "\x00" in code:
+        raise ValueError("the code contains a NUL byte (\\x00): send plain Python source")
+    try:
+        compile(code, "<answer>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        raise ValueError(f"the code does not compile: {exc.msg}{where}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # nesting too deep for the compiler
+        raise ValueError(f"the code does not compile: {type(exc).__name__}: {exc}") from None
+
+
+_VALIDATORS: OrderedDict[int, tuple[dict[str, Any], Any]] = OrderedDict()
+_MAX_VALIDATORS = 256
+
+
+def schema_validator(schema: dict[str, Any]) -> Any:
+    """A jsonschema validator for ``schema``, built (and the schema checked against its
+    meta-schema) once per schema object rather than once per answer: that check was most of
+    the cost of validating an answer. Keyed by identity: a node's schema is one object for
+    the whole run (the spec is frozen)."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        _VALIDATORS.move_to_end(id(schema))
+        return hit[1]
+    import jsonschema  # type: ignore[import-untyped]  # nbformat's dependency; json nodes only
+
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"the node's JSON Schema is invalid: {exc.message}") from None
+    validator = cls(schema)
+    _VALIDATORS[id(schema)] = (schema, validator)  # holding the schema keeps its id unique
+    if len(_VALIDATORS) > _MAX_VALIDATORS:
+        _VALIDATORS.popitem(last=False)
+    return validator
 
 
 def _strip_code_fence(code: str) -> str:
@@ -109,18 +166,16 @@ def validate_answer(text: str, fmt: str, json_schema: dict[str, Any] | None = No
         raise ValueError(f"the JSON does not match the schema: {problems}") from None
     if isinstance(answer, CodeAnswer):
         answer = answer.model_copy(update={"code": _strip_code_fence(answer.code)})
+        check_compiles(answer.code)
     if isinstance(answer, JsonAnswer) and json_schema:
-        import jsonschema  # type: ignore[import-untyped]  # nbformat's dependency; json nodes only
+        import jsonschema
 
-        try:
-            jsonschema.validate(answer.data, json_schema)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "data"
-            raise ValueError(
-                f"'data' does not match the node's schema at {where}: {exc.message}"
-            ) from None
-        except jsonschema.SchemaError as exc:
-            raise ValueError(f"the node's JSON Schema is invalid: {exc.message}") from None
+        error = jsonschema.exceptions.best_match(
+            schema_validator(json_schema).iter_errors(answer.data)
+        )
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "data"
+            raise ValueError(f"'data' does not match the node's schema at {where}: {error.message}")
     return answer
 
 
@@ -191,6 +246,8 @@ __all__ = [
     "TextAnswer",
     "answer_schema",
     "call_structured",
+    "check_compiles",
     "extract_json",
+    "schema_validator",
     "validate_answer",
 ]

@@ -291,6 +291,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(
             f"{r.run_id}  {r.status:<10} {r.nodes:>3} nodes  {fmt_seconds(r.duration_s):>7}  {r.workflow}"
         )
+        if r.problem:  # a damaged run is listed, and says what is damaged
+            print(f"    ! {r.problem}")
     return EXIT_OK
 
 

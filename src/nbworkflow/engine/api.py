@@ -85,11 +85,12 @@ async def arun_workflow(
         # a vendor per model string must know every model the run may name.
         prov_options["model"] = settings.options.model
     prov = resolve_provider(provider, spec=spec, **prov_options)
-    run_id = run_id or new_run_id(spec.name)
     writer = None
-    if runs_dir is not None:
-        writer = RunWriter(Path(runs_dir) / run_id)
+    if runs_dir is not None:  # the folder is made exclusively: its name is the run's id
+        writer = RunWriter.create(Path(runs_dir), spec.name, run_id)
+        run_id = writer.run_id
         writer.write_text("workflow.yaml", spec.source_text)
+    run_id = run_id or new_run_id(spec.name)
     node_cache: NodeCache | None = None
     if isinstance(cache, NodeCache):
         node_cache = cache
