@@ -12,12 +12,14 @@ from .markers import _words
 _HEXISH = re.compile(r"(?:0x)?[0-9a-fA-F]+(?:[-_][0-9a-fA-F]+)*")
 _WORDISH = re.compile(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}")
 #: Identifier prefixes that mark public ids, not secrets (request / message / tool-call ids).
+#: Google API keys (AIza...) are public by design (shipped in web and mobile clients, limited
+#: by referrer): redacted when named (key=, api_key:) or after a credential word, not alone.
 _PUBLIC_ID_PREFIXES = tuple(
     sorted(
         _words(
             "req_ msg_ msgbatch_ toolu_ srvtoolu_ chatcmpl- call_ file_ file- batch_ asst_ "
             "thread_ run_ step_ resp_ org- proj_ evt_ cus_ sub_ ch_ pi_ in_ wrkspc_ apikey_ user_ "
-            "acct_"
+            "acct_ AIza"
         )
     )
 )

@@ -19,7 +19,8 @@ _SECRET_WORDS = _words(
 _KEY_QUALIFIERS_NOT_SECRET = _words(
     "PRIMARY FOREIGN SORT PARTITION CACHE LOOKUP DICT MAP ROW COLUMN SHORTCUT HOT PUBLIC PUB "
     "FIELD SEARCH GROUP UNIQUE COMPOSITE IDEMPOTENCY OBJECT REGISTRY SSH_HOST HASH RANGE INDEX "
-    "SHARD ROUTING JOIN DEDUP SEED MONKEY WEBSOCKET SOCKET IDEMPOTENT"
+    "SHARD ROUTING JOIN DEDUP SEED MONKEY WEBSOCKET SOCKET IDEMPOTENT SCHEMA BUCKET ENTRY "
+    "PARTITION CLUSTERING LICENSE_PLATE"
 )
 #: A secret word followed by one of these names something about the secret, not the secret.
 _SUFFIX_NOT_SECRET = _words(
@@ -34,7 +35,8 @@ _SUFFIX_NOT_SECRET = _words(
 #: A secret word preceded by one of these is a count or a setting (max_tokens, input_tokens).
 _PREFIX_NOT_SECRET = _words(
     "MAX MIN NUM TOTAL INPUT OUTPUT COMPLETION PROMPT CACHED REASONING N TOKENIZERS USE NO "
-    "REQUIRE REQUIRES SHOW HIDE FORGOT RESET"
+    "REQUIRE REQUIRES SHOW HIDE FORGOT RESET PUBLIC PUB CSRF XSRF AUTHENTICITY STORE TO FOR "
+    "VALID INVALID"
 )
 _KEY_PREFIXES = tuple(
     sorted(
@@ -44,6 +46,9 @@ _KEY_PREFIXES = tuple(
         )
     )
 )
+#: KEY followed by one of these is still the key (secret_key_base64, private_key_pem).
+_KEY_FORMS = _words("BASE PEM DATA VALUE STRING BYTES SECRET PASSWORD PASS TOKEN RAW")
+_MISSPELLED_PASSWORD = re.compile(r"PA?S{1,2}W(?:OR|RO|O|R)?D")
 _EXACT_NOT_SECRET = frozenset({"PWD", "OLDPWD", "TOKENIZERS_PARALLELISM", "JPY_SESSION_NAME"})
 _CONNECTION_URL = re.compile(
     r"(?:DATABASE|DB|POSTGRES(?:QL)?|PG|MYSQL|MARIADB|MONGO(?:DB)?|REDIS|AMQP|RABBITMQ|BROKER|"
@@ -103,12 +108,19 @@ def _is_secret_word(word: str, words: list[str], i: int) -> bool:
         return True
     if word.startswith(("PASSWORD", "PASSWD")) or word.endswith(("PASSWORD", "PASSWD")):
         return True
+    if _MISSPELLED_PASSWORD.fullmatch(word):
+        return True  # pasword, paswd, passwrd: printed dicts keep their authors' typos
     if word.startswith("SECRET") and not word.startswith("SECRETAR"):
         return True
     if word.endswith(("TOKEN", "SECRET")) and len(word) > 5:
         return True
     if word in ("KEY", "KEYS"):
         prev = words[i - 1] if i > 0 else ""
+        # keyPressed, key_vault_name, validKeyChars: KEY names a secret only at the end of a
+        # name (api_key, apiKey, key_2) or before a word that says which form it is in
+        rest = [w for w in words[i + 1 :] if not w.isdigit() and w not in ("V", "B64", "HEX")]
+        if rest and rest[0] not in _KEY_FORMS:
+            return False
         return prev not in _KEY_QUALIFIERS_NOT_SECRET
     if word.endswith("KEY") and word.startswith(_KEY_PREFIXES):
         return True

@@ -11,16 +11,17 @@ from .engine import CONTEXT, _Rule
 from .entropy import _DIGIT, _looks_random
 from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _words
 from .names import _NAME_CHARS, _QUERY_NAMES, _kind_for, is_secret_name
+from .shapes import is_dummy, opaque, wordish
 
 # -- structure ---------------------------------------------------------------------------------
 _PLACEHOLDER = re.compile(
     r"""(?ix)
     (?:none|null|nil|undefined|true|false|n/?a|empty|unset|missing|required|optional|
        \*+|x{3,}|\.{3}|…|-+|_+|\?+|0|
-       <[^<>]*>|\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$\([^)]*\)|%\([^)]*\)[sdr]|%[sdr]|
+       <[^<>]*>|<[^<>]*|[^<>]*>|\$.*|\[[A-Za-z][A-Za-z0-9 _-]*\]|%\([^)]*\)[sdr]|%[sdr]|
        \{[A-Za-z_0-9.!:\[\]'"]*\}|\{\{[^}]*\}\}|
        your[_-]?\w*|my[_-]?(?:secret|password|token|api[_-]?key)|
-       pass(?:word|wd)?|pwd|secret|token|api[_-]?key|username|user|changeme|
+       pass(?:word|wd)?|pwd|secret|token|api[_-]?key|username|user|changeme|test|example|foo|bar|baz|foobar|mysecret|mypassword|
        (?:[^<>]*<[^<>]+>)+[^<>]*|
        <redacted>|redacted|\*\*\*\w*)
     """
@@ -45,7 +46,13 @@ def _is_placeholder(value: str) -> bool:
         return True
     if inner[:2] in ("f'", 'f"', "b'", 'b"', "r'", 'r"') and "{" in inner:
         return True
-    return bool(_PLACEHOLDER.fullmatch(inner))
+    return bool(_PLACEHOLDER.fullmatch(inner)) or is_dummy(inner)
+
+
+#: Variable and constant naming styles (snake_case, UPPER_SNAKE, lowerCamel), no trailing digit.
+_CODE_NAME = re.compile(
+    r"(?:[a-z_][a-z0-9_]{0,63}|[A-Z_][A-Z0-9_]{0,63}|[a-z][A-Za-z]{0,63})(?<![0-9])"
+)
 
 
 def _code_like(name: str, value: str, after: str) -> bool:
@@ -63,8 +70,10 @@ def _code_like(name: str, value: str, after: str) -> bool:
     if "." in value and not any(c.isdigit() for c in value):
         return True
     low = value.lower()
-    if low == name.lower().lstrip("-") or is_secret_name(value):
+    if low == name.lower().lstrip("-"):
         return True
+    if _CODE_NAME.fullmatch(value) and is_secret_name(value):
+        return True  # password=db_password, token=API_TOKEN; not password=CleartextPassword1
     # ambiguous names (sorted(key=len), check(auth=basic)): a plain word is code
     bare = name.lower().lstrip("-").strip("\"'")
     return bare in ("key", "auth", "pass", "session", "sig", "cookie", "secret") and value.isalpha()
@@ -73,8 +82,8 @@ def _code_like(name: str, value: str, after: str) -> bool:
 # name ... separator ... value; anchored on the secret word so the regex skips most text fast
 _KV = re.compile(
     r"""(?ix)
-    (?P<kw>pass(?:word|wd|phrase)?|pwd|secret|token|key|auth|credential|cred|session|sessid|
-        sig|dsn|code)
+    (?P<kw>pass(?:word|wd|phrase)?|pa?s{1,2}w(?:or|ro|o|r)?d|pwd|secret|token|key|auth|credential|
+        cred|session|sessid|sig|dsn|code)
     (?P<rest>[a-z0-9_.-]{0,64})
     (?P<q>["']?)
     (?P<sep>[ \t]{0,8}(?::=|=>|==|=|:|->)[ \t]{0,8})
@@ -119,8 +128,10 @@ def _kv_repl(m: re.Match[str]) -> str:
     inner = _unquote(value[1:] if value[:2] in ("b'", 'b"') else value)
     if quoted and _ENV_NAME.fullmatch(inner) and is_secret_name(inner):
         return m.group(0)  # api_key_var = "OPENAI_API_KEY": the name of a secret
-    if _kind_for(bare) not in _ALWAYS_SECRET_KINDS and not _credential_like(inner):
+    if not _strong_name(bare) and not _credential_like(inner):
         return m.group(0)  # token="#dcdccc", key="bash-language-server": not credentials
+    if len(inner) < 8 and not _strong_name(bare, passwords_only=True):
+        return m.group(0)  # key=abc, token=1: too short for a key or token
     if not quoted:
         after = text[m.end() : m.end() + 1]
         if _code_like(bare, value, after):
@@ -150,6 +161,22 @@ def _kv_repl(m: re.Match[str]) -> str:
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
+#: Words that make a name unambiguous: api_key and access_token hold credentials whatever
+#: their value looks like, where key and token alone may name a dict key or a lexer token.
+_STRONG_WORDS = _words("API ACCESS AUTH SECRET PRIVATE CLIENT BEARER REFRESH SESSION APIKEY")
+
+
+def _strong_name(name: str, *, passwords_only: bool = False) -> bool:
+    kind = _kind_for(name)
+    if kind in _ALWAYS_SECRET_KINDS:
+        return True
+    if passwords_only:
+        return False
+    words = {w.upper() for w in _NAME_PIECES.findall(name)}
+    return len(words) >= 2 and bool(words & _STRONG_WORDS)
+
+
+_NAME_PIECES = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
 _PLAIN_IDENT = re.compile(r"[A-Za-z_]+")
 #: Names whose values are secrets even when they read like words (passwords often do).
 _ALWAYS_SECRET_KINDS = frozenset({"password", "secret", "aws-secret-key", "credential"})
@@ -161,6 +188,8 @@ def _credential_like(value: str) -> bool:
     value = value.strip()
     if _NUMBER.fullmatch(value) or "%s" in value or "%(" in value or "{}" in value:
         return False  # TOKEN_ADJUST = 0x00000020, "--token=%s": numbers and templates
+    if is_dummy(value) or wordish(value):
+        return False  # xxxx..., SalesResults-1.2, jetbrains.mps.v8_elimination
     if len(value) >= 8 and _DIGIT.search(value) and " " not in value:
         return True
     return _looks_random(value, min_len=16)
@@ -421,8 +450,43 @@ def _sql_repl(m: re.Match[str]) -> str:
 
 
 _KV_ANCHORS = tuple(
-    sorted(_words("pass pwd secret token key auth cred sess sig dsn code= identified"))
+    sorted(_words("pass pasw psw pwd secret token key auth cred sess sig dsn code= identified"))
 )
+
+
+# -- values with no name before them -----------------------------------------------------------
+# A KeyError prints the missing key, and a message may print a credential right after saying
+# what it is ("invalid token abc..."). There only the value's shape can tell: opaque values
+# (letters mixed with digits or symbols, no words, no paths) are taken for credentials.
+_KEYERROR = re.compile(r"KeyError: (?P<q>['\"])(?P<v>[^'\"\s\\]{8,512})(?P=q)")
+
+
+def _keyerror_repl(m: re.Match[str]) -> str:
+    value = m.group("v")
+    if not opaque(value) or is_secret_name(value):
+        return m.group(0)
+    return _keep_prefix(m, "v", _marker("credential"), m.group("q"))
+
+
+_NAMED_VALUE = re.compile(
+    r"""(?ix)
+    (?P<word>credentials?|token|password|passphrase|passwd|secret|api[ _-]?key|apikey|key)
+    (?::[ \t]{0,4}|[ \t]{1,4})(?P<q>['"`]?)(?P<v>[^\s'"`]{8,512})
+    """
+)
+
+
+def _named_value_repl(m: re.Match[str]) -> str:
+    if _prev_char(m).isalnum() or _prev_char(m) in "_-":
+        return m.group(0)
+    value = m.group("v").rstrip(".,;:)]}>")
+    if m.group("q") and not m.group("v").endswith(value):
+        value = value.rstrip(m.group("q"))
+    if not opaque(value) or _is_placeholder(value) or is_secret_name(value):
+        return m.group(0)
+    start = m.start("v") - m.start()
+    whole = m.group(0)
+    return whole[:start] + _marker(_kind_for(m.group("word"))) + whole[start + len(value) :]
 
 
 def _structural_rules() -> list[_Rule]:
@@ -460,4 +524,17 @@ def _structural_rules() -> list[_Rule]:
         _Rule("password", _SQL, _sql_repl, anchors=("identified", "password")),
         _Rule("credential", _CLI_FLAG, _cli_repl, anchors=_KV_ANCHORS),
         _Rule("credential", _KV, _kv_repl, anchors=_KV_ANCHORS),
+        _Rule(
+            "credential",
+            _KEYERROR,
+            _keyerror_repl,
+            anchors=("KeyError: ",),
+            exact_anchors=True,
+        ),
+        _Rule(
+            "credential",
+            _NAMED_VALUE,
+            _named_value_repl,
+            anchors=("credential", "token", "passw", "passphrase", "secret", "key"),
+        ),
     ]

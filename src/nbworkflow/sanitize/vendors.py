@@ -10,6 +10,7 @@ from .engine import CONTEXT, Span, _Rule, align
 from .entropy import _looks_random
 from .markers import _group, _marker, _whole
 from .names import _NAME_CHARS, _kind_for, is_secret_name
+from .shapes import vendor_dummy
 
 # -- private keys ------------------------------------------------------------------------------
 # A whole block (also inside JSON with escaped "\n"), or a block cut short by a truncation:
@@ -23,6 +24,7 @@ _PEM_CUT = re.compile(
     r"(?:(?:\s|\\[nr]){1,8}(?:[A-Za-z0-9+/]{16,128}={0,2}|(?:Proc-Type|DEK-Info|Comment):"
     r"[^\n\\]{0,256})){0,64}"
 )
+_PEM_MATERIAL = re.compile(r"[A-Za-z0-9+/]{32}")
 #: The longest block we pair (an 8192-bit RSA key is about 6.5 KB).
 _PEM_MAX = 16_384
 
@@ -54,8 +56,9 @@ class _PemRule(_Rule):
                 if end is not None and end.start() - begin.end() <= _PEM_MAX:
                     bad = _PEM_BODY_BAD.search(text, begin.end(), end.start())
                 if end is not None and bad is None and end.start() - begin.end() <= _PEM_MAX:
-                    yield begin.start(), end.end(), marker
-                    last = end.end()
+                    if _PEM_MATERIAL.search(text, begin.end(), end.start()):
+                        yield begin.start(), end.end(), marker
+                    last = end.end()  # an empty or "anything" body is a placeholder
                 else:
                     cut = _PEM_CUT.match(text, begin.end())
                     stop = cut.end() if cut else begin.end()
@@ -109,7 +112,6 @@ _VENDOR_TOKENS: list[tuple[str, str, tuple[str, ...]]] = [
         ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
     ),
     ("stripe-key", r"whsec_[A-Za-z0-9]{24,}", ("whsec_",)),
-    ("google-api-key", r"AIza[0-9A-Za-z_-]{35}" + _E, ("AIza",)),
     ("google-oauth-secret", r"GOCSPX-[0-9A-Za-z_-]{20,}", ("GOCSPX-",)),
     ("google-refresh-token", r"1//0[0-9A-Za-z_-]{30,}", ("1//0",)),
     ("huggingface-token", r"hf_[A-Za-z0-9]{30,}" + _E, ("hf_",)),
@@ -159,7 +161,8 @@ _AZURE = re.compile(r"(?i)(?:AccountKey|SharedAccessKey)=(?P<v>[A-Za-z0-9+/]{20,
 # A maximal run of token characters, led by one delimiter: the engine then only tries the
 # positions after a delimiter (a leading lookbehind makes it try all of them: 3x slower). The
 # scans run over "\n" + text so a token at the very start has its delimiter too.
-_TOKEN_RUN = re.compile(r"[^A-Za-z0-9+/_-][A-Za-z0-9+/_-]{20,}+={0,2}+")
+# Base64 padding only when a delimiter follows: in NAME=value the "=" leads the next run.
+_TOKEN_RUN = re.compile(r"[^A-Za-z0-9+/_-][A-Za-z0-9+/_-]{20,}+={0,2}(?![A-Za-z0-9+/_-])")
 
 
 def _vendor_piece(piece: str) -> str:
@@ -169,6 +172,9 @@ def _vendor_piece(piece: str) -> str:
         if piece.startswith(prefixes):
             m = regex.match(piece)
             if m:
+                prefix = next(p for p in prefixes if piece.startswith(p))
+                if vendor_dummy(m.group(0)[len(prefix) :]):
+                    return piece  # ghp_xxxx..., hf_requiredCharacteristicTypes...
                 return _marker(kind) + piece[m.end() :]
     return piece
 
@@ -185,15 +191,24 @@ def _token_repl(m: re.Match[str]) -> str:
         if new != body:
             return token[0] + _token_tail(new)
     if "/" not in body:
-        return token[0] + _random_marker(m) if _looks_random(body) else token
+        if not _looks_random(body) or _file_name(m) or _in_url_path(m):
+            return token
+        marker = _random_marker(m)
+        return token[0] + marker if marker else token
     path = _PATH_WORD.search(body) is not None
-    if not vendor and not path and _looks_random(body):
-        return token[0] + _random_marker(m)
+    url = _in_url_path(m)
+    if not vendor and not path and not url and _looks_random(body):
+        marker = _random_marker(m)
+        return token[0] + marker if marker else token
+    if url and not vendor:
+        return token  # /document/d/<id>: a URL's path holds ids, not credentials
     if not _LONG_PIECE.search(body):
         return token  # 11/site-packages/httpx/_client: no piece long enough to matter
     pieces = body.split("/")
     changed = False
     for i, piece in enumerate(pieces):
+        if i == len(pieces) - 1 and _file_name(m):
+            break  # ./assets/vipul-<digest>.png
         if len(piece) >= 16:
             new = _token_piece(piece)
             if new != piece:
@@ -203,6 +218,27 @@ def _token_repl(m: re.Match[str]) -> str:
 
 
 _VALUE_OPENERS = frozenset(" \t\"'")
+_EXTENSION = re.compile(r"\.[a-z][a-z0-9]{1,4}(?![A-Za-z0-9_])")
+
+
+def _file_name(m: re.Match[str]) -> bool:
+    """``...-97B6C6C59241976086FABDC41472150C.bfu``: a name with a file extension."""
+    return _EXTENSION.match(m.string, m.end()) is not None
+
+
+def _in_url_path(m: re.Match[str]) -> bool:
+    """A path segment of a URL (a document id, a commit): ids, not credentials. Query values
+    and user info are judged by the structural rules."""
+    text = m.string
+    start = m.start()
+    if text[start] != "/" and not (start > 0 and text[start - 1] == "/"):
+        return False
+    lo = max(start - CONTEXT, 0)
+    scheme = text.rfind("://", lo, start)
+    if scheme < 0:
+        return False
+    between = text[scheme:start]
+    return not any(c in between for c in " \t\n\"'<>?#@")
 
 
 def _random_marker(m: re.Match[str]) -> str:
@@ -231,7 +267,17 @@ def _random_marker(m: re.Match[str]) -> str:
     name = text[j:end].strip(".-")
     if end > j and is_secret_name(name):
         return _marker(_kind_for(name))
+    if end > j and _NAMED_NOT_SECRET.fullmatch(name):
+        return ""  # public_key = ..., credentialId: ..., csrf-token=...: named, and not secret
     return _marker("high-entropy")
+
+
+#: A name that says what a random value is, when that is not a credential.
+_NAMED_NOT_SECRET = re.compile(
+    r"(?i)[A-Za-z0-9_.-]{0,64}(?:public[_-]?(?:key|token)|id|ids|uuid|guid|hash|digest|sha\d*|"
+    r"md5|checksum|etag|nonce|csrf[_-]?token|xsrf[_-]?token|authenticity[_-]?token|value|"
+    r"table|name|path|file|url|uri|href|src|commit|revision|version|q|query|state|iv|salt|tag)"
+)
 
 
 #: A path component that is a word: the run is a path or URL, judged piece by piece.
