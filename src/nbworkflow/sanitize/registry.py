@@ -14,7 +14,7 @@ from .markers import _KIND_RE, _MARKER_RE, _MAX_PASSES, _MIN_KNOWN_SECRET, _grou
 from .names import _KIND_BY_WORD
 from .structural import _structural_rules
 from .truncate import truncate_middle
-from .vendors import _PEM_RULE, _VENDOR_ANCHORED, _VENDOR_TOKENS, _vendor_rules
+from .vendors import _PEM_RULE, _VENDOR_ANCHORED, _VENDOR_INNER, _VENDOR_TOKENS, _vendor_rules
 
 _HOME_RULES = _home_rules()
 
@@ -24,6 +24,7 @@ _KINDS = (
     "private-key",
     *dict.fromkeys(kind for kind, _, _ in _VENDOR_TOKENS),
     *dict.fromkeys(kind for kind, _, _ in _VENDOR_ANCHORED),
+    *dict.fromkeys(kind for kind, _, _, _ in _VENDOR_INNER),
     "telegram-bot-token",
     "azure-key",
     "url-credentials",

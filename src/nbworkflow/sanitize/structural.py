@@ -213,6 +213,26 @@ def _url_repl(m: re.Match[str]) -> str:
     return f"://{m.group('user')}:{_marker('url-credentials')}@"
 
 
+#: "mysql+pymysql//root:pw@host": a scheme with its colon missing (the URL parser then fails
+#: and prints the string it could not parse).
+_URL_CREDS_NO_COLON = re.compile(
+    r"//(?P<user>[^\s:/?#@'\"<>\[\]]{1,256}):(?P<v>[^\s/?#'\"<>]{1,512})@"
+    r"(?=[^\s@/'\"<>]{0,256}(?:[\s/?#'\"<>]|$))"
+)
+
+
+def _url_no_colon_repl(m: re.Match[str]) -> str:
+    text = m.string
+    lo = max(m.start() - 32, 0)
+    j = m.start()
+    while j > lo and (text[j - 1].isalnum() or text[j - 1] in "+.-"):
+        j -= 1
+    scheme = text[j : m.start()]
+    if not scheme or not scheme[0].isalpha() or _is_placeholder(m.group("v")):
+        return m.group(0)
+    return f"//{m.group('user')}:{_marker('url-credentials')}@"
+
+
 _URL_TOKEN_USER = re.compile(r"://(?P<v>[A-Za-z0-9_.~-]{16,512})@")
 
 
@@ -492,6 +512,13 @@ def _named_value_repl(m: re.Match[str]) -> str:
 def _structural_rules() -> list[_Rule]:
     return [
         _Rule("url-credentials", _URL_CREDS, _url_repl, anchors=("://",), exact_anchors=True),
+        _Rule(
+            "url-credentials",
+            _URL_CREDS_NO_COLON,
+            _url_no_colon_repl,
+            anchors=("//",),
+            exact_anchors=True,
+        ),
         _Rule(
             "url-credentials",
             _URL_TOKEN_USER,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .engine import CONTEXT, Span, _Rule, align
 from .entropy import _looks_random
 from .markers import _group, _marker, _whole
 from .names import _NAME_CHARS, _kind_for, is_secret_name
-from .shapes import vendor_dummy
+from .shapes import is_dummy, vendor_dummy
 
 # -- private keys ------------------------------------------------------------------------------
 # A whole block (also inside JSON with escaped "\n"), or a block cut short by a truncation:
@@ -153,6 +153,37 @@ _VENDOR_ANCHORED: list[tuple[str, str, tuple[str, ...]]] = [
         "discord-webhook",
         r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{1,24}/[A-Za-z0-9_-]{20,4096}",
         ("https://discord", "https://ptb.discord", "https://canary.discord"),
+    ),
+]
+#: Formats found by an inner literal, matched from ``offset`` characters before it.
+_VENDOR_INNER: list[tuple[str, str, str, int]] = [
+    # Azure AD client secrets: 3 characters, a digit, "Q~", then 31-34 more
+    (
+        "azure-client-secret",
+        r"(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])",
+        "Q~",
+        4,
+    ),
+    # Harness PATs / SATs and Airtable PATs: dotted segments a token scan sees apart
+    (
+        "harness-token",
+        r"(?<![A-Za-z0-9_])(?:pat|sat)\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}"
+        r"(?![A-Za-z0-9_])",
+        "pat.",
+        0,
+    ),
+    (
+        "harness-token",
+        r"(?<![A-Za-z0-9_])sat\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}"
+        r"(?![A-Za-z0-9_])",
+        "sat.",
+        0,
+    ),
+    (
+        "airtable-token",
+        r"(?<![A-Za-z0-9_])pat[A-Za-z0-9]{14}\.[a-f0-9]{64}(?![A-Za-z0-9_])",
+        "pat",
+        0,
     ),
 ]
 _TELEGRAM = re.compile(r"(?:(?<=bot)|(?<![A-Za-z0-9_]))\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E)
@@ -314,7 +345,42 @@ class _ScanRule(_Rule):
             whole = m.group(0)
             replacement = self.repl(m)
             if replacement != whole:
-                yield from align(whole, replacement, m.start() - 1)
+                for start, end, marker in align(whole, replacement, m.start() - 1):
+                    lo, hi = _widen(text, start, end)
+                    yield lo, hi, marker
+
+
+def _widen(text: str, start: int, end: int) -> tuple[int, int]:
+    """Grow a token's span over the token characters glued to it ('.', '%', '~', '='), so a
+    dotted or percent-encoded secret goes whole (a Discord token's middle part, Atlassian's
+    '=...' tail) rather than leaving the segments no rule flagged on their own."""
+    lo = max(start - CONTEXT, 0)
+    while start > lo and text[start - 1] in _GLUED_LEFT:
+        start -= 1
+    while start < end and text[start] in _SEPARATORS:
+        start += 1
+    hi = min(end + CONTEXT, len(text))
+    stop = end
+    while stop < hi and text[stop] in _GLUED_RIGHT:
+        stop += 1
+    while stop > end and text[stop - 1] in _SEPARATORS:
+        stop -= 1
+    return start, stop
+
+
+_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+_SEPARATORS = frozenset(".-~%+")
+_GLUED_LEFT = frozenset(_TOKEN_CHARS + ".-~%+")
+_GLUED_RIGHT = frozenset(_TOKEN_CHARS + ".-~%+=")
+
+
+def _unless_dummy(kind: str) -> Callable[[re.Match[str]], str]:
+    marker = _marker(kind)
+
+    def repl(m: re.Match[str]) -> str:
+        return m.group(0) if is_dummy(m.group(0)) else marker
+
+    return repl
 
 
 def _vendor_rules() -> list[_Rule]:
@@ -329,6 +395,17 @@ def _vendor_rules() -> list[_Rule]:
                 _whole(kind),
                 case_sensitive_triggers=triggers,
                 anchors=anchors,
+                exact_anchors=True,
+            )
+        )
+    for kind, pattern, anchor, offset in _VENDOR_INNER:
+        rules.append(
+            _Rule(
+                kind,
+                re.compile(pattern),
+                _unless_dummy(kind),
+                anchors=(anchor,),
+                offset=offset,
                 exact_anchors=True,
             )
         )
