@@ -75,17 +75,19 @@ class _Rule:
         )
 
     def present(self, text: str, lower: str) -> bool:
-        """Whether the rule can match anywhere in ``text`` (triggers and anchors)."""
-        if not self.applies(text, lower):
-            return False
-        haystack = text if self.exact_anchors else lower
-        return not self.anchors or any(a in haystack for a in self.anchors)
+        """Whether the rule can match anywhere in ``text`` (its triggers; anchors are found
+        by ``spans`` itself, in one scan shared by the rules with the same anchors)."""
+        return self.applies(text, lower)
 
     def patterns(self) -> list[re.Pattern[str]]:
         """The patterns this rule runs over the whole text (checked for linearity by tests)."""
         return [self.regex] if self.scans_text and self.literal is None else []
 
-    def spans(self, text: str, lower: str) -> Iterator[Span]:
+    def spans(
+        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+    ) -> Iterator[Span]:
+        """Spans to replace. ``found`` caches anchor positions for one text (rules sharing
+        anchors share one scan)."""
         if self.literal is not None:
             marker = _marker_of(self.kind)
             size = len(self.literal)
@@ -95,19 +97,15 @@ class _Rule:
                 i = text.find(self.literal, i + size)
             return
         if not self.anchors:
-            for found in self.regex.finditer(text):
-                yield from _judged(found, self.repl)
+            for match in self.regex.finditer(text):
+                yield from _judged(match, self.repl)
             return
-        positions: list[int] = []
         haystack = text if self.exact_anchors else lower
-        for anchor in self.anchors:
-            i = haystack.find(anchor)
-            while i >= 0:
-                positions.append(i - self.offset)
-                i = haystack.find(anchor, i + 1)
-        positions.sort()
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found)
         last = 0
-        for start in positions:
+        offset = self.offset
+        for hit in hits:
+            start = hit - offset
             # a start inside a match already judged is not tried again: each position is
             # tried at most once, and a judged match is never re-read from inside
             if start < last or start < 0:
@@ -118,14 +116,80 @@ class _Rule:
             if m is None:
                 continue
             last = max(m.end(), start + 1)
-            yield from _judged(m, self.repl)
+            yield from _judged(m, self.repl, found)
 
 
-def _judged(m: re.Match[str], repl: Replacer) -> Iterator[Span]:
+Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
+
+
+@dataclass(frozen=True)
+class _Chain(_Rule):
+    """Several regexes tried at the same anchors in one walk (``name=value`` pairs, flags,
+    SQL literals and messages all start at a secret word): the per-anchor cost of the Python
+    loop is paid once, not once per regex. Each part keeps its own "judged up to" mark."""
+
+    parts: tuple[Part, ...] = ()
+
+    def patterns(self) -> list[re.Pattern[str]]:
+        return [regex for regex, _, _ in self.parts]
+
+    def spans(
+        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+    ) -> Iterator[Span]:
+        haystack = text if self.exact_anchors else lower
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found)
+        parts = self.parts
+        last = [0] * len(parts)
+        for start in hits:
+            for k, (regex, repl, gate) in enumerate(parts):
+                if start < last[k] or (gate is not None and not gate(text, start)):
+                    continue
+                m = regex.match(text, start)
+                if m is None:
+                    continue
+                last[k] = max(m.end(), start + 1)
+                yield from _judged(m, repl, found)
+
+
+def _positions(
+    haystack: str, anchors: tuple[str, ...], exact: bool, found: dict[object, list[int]] | None
+) -> list[int]:
+    """Sorted start positions of the anchors: ``str.find`` per anchor (C speed; a regex
+    alternation of literals is several times slower), shared through ``found`` by the rules
+    of one pass (name=value, flags and messages share their secret-word anchors)."""
+    if found is not None:
+        cached = found.get((anchors, exact))
+        if cached is not None:
+            return cached
+    hits: list[int] = []
+    for anchor in anchors:
+        i = haystack.find(anchor)
+        while i >= 0:
+            hits.append(i)
+            i = haystack.find(anchor, i + 1)
+    hits.sort()
+    if found is not None:
+        found[(anchors, exact)] = hits
+    return hits
+
+
+def _judged(
+    m: re.Match[str], repl: Replacer, found: dict[object, list[int]] | None = None
+) -> Iterator[Span]:
     whole = m.group(0)
     replacement = repl(m)
     if replacement != whole:
         yield from align(whole, replacement, m.start())
+            return
+    whole = m.group(0)
+    replacement = repl(m)
+    spans = list(align(whole, replacement, 0)) if replacement != whole else []
+    if memo is not None:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = spans
+    for s, e, marker in spans:
+        yield s + start, e + start, marker
 
 
 @functools.lru_cache(maxsize=256)
@@ -234,16 +298,17 @@ def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Sp
                 lower = _lower(text)
     view = _blank_markers(text, split)
     lower = _lower(view)
-    found: list[tuple[int, int, int, str]] = []
+    spans: list[tuple[int, int, int, str]] = []
+    anchors: dict[object, list[int]] = {}
     for rank, rule in enumerate(rules):
         if not rule.present(view, lower):
             continue
-        for start, end, marker in rule.spans(view, lower):
+        for start, end, marker in rule.spans(view, lower, anchors):
             if end > start:
-                found.append((start, end, rank, marker))
-    if not found:
+                spans.append((start, end, rank, marker))
+    if not spans:
         return text
-    return replace(text, merge(found))
+    return replace(text, merge(spans))
 
 
 def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -35,6 +36,7 @@ _TYPED_ID = re.compile(r"[a-z]{2,12}_01[A-Za-z0-9]{18,}$")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+@functools.lru_cache(maxsize=2048)
 def _looks_random(token: str, *, min_len: int = 20) -> bool:
     """Whether a token reads like a machine-generated secret rather than a word, identifier,
     path, hex digest or UUID. Cheapest (C-level) checks first: it runs for every long token.

@@ -9,6 +9,7 @@ run on one value (bounded length), never on the whole text.
 
 from __future__ import annotations
 
+import functools
 import re
 from itertools import pairwise
 
@@ -16,21 +17,24 @@ _WORD_PIECES = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _VOWELS = frozenset("aeiouyAEIOUY")
 _ASC = "abcdefghijklmnopqrstuvwxyz"
 _DIGITS = frozenset("0123456789")
-_MAX_VALUE = 4096
+#: Shapes are judged on a value's first 512 characters (a judge's cost stays bounded).
+_MAX_VALUE = 512
 
 
-def _longest_run(value: str) -> int:
-    best = run = 1
-    for a, b in pairwise(value):
-        run = run + 1 if a == b else 1
-        best = max(best, run)
-    return best if value else 0
+_RUN_OF_5 = re.compile(r"(.)\1{4}", re.S)
+_SEQ_3 = re.compile(
+    "|".join(_ASC[i : i + 3] for i in range(24))
+    + "|"
+    + "|".join(("0123456789" * 2)[i : i + 3] for i in range(10))
+)
 
 
 def _longest_sequence(value: str) -> int:
     """The longest run of consecutive letters or digits (abcdef, 789012: wrapping digits)."""
-    best = run = 1
     low = value.lower()
+    if _SEQ_3.search(low) is None:
+        return min(len(value), 2)  # no three in a row: the common case, at C speed
+    best = run = 1
     for a, b in pairwise(low):
         step = (a in _DIGITS and b in _DIGITS and (int(b) - int(a)) % 10 == 1) or (
             a in _ASC and b in _ASC and ord(b) - ord(a) == 1
@@ -49,16 +53,15 @@ def _periodic(value: str, max_period: int = 4) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=2048)
 def is_dummy(value: str) -> bool:
     """A token-shaped placeholder: a long run of one character (``xxxx``, ``0000``, ``####``),
     mostly an alphabet or counting sequence, a short unit repeated, or AWS's documented
     example key."""
-    if len(value) > _MAX_VALUE:
-        return False
-    core = value.strip("=")
+    core = value[:_MAX_VALUE].strip("=")
     if not core:
         return True
-    if _longest_run(core) >= 5 or _periodic(core):
+    if _RUN_OF_5.search(core) or _periodic(core):
         return True
     seq = _longest_sequence(core)
     if seq >= 12 and seq >= 0.4 * len(core):
@@ -66,13 +69,13 @@ def is_dummy(value: str) -> bool:
     return core.endswith("EXAMPLE")
 
 
+@functools.lru_cache(maxsize=2048)
 def wordish(value: str) -> bool:
     """Made of words: every alphabetic piece (split at case changes, digits and separators)
     has a vowel or is at most 3 letters, digits come in short groups at piece ends, and no
     piece alternates letters and digits. ``SalesResults-1.2``, ``DOC_Vector_5_32``,
     ``kVK_Return.u16``, ``jetbrains.mps.v8_elimination`` are; ``su9OL59biWiJu7`` is not."""
-    if len(value) > _MAX_VALUE:
-        return False
+    value = value[:_MAX_VALUE]
     letters = 0
     for chunk in re.split(r"[^A-Za-z0-9]+", value):
         if not chunk:
@@ -108,6 +111,7 @@ def _switches(chunk: str) -> int:
 _NUMBERISH = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]{1,64}|[0-9][0-9_.,:]{0,64})")
 
 
+@functools.lru_cache(maxsize=2048)
 def opaque(value: str) -> bool:
     """A value that reads as a credential even with no name before it: 8+ characters without
     spaces, not a number, path, URL, placeholder or code name; letters mixed with digits (or

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 
-from .engine import CONTEXT, _Rule
+from .engine import CONTEXT, _Chain, _Rule
 from .entropy import _DIGIT, _looks_random
 from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _words
 from .names import _NAME_CHARS, _QUERY_NAMES, _kind_for, is_secret_name
@@ -40,6 +41,7 @@ def _unquote(value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=2048)
 def _is_placeholder(value: str) -> bool:
     inner = _unquote(value).strip()
     if not inner:
@@ -182,6 +184,7 @@ _PLAIN_IDENT = re.compile(r"[A-Za-z_]+")
 _ALWAYS_SECRET_KINDS = frozenset({"password", "secret", "aws-secret-key", "credential"})
 
 
+@functools.lru_cache(maxsize=2048)
 def _credential_like(value: str) -> bool:
     """Token-ish: a digit and 8+ characters, or random-looking. ``key="bash-language-server"``
     and ``token='#dcdccc'`` are not; real API keys, tokens and session ids are."""
@@ -354,6 +357,17 @@ _CLI_FLAG = re.compile(
     (?P<sep>[ \t]{1,8}|["'],[ \t]{0,8})(?!-)(?P<v>"[^"\n]{0,512}"|'[^'\n]{0,512}'|[^\s"']{1,512})
     """
 )
+
+
+def _cli_gate(text: str, at: int) -> bool:
+    """Only a flag: ``-`` starts the word the secret word ends (``--db-password``)."""
+    if at > 0 and text[at - 1] == "-":
+        return True
+    dash = text.rfind("-", max(at - 64, 0), at)
+    return dash >= 0 and _FLAG_WORD.fullmatch(text, dash, at) is not None
+
+
+_FLAG_WORD = re.compile(r"-[A-Za-z0-9-]{0,64}")
 
 
 def _cli_repl(m: re.Match[str]) -> str:
@@ -548,20 +562,24 @@ def _structural_rules() -> list[_Rule]:
             exact_anchors=True,
             gate=_cli_short_gate,
         ),
-        _Rule("password", _SQL, _sql_repl, anchors=("identified", "password")),
-        _Rule("credential", _CLI_FLAG, _cli_repl, anchors=_KV_ANCHORS),
-        _Rule("credential", _KV, _kv_repl, anchors=_KV_ANCHORS),
+        # SQL literals, flags, name=value pairs and messages start at the same secret words
+        _Chain(
+            "credential",
+            _KV,
+            _kv_repl,
+            anchors=_KV_ANCHORS,
+            parts=(
+                (_SQL, _sql_repl, None),
+                (_CLI_FLAG, _cli_repl, _cli_gate),
+                (_KV, _kv_repl, None),
+                (_NAMED_VALUE, _named_value_repl, None),
+            ),
+        ),
         _Rule(
             "credential",
             _KEYERROR,
             _keyerror_repl,
             anchors=("KeyError: ",),
             exact_anchors=True,
-        ),
-        _Rule(
-            "credential",
-            _NAMED_VALUE,
-            _named_value_repl,
-            anchors=("credential", "token", "passw", "passphrase", "secret", "key"),
         ),
     ]

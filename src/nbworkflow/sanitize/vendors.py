@@ -34,7 +34,9 @@ class _PemRule(_Rule):
     def patterns(self) -> list[re.Pattern[str]]:
         return [_PEM_BEGIN, _PEM_END, _PEM_CUT]
 
-    def spans(self, text: str, lower: str) -> Iterator[Span]:
+    def spans(
+        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+    ) -> Iterator[Span]:
         marker = _marker("private-key")
         ends: list[re.Match[str]] = []
         i = text.find("-----END ")
@@ -339,7 +341,9 @@ class _ScanRule(_Rule):
     The run pattern is led by a delimiter and its repeat is possessive, so a match starts only
     after a non-token character and each character is read by one match at most: linear."""
 
-    def spans(self, text: str, lower: str) -> Iterator[Span]:
+    def spans(
+        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+    ) -> Iterator[Span]:
         padded = "\n" + text
         for m in self.regex.finditer(padded):
             whole = m.group(0)
