@@ -116,7 +116,7 @@ class _Rule:
             if m is None:
                 continue
             last = max(m.end(), start + 1)
-            yield from _judged(m, self.repl, found)
+            yield from _judged(m, self.repl)
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
@@ -148,7 +148,7 @@ class _Chain(_Rule):
                 if m is None:
                     continue
                 last[k] = max(m.end(), start + 1)
-                yield from _judged(m, repl, found)
+                yield from _judged(m, repl)
 
 
 def _positions(
@@ -173,23 +173,11 @@ def _positions(
     return hits
 
 
-def _judged(
-    m: re.Match[str], repl: Replacer, found: dict[object, list[int]] | None = None
-) -> Iterator[Span]:
+def _judged(m: re.Match[str], repl: Replacer) -> Iterator[Span]:
     whole = m.group(0)
     replacement = repl(m)
     if replacement != whole:
         yield from align(whole, replacement, m.start())
-            return
-    whole = m.group(0)
-    replacement = repl(m)
-    spans = list(align(whole, replacement, 0)) if replacement != whole else []
-    if memo is not None:
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[key] = spans
-    for s, e, marker in spans:
-        yield s + start, e + start, marker
 
 
 @functools.lru_cache(maxsize=256)
