@@ -140,7 +140,11 @@ class _Chain(_Rule):
         hits = _positions(haystack, self.anchors, self.exact_anchors, found)
         parts = self.parts
         last = [0] * len(parts)
-        for start in hits:
+        offset = self.offset
+        for hit in hits:
+            start = hit - offset
+            if start < 0:
+                continue
             for k, (regex, repl, gate) in enumerate(parts):
                 if start < last[k] or (gate is not None and not gate(text, start)):
                     continue

@@ -219,21 +219,21 @@ def _url_repl(m: re.Match[str]) -> str:
 #: "mysql+pymysql//root:pw@host": a scheme with its colon missing (the URL parser then fails
 #: and prints the string it could not parse).
 _URL_CREDS_NO_COLON = re.compile(
-    r"//(?P<user>[^\s:/?#@'\"<>\[\]]{1,256}):(?P<v>[^\s/?#'\"<>]{1,512})@"
+    r"[A-Za-z0-9]//(?P<user>[^\s:/?#@'\"<>\[\]]{1,256}):(?P<v>[^\s/?#'\"<>]{1,512})@"
     r"(?=[^\s@/'\"<>]{0,256}(?:[\s/?#'\"<>]|$))"
 )
 
 
 def _url_no_colon_repl(m: re.Match[str]) -> str:
     text = m.string
-    lo = max(m.start() - 32, 0)
-    j = m.start()
+    end = m.start() + 1  # the match starts on the scheme's last character
+    lo = max(end - 32, 0)
+    j = end
     while j > lo and (text[j - 1].isalnum() or text[j - 1] in "+.-"):
         j -= 1
-    scheme = text[j : m.start()]
-    if not scheme or not scheme[0].isalpha() or _is_placeholder(m.group("v")):
+    if not text[j].isalpha() or _is_placeholder(m.group("v")):
         return m.group(0)
-    return f"//{m.group('user')}:{_marker('url-credentials')}@"
+    return f"{text[m.start()]}//{m.group('user')}:{_marker('url-credentials')}@"
 
 
 _URL_TOKEN_USER = re.compile(r"://(?P<v>[A-Za-z0-9_.~-]{16,512})@")
@@ -272,13 +272,18 @@ def _auth_repl(m: re.Match[str]) -> str:
     return _keep_prefix(m, "v", _marker(kind))
 
 
+def _inside_word(m: re.Match[str]) -> bool:
+    """The match starts inside a longer word (``xBearer``, ``my_Basic``): not a header."""
+    prev = _prev_char(m)
+    return bool(prev) and (prev.isalnum() or prev in "_-")
+
+
 _BEARER = re.compile(r"(?i)bearer[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{8,4096}={0,2})")
 
 
 def _bearer_repl(m: re.Match[str]) -> str:
     value = m.group("v")
-    prev = _prev_char(m)
-    if prev and (prev.isalnum() or prev in "_-"):
+    if _inside_word(m):
         return m.group(0)
     has_digit = any(c.isdigit() for c in value)
     mixed = value != value.lower() and value != value.upper()
@@ -292,8 +297,7 @@ _BASIC = re.compile(r"Basic[ \t]{1,8}(?P<v>[A-Za-z0-9+/]{6,1024}={0,2})(?![\w+/=
 
 def _basic_repl(m: re.Match[str]) -> str:
     value = m.group("v")
-    prev = _prev_char(m)
-    if prev and (prev.isalnum() or prev in "_-"):
+    if _inside_word(m):
         return m.group(0)
     try:
         decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
@@ -525,20 +529,19 @@ def _named_value_repl(m: re.Match[str]) -> str:
 
 def _structural_rules() -> list[_Rule]:
     return [
-        _Rule("url-credentials", _URL_CREDS, _url_repl, anchors=("://",), exact_anchors=True),
-        _Rule(
+        # user:password@ (also with the scheme's colon missing) and token@ share "//"
+        _Chain(
             "url-credentials",
-            _URL_CREDS_NO_COLON,
-            _url_no_colon_repl,
+            _URL_CREDS,
+            _url_repl,
             anchors=("//",),
+            offset=1,
             exact_anchors=True,
-        ),
-        _Rule(
-            "url-credentials",
-            _URL_TOKEN_USER,
-            _url_token_repl,
-            anchors=("://",),
-            exact_anchors=True,
+            parts=(
+                (_URL_CREDS, _url_repl, None),
+                (_URL_TOKEN_USER, _url_token_repl, None),
+                (_URL_CREDS_NO_COLON, _url_no_colon_repl, None),
+            ),
         ),
         _Rule("authorization", _AUTH_HEADER, _auth_repl, anchors=("authorization",)),
         _Rule("cookie", _COOKIE, _cookie_repl, anchors=("cookie",)),
