@@ -308,8 +308,8 @@ def _random_marker(m: re.Match[str]) -> str:
 #: A name that says what a random value is, when that is not a credential.
 _NAMED_NOT_SECRET = re.compile(
     r"(?i)[A-Za-z0-9_.-]{0,64}(?:public[_-]?(?:key|token)|id|ids|uuid|guid|hash|digest|sha\d*|"
-    r"md5|checksum|etag|nonce|csrf[_-]?token|xsrf[_-]?token|authenticity[_-]?token|value|"
-    r"table|name|path|file|url|uri|href|src|commit|revision|version|q|query|state|iv|salt|tag)"
+    r"md5|checksum|etag|nonce|csrf[_-]?token|xsrf[_-]?token|authenticity[_-]?token|"
+    r"name|path|file|url|uri|href|src|commit|revision|version|q|query|state|iv|salt|tag)"
 )
 
 
