@@ -281,13 +281,41 @@ def _blank_markers(text: str, split: Splitter) -> str:
     return split.sub(lambda m: "\n" * len(m.group(0)), text)
 
 
+def _rewrite(rule: _Rule, text: str, lower: str) -> str:
+    """Apply a rule that rewrites rather than redacts (home paths become "~"), matching only
+    at its anchors; the same text object back when nothing changed."""
+    if not rule.anchors:
+        new = rule.regex.sub(rule.repl, text)
+        return text if new == text else new
+    haystack = text if rule.exact_anchors else lower
+    out: list[str] = []
+    last = 0
+    for hit in _positions(haystack, rule.anchors, rule.exact_anchors, None):
+        start = hit - rule.offset
+        if start < last or start < 0:
+            continue
+        m = rule.regex.match(text, start)
+        if m is None:
+            continue
+        replacement = rule.repl(m)
+        if replacement != m.group(0):
+            out.append(text[last:start])
+            out.append(replacement)
+            last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
 def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:
     if prepass:  # home paths: rewritten first, so every rule sees the same "~"
         lower = _lower(text)
         for rule in prepass:
             if rule.applies(text, lower):
-                text = rule.regex.sub(rule.repl, text)
-                lower = _lower(text)
+                new = _rewrite(rule, text, lower)
+                if new is not text:
+                    text, lower = new, _lower(new)
     view = _blank_markers(text, split)
     lower = _lower(view)
     spans: list[tuple[int, int, int, str]] = []

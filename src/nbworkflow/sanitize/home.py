@@ -41,8 +41,8 @@ def _tilde(m: re.Match[str]) -> str:
 def _home_rules() -> list[_Rule]:
     windows = (":\\users", ":/users", ":\\\\users", ":\\documents and settings")
     return [
-        _Rule("home", _HOME_POSIX, _tilde, case_sensitive_triggers=("/home/", "/Users/")),
-        _Rule("home", _HOME_ROOT, _tilde, case_sensitive_triggers=("/root",)),
+        _Rule("home", _HOME_POSIX, _tilde, anchors=("/home/", "/Users/"), exact_anchors=True),
+        _Rule("home", _HOME_ROOT, _tilde, anchors=("/root",), exact_anchors=True),
         _Rule(
             "home",
             _HOME_WINDOWS,
@@ -64,4 +64,4 @@ def _home_value_rule() -> _Rule | None:
     ):
         return None
     regex = re.compile(re.escape(home) + r"(?![\w.@+-])")
-    return _Rule("home", regex, _tilde_unless_inside_path, case_sensitive_triggers=(home,))
+    return _Rule("home", regex, _tilde_unless_inside_path, anchors=(home,), exact_anchors=True)

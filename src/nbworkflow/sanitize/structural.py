@@ -424,6 +424,8 @@ def _command_head(text: str, at: int) -> str:
 
 
 def _cli_short_gate(text: str, at: int) -> bool:
+    if text[at] not in " \t'\"=":
+        return False  # site-packages: a flag follows a space, a quote or "="
     head = _command_head(text, at)
     return any(word in head for word in _CLI_SHORT_WORDS)
 
