@@ -1,0 +1,371 @@
+"""The engine: every rule reports spans over the same text; spans are merged and replaced once.
+
+Why spans: when rules rewrote the text one after another, a marker inserted by one rule hid the
+rest of a token from the others, and a secret came out in pieces (a Discord token's middle part,
+Airtable's hex half). Now every rule sees the whole text, overlapping or touching spans are merged,
+and each merged span becomes one marker (the kind of the earliest rule that found part of it).
+
+Why linear: Python's ``re`` backtracks, so a pattern with an unbounded repeat that is tried at
+every keyword of a long line costs O(line) per keyword, O(n^2) in all. Here:
+
+- every pattern a rule runs over the text has a bounded width (``{m,n}`` repeats only), except the
+  token scan's delimiter-led possessive run, which each character enters at most once;
+  ``tests/test_sanitize_linear.py`` checks this on the compiled patterns;
+- a rule tries each start position at most once and never looks back inside a match it already
+  judged (``_Rule.spans``), and judges read at most ``CONTEXT`` characters around a match;
+- a pass is repeated at most ``_MAX_PASSES`` times, and input above ``MAX_SCAN_CHARS`` keeps its
+  head and tail only (the middle is dropped and marked) before any rule runs.
+
+So the cost is at most (number of rules) x (widest pattern) x (text length), whatever the text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
+
+Replacer = Callable[[re.Match[str]], str]
+Span = tuple[int, int, str]
+"""start, end, marker: the text[start:end] becomes the marker."""
+
+#: How far a judge may look around a match (line start, the name before a value).
+CONTEXT = 256
+#: Longer input keeps its head and tail only: the cost of one call is bounded whatever the input.
+MAX_SCAN_CHARS = 2_000_000
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One redaction rule: a precompiled regex, run only when a trigger substring is present.
+
+    Python's regex engine is fast only when a pattern starts with a literal; a pattern that
+    starts with a class or a case-insensitive word is tried at every position (~1 ms per
+    100 KB per rule). Such rules name ``anchors`` instead: lower-case literals found with
+    ``str.find`` (C speed); the regex is then only *matched* at ``anchor - offset``.
+    """
+
+    kind: str
+    regex: re.Pattern[str]
+    repl: Replacer
+    triggers: tuple[str, ...] = ()
+    """Lower-case substrings; the rule runs only if one occurs in the lower-cased text."""
+    case_sensitive_triggers: tuple[str, ...] = ()
+    """Exact substrings; checked against the original text (cheaper, no lowering)."""
+    literal: str | None = None
+    """For exact values: found with ``str.find`` (C speed) instead of the regex."""
+    anchors: tuple[str, ...] = ()
+    """Lower-case literals where a match can start (``offset`` characters before them)."""
+    offset: int = 0
+    exact_anchors: bool = False
+    """Find ``anchors`` in the original text (case-sensitive) rather than the lower-cased one."""
+    scans_text: bool = True
+    """Whether ``regex`` runs over the whole text (and so must be linear; see the module doc)."""
+    gate: Callable[[str, int], bool] | None = None
+    """A cheap check at an anchor (bounded look-around) before the regex is tried there."""
+
+    def applies(self, text: str, lower: str) -> bool:
+        if not self.triggers and not self.case_sensitive_triggers:
+            return True
+        return any(t in lower for t in self.triggers) or any(
+            t in text for t in self.case_sensitive_triggers
+        )
+
+    def present(self, text: str, lower: str) -> bool:
+        """Whether the rule can match anywhere in ``text`` (its triggers; anchors are found
+        by ``spans`` itself, in one scan shared by the rules with the same anchors)."""
+        return self.applies(text, lower)
+
+    def patterns(self) -> list[re.Pattern[str]]:
+        """The patterns this rule runs over the whole text (checked for linearity by tests)."""
+        return [self.regex] if self.scans_text and self.literal is None else []
+
+    def spans(
+        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+    ) -> Iterator[Span]:
+        """Spans to replace. ``found`` caches anchor positions for one text (rules sharing
+        anchors share one scan)."""
+        if self.literal is not None:
+            marker = _marker_of(self.kind)
+            size = len(self.literal)
+            i = text.find(self.literal)
+            while i >= 0:
+                yield i, i + size, marker
+                i = text.find(self.literal, i + size)
+            return
+        if not self.anchors:
+            for match in self.regex.finditer(text):
+                yield from _judged(match, self.repl)
+            return
+        haystack = text if self.exact_anchors else lower
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found)
+        last = 0
+        offset = self.offset
+        for hit in hits:
+            start = hit - offset
+            # a start inside a match already judged is not tried again: each position is
+            # tried at most once, and a judged match is never re-read from inside
+            if start < last or start < 0:
+                continue
+            if self.gate is not None and not self.gate(text, start):
+                continue
+            m = self.regex.match(text, start)
+            if m is None:
+                continue
+            last = max(m.end(), start + 1)
+            yield from _judged(m, self.repl)
+
+
+Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
+
+
+@dataclass(frozen=True)
+class _Chain(_Rule):
+    """Several regexes tried at the same anchors in one walk (``name=value`` pairs, flags,
+    SQL literals and messages all start at a secret word): the per-anchor cost of the Python
+    loop is paid once, not once per regex. Each part keeps its own "judged up to" mark."""
+
+    parts: tuple[Part, ...] = ()
+
+    def patterns(self) -> list[re.Pattern[str]]:
+        return [regex for regex, _, _ in self.parts]
+
+    def spans(
+        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+    ) -> Iterator[Span]:
+        haystack = text if self.exact_anchors else lower
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found)
+        parts = self.parts
+        last = [0] * len(parts)
+        offset = self.offset
+        for hit in hits:
+            start = hit - offset
+            if start < 0:
+                continue
+            for k, (regex, repl, gate) in enumerate(parts):
+                if start < last[k] or (gate is not None and not gate(text, start)):
+                    continue
+                m = regex.match(text, start)
+                if m is None:
+                    continue
+                last[k] = max(m.end(), start + 1)
+                yield from _judged(m, repl)
+
+
+def _positions(
+    haystack: str, anchors: tuple[str, ...], exact: bool, found: dict[object, list[int]] | None
+) -> list[int]:
+    """Sorted start positions of the anchors: ``str.find`` per anchor (C speed; a regex
+    alternation of literals is several times slower), shared through ``found`` by the rules
+    of one pass (name=value, flags and messages share their secret-word anchors)."""
+    if found is not None:
+        cached = found.get((anchors, exact))
+        if cached is not None:
+            return cached
+    hits: list[int] = []
+    for anchor in anchors:
+        i = haystack.find(anchor)
+        while i >= 0:
+            hits.append(i)
+            i = haystack.find(anchor, i + 1)
+    hits.sort()
+    if found is not None:
+        found[(anchors, exact)] = hits
+    return hits
+
+
+def _judged(m: re.Match[str], repl: Replacer) -> Iterator[Span]:
+    whole = m.group(0)
+    replacement = repl(m)
+    if replacement != whole:
+        yield from align(whole, replacement, m.start())
+
+
+@functools.lru_cache(maxsize=256)
+def _marker_of(kind: str) -> str:
+    return f"{MARKER_PREFIX}{kind}]"
+
+
+_MARKER_SPLIT = re.compile(r"(\[REDACTED:[A-Za-z0-9_.:-]{1,200}\])")
+
+
+def align(whole: str, replacement: str, base: int) -> Iterator[Span]:
+    """The spans of ``whole`` (found at ``base``) that ``replacement`` turned into markers.
+
+    Judges return the match with markers in place of secrets (``password=[REDACTED:password]``);
+    the text between markers is kept as it was, so it locates each replaced piece.
+    """
+    parts = _MARKER_SPLIT.split(replacement)
+    if len(parts) < 3 or not whole.startswith(parts[0]) or not whole.endswith(parts[-1]):
+        yield base, base + len(whole), _first_marker(replacement)
+        return
+    pos = len(parts[0])
+    stop = len(whole) - len(parts[-1])
+    for k in range(1, len(parts) - 1, 2):
+        marker, after = parts[k], parts[k + 1]
+        if k + 2 >= len(parts):
+            end = stop
+        else:
+            end = whole.find(after, pos + 1, stop) if after else -1
+            if end < 0:  # cannot tell where this piece ends: cover the rest in one span
+                yield base + pos, base + stop, marker
+                return
+        if end > pos:
+            yield base + pos, base + end, marker
+        pos = end + len(after)
+
+
+def _first_marker(text: str) -> str:
+    m = _MARKER_RE.search(text)
+    return m.group(0) if m else _marker_of("credential")
+
+
+def merge(spans: list[tuple[int, int, int, str]]) -> list[Span]:
+    """Overlapping or touching spans become one; the earliest rule's marker names it."""
+    spans.sort()
+    out: list[list[object]] = []
+    for start, end, rank, marker in spans:
+        if out and start <= out[-1][1]:  # type: ignore[operator]
+            last = out[-1]
+            last[1] = max(last[1], end)  # type: ignore[call-overload]
+            if rank < last[2]:  # type: ignore[operator]
+                last[2], last[3] = rank, marker
+        else:
+            out.append([start, end, rank, marker])
+    return [(s, e, m) for s, e, _, m in out]  # type: ignore[misc]
+
+
+def replace(text: str, spans: Sequence[Span]) -> str:
+    out: list[str] = []
+    last = 0
+    for start, end, marker in spans:
+        out.append(text[last:start])
+        out.append(marker)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+Splitter = re.Pattern[str]
+
+
+@functools.lru_cache(maxsize=64)
+def _marker_splitter(kinds: frozenset[str]) -> Splitter:
+    """Finds the markers of the given kinds.
+
+    Only markers of kinds this sanitizer produces are trusted and kept as they are: a
+    "[REDACTED:<anything>]" in the input could otherwise smuggle a secret through.
+    """
+    alternation = "|".join(re.escape(k) for k in sorted(kinds, key=len, reverse=True))
+    return re.compile(r"(\[REDACTED:(?:" + alternation + r")\])")
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def _lower(text: str) -> str:
+    """Lower-cased text with the same length as ``text`` (anchor positions index both)."""
+    lower = text.lower()
+    # a few characters lower-case to two ("İ" -> "i̇"); fall back to ASCII-only lowering
+    return lower if len(lower) == len(text) else text.translate(_ASCII_LOWER)
+
+
+def _blank_markers(text: str, split: Splitter) -> str:
+    """The text rules see: each trusted marker turned into as many newlines (the same length,
+    so spans index the real text; a newline ends every value, so no rule reads across one)."""
+    if MARKER_PREFIX not in text:
+        return text
+    return split.sub(lambda m: "\n" * len(m.group(0)), text)
+
+
+def _rewrite(rule: _Rule, text: str, lower: str) -> str:
+    """Apply a rule that rewrites rather than redacts (home paths become "~"), matching only
+    at its anchors; the same text object back when nothing changed."""
+    if not rule.anchors:
+        new = rule.regex.sub(rule.repl, text)
+        return text if new == text else new
+    haystack = text if rule.exact_anchors else lower
+    out: list[str] = []
+    last = 0
+    for hit in _positions(haystack, rule.anchors, rule.exact_anchors, None):
+        start = hit - rule.offset
+        if start < last or start < 0:
+            continue
+        m = rule.regex.match(text, start)
+        if m is None:
+            continue
+        replacement = rule.repl(m)
+        if replacement != m.group(0):
+            out.append(text[last:start])
+            out.append(replacement)
+            last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:
+    if prepass:  # home paths: rewritten first, so every rule sees the same "~"
+        lower = _lower(text)
+        for rule in prepass:
+            if rule.applies(text, lower):
+                new = _rewrite(rule, text, lower)
+                if new is not text:
+                    text, lower = new, _lower(new)
+    view = _blank_markers(text, split)
+    lower = _lower(view)
+    spans: list[tuple[int, int, int, str]] = []
+    anchors: dict[object, list[int]] = {}
+    for rank, rule in enumerate(rules):
+        if not rule.present(view, lower):
+            continue
+        for start, end, marker in rule.spans(view, lower, anchors):
+            if end > start:
+                spans.append((start, end, rank, marker))
+    if not spans:
+        return text
+    return replace(text, merge(spans))
+
+
+def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:
+    """Run the rules again where the last pass changed something, until nothing changes.
+
+    A marker changes what surrounds it, so a rule may now match next to it: redaction is
+    repeated to a fixed point, which makes ``sanitize`` idempotent. Every rule's context is
+    its own line (or the one before), so only lines holding a marker and their neighbours are
+    passed again: far cheaper than a second full pass.
+    """
+    for _ in range(_MAX_PASSES):
+        lines = text.split("\n")
+        dirty = [i for i, line in enumerate(lines) if MARKER_PREFIX in line]
+        if not dirty:
+            return text
+        blocks: list[list[int]] = []
+        for i in dirty:
+            lo, hi = max(i - 1, 0), min(i + 2, len(lines))
+            if blocks and lo <= blocks[-1][1]:
+                blocks[-1][1] = max(blocks[-1][1], hi)
+            else:
+                blocks.append([lo, hi])
+        changed = False
+        for lo, hi in reversed(blocks):
+            block = "\n".join(lines[lo:hi])
+            new = _pass(block, rules, prepass, split)
+            if new != block:
+                lines[lo:hi] = new.split("\n")
+                changed = True
+        if not changed:
+            return text
+        text = "\n".join(lines)
+    return text
+
+
+def redact(
+    text: str, rules: Sequence[_Rule], split: Splitter, prepass: Sequence[_Rule] = ()
+) -> str:
+    out = _pass(text, rules, prepass, split)
+    return _settle(out, rules, prepass, split) if out != text else out

@@ -1,0 +1,140 @@
+"""Value shapes: placeholders that look like tokens, names that look like values, opaque values.
+
+Secret scanners' documented false positives are mostly of three kinds, and so are the values a
+program prints next to a secret-ish word: a token format filled with a dummy (``ghp_xxxx...``,
+``AKIA...EXAMPLE``, ``glc_1111...``, an alphabet), a code identifier (``kVK_Return.u16``,
+``hf_requiredCharacteristicTypesForDisplayMetadata``), or a real random value. These checks
+run on one value (bounded length), never on the whole text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from itertools import pairwise
+
+_WORD_PIECES = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_VOWELS = frozenset("aeiouyAEIOUY")
+_ASC = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = frozenset("0123456789")
+#: Shapes are judged on a value's first 512 characters (a judge's cost stays bounded).
+_MAX_VALUE = 512
+
+
+_RUN_OF_5 = re.compile(r"(.)\1{4}", re.S)
+_SEQ_3 = re.compile(
+    "|".join(_ASC[i : i + 3] for i in range(24))
+    + "|"
+    + "|".join(("0123456789" * 2)[i : i + 3] for i in range(10))
+)
+
+
+def _longest_sequence(value: str) -> int:
+    """The longest run of consecutive letters or digits (abcdef, 789012: wrapping digits)."""
+    low = value.lower()
+    if _SEQ_3.search(low) is None:
+        return min(len(value), 2)  # no three in a row: the common case, at C speed
+    best = run = 1
+    for a, b in pairwise(low):
+        step = (a in _DIGITS and b in _DIGITS and (int(b) - int(a)) % 10 == 1) or (
+            a in _ASC and b in _ASC and ord(b) - ord(a) == 1
+        )
+        run = run + 1 if step else 1
+        best = max(best, run)
+    return best if value else 0
+
+
+def _periodic(value: str, max_period: int = 4) -> bool:
+    """``123123123123``, ``abababab``: a short unit repeated."""
+    n = len(value)
+    for p in range(1, max_period + 1):
+        if n >= 3 * p and value == (value[:p] * (n // p + 1))[:n]:
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=2048)
+def is_dummy(value: str) -> bool:
+    """A token-shaped placeholder: a long run of one character (``xxxx``, ``0000``, ``####``),
+    mostly an alphabet or counting sequence, a short unit repeated, or AWS's documented
+    example key."""
+    core = value[:_MAX_VALUE].strip("=")
+    if not core:
+        return True
+    if _RUN_OF_5.search(core) or _periodic(core):
+        return True
+    seq = _longest_sequence(core)
+    if seq >= 12 and seq >= 0.4 * len(core):
+        return True
+    return core.endswith("EXAMPLE")
+
+
+@functools.lru_cache(maxsize=2048)
+def wordish(value: str) -> bool:
+    """Made of words: every alphabetic piece (split at case changes, digits and separators)
+    has a vowel or is at most 3 letters, digits come in short groups at piece ends, and no
+    piece alternates letters and digits. ``SalesResults-1.2``, ``DOC_Vector_5_32``,
+    ``kVK_Return.u16``, ``jetbrains.mps.v8_elimination`` are; ``su9OL59biWiJu7`` is not."""
+    value = value[:_MAX_VALUE]
+    letters = 0
+    for chunk in re.split(r"[^A-Za-z0-9]+", value):
+        if not chunk:
+            continue
+        if _switches(chunk) > 1:
+            return False
+        for piece in _WORD_PIECES.findall(chunk):
+            if piece.isdigit():
+                if len(piece) > 4:
+                    return False
+                continue
+            letters += len(piece)
+            if len(piece) > 3 and not any(c in _VOWELS for c in piece):
+                return False
+            if len(piece) > 5 and piece.isupper() and _vowel_share(piece) < 0.2:
+                return False
+    return letters > 0
+
+
+def _vowel_share(piece: str) -> float:
+    return sum(c in _VOWELS for c in piece) / len(piece)
+
+
+def _switches(chunk: str) -> int:
+    """How often a chunk changes between letters and digits (``v8`` 1, ``a1b2`` 3)."""
+    n = 0
+    for a, b in pairwise(chunk):
+        if (a in _DIGITS) != (b in _DIGITS):
+            n += 1
+    return n
+
+
+_NUMBERISH = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]{1,64}|[0-9][0-9_.,:]{0,64})")
+
+
+@functools.lru_cache(maxsize=2048)
+def opaque(value: str) -> bool:
+    """A value that reads as a credential even with no name before it: 8+ characters without
+    spaces, not a number, path, URL, placeholder or code name; letters mixed with digits (or
+    symbols, or base64 padding), as generated keys and passwords are."""
+    n = len(value)
+    if n < 8 or n > 512 or any(c.isspace() for c in value):
+        return False
+    if _NUMBERISH.fullmatch(value) or "://" in value or value.startswith(("/", "~/", "./", "$")):
+        return False
+    if is_dummy(value) or wordish(value):
+        return False
+    has_digit = any(c in _DIGITS for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    if not has_alpha:
+        return False
+    symbols = any(not c.isalnum() and c not in "_-." for c in value)
+    return has_digit or (symbols and n >= 10) or value.endswith("=")
+
+
+def vendor_dummy(body: str) -> bool:
+    """What follows a vendor prefix is a placeholder: a dummy, digits only, or words with no
+    digit (``hf_requiredCharacteristicTypesForDisplayMetadata``, ``xoxb-my-bot-token``)."""
+    core = body.strip("-_.")
+    if is_dummy(core) or not any(c.isalpha() for c in core):
+        return True
+    return not any(c in _DIGITS for c in core) and wordish(core)

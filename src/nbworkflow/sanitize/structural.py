@@ -1,0 +1,593 @@
+"""Structural rules: credentials recognised by what surrounds them (names, URLs, headers,
+command lines, pydantic echoes, SQL, a KeyError or a credential word before a value).
+
+Over 400 lines on purpose: the rules share the placeholder, code-likeness and value-shape
+judgements, and splitting them by syntax would scatter those across modules."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+
+from .engine import CONTEXT, _Chain, _Rule
+from .entropy import _DIGIT, _looks_random
+from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _words
+from .names import _NAME_CHARS, _QUERY_NAMES, _kind_for, is_secret_name
+from .shapes import is_dummy, opaque, wordish
+
+# -- structure ---------------------------------------------------------------------------------
+_PLACEHOLDER = re.compile(
+    r"""(?ix)
+    (?:none|null|nil|undefined|true|false|n/?a|empty|unset|missing|required|optional|
+       \*+|x{3,}|\.{3}|…|-+|_+|\?+|0|
+       <[^<>]*>|<[^<>]*|[^<>]*>|\$.*|\[[A-Za-z][A-Za-z0-9 _-]*\]|%\([^)]*\)[sdr]|%[sdr]|
+       \{[A-Za-z_0-9.!:\[\]'"]*\}|\{\{[^}]*\}\}|
+       your[_-]?\w*|my[_-]?(?:secret|password|token|api[_-]?key)|
+       pass(?:word|wd)?|pwd|secret|token|api[_-]?key|username|user|changeme|test|example|foo|bar|baz|foobar|mysecret|mypassword|
+       (?:[^<>]*<[^<>]+>)+[^<>]*|
+       <redacted>|redacted|\*\*\*\w*)
+    """
+)
+_IDENT_CHAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_PY_WORDS = _words(
+    "lambda None True False self cls str bytes int float bool dict list tuple set len repr "
+    "object Any Optional SecretStr Secret getpass input os sys env environ settings config "
+    "kwargs args request req response resp"
+)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
+        return value[1:-1]
+    return value
+
+
+@functools.lru_cache(maxsize=2048)
+def _is_placeholder(value: str) -> bool:
+    inner = _unquote(value).strip()
+    if not inner:
+        return True
+    if inner[:2] in ("f'", 'f"', "b'", 'b"', "r'", 'r"') and "{" in inner:
+        return True
+    return bool(_PLACEHOLDER.fullmatch(inner)) or is_dummy(inner)
+
+
+#: Variable and constant naming styles (snake_case, UPPER_SNAKE, lowerCamel), no trailing digit.
+_CODE_NAME = re.compile(
+    r"(?:[a-z_][a-z0-9_]{0,63}|[A-Z_][A-Z0-9_]{0,63}|[a-z][A-Za-z]{0,63})(?<![0-9])"
+)
+
+
+def _code_like(name: str, value: str, after: str) -> bool:
+    """An unquoted value that is a Python expression (``token=self.token``, ``key=len``,
+    ``password=getpass()``, ``api_key=os.environ[...]``) rather than a literal secret."""
+    call = re.match(r"([A-Za-z_][\w.]*)[(\[]", value)
+    if call and _IDENT_CHAIN.fullmatch(call.group(1)):
+        return True  # os.environ[...], getpass(...)
+    if not _IDENT_CHAIN.fullmatch(value):
+        return False
+    if after[:1] in ("(", "["):
+        return True
+    if value in _PY_WORDS or value.split(".", 1)[0] in _PY_WORDS:
+        return True
+    if "." in value and not any(c.isdigit() for c in value):
+        return True
+    low = value.lower()
+    if low == name.lower().lstrip("-"):
+        return True
+    if _CODE_NAME.fullmatch(value) and is_secret_name(value):
+        return True  # password=db_password, token=API_TOKEN; not password=CleartextPassword1
+    # ambiguous names (sorted(key=len), check(auth=basic)): a plain word is code
+    bare = name.lower().lstrip("-").strip("\"'")
+    return bare in ("key", "auth", "pass", "session", "sig", "cookie", "secret") and value.isalpha()
+
+
+# name ... separator ... value; anchored on the secret word so the regex skips most text fast
+_KV = re.compile(
+    r"""(?ix)
+    (?P<kw>pass(?:word|wd|phrase)?|pa?s{1,2}w(?:or|ro|o|r)?d|pwd|secret|token|key|auth|credential|
+        cred|session|sessid|sig|dsn|code)
+    (?P<rest>[a-z0-9_.-]{0,64})
+    (?P<q>["']?)
+    (?P<sep>[ \t]{0,8}(?::=|=>|==|=|:|->)[ \t]{0,8})
+    (?P<v>"(?:[^"\\\n]|\\.){0,2000}"|'(?:[^'\\\n]|\\.){0,2000}'|b'(?:[^'\\\n]|\\.){0,2000}'
+        |b"(?:[^"\\\n]|\\.){0,2000}"
+        |\$?\{[^{}\n]{0,200}\}|[^\s"'`,;&)\]}>]{1,2000})
+    """
+)
+
+
+def _kv_repl(m: re.Match[str]) -> str:
+    text = m.string
+    start = m.start()
+    # the regex starts at the secret word; walk back to the start of the name
+    i = start
+    floor = max(start - CONTEXT, 0)
+    while i > floor and text[i - 1] in _NAME_CHARS:
+        i -= 1
+    name_start = i
+    quote_before = text[i - 1] if i > 0 else ""
+    name = text[name_start:start] + m.group("kw") + m.group("rest")
+    bare = name.strip(".-").rsplit(".", 1)[-1]  # self.api_key -> api_key
+    q = m.group("q")
+    sep = m.group("sep").strip()
+    value = m.group("v")
+    if sep == "==" or sep == "->":
+        return m.group(0)
+    if q and quote_before != q:
+        return m.group(0)
+    in_query = quote_before in ("?", "&", ";") and sep == "="
+    if in_query:
+        secret = bare.lower() in _QUERY_NAMES or is_secret_name(bare)
+    else:
+        secret = is_secret_name(bare)
+    if not secret:
+        return m.group(0)
+    if bare.upper() in ("PWD", "OLDPWD") and _unquote(value)[:1] in ("/", "~", ""):
+        return m.group(0)
+    if _is_placeholder(value):
+        return m.group(0)
+    quoted = value[:1] in ("'", '"') or value[:2] in ("b'", 'b"')
+    inner = _unquote(value[1:] if value[:2] in ("b'", 'b"') else value)
+    if quoted and _ENV_NAME.fullmatch(inner) and is_secret_name(inner):
+        return m.group(0)  # api_key_var = "OPENAI_API_KEY": the name of a secret
+    if not _strong_name(bare) and not _credential_like(inner):
+        return m.group(0)  # token="#dcdccc", key="bash-language-server": not credentials
+    if len(inner) < 8 and not _strong_name(bare, passwords_only=True):
+        return m.group(0)  # key=abc, token=1: too short for a key or token
+    if not quoted:
+        after = text[m.end() : m.end() + 1]
+        if _code_like(bare, value, after):
+            return m.group(0)
+        fake_marker = value.startswith(MARKER_PREFIX)  # trusted markers never get here
+        if not fake_marker and (value[:1] in ("(", "[", "{", "<") or value.endswith(":")):
+            return m.group(0)
+        if sep != ":" and not bare.isupper() and _PLAIN_IDENT.fullmatch(value):
+            return m.group(0)  # key=literal_sort_key: a variable, in code-style naming
+        if sep == ":":
+            # `password: hunter2` only as a header / YAML line of its own; a ':' in prose
+            # ("password: must be 8 characters") is not a key-value pair.
+            line_start = text.rfind("\n", max(name_start - CONTEXT, 0), name_start) + 1
+            head = text[line_start:name_start].strip()
+            stop = min(m.end() + CONTEXT, len(text))
+            line_end = text.find("\n", m.end(), stop)
+            tail = text[m.end() : stop if line_end < 0 else line_end].strip()
+            if head.strip("-#> ") or tail:
+                return m.group(0)
+    marker = _marker(_kind_for(name.strip(".-")))
+    vstart = m.start("v") - start
+    whole = m.group(0)
+    if quoted:
+        opener = value[:2] if value[:2] in ("b'", 'b"') else value[0]
+        return whole[:vstart] + opener + marker + value[-1]
+    return whole[:vstart] + marker
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
+#: Words that make a name unambiguous: api_key and access_token hold credentials whatever
+#: their value looks like, where key and token alone may name a dict key or a lexer token.
+_STRONG_WORDS = _words("API ACCESS AUTH SECRET PRIVATE CLIENT BEARER REFRESH SESSION APIKEY")
+
+
+def _strong_name(name: str, *, passwords_only: bool = False) -> bool:
+    kind = _kind_for(name)
+    if kind in _ALWAYS_SECRET_KINDS:
+        return True
+    if passwords_only:
+        return False
+    words = {w.upper() for w in _NAME_PIECES.findall(name)}
+    return len(words) >= 2 and bool(words & _STRONG_WORDS)
+
+
+_NAME_PIECES = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+_PLAIN_IDENT = re.compile(r"[A-Za-z_]+")
+#: Names whose values are secrets even when they read like words (passwords often do).
+_ALWAYS_SECRET_KINDS = frozenset({"password", "secret", "aws-secret-key", "credential"})
+
+
+@functools.lru_cache(maxsize=2048)
+def _credential_like(value: str) -> bool:
+    """Token-ish: a digit and 8+ characters, or random-looking. ``key="bash-language-server"``
+    and ``token='#dcdccc'`` are not; real API keys, tokens and session ids are."""
+    value = value.strip()
+    if _NUMBER.fullmatch(value) or "%s" in value or "%(" in value or "{}" in value:
+        return False  # TOKEN_ADJUST = 0x00000020, "--token=%s": numbers and templates
+    if is_dummy(value) or wordish(value):
+        return False  # xxxx..., SalesResults-1.2, jetbrains.mps.v8_elimination
+    if len(value) >= 8 and _DIGIT.search(value) and " " not in value:
+        return True
+    return _looks_random(value, min_len=16)
+
+
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F_]+|[0-9][0-9_.]*")
+
+
+_URL_CREDS = re.compile(
+    r"://(?P<user>[^\s:/?#@'\"<>\[\]]{0,256}):(?P<v>[^\s/?#'\"<>]{1,512})@"
+    r"(?=[^\s@/'\"<>]{0,256}(?:[\s/?#'\"<>]|$))"
+)
+
+
+def _url_repl(m: re.Match[str]) -> str:
+    value = m.group("v")
+    if not _prev_char(m).isalnum() or _is_placeholder(value):
+        return m.group(0)
+    if value.isdigit() and not m.group("user"):
+        return m.group(0)  # "://:8080@" is not a password
+    return f"://{m.group('user')}:{_marker('url-credentials')}@"
+
+
+#: "mysql+pymysql//root:pw@host": a scheme with its colon missing (the URL parser then fails
+#: and prints the string it could not parse).
+_URL_CREDS_NO_COLON = re.compile(
+    r"[A-Za-z0-9]//(?P<user>[^\s:/?#@'\"<>\[\]]{1,256}):(?P<v>[^\s/?#'\"<>]{1,512})@"
+    r"(?=[^\s@/'\"<>]{0,256}(?:[\s/?#'\"<>]|$))"
+)
+
+
+def _url_no_colon_repl(m: re.Match[str]) -> str:
+    text = m.string
+    end = m.start() + 1  # the match starts on the scheme's last character
+    lo = max(end - 32, 0)
+    j = end
+    while j > lo and (text[j - 1].isalnum() or text[j - 1] in "+.-"):
+        j -= 1
+    if not text[j].isalpha() or _is_placeholder(m.group("v")):
+        return m.group(0)
+    return f"{text[m.start()]}//{m.group('user')}:{_marker('url-credentials')}@"
+
+
+_URL_TOKEN_USER = re.compile(r"://(?P<v>[A-Za-z0-9_.~-]{16,512})@")
+
+
+def _url_token_repl(m: re.Match[str]) -> str:
+    if not _prev_char(m).isalnum() or not _looks_random(m.group("v"), min_len=16):
+        return m.group(0)
+    return f"://{_marker('url-credentials')}@"
+
+
+_AUTH_HEADER = re.compile(
+    r"""(?ix)
+    authorization(?P<q>["']?)(?P<sep>[ \t]{0,8}[:=][ \t]{0,8})(?P<q2>["']?)
+    (?:(?P<scheme>bearer|basic|token|digest|negotiate|ntlm|bot|apikey|api-key|sso-key|key|
+        aws4-hmac-sha256|hawk|otp)[ \t]{1,8})?
+    (?P<v>[^\s"',()\[\]{}`]{1,4096}(?:[ \t]{0,8},[ \t]{0,8}[A-Za-z][\w-]{0,64}=[^\s,"']{1,512}){0,8})
+    """
+)
+
+
+def _auth_repl(m: re.Match[str]) -> str:
+    value = m.group("v")
+    if _prev_char(m).isalnum() or _is_placeholder(value) or value.startswith("{"):
+        return m.group(0)
+    scheme = (m.group("scheme") or "").lower()
+    kind = {"bearer": "bearer-token", "basic": "basic-auth"}.get(scheme, "authorization")
+    if len(value) < 6 or not (scheme or _credential_like(value)):
+        return m.group(0)  # "Authorization: Bearer `...`", authorization: str
+    if not scheme and (
+        (len(value) < 8 and value.isalpha())
+        or _code_like("authorization", value, m.string[m.end() : m.end() + 1])
+        or _PLAIN_IDENT.fullmatch(value)
+    ):
+        return m.group(0)  # "authorization: required", authorization=authorization
+    return _keep_prefix(m, "v", _marker(kind))
+
+
+def _inside_word(m: re.Match[str]) -> bool:
+    """The match starts inside a longer word (``xBearer``, ``my_Basic``): not a header."""
+    prev = _prev_char(m)
+    return bool(prev) and (prev.isalnum() or prev in "_-")
+
+
+_BEARER = re.compile(r"(?i)bearer[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{8,4096}={0,2})")
+
+
+def _bearer_repl(m: re.Match[str]) -> str:
+    value = m.group("v")
+    if _inside_word(m):
+        return m.group(0)
+    has_digit = any(c.isdigit() for c in value)
+    mixed = value != value.lower() and value != value.upper()
+    if not has_digit and not (mixed and len(value) >= 20):
+        return m.group(0)  # "Bearer authentication failed" is prose
+    return _keep_prefix(m, "v", _marker("bearer-token"))
+
+
+_BASIC = re.compile(r"Basic[ \t]{1,8}(?P<v>[A-Za-z0-9+/]{6,1024}={0,2})(?![\w+/=])")
+
+
+def _basic_repl(m: re.Match[str]) -> str:
+    value = m.group("v")
+    if _inside_word(m):
+        return m.group(0)
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return m.group(0)
+    try:
+        pair = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return m.group(0)
+    if ":" not in pair or not pair.isprintable():
+        return m.group(0)  # only base64("user:password") is a Basic credential
+    return _keep_prefix(m, "v", _marker("basic-auth"))
+
+
+_COOKIE = re.compile(
+    r"""(?ix)
+    cookie(?P<q>["']?)[ \t]{0,8}[:=][ \t]{0,8}
+    (?P<v>"(?:[^"\\\n]|\\.){0,4096}"|'(?:[^'\\\n]|\\.){0,4096}'|[^\n"']{1,4096})
+    """
+)
+
+
+_COOKIE_PAIR = r"[\w!#$%&*+.^`|~-]+=[^;\s]*"
+_COOKIE_SHAPE = re.compile(_COOKIE_PAIR + r"(?:;[ \t]*[\w!#$%&*+.^`|~-]+(?:=[^;\s]*)?)*;?")
+
+
+def _cookie_repl(m: re.Match[str]) -> str:
+    text = m.string
+    start = m.start()
+    if text[max(start - 4, 0) : start].lower() == "set-":
+        start -= 4
+    before = text[start - 1] if start > 0 else ""
+    value = m.group("v")
+    quoted = value[:1] in ("'", '"')
+    if m.group("q"):
+        if before != m.group("q") or not quoted:
+            return m.group(0)
+    else:
+        line_start = text.rfind("\n", max(start - CONTEXT, 0), start) + 1
+        head = text[line_start:start]
+        if (
+            head.strip(" \t>*-")
+            and not head.rstrip().endswith(("-H", "--header"))
+            and (before not in ("'", '"'))
+        ):
+            return m.group(0)
+    if _is_placeholder(value) or ("=" not in value and len(value) < 16):
+        return m.group(0)
+    if value.rstrip().endswith("="):
+        return m.group(0)  # "Cookie: sid=" + a marker: the value is already redacted
+    if not _COOKIE_SHAPE.fullmatch(_unquote(value).strip()):
+        return m.group(0)  # `cookie: str | None = ...` is code, not a header
+    if quoted:
+        return _keep_prefix(m, "v", value[0] + _marker("cookie") + value[-1])
+    return _keep_prefix(m, "v", _marker("cookie"))
+
+
+_CLI_FLAG = re.compile(
+    r"""(?ix)
+    (?:password|passwd|passphrase|pass|pwd|secret|token|key)[a-z0-9-]{0,64}
+    (?P<sep>[ \t]{1,8}|["'],[ \t]{0,8})(?!-)(?P<v>"[^"\n]{0,512}"|'[^'\n]{0,512}'|[^\s"']{1,512})
+    """
+)
+
+
+def _cli_gate(text: str, at: int) -> bool:
+    """Only a flag: ``-`` starts the word the secret word ends (``--db-password``)."""
+    if at > 0 and text[at - 1] == "-":
+        return True
+    dash = text.rfind("-", max(at - 64, 0), at)
+    return dash >= 0 and _FLAG_WORD.fullmatch(text, dash, at) is not None
+
+
+_FLAG_WORD = re.compile(r"-[A-Za-z0-9-]{0,64}")
+
+
+def _cli_repl(m: re.Match[str]) -> str:
+    text = m.string
+    i = m.start()
+    floor = max(i - CONTEXT, 0)
+    while i > floor and (text[i - 1].isalnum() or text[i - 1] == "-"):
+        i -= 1
+    if text[i : i + 1] != "-" or (i > 0 and not (text[i - 1].isspace() or text[i - 1] in "'\"")):
+        return m.group(0)  # only `--password x` / `-token x` as a command-line argument
+    flag = text[i : m.start("sep")].lstrip("-")
+    value = m.group("v")
+    if "," in m.group("sep") and value[:1] not in ("'", '"'):
+        return m.group(0)  # ['--token', 'x'] is an argv list; "--token", type=str is code
+    if not is_secret_name(flag) or _is_placeholder(value):
+        return m.group(0)
+    if _IDENT_CHAIN.fullmatch(value) and (value in _PY_WORDS or is_secret_name(value)):
+        return m.group(0)
+    marker = _marker(_kind_for(flag))
+    if value[:1] in ("'", '"') and len(value) >= 2:
+        marker = value[0] + marker + value[-1]
+    return _keep_prefix(m, "v", marker)
+
+
+#: Short flags that carry a password, anchored on the flag (``-pX``, ``'-p', 'X'``,
+#: ``-u user:X``); the command word is then looked for earlier on the same line. (Anchoring on
+#: the command word and scanning forward for the flag was quadratic on "mysql mysql ...".)
+_CLI_SHORT = re.compile(
+    r"""(?x)
+    [ \t'"=]
+    (?:
+      -p(?P<v>[^\s'"-][^\s'"]{0,256})
+     |-[pa](?:[ \t]{1,8}|["'],[ \t]{0,8})["']?(?P<v2>[^\s'"-][^\s'"]{0,256})
+     |(?:-u|--user|--proxy-user)(?:[ \t=]{1,8}|["'],[ \t]{0,8})["']?[^\s:"']{1,128}:
+        (?P<v3>[^\s"']{1,256})
+    )
+    """
+)
+_MYSQL_WORDS = ("mysql", "mariadb")
+_PASS_FLAG_WORDS = ("sshpass", "redis-cli", "mongo", "smbclient", *_MYSQL_WORDS)
+_USER_FLAG_WORDS = ("curl", "wget")
+_CLI_SHORT_WORDS = (*_PASS_FLAG_WORDS, *_USER_FLAG_WORDS)
+
+
+def _command_head(text: str, at: int) -> str:
+    """The text before ``at`` on its line (at most ``CONTEXT`` characters), lower-cased."""
+    lo = max(at - CONTEXT, 0)
+    nl = text.rfind("\n", lo, at)
+    return text[nl + 1 if nl >= 0 else lo : at].lower()
+
+
+def _cli_short_gate(text: str, at: int) -> bool:
+    if text[at] not in " \t'\"=":
+        return False  # site-packages: a flag follows a space, a quote or "="
+    head = _command_head(text, at)
+    return any(word in head for word in _CLI_SHORT_WORDS)
+
+
+def _cli_short_repl(m: re.Match[str]) -> str:
+    head = _command_head(m.string, m.start())
+    if m.group("v") is not None:
+        group = "v"
+        # mysql -pX: a password; sshpass -pX too; elsewhere -p is a port or a path
+        ok = any(w in head for w in _PASS_FLAG_WORDS)
+    elif m.group("v2") is not None:
+        group = "v2"
+        ok = any(w in head for w in _PASS_FLAG_WORDS if w not in _MYSQL_WORDS)
+    else:
+        group = "v3"
+        ok = any(w in head for w in _USER_FLAG_WORDS)
+    value = m.group(group)
+    if not ok or _is_placeholder(value):
+        return m.group(0)
+    return _keep_prefix(m, group, _marker("password"), m.group(0)[m.end(group) - m.start() :])
+
+
+_PYDANTIC = re.compile(
+    r"input_value=(?P<v>'(?:[^'\\\n]|\\.){0,2048}'|\"(?:[^\"\\\n]|\\.){0,2048}\""
+    r"|[^\n]{0,2048}?)(?=, input_type=)"
+)
+
+
+def _pydantic_gate(text: str, at: int) -> bool:
+    """pydantic v2 prints "<loc>\n  <message> [type=..., input_value=..., input_type=...]": the
+    regex runs only where "[type=" is before it on the line and ", input_type=" follows."""
+    lo = max(at - CONTEXT, 0)
+    nl = text.rfind("\n", lo, at)
+    if nl < 0 or text.find("[type=", nl, at) < 0:
+        return False
+    return text.find(", input_type=", at, at + 2100) >= 0
+
+
+def _pydantic_repl(m: re.Match[str]) -> str:
+    text = m.string
+    line_start = text.rfind("\n", max(m.start() - CONTEXT, 0), m.start()) + 1
+    if "[type=" not in text[line_start : m.start()] or line_start == 0:
+        return m.group(0)
+    loc_start = text.rfind("\n", max(line_start - 1 - CONTEXT, 0), line_start - 1) + 1
+    loc = text[loc_start : line_start - 1]
+    parts = re.split(r"[.\s]+", loc.strip())
+    field = next((p for p in reversed(parts) if is_secret_name(p)), None)
+    value = m.group("v")
+    if field is None or _is_placeholder(value):
+        return m.group(0)
+    return _keep_prefix(m, "v", _marker(_kind_for(field)))
+
+
+_SQL = re.compile(r"(?i)(?:identified[ \t]{1,8}by|password)[ \t]{1,8}(?P<v>'[^'\n]{1,512}')")
+
+
+def _sql_repl(m: re.Match[str]) -> str:
+    value = m.group("v")
+    if _prev_char(m).isalnum() or _is_placeholder(value):
+        return m.group(0)
+    return _keep_prefix(m, "v", "'" + _marker("password") + "'")
+
+
+_KV_ANCHORS = tuple(
+    sorted(_words("pass pasw psw pwd secret token key auth cred sess sig dsn code= identified"))
+)
+
+
+# -- values with no name before them -----------------------------------------------------------
+# A KeyError prints the missing key, and a message may print a credential right after saying
+# what it is ("invalid token abc..."). There only the value's shape can tell: opaque values
+# (letters mixed with digits or symbols, no words, no paths) are taken for credentials.
+_KEYERROR = re.compile(r"KeyError: (?P<q>['\"])(?P<v>[^'\"\s\\]{8,512})(?P=q)")
+
+
+def _keyerror_repl(m: re.Match[str]) -> str:
+    value = m.group("v")
+    if not opaque(value) or is_secret_name(value):
+        return m.group(0)
+    return _keep_prefix(m, "v", _marker("credential"), m.group("q"))
+
+
+_NAMED_VALUE = re.compile(
+    r"""(?ix)
+    (?P<word>credentials?|token|password|passphrase|passwd|secret|api[ _-]?key|apikey|key)
+    (?::[ \t]{0,4}|[ \t]{1,4})(?P<q>['"`]?)(?P<v>[^\s'"`]{8,512})
+    """
+)
+
+
+def _named_value_repl(m: re.Match[str]) -> str:
+    if _prev_char(m).isalnum() or _prev_char(m) in "_-":
+        return m.group(0)
+    value = m.group("v").rstrip(".,;:)]}>")
+    if m.group("q") and not m.group("v").endswith(value):
+        value = value.rstrip(m.group("q"))
+    if not opaque(value) or _is_placeholder(value) or is_secret_name(value):
+        return m.group(0)
+    start = m.start("v") - m.start()
+    whole = m.group(0)
+    return whole[:start] + _marker(_kind_for(m.group("word"))) + whole[start + len(value) :]
+
+
+def _structural_rules() -> list[_Rule]:
+    return [
+        # user:password@ (also with the scheme's colon missing) and token@ share "//"
+        _Chain(
+            "url-credentials",
+            _URL_CREDS,
+            _url_repl,
+            anchors=("//",),
+            offset=1,
+            exact_anchors=True,
+            parts=(
+                (_URL_CREDS, _url_repl, None),
+                (_URL_TOKEN_USER, _url_token_repl, None),
+                (_URL_CREDS_NO_COLON, _url_no_colon_repl, None),
+            ),
+        ),
+        _Rule("authorization", _AUTH_HEADER, _auth_repl, anchors=("authorization",)),
+        _Rule("cookie", _COOKIE, _cookie_repl, anchors=("cookie",)),
+        _Rule("bearer-token", _BEARER, _bearer_repl, anchors=("bearer",)),
+        _Rule("basic-auth", _BASIC, _basic_repl, anchors=("Basic",), exact_anchors=True),
+        _Rule(
+            "password",
+            _PYDANTIC,
+            _pydantic_repl,
+            anchors=("input_value=",),
+            exact_anchors=True,
+            gate=_pydantic_gate,
+        ),
+        _Rule(
+            "password",
+            _CLI_SHORT,
+            _cli_short_repl,
+            triggers=_CLI_SHORT_WORDS,
+            anchors=("-p", "-a", "-u", "--user", "--proxy-user"),
+            offset=1,
+            exact_anchors=True,
+            gate=_cli_short_gate,
+        ),
+        # SQL literals, flags, name=value pairs and messages start at the same secret words
+        _Chain(
+            "credential",
+            _KV,
+            _kv_repl,
+            anchors=_KV_ANCHORS,
+            parts=(
+                (_SQL, _sql_repl, None),
+                (_CLI_FLAG, _cli_repl, _cli_gate),
+                (_KV, _kv_repl, None),
+                (_NAMED_VALUE, _named_value_repl, None),
+            ),
+        ),
+        _Rule(
+            "credential",
+            _KEYERROR,
+            _keyerror_repl,
+            anchors=("KeyError: ",),
+            exact_anchors=True,
+        ),
+    ]
