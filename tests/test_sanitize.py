@@ -18,12 +18,12 @@ from nbworkflow.sanitize import (
     Sanitizer,
     add_pattern,
     is_secret_name,
-    main,
     redaction_kinds,
     register_secret,
     sanitize,
     truncate_middle,
 )
+from nbworkflow.sanitize.cli import main
 
 # `nbworkflow.sanitize` the attribute is the function (re-exported); this is the module
 san_module = importlib.import_module("nbworkflow.sanitize")

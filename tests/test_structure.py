@@ -137,9 +137,11 @@ def test_model_prompts_are_built_from_sanitized_text(tmp_path: Path) -> None:
     a model request. Deleting the sanitize call of the prompt builder turns this red."""
     from tests.test_adaptive import GOOD, URL, Staging, load, run_heal, spec_text
 
-    github = "ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789AB"
-    aws = "AKIA" + "IOSFODNN7EXAMPLE"
-    anthropic = "sk-ant-api03-" + "abcdefghijklmnopqrstuvwxyz0123456789"
+    # Random-looking values: alphabet runs and AWS's documented EXAMPLE key are placeholders
+    # that the sanitizer keeps on purpose.
+    github = "ghp_" + "R7d9Kq2LmX4vB8nT1wZc6YpF3sHj0GaE5uNi"
+    aws = "AKIA" + "Q3ZT7LWJ5RNX2HBD"
+    anthropic = "sk-ant-api03-" + "Zx81QwErTy5uIoPa3sDfGh7jKl0ZxCvBnM2qWe"
     code = (
         f"TOKEN = {github!r}  # a model hard-coded a credential\n"
         "def sync_to_crm(user):\n"

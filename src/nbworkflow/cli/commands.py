@@ -320,7 +320,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_sanitize(args: argparse.Namespace) -> int:
-    from ..sanitize import main as sanitize_main
+    from ..sanitize.cli import main as sanitize_main
 
     return sanitize_main(list(args.rest))
 

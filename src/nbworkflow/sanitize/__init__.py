@@ -34,7 +34,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from .cli import main
 from .names import is_secret_name
 from .registry import _KINDS, Sanitizer
 from .truncate import truncate_middle
