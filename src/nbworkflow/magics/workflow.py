@@ -23,7 +23,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display as _display
 
-from .cell import ACTIVE, WAITING, CellRuns
+from .awaited import MARK
+from .cell import ACTIVE, WAITING, Attempt, CellRuns
+from .runner import RunInterrupted
 
 if TYPE_CHECKING:
     from ..events import RunEvent
@@ -222,7 +224,7 @@ class WorkflowMagics(Magics):
         help="Return at once; the view keeps updating (%%workflow cancel stops it).",
     )
     @line_cell_magic
-    def workflow(self, line: str, cell: str | None = None) -> None:
+    def workflow(self, line: str, cell: str | None = None) -> Any:
         """Run the workflow written as YAML in the cell body, and watch it live.
 
         ``${name}`` in the YAML is filled from the notebook's variables, then the environment.
@@ -231,12 +233,15 @@ class WorkflowMagics(Magics):
         """
         if cell is None:
             return self._line(line)
+        # The kernel awaits this cell (magics.awaited): return a coroutine that waits.
+        awaited = line.startswith(MARK)
+        if awaited:
+            line = line[len(MARK) :]
         args = parse_argstring(cast(Any, self).workflow, line)
-        self._run_cell(args, cell)
-        return None
+        return self._run_cell(args, cell, awaited)
 
     # -- %%workflow ------------------------------------------------------------------------
-    def _run_cell(self, args: argparse.Namespace, cell: str) -> None:
+    def _run_cell(self, args: argparse.Namespace, cell: str, awaited: bool = False) -> Any:
         from ..exceptions import WorkflowError
 
         if not cell.strip():
@@ -246,7 +251,33 @@ class WorkflowMagics(Magics):
             spec, variables, make_provider = self._prepare(args, cell, user_ns)
         except WorkflowError as exc:
             raise _usage(exc) from None
-        self._launch(args, spec, variables, make_provider, user_ns)
+        cell_runs, attempt = self._launch(args, spec, variables, make_provider, user_ns)
+        if attempt is None:
+            return None
+        if awaited:
+            return self._settle_awaited(cell_runs, attempt)
+        attempt.run.start()
+        try:
+            attempt.run.wait()
+        except KeyboardInterrupt:
+            self._settle(cell_runs, attempt, interrupted=True)
+        except BaseException as exc:
+            self._settle(cell_runs, attempt, error=exc)
+        else:
+            self._settle(cell_runs, attempt)
+        return None
+
+    async def _settle_awaited(self, cell_runs: CellRuns, attempt: Attempt) -> None:
+        """The awaited cell: wait on the kernel's loop, so widget messages are handled."""
+        attempt.run.start()
+        try:
+            await attempt.run.wait_async()
+        except RunInterrupted:
+            self._settle(cell_runs, attempt, interrupted=True)
+        except BaseException as exc:
+            self._settle(cell_runs, attempt, error=exc)
+        else:
+            self._settle(cell_runs, attempt)
 
     def _prepare(
         self, args: argparse.Namespace, cell: str, user_ns: Mapping[str, Any]
@@ -298,7 +329,8 @@ class WorkflowMagics(Magics):
         variables: dict[str, str],
         make_provider: Callable[[], tuple[Any, bool]],
         user_ns: dict[str, Any],
-    ) -> None:
+    ) -> tuple[CellRuns, Attempt | None]:
+        """Set up the cell's first run; its attempt, or None when it went to the background."""
         from ..approval import default_who
         from ..engine import secret_values
         from ..sanitize import sanitize
@@ -320,29 +352,39 @@ class WorkflowMagics(Magics):
             display=display,
         )
         attempt = cell.start(cell.first_run(), first=True)
-        run_id, run_dir, state, run = attempt.run_id, attempt.run_dir, attempt.state, attempt.run
         if args.background:
             cell.run_in_background(attempt)
             if args.quiet:
-                print(f"workflow {spec.name} started in the background: run {run_id} ({run_dir})")
-            return
+                print(
+                    f"workflow {spec.name} started in the background: run {attempt.run_id} "
+                    f"({attempt.run_dir})"
+                )
+            return cell, None
+        return cell, attempt
 
-        run.start()
-        try:
-            run.wait()
-        except KeyboardInterrupt:
+    def _settle(
+        self,
+        cell: CellRuns,
+        attempt: Attempt,
+        *,
+        interrupted: bool = False,
+        error: BaseException | None = None,
+    ) -> None:
+        """The end of the cell's own run: final view, then a short error if it did not succeed."""
+        args, run_id, run_dir, state = cell.args, attempt.run_id, attempt.run_dir, attempt.state
+        if interrupted:
             cell.finalize(attempt)
             raise UsageError(
                 f"run {run_id} cancelled by a kernel interrupt: "
                 f"{_counts_text(state)}; log in {run_dir}"
             ) from None
-        except BaseException as exc:
+        if error is not None:
             cell.finalize(attempt)
             from ..exceptions import WorkflowError
 
-            if isinstance(exc, WorkflowError):
-                raise _usage(exc) from None
-            raise
+            if isinstance(error, WorkflowError):
+                raise _usage(error) from None
+            raise error
         result = cell.finalize(attempt)
         if result is not None and not result.ok:
             from ..widgets.static import failure_summary

@@ -65,8 +65,11 @@ class RunView:
         self._last_draw = float("-inf")
         self._pending = False
         self._finished = False
-        self._user_selected = False
-        self._setting_options = False
+        self._picked: str | None = None
+        """The node a person picked in the drop-down (it then stays shown)."""
+        self._ours = threading.local()
+        """Set while this view itself changes the selector, in the thread that changes it: a
+        pick arriving from the browser at that moment (another thread) is still a pick."""
         self.summary = w.HTML(value="<i>waiting for the run to start…</i>")
         self.graph = w.HTML(
             value="",
@@ -87,11 +90,7 @@ class RunView:
             self.state.apply(event)
             if isinstance(event, RunStarted):
                 self.layout = layout_for(self.state)
-                self._setting_options = True
-                try:
-                    self.selector.options = list(self.state.nodes)
-                finally:
-                    self._setting_options = False
+                self._set_selector(options=list(self.state.nodes))
         if isinstance(event, RunFinished):
             self.finish()
             return
@@ -166,14 +165,10 @@ class RunView:
             f'<div class="nbw-live-summary" data-run-status="{state.status.value}" '
             f'style="font-weight:600;color:{colour}">{escape(line)}</div>'
         )
-        if not self._user_selected:
-            pick = self._auto_selection()
-            if pick is not None and pick != self.selector.value:
-                self._setting_options = True
-                try:
-                    self.selector.value = pick
-                finally:
-                    self._setting_options = False
+        pick = self._picked if self._picked is not None else self._auto_selection()
+        if pick is not None and pick != self.selector.value:
+            # Also puts a person's pick back if an automatic one crossed it on the wire.
+            self._set_selector(value=pick)
         self._draw_details()
 
     def _auto_selection(self) -> str | None:
@@ -206,11 +201,19 @@ class RunView:
             artifact = load_artifacts(single, self.run_dir, redact=self.redact).get(node.id)
         self.details.value = node_details_html(node, artifact, expanded=True)
 
+    def _set_selector(self, **traits: Any) -> None:
+        self._ours.active = True
+        try:
+            for name, value in traits.items():
+                setattr(self.selector, name, value)
+        finally:
+            self._ours.active = False
+
     def _on_select(self, change: dict[str, Any]) -> None:
-        if self._setting_options:
+        if getattr(self._ours, "active", False) or change["new"] is None:
             return
         with self._lock:
-            self._user_selected = True
+            self._picked = change["new"]
             self._draw_details()
 
 
