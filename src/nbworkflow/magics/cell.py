@@ -64,6 +64,10 @@ class CellRuns:
     who: str
     display: Callable[..., Any]
     handle: Any = None
+    panel_handle: Any = None
+    answered: list[str] = field(default_factory=list)
+    """The decisions given through the buttons, for the note that replaces them."""
+    """The output that holds the questions (apart from the static rendering, see below)."""
     panels: dict[str, Any] = field(default_factory=dict)
     """``ApprovalPanel`` per waiting node of the run shown now."""
     last: Attempt | None = None
@@ -73,8 +77,10 @@ class CellRuns:
     """The waiting run the panels answer (``None`` once a click answered it)."""
     asked: Attempt | None = None
     """The last run that asked (kept after the click, to ask again if the resume fails)."""
-    questions: dict[str, str] = field(default_factory=dict)
+    questions: dict[str, Any] = field(default_factory=dict)
     """The bundle that shows the panels (shown again when a resume cannot start)."""
+    asked_static: dict[str, str] = field(default_factory=dict)
+    """The static rendering of the run that asked (shown again when a resume cannot start)."""
 
     def __post_init__(self) -> None:
         self.home = self.runs_root.absolute()
@@ -110,6 +116,10 @@ class CellRuns:
             )
             if self.handle is None:
                 self.handle = self.display(bundle, raw=True, display_id=True)
+                if self.args.background:
+                    # Questions may come after the cell returned, when only an update of an
+                    # output shown during the cell still reaches it: keep a place for them.
+                    self.panel_handle = self.display({"text/plain": ""}, raw=True, display_id=True)
             else:
                 self.handle.update(bundle, raw=True)
         run: LoopThreadRun[RunResult] = LoopThreadRun(
@@ -212,10 +222,26 @@ class CellRuns:
             self.show_questions(attempt, bundle)
         else:
             self.handle.update(bundle, raw=True)
+            if self.panel_handle is not None and self.answered:
+                note = (
+                    f"{'; '.join(self.answered)}: the run went on as run {attempt.run_id} "
+                    f"({state.status.value})"
+                )
+                self._show_panel(
+                    {
+                        "text/html": f'<div class="nbw-approval-answered">{escape(note)}</div>',
+                        "text/plain": note,
+                    }
+                )
         return result
 
     def show_questions(self, attempt: Attempt, bundle: dict[str, str]) -> None:
-        """The static rendering of a waiting run, then an ``ApprovalPanel`` per waiting node."""
+        """The static rendering of a waiting run, then its questions in an output of their own.
+
+        Two outputs, because a shared notebook has no kernel: nbconvert (and GitHub) pick a
+        widget view over any other type in the same output and draw nothing without widget
+        state, so the static rendering must never share an output with the buttons.
+        """
         import ipywidgets as w
 
         from ..approval import ApprovalRequest
@@ -225,25 +251,35 @@ class CellRuns:
         self.panels = {
             r.node_id: ApprovalPanel(r, self.decide, redact=self.redact) for r in requests
         }
-        names = escape(", ".join(self.panels))
+        names = ", ".join(self.panels)
         intro = w.HTML(
             value=f'<div class="nbw-approval-intro" style="font-weight:600;color:#b45309">'
-            f"Waiting for your decision on: {names}. A click continues the run here "
+            f"Waiting for your decision on: {escape(names)}. A click continues the run here "
             f"(as {escape(self.who)}).</div>"
         )
-        static = w.HTML(value=bundle["text/html"])
-        area = w.VBox([static, intro, *(p.widget for p in self.panels.values())])
+        area = w.VBox([intro, *(p.widget for p in self.panels.values())])
         area.add_class("nbw-approval-area")
         WAITING[attempt.run_id] = self
         self.asking = self.asked = attempt
+        how = f"nbworkflow resume {attempt.run_id} --approve NODE"
+        static = dict(bundle)
+        static["text/plain"] = bundle["text/plain"] + (
+            f"\nwaiting for a decision on: {names} (or: {how})"
+        )
+        self.asked_static = static
+        self.handle.update(static, raw=True)
         out = dict(area._repr_mimebundle_())
-        out["text/html"] = bundle["text/html"]  # shared notebooks: no kernel, no buttons
-        out["text/plain"] = bundle["text/plain"] + (
-            f"\nwaiting for a decision on: {', '.join(self.panels)} "
-            f"(or: nbworkflow resume {attempt.run_id} --approve NODE)"
+        out["text/plain"] = (
+            f"Approve / Reject buttons for {names}: they need a running kernel (or: {how})"
         )
         self.questions = out
-        self.handle.update(out, raw=True)
+        self._show_panel(out)
+
+    def _show_panel(self, bundle: dict[str, Any]) -> None:
+        if self.panel_handle is None:
+            self.panel_handle = self.display(bundle, raw=True, display_id=True)
+        else:
+            self.panel_handle.update(bundle, raw=True)
 
     # -- a click -------------------------------------------------------------------------
     def decide(
@@ -269,6 +305,7 @@ class CellRuns:
             return
         WAITING.pop(old.run_id, None)
         self.asking = None
+        self.answered.append(f"{action} on {request.node_id} by {decision.who} at {decision.when}")
         for node_id, panel in self.panels.items():
             note = (
                 f"{action} by {decision.who} at {decision.when}: resuming the run…"
@@ -287,12 +324,16 @@ class CellRuns:
         asked = self.asked
         if asked is None:
             return
+        if self.answered:
+            self.answered.pop()  # that answer did not take
         for panel in self.panels.values():
             panel.reopen(f"resume failed: {text}")
         self.asking = asked
         WAITING[asked.run_id] = self
-        if self.questions and self.handle is not None:
-            self.handle.update(self.questions, raw=True)
+        if self.asked_static and self.handle is not None:
+            self.handle.update(self.asked_static, raw=True)
+        if self.questions and self.panel_handle is not None:
+            self.panel_handle.update(self.questions, raw=True)
 
 
 __all__ = ["ACTIVE", "WAITING", "Attempt", "CellRuns"]
