@@ -142,7 +142,22 @@ def test_no_script_no_external_resources() -> None:
     for _, attrs in tags(html):
         for key in ("src", "href"):
             value = attrs.get(key)
-            assert value is None or value.startswith("data:"), value
+            # data: URIs, or links within the page (image map -> node details).
+            assert value is None or value.startswith(("data:", "#nbw-")), value
+
+
+def test_image_map_names_every_node_in_full_and_links_to_its_details() -> None:
+    state = finished_state(failed=True)
+    html = render_static_html(state)
+    areas = [a for t, a in tags(html) if t == "area"]
+    assert {a["alt"] for a in areas} == set(state.nodes)
+    anchors = {a.get("id") for t, a in tags(html) if t == "details"}
+    for area in areas:
+        assert area["title"].startswith(area["alt"] + ":")
+        assert area["href"][1:] in anchors
+    (img,) = [a for t, a in tags(html) if t == "img"]
+    assert img["usemap"] == "#" + next(a["name"] for t, a in tags(html) if t == "map")
+    assert "margin:0" in img["style"]  # not centred: a wide graph starts in view
 
 
 def test_failed_run_explains_which_node_and_opens_its_details() -> None:

@@ -36,6 +36,8 @@ from .svg import layout_for, render_svg, run_colour, run_headline
 
 REDRAW_INTERVAL = 0.1
 """Seconds between two redraws: at most ~10 a second, whatever the event rate."""
+SCROLL = "overflow-x:auto;max-width:100%;text-align:left"
+"""A wide graph scrolls sideways from its start (never centred, never squeezed)."""
 TICK = 1.0
 """While nodes run, redraw this often so their elapsed times move."""
 
@@ -158,7 +160,8 @@ class RunView:
         if self.layout is None:
             return
         now = None if self._finished else time.time()
-        self.graph.value = render_svg(state, self.layout, now=now, headline=False)
+        svg = render_svg(state, self.layout, now=now, headline=False)
+        self.graph.value = f'<div class="nbw-graph-scroll" style="{SCROLL}">{svg}</div>'
         colour = run_colour(state.status)
         line = summary_text(state, self.run_dir) if self._finished else run_headline(state)
         self.summary.value = (
