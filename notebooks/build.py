@@ -144,9 +144,9 @@ cache (`from cache` in their details). Add `--no-cache` to run everything again,
 `--rerun NODE` to redo one node and what depends on it.
 """),
             code("""
-print(run)  # noqa: F821 (bound by `%%workflow --out run`)
-print(run.run_dir)  # noqa: F821
-print(run.output("implement").content)  # noqa: F821
+print(run)
+print(run.run_dir)
+print(run.output("implement").content)
 """),
             md("""
 ## Look back at runs
@@ -294,7 +294,7 @@ decided (rewrite the code, retry the infrastructure, accept) and why.
 """),
             code("%workflow log last --node adaptive_test_loop"),
             code("""
-print(run.output("adaptive_test_loop").content)  # noqa: F821 (bound by --out run)
+print(run.output("adaptive_test_loop").content)
 print("users created in the CRM:", [u["email"] for u in crm.users])
 """),
             code("crm.stop()"),
@@ -361,7 +361,7 @@ skipped. Nothing here is a traceback from nbworkflow's internals.
                 f"{sandbox_opt}\n" + CRM_YAML.strip("\n"),
                 "raises-exception",
             ),
-            code("print(failed_run)  # noqa: F821 (bound by --out failed_run)\ncrm.stop()"),
+            code("print(failed_run)\ncrm.stop()"),
         ],
         metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
     )

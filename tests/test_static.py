@@ -210,3 +210,14 @@ def test_waiting_node_shows_what_it_asks_and_stays_open() -> None:
     assert "approve the code before it reaches staging (choices: approve, reject)" in html
     assert re.search(r'<span style="[^"]*">\+    return 2</span>', html)
     assert "node 'code' is waiting for a person's decision" in failure_summary(state)
+
+
+def test_the_headline_is_shown_once() -> None:
+    import base64
+    import re
+
+    html = render_static_html(finished_state(failed=True))
+    src = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert src
+    assert "nbw-headline" not in base64.b64decode(src.group(1)).decode()
+    assert html.count('class="nbw-summary"') == 1

@@ -23,6 +23,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display as _display
 
+from .advice import CELL_LINE_OFFSET, companion, did_you_mean, for_notebook
 from .awaited import MARK
 from .cell import ACTIVE, WAITING, Attempt, CellRuns
 from .runner import RunInterrupted
@@ -69,7 +70,7 @@ def _usage(exc: BaseException) -> UsageError:
     """A short error for the notebook, through the sanitizer like everything shown there."""
     from ..sanitize import sanitize
 
-    return UsageError(sanitize(str(exc)))
+    return UsageError(for_notebook(sanitize(str(exc))))
 
 
 def interpolation_variables(
@@ -169,9 +170,11 @@ class WorkflowMagics(Magics):
         "--provider",
         default="auto",
         metavar="NAME_OR_VAR",
-        help="Model provider: auto (default: a cassette or script next to the spec, else "
-        "anthropic with ANTHROPIC_API_KEY), scripted, replay, anthropic, or the name of a "
-        "notebook variable holding a Provider object.",
+        help="Model provider: auto (default: a cassette or script next to the notebook, i.e. "
+        "NAME.cassette.jsonl, cassette.jsonl, NAME.script.yaml or script.yaml in the current "
+        "folder, NAME being the workflow's name; else anthropic with ANTHROPIC_API_KEY), "
+        "scripted, replay, anthropic, or the name of a notebook variable holding a Provider "
+        "object.",
     )
     @argument("-m", "--model", default=None, help="Model for every node (overrides the spec).")
     @argument(
@@ -237,7 +240,11 @@ class WorkflowMagics(Magics):
         awaited = line.startswith(MARK)
         if awaited:
             line = line[len(MARK) :]
-        args = parse_argstring(cast(Any, self).workflow, line)
+        magic = cast(Any, self).workflow
+        try:
+            args = parse_argstring(magic, line)
+        except UsageError as exc:
+            raise UsageError(did_you_mean(str(exc), magic.parser._option_string_actions)) from None
         return self._run_cell(args, cell, awaited)
 
     # -- %%workflow ------------------------------------------------------------------------
@@ -288,7 +295,9 @@ class WorkflowMagics(Magics):
         from ..spec import load_workflow
 
         variables = interpolation_variables(cell, user_ns, parse_vars(args.var))
-        spec = load_workflow(text=cell, variables=variables, filename="<cell>")
+        # Count the %%workflow line, so "<cell>:6:5" is the editor's line 6.
+        text = "\n" * CELL_LINE_OFFSET + cell
+        spec = load_workflow(text=text, variables=variables, filename="<cell>")
         if args.model:
             spec = spec.model_copy(update={"model": args.model})
         options: dict[str, Any] = {}
@@ -302,6 +311,13 @@ class WorkflowMagics(Magics):
         if args.latency:
             options["latency"] = args.latency
         provider_name = resolve_provider_name(args.provider, user_ns)
+        if provider_name == "auto" and script is None and not args.cassette:
+            # A cell has no spec file to sit next to: look next to the notebook instead.
+            found = companion("cassette", spec.name)
+            if found is not None:
+                options["cassette"] = str(found)
+            elif (found := companion("script", spec.name)) is not None:
+                options["script"] = script = str(found)
         if not isinstance(provider_name, str):
             own = provider_name  # the notebook's own Provider object: never closed here
             return spec, variables, lambda: (own, False)
@@ -425,6 +441,7 @@ class WorkflowMagics(Magics):
             print(f"no runs under {root}")
             return
         width = max(len(r.run_id) for r in runs)
+        print(f"{'run':<{width}}  {'status':<10} {'nodes':>10}  {'duration':>8}  workflow")
         for r in runs:
             print(
                 f"{r.run_id:<{width}}  {r.status:<10} {r.nodes:>4} nodes  "
@@ -486,21 +503,39 @@ def _counts_text(state: RunState) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no nodes"
 
 
-def format_backend(report: Any) -> str:
-    """One line per sandbox backend report (duck-typed: name/available/active/...)."""
+def format_backend(report: Any, width: int = 88) -> str:
+    """One block per sandbox backend report (duck-typed: name/available/active/...): a head
+    line, then its guarantees and what is missing, one item a line, wrapped between words."""
+    import textwrap
+
     get = report.get if isinstance(report, Mapping) else lambda k, d=None: getattr(report, k, d)
     name = get("name", "?")
     mark = "*" if get("active", False) else " "
     available = "available" if get("available", False) else "unavailable"
-    line = f"{mark} {name:<10} {available}"
+    lines = [f"{mark} {name:<10} {available}"]
+
+    def items(label: str, value: Any) -> None:
+        parts = [value] if isinstance(value, str) else [str(v) for v in value]
+        lines.append(f"    {label}:")
+        for part in parts:
+            lines.extend(
+                textwrap.wrap(
+                    part,
+                    width,
+                    initial_indent="      - ",
+                    subsequent_indent="        ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+
     guarantees = get("guarantees", None)
     if guarantees:
-        line += f"  guarantees: {', '.join(map(str, guarantees))}"
+        items("guarantees", guarantees)
     missing = get("missing", None)
     if missing:
-        text = missing if isinstance(missing, str) else "; ".join(map(str, missing))
-        line += f"  missing: {text}"
-    return line
+        items("missing", missing)
+    return "\n".join(lines)
 
 
 def format_log(events: list[RunEvent], *, node: str | None = None) -> list[str]:
@@ -554,7 +589,13 @@ def format_log(events: list[RunEvent], *, node: str | None = None) -> list[str]:
     return lines
 
 
-WorkflowMagics.workflow.__doc__ = (WorkflowMagics.workflow.__doc__ or "") + "\n" + LINE_HELP
+# IPython's magic_arguments starts the help with "::" (a reST literal block marker), which
+# `%%workflow?` showed as "Docstring: ::".
+WorkflowMagics.workflow.__doc__ = (
+    (WorkflowMagics.workflow.__doc__ or "").replace("::\n\n  %workflow", "Usage: %%workflow", 1)
+    + "\n"
+    + LINE_HELP
+)
 
 
 __all__ = [

@@ -217,7 +217,8 @@ def render_static_html(
     """The final, kernel-free rendering of a run (see the module docstring)."""
     artifacts = artifacts or {}
     layout = layout or layout_for(state)
-    svg = render_svg(state, layout)
+    # The headline is the line above the image: not again inside it.
+    svg = render_svg(state, layout, headline=False)
     colour = run_colour(state.status)
     tokens = state.input_tokens + state.output_tokens
     headline = escape(run_headline(state))
@@ -275,7 +276,7 @@ def _image_map(state: RunState, layout: Layout, name: str) -> str:
         f'<area shape="rect" coords="{x0:.0f},{y0:.0f},{x1:.0f},{y1:.0f}" '
         f'title="{escape(node_title(state.nodes[nid]))}" alt="{escape(nid)}" '
         f'href="#nbw-{escape(state.run_id)}-{escape(nid)}"/>'
-        for nid, (x0, y0, x1, y1) in node_rects(layout).items()
+        for nid, (x0, y0, x1, y1) in node_rects(layout, headline=False).items()
         if nid in state.nodes
     )
     return f'<map name="{escape(name)}">{areas}</map>'
