@@ -64,6 +64,8 @@ class CellRuns:
     who: str
     display: Callable[..., Any]
     handle: Any = None
+    first_view: Any = None
+    """A view the magic showed before the spec was read (``handle`` shows it)."""
     panel_handle: Any = None
     answered: list[str] = field(default_factory=list)
     """The decisions given through the buttons, for the note that replaces them."""
@@ -107,7 +109,11 @@ class CellRuns:
         if not self.args.quiet:
             from ..widgets.view import RunView
 
-            view = RunView(runs_root=root, redact=self.redact)
+            view = self.first_view if first and self.first_view is not None else None
+            if view is None:
+                view = RunView(runs_root=root, redact=self.redact)
+            else:
+                view.runs_root, view.redact = root, self.redact
             subscribers.append(view)
             bundle = dict(view.widget._repr_mimebundle_())
             verb = "running" if first else "resumed"

@@ -73,6 +73,16 @@ def _usage(exc: BaseException) -> UsageError:
     return UsageError(for_notebook(sanitize(str(exc))))
 
 
+def _show_view_early() -> tuple[Any, Any]:
+    """The live view, on screen before the spec and the engine are imported (a fresh kernel
+    shows it in about the time of a plain ipywidgets widget); the run subscribes it later."""
+    from ..widgets.view import RunView
+
+    view = RunView()
+    handle = display(dict(view.widget._repr_mimebundle_()), raw=True, display_id=True)
+    return view, handle
+
+
 def interpolation_variables(
     cell: str, user_ns: Mapping[str, Any], overrides: Mapping[str, str] = {}
 ) -> dict[str, str]:
@@ -254,11 +264,18 @@ class WorkflowMagics(Magics):
         if not cell.strip():
             raise UsageError("%%workflow: the cell is empty; write the workflow's YAML in it")
         user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        shown = None if args.quiet else _show_view_early()
         try:
             spec, variables, make_provider = self._prepare(args, cell, user_ns)
-        except WorkflowError as exc:
-            raise _usage(exc) from None
-        cell_runs, attempt = self._launch(args, spec, variables, make_provider, user_ns)
+        except BaseException as exc:
+            if shown is not None:  # a spec error runs nothing: no view either
+                shown[1].update({"text/plain": ""}, raw=True)
+            if isinstance(exc, WorkflowError):
+                raise _usage(exc) from None
+            raise
+        cell_runs, attempt = self._launch(
+            args, spec, variables, make_provider, user_ns, shown=shown
+        )
         if attempt is None:
             return None
         if awaited:
@@ -345,6 +362,7 @@ class WorkflowMagics(Magics):
         variables: dict[str, str],
         make_provider: Callable[[], tuple[Any, bool]],
         user_ns: dict[str, Any],
+        shown: tuple[Any, Any] | None = None,
     ) -> tuple[CellRuns, Attempt | None]:
         """Set up the cell's first run; its attempt, or None when it went to the background."""
         from ..approval import default_who
@@ -367,6 +385,8 @@ class WorkflowMagics(Magics):
             who=args.who or default_who(),
             display=display,
         )
+        if shown is not None:
+            cell.first_view, cell.handle = shown
         attempt = cell.start(cell.first_run(), first=True)
         if args.background:
             cell.run_in_background(attempt)

@@ -23,16 +23,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..approval import ApprovalRequest
-from ..events import NodeStatus, RunEvent, RunFinished, RunStarted
-from ..state import NodeState, RunState
 from .layout import Layout
-from .static import highlight_artifact, load_artifacts, node_details_html, summary_text
-from .svg import layout_for, render_svg, run_colour, run_headline
+
+if TYPE_CHECKING:
+    from ..approval import ApprovalRequest
+    from ..events import RunEvent
+    from ..state import NodeState, RunState
+
+# The run's modules (events, state, the drawing) are imported when the first event arrives, not
+# here: the view is on screen before they load (events builds pydantic adapters on import), so
+# a fresh kernel shows it about as soon as a plain ipywidgets widget (bench/widget.py).
 
 REDRAW_INTERVAL = 0.1
 """Seconds between two redraws: at most ~10 a second, whatever the event rate."""
@@ -54,7 +58,7 @@ class RunView:
         max_height: str = "620px",
         redact: Callable[[str], str] | None = None,
     ) -> None:
-        self.state = RunState()
+        self._state: RunState | None = None
         self.layout: Layout | None = None
         self.runs_root = Path(runs_root) if runs_root is not None else None
         self.interval = interval
@@ -72,7 +76,7 @@ class RunView:
         self._ours = threading.local()
         """Set while this view itself changes the selector, in the thread that changes it: a
         pick arriving from the browser at that moment (another thread) is still a pick."""
-        self.summary = w.HTML(value="<i>waiting for the run to start…</i>")
+        self.summary = w.HTML(value="<i>checking the workflow…</i>")
         self.graph = w.HTML(
             value="",
             layout=w.Layout(overflow="auto", max_height=max_height, width="100%"),
@@ -86,8 +90,20 @@ class RunView:
         )
         self.widget.add_class("nbw-view")
 
+    @property
+    def state(self) -> RunState:
+        """What the view knows of the run (made on first use: see the imports above)."""
+        if self._state is None:
+            from ..state import RunState
+
+            self._state = RunState()
+        return self._state
+
     # -- subscriber ------------------------------------------------------------------------
     def __call__(self, event: RunEvent) -> None:
+        from ..events import RunFinished, RunStarted
+        from .svg import layout_for
+
         with self._lock:
             self.state.apply(event)
             if isinstance(event, RunStarted):
@@ -138,6 +154,8 @@ class RunView:
             loop.call_later(delay, callback)
 
     def _flush(self) -> None:
+        from ..events import NodeStatus
+
         with self._lock:
             self._pending = False
             if self._finished:
@@ -154,6 +172,9 @@ class RunView:
 
     # -- drawing ---------------------------------------------------------------------------
     def _draw(self) -> None:
+        from .static import summary_text
+        from .svg import render_svg, run_colour, run_headline
+
         self.redraws += 1
         self._last_draw = self.clock()
         state = self.state
@@ -175,6 +196,8 @@ class RunView:
         self._draw_details()
 
     def _auto_selection(self) -> str | None:
+        from ..events import NodeStatus
+
         nodes = list(self.state.nodes.values())
         wanted_order = (
             NodeStatus.FAILED,
@@ -192,6 +215,9 @@ class RunView:
         return nodes[0].id if nodes else None
 
     def _draw_details(self) -> None:
+        from ..state import RunState
+        from .static import load_artifacts, node_details_html
+
         node_id = self.selector.value
         node: NodeState | None = self.state.nodes.get(node_id) if node_id else None
         if node is None:
@@ -230,7 +256,7 @@ BUTTONS: dict[str, tuple[str, str, str]] = {
 """Label, button style and tooltip per answer. ``edit`` opens an editor holding the code (or
 output) first; a second click submits what is in it."""
 
-OnDecide = Callable[[ApprovalRequest, str, str, str | None], None]
+OnDecide = Callable[["ApprovalRequest", str, str, str | None], None]
 """``on_decide(request, action, comment, code)``: called once, on the kernel's main thread;
 ``code`` is the edited code for ``edit``, else None."""
 
@@ -245,6 +271,8 @@ class ApprovalPanel:
         *,
         redact: Callable[[str], str] | None = None,
     ) -> None:
+        from .static import highlight_artifact
+
         self.request = request
         self.on_decide = on_decide
         clean = redact or (lambda text: text)
