@@ -1,12 +1,14 @@
 """One ``%%workflow`` cell's runs: the run the cell starts, then every run a click resumes.
 
-The cell's output area (one display id) shows the live view while a run goes. When the run ends
-it shows the static rendering; when nodes wait for a person it shows the static rendering plus
-an ``ApprovalPanel`` per waiting node (code, diff, comment, one button per answer). Widget
-callbacks never fire while a cell blocks the kernel's main thread, so the cell's own run ends
-*waiting* (``PendingApprover``) and the cell returns; a click then resumes the run on a new loop
-thread (``resume_workflow`` with the cell's provider, variables and runs folder, and the
-person's ``HumanDecision``), and the same output area shows the resumed run live, then its end.
+The cell's output area (one display id) shows the live view while a run goes, and the static
+rendering when it ends. When nodes wait for a person, the static rendering stays in that output
+and a second one holds an ``ApprovalPanel`` per waiting node (code, diff, comment, one button
+per answer): a shared notebook has no kernel, and nbconvert picks a widget view over everything
+else in the same output. A person can take minutes, and the cell must end for nbclient and
+papermill, so the cell's own run ends *waiting* (``PendingApprover``) and the cell returns; a
+click then resumes the run on a new loop thread (``resume_workflow`` with the cell's provider,
+variables and runs folder, and the person's ``HumanDecision``), and the first output shows the
+resumed run live, then its end.
 
 ``update_display_data`` reaches the cell's output area from any thread: JupyterLab routes it by
 display id to every output that showed it, whatever the message's parent.

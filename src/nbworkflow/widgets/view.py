@@ -10,8 +10,8 @@ main thread, so both go through one lock.
 
 ``ApprovalPanel`` is what a waiting node shows once its cell has returned: the code, its diff
 against the previous attempt, what would be sent, a comment box and one button per answer. A
-click only calls back (``on_decide``): the magic resumes the run in the background, because
-widget callbacks never fire while a cell blocks the kernel.
+click only calls back (``on_decide``): the magic resumes the run in the background, after the
+cell has returned.
 """
 
 from __future__ import annotations
