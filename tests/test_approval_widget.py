@@ -153,6 +153,8 @@ def test_cell_returns_waiting_with_code_and_buttons_then_approve_resumes(
     assert WIDGET in kinds[0] and "resumed" in kinds[0]["text/plain"]
     final = cap.outputs[-2].data["text/html"]
     assert 'data-run-status="succeeded"' in final
+    # The folder is named as the first run named it (relative), not made absolute.
+    assert f"folder .nbworkflow/runs/{res.run_id}" in cap.outputs[-2].data["text/plain"]
     # The buttons' output now says what was decided and where the run went.
     note = cap.outputs[-1].data["text/plain"]
     assert note.startswith("approve on heal by tester") and res.run_id in note

@@ -104,7 +104,10 @@ class CellRuns:
         from ..state import RunState
 
         run_id = new_run_id(self.spec.name)
-        root = self.runs_root if first else self.home
+        # The folder as the cell named it (relative stays relative), unless a chdir since then
+        # made that name point elsewhere: a resumed run then shows the absolute one.
+        same_place = self.runs_root.absolute() == self.home
+        root = self.runs_root if first or same_place else self.home
         state = RunState()
         subscribers: list[Any] = [state.apply]
         view = None
