@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.support.jupyterlab import CHROMIUM, JupyterLab, open_page, run_all_cells, write_notebook
+from tests.support.jupyterlab import (
+    JupyterLab,
+    open_page,
+    require_chromium,
+    run_all_cells,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
-    )
+require_chromium()
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".test-artifacts" / "browser"
 WIDE = [f"fetch_and_summarise_customer_{i}" for i in range(1, 13)]

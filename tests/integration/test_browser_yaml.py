@@ -8,15 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.jupyterlab import CHROMIUM, JupyterLab, open_page, write_notebook
+from tests.support.jupyterlab import JupyterLab, open_page, require_chromium, write_notebook
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
-    )
+require_chromium()
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".test-artifacts" / "browser"
 CELLS = [
