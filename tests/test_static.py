@@ -208,6 +208,8 @@ def test_waiting_node_shows_what_it_asks_and_stays_open() -> None:
     opened = [a.get("data-node-id") for t, a in tags(html) if t == "details" and "open" in a]
     assert opened == ["code"]
     assert "approve the code before it reaches staging (choices: approve, reject)" in html
+    details = html[html.index('<details class="nbw-node-details" data-node-id="code"') :]
+    assert details.count("approve the code before it reaches staging") == 1  # said once
     assert re.search(r'<span style="[^"]*">\+    return 2</span>', html)
     assert "node 'code' is waiting for a person's decision" in failure_summary(state)
 

@@ -265,8 +265,8 @@ class CellRuns:
         names = ", ".join(self.panels)
         intro = w.HTML(
             value=f'<div class="nbw-approval-intro" style="font-weight:600;color:#b45309">'
-            f"Waiting for your decision on: {escape(names)}. A click continues the run here "
-            f"(as {escape(self.who)}).</div>"
+            # Each panel names its node and what it asks: this line only says what a click does.
+            f"A click continues the run here (as {escape(self.who)}).</div>"
         )
         area = w.VBox([intro, *(p.widget for p in self.panels.values())])
         area.add_class("nbw-approval-area")

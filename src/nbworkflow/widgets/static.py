@@ -158,10 +158,11 @@ def node_details_html(
         ("duration", format_duration(node.duration_s) or "—"),
         ("tokens", f"{node.input_tokens} in / {node.output_tokens} out"),
     ]
-    if node.message:
-        rows.append(("message", escape(node.message)))
     waiting = getattr(node, "waiting", None)
-    if node.status is NodeStatus.WAITING and waiting is not None:
+    asking = node.status is NodeStatus.WAITING and waiting is not None
+    if node.message and not (asking and waiting is not None and node.message == waiting.reason):
+        rows.append(("message", escape(node.message)))  # a waiting node's says it just below
+    if asking and waiting is not None:
         asks = waiting.reason or waiting.request
         if waiting.choices:
             asks += f" (choices: {', '.join(waiting.choices)})"
