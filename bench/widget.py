@@ -1,9 +1,11 @@
-"""Benchmark the run view: layout + SVG time, widget traffic of a 500-node run, %load_ext cost.
+"""Benchmark the run view: layout + SVG time, widget traffic of a 500-node run, %load_ext cost,
+and the time to the first live view in a fresh kernel.
 
     .venv/bin/python bench/widget.py [--quick]
 
 Figures are medians; each is printed next to a baseline measured in the same run
-(``import IPython`` for the extension, the engine's own event count for the widget traffic).
+(``import IPython`` for the extension, the engine's own event count for the widget traffic, a
+plain ipywidgets widget in a fresh kernel for the first live view).
 """
 
 from __future__ import annotations
@@ -158,16 +160,77 @@ def bench_load_ext(repeat: int) -> None:
     )
 
 
+FIRST_VIEW_SETUP = "%load_ext nbworkflow\nanswers = {'a': 'ok', 'b': 'ok'}"
+FIRST_VIEW_CELL = """%%workflow --script answers --no-cache
+name: first_view
+nodes:
+  - {id: a, action: Go}
+  - {id: b, action: Go, depends_on: [a]}"""
+PLAIN_SETUP = "pass"
+PLAIN_CELL = "import ipywidgets as w\ndisplay(w.HTML('x'))"
+
+
+def _time_to_first_widget(setup: str, cell: str, cwd: str) -> float:
+    """Seconds from sending ``cell`` to a fresh kernel until a widget view reaches IOPub
+    (``setup`` runs first, untimed: the extension is loaded as a notebook would)."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=cwd)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive(setup, timeout=60, output_hook=lambda msg: None)
+        t0 = time.perf_counter()
+        msg_id = kc.execute(cell)
+        first = None
+        while True:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            data = msg["content"].get("data", {})
+            if first is None and "application/vnd.jupyter.widget-view+json" in data:
+                first = time.perf_counter() - t0
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        assert first is not None, "no widget was shown"
+        return first
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def bench_first_view(repeat: int) -> None:
+    import tempfile
+
+    plain, ours = [], []
+    with tempfile.TemporaryDirectory(prefix="nbw-bench-") as cwd:
+        for _ in range(repeat):  # interleaved, so machine load hits both alike
+            plain.append(_time_to_first_widget(PLAIN_SETUP, PLAIN_CELL, cwd))
+            ours.append(_time_to_first_widget(FIRST_VIEW_SETUP, FIRST_VIEW_CELL, cwd))
+    p, o = statistics.median(plain), statistics.median(ours)
+    print(f"time to the first widget in a fresh kernel (median of {repeat})")
+    print(f"  plain ipywidgets HTML  {p * 1e3:>7.1f} ms  (baseline)")
+    print(f"  %%workflow live view   {o * 1e3:>7.1f} ms  ({o / p:.2f}x the plain widget)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="nbworkflow widget benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--first-view", action="store_true", help="only the first live view")
     args = parser.parse_args()
     repeat = 5 if args.quick else 20
+    if args.first_view:
+        bench_first_view(3 if args.quick else 7)
+        return
     bench_layout([10, 50, 200, 1000], repeat)
     print()
     bench_widget_traffic(500, latency=0.01)
     print()
     bench_load_ext(3 if args.quick else 7)
+    print()
+    bench_first_view(3 if args.quick else 7)
 
 
 if __name__ == "__main__":

@@ -51,12 +51,12 @@ from a dict. Swap in `--provider anthropic` (with `ANTHROPIC_API_KEY` set) for a
             md("""
 ## Canned answers and a variable
 
-`answers` maps node ids to what the model says. `${topic}` in the YAML below is filled from the
-notebook variable `topic` (then from the environment).
+`answers` maps node ids to what the model says: a plain string is the deliverable, an object adds
+the model's rationale. `${topic}` in the YAML below is filled from the notebook variable `topic`
+(then from the environment); the first cell is papermill's `parameters` cell.
 """),
+            code('topic = "invoice reminders"  # papermill: -p topic "late fees"', "parameters"),
             code("""
-topic = "invoice reminders"
-
 answers = {
     "requirements": {
         "rationale": "Listed what the feature must do.",
@@ -87,11 +87,9 @@ answers = {
         "    inv = [{'paid': False, 'due': date(2026, 1, 4)}, {'paid': True, 'due': date(2026, 1, 4)}]\\n"
         "    assert due_for_reminder(inv, today) == inv[:1]\\n",
     },
-    "docs": {
-        "rationale": "Short README section.",
-        "content": "## Invoice reminders\\n\\nRuns daily; sends one reminder per unpaid invoice "
-        "three days before it is due.",
-    },
+    # A plain string is the content itself (the code, for output: code).
+    "docs": "## Invoice reminders\\n\\nRuns daily; sends one reminder per unpaid invoice "
+    "three days before it is due.",
 }
 """),
             md("""
@@ -144,9 +142,9 @@ cache (`from cache` in their details). Add `--no-cache` to run everything again,
 `--rerun NODE` to redo one node and what depends on it.
 """),
             code("""
-print(run)  # noqa: F821 (bound by `%%workflow --out run`)
-print(run.run_dir)  # noqa: F821
-print(run.output("implement").content)  # noqa: F821
+print(run)
+print(run.run_dir)
+print(run.output("implement").content)
 """),
             md("""
 ## Look back at runs
@@ -269,6 +267,7 @@ To use a live model, run with `--provider anthropic --record crm.cassette.jsonl`
 that recording offline with `--provider replay --cassette crm.cassette.jsonl`.
 """),
             code("%load_ext nbworkflow"),
+            code("seed = 1  # papermill: -p seed 2 (the mock CRM's randomness)", "parameters"),
             code(SETUP),
             md("""
 ## The staging CRM
@@ -278,7 +277,7 @@ token. `STAGING_URL` and `STAGING_TOKEN` are notebook variables that the workflo
 through `${...}`; the token's value is redacted from every log, message and screen.
 """),
             code("""
-crm = MockCRM(seed=1).start()
+crm = MockCRM(seed=seed).start()
 STAGING_URL, STAGING_TOKEN = crm.url, crm.token
 print("staging CRM at", STAGING_URL)
 """),
@@ -294,7 +293,7 @@ decided (rewrite the code, retry the infrastructure, accept) and why.
 """),
             code("%workflow log last --node adaptive_test_loop"),
             code("""
-print(run.output("adaptive_test_loop").content)  # noqa: F821 (bound by --out run)
+print(run.output("adaptive_test_loop").content)
 print("users created in the CRM:", [u["email"] for u in crm.users])
 """),
             code("crm.stop()"),
@@ -319,6 +318,10 @@ model when the code has to change (`repair_responder` rebuilds the mapper from t
 the 422 answer carries).
 """),
             code("%load_ext nbworkflow"),
+            code(
+                "seed = 3\nfault_rate = 0.3  # share of staging requests answered 503",
+                "parameters",
+            ),
             code(CHAOS_SETUP),
             md("""
 ## Break the contract, make the network flaky
@@ -327,7 +330,7 @@ Two contract mutations happen before the run (the docs the mapper was written fr
 stale), and 30% of the requests fail with a 503.
 """),
             code("""
-crm = MockCRM(seed=3, fault_rates={"503": 0.3}).start()
+crm = MockCRM(seed=seed, fault_rates={"503": fault_rate}).start()
 STAGING_URL, STAGING_TOKEN = crm.url, crm.token
 for _ in range(2):
     print(crm.mutate().description)
@@ -361,7 +364,7 @@ skipped. Nothing here is a traceback from nbworkflow's internals.
                 f"{sandbox_opt}\n" + CRM_YAML.strip("\n"),
                 "raises-exception",
             ),
-            code("print(failed_run)  # noqa: F821 (bound by --out failed_run)\ncrm.stop()"),
+            code("print(failed_run)\ncrm.stop()"),
         ],
         metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
     )

@@ -48,7 +48,9 @@ def test_good_code_and_fenced_code_pass() -> None:
 
 def run_node(tmp_path: Path, fmt: str, answers: list[Any]) -> tuple[Any, list[Any]]:
     spec = load_workflow(text=f"name: t\nnodes:\n  - id: a\n    action: do\n    output: {fmt}\n")
-    result = run_workflow(spec, provider=ScriptedProvider({"a": answers}), runs_dir=tmp_path)
+    result = run_workflow(
+        spec, provider=ScriptedProvider({"a": answers}, raw_strings=True), runs_dir=tmp_path
+    )
     return result, read_events(result.run_dir)
 
 
@@ -105,3 +107,11 @@ def test_any_answer_text_is_an_answer_or_a_value_error(parts: list[str]) -> None
     for fmt in ("text", "code", "json"):
         with contextlib.suppress(ValueError):
             validate_answer(text, fmt, {"type": "array"} if fmt == "json" else None)
+
+
+def test_a_too_deep_plain_string_script_answer_gets_a_repair_round(tmp_path: Path) -> None:
+    """A teacher's plain-string JSON answer goes through the same bounded parse as a model's."""
+    spec = load_workflow(text="name: t\nnodes:\n  - id: a\n    action: do\n    output: json\n")
+    script = ScriptedProvider({"a": ['{"k": ' + DEEP + "}", '{"k": 1}']})
+    result = run_workflow(spec, provider=script, runs_dir=tmp_path)
+    assert result.ok and result.output("a").data == {"k": 1}

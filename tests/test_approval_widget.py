@@ -126,10 +126,13 @@ def test_cell_returns_waiting_with_code_and_buttons_then_approve_resumes(
     cap = run_cell(ip, f"--script answers {LINE}")
     first = ip.user_ns["res"]
     assert first.status.value == "waiting" and crm.counts["users_requests"] == 0
-    out = cap.outputs[-1].data
-    # The output area: the buttons for the kernel, a static rendering for shared notebooks.
-    assert WIDGET in out and 'data-run-status="waiting"' in out["text/html"]
-    assert "waiting for a decision on: heal" in out["text/plain"]
+    static, panel_out = cap.outputs[-2].data, cap.outputs[-1].data
+    # Two outputs: a static rendering for shared notebooks (never sharing an output with a
+    # widget view, which nbconvert would pick and draw blank), then the buttons.
+    assert WIDGET not in static and 'data-run-status="waiting"' in static["text/html"]
+    assert "waiting for a decision on: heal" in static["text/plain"]
+    assert WIDGET in panel_out and "text/html" not in panel_out
+    assert "need a running kernel" in panel_out["text/plain"]
     run_id, cell = waiting_cell()
     assert run_id == first.run_id
     panel = cell.panels["heal"]
@@ -148,8 +151,13 @@ def test_cell_returns_waiting_with_code_and_buttons_then_approve_resumes(
     # The same output area went live for the resumed run, then static and green.
     kinds = [o.data for o in cap.outputs]
     assert WIDGET in kinds[0] and "resumed" in kinds[0]["text/plain"]
-    final = cap.outputs[-1].data["text/html"]
+    final = cap.outputs[-2].data["text/html"]
     assert 'data-run-status="succeeded"' in final
+    # The folder is named as the first run named it (relative), not made absolute.
+    assert f"folder .nbworkflow/runs/{res.run_id}" in cap.outputs[-2].data["text/plain"]
+    # The buttons' output now says what was decided and where the run went.
+    note = cap.outputs[-1].data["text/plain"]
+    assert note.startswith("approve on heal by tester") and res.run_id in note
     # Who and when are in the resumed run's log, pinned to the code shown.
     events = read_events(res.run_dir)
     assert events[0].resumed_from == first.run_id  # type: ignore[union-attr]

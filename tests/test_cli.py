@@ -208,3 +208,16 @@ def test_model_option_is_the_runs_model(files: Path, tmp_path: Path) -> None:
     assert run_cli(*args) == 0
     [started] = [e for e in read_events(list_runs(runs)[-1].path) if isinstance(e, RunStarted)]
     assert started.model == "claude-x"
+
+
+def test_a_finished_run_is_not_said_twice() -> None:
+    """The run's end reads "run cancelled (0/0 tokens)", not "... run cancelled" again (issue 18)."""
+    from nbworkflow import events as ev
+    from nbworkflow.report import log_lines
+
+    kw = {"run_id": "r", "duration_s": 3.7, "counts": {}}
+    end = ev.RunFinished(status=ev.RunStatus.CANCELLED, message="run cancelled", **kw)
+    [line] = log_lines([end])
+    assert line.count("cancelled") == 1, line
+    other = ev.RunFinished(status=ev.RunStatus.FAILED, message="node 'a' failed", **kw)
+    assert "node 'a' failed" in log_lines([other])[0]

@@ -213,7 +213,8 @@ def test_routine_node_with_scripted_provider_saves_artifacts(tmp_path: Path) -> 
             "code": "```json\n"
             + '{"rationale": "x", "code": "def f():\\n    return 1\\n"}'
             + "\n```",
-        }
+        },
+        raw_strings=True,  # the model's raw text: fenced JSON
     )
     result = run_workflow(spec, provider=provider, runs_dir=tmp_path)
     assert result.ok
@@ -227,7 +228,9 @@ def test_routine_node_with_scripted_provider_saves_artifacts(tmp_path: Path) -> 
 
 def test_invalid_answer_is_repaired_then_retried(tmp_path: Path) -> None:
     spec = wf(node("a", max_retries=1))
-    provider = ScriptedProvider({"a": ["not json", '{"oops": 1}', '{"content": "fixed"}']})
+    provider = ScriptedProvider(
+        {"a": ["not json", '{"oops": 1}', '{"content": "fixed"}']}, raw_strings=True
+    )
     result = run_workflow(spec, provider=provider, runs_dir=tmp_path)
     assert result.ok and result.output("a").content == "fixed"
     decisions = [e for e in read_events(result.run_dir) if isinstance(e, ev.Decision)]
@@ -238,7 +241,9 @@ def test_invalid_answer_is_repaired_then_retried(tmp_path: Path) -> None:
 
 def test_repairs_exhausted_fails_node(tmp_path: Path) -> None:
     spec = wf(node("a", max_retries=0))
-    result = run_workflow(spec, provider=ScriptedProvider({"a": "never json"}), runs_dir=tmp_path)
+    result = run_workflow(
+        spec, provider=ScriptedProvider({"a": "never json"}, raw_strings=True), runs_dir=tmp_path
+    )
     assert result.state.nodes["a"].status is NodeStatus.FAILED
     assert (
         "did not match the expected text structure after 3 attempt(s)"

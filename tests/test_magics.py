@@ -164,7 +164,8 @@ def test_bad_spec_shows_the_line_and_the_fix_and_runs_nothing(ip: InteractiveShe
     with pytest.raises(UsageError) as info:
         run_cell(ip, "--script answers", bad)
     message = str(info.value)
-    assert "<cell>:8:5" in message and "did you mean 'depends_on'" in message
+    # Line 9 of the editor: the %%workflow line counts.
+    assert "<cell>:9:5" in message and "did you mean 'depends_on'" in message
     assert "Traceback" not in message
     assert list_runs(runs_root()) == []
 
@@ -314,12 +315,9 @@ def test_sandbox_lists_backends(ip: InteractiveShell, monkeypatch: pytest.Monkey
     with capture_output() as cap:
         ip.run_line_magic("workflow", "sandbox")
     lines = cap.stdout.splitlines()
-    assert lines[0].startswith("* bwrap") and "no network" in lines[0]
-    assert (
-        lines[1].startswith("  docker")
-        and "unavailable" in lines[1]
-        and "install docker" in lines[1]
-    )
+    assert lines[0].startswith("* bwrap") and lines[2] == "      - no network"
+    assert lines[3].startswith("  docker") and "unavailable" in lines[3]
+    assert lines[5] == "      - install docker"
 
 
 def test_runs_dir_option_and_env(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:

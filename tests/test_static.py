@@ -142,7 +142,22 @@ def test_no_script_no_external_resources() -> None:
     for _, attrs in tags(html):
         for key in ("src", "href"):
             value = attrs.get(key)
-            assert value is None or value.startswith("data:"), value
+            # data: URIs, or links within the page (image map -> node details).
+            assert value is None or value.startswith(("data:", "#nbw-")), value
+
+
+def test_image_map_names_every_node_in_full_and_links_to_its_details() -> None:
+    state = finished_state(failed=True)
+    html = render_static_html(state)
+    areas = [a for t, a in tags(html) if t == "area"]
+    assert {a["alt"] for a in areas} == set(state.nodes)
+    anchors = {a.get("id") for t, a in tags(html) if t == "details"}
+    for area in areas:
+        assert area["title"].startswith(area["alt"] + ":")
+        assert area["href"][1:] in anchors
+    (img,) = [a for t, a in tags(html) if t == "img"]
+    assert img["usemap"] == "#" + next(a["name"] for t, a in tags(html) if t == "map")
+    assert "margin:0" in img["style"]  # not centred: a wide graph starts in view
 
 
 def test_failed_run_explains_which_node_and_opens_its_details() -> None:
@@ -193,5 +208,18 @@ def test_waiting_node_shows_what_it_asks_and_stays_open() -> None:
     opened = [a.get("data-node-id") for t, a in tags(html) if t == "details" and "open" in a]
     assert opened == ["code"]
     assert "approve the code before it reaches staging (choices: approve, reject)" in html
+    details = html[html.index('<details class="nbw-node-details" data-node-id="code"') :]
+    assert details.count("approve the code before it reaches staging") == 1  # said once
     assert re.search(r'<span style="[^"]*">\+    return 2</span>', html)
     assert "node 'code' is waiting for a person's decision" in failure_summary(state)
+
+
+def test_the_headline_is_shown_once() -> None:
+    import base64
+    import re
+
+    html = render_static_html(finished_state(failed=True))
+    src = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert src
+    assert "nbw-headline" not in base64.b64decode(src.group(1)).decode()
+    assert html.count('class="nbw-summary"') == 1

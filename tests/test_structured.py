@@ -77,7 +77,7 @@ def test_answer_schema_is_closed_and_embeds_the_node_schema() -> None:
 
 
 def structured(script: list[Any], fmt: str = "text", **kwargs: Any) -> Any:
-    provider = ScriptedProvider({"n": script})
+    provider = ScriptedProvider({"n": script}, raw_strings=True)  # raw text, to be repaired
     repairs: list[tuple[int, str]] = []
 
     async def go() -> Any:

@@ -103,7 +103,36 @@ def test_labels_show_attempts_and_duration() -> None:
     # A running node shows its live elapsed time when given "now".
     assert node_label(state.nodes["run"], now=103.5).endswith("2.50s")
     svg = render_svg(state)
-    assert "✗ failed · ×3 · 4.50s" in svg
+    # In the graph the symbol is a drawn shape (no font needed), the text follows it.
+    assert ">failed · ×3 · 4.50s</text>" in svg
+    assert not any(g in svg for g in ("✗", "✓", "⏸"))
+
+
+def test_long_sibling_ids_are_cut_in_the_middle_and_stay_distinct() -> None:
+    ids = [f"fetch_and_summarise_customer_{i}" for i in range(1, 13)]
+    state = RunState.from_events([started(("root", ()), *((i, ("root",)) for i in ids))])
+    root = parse(render_svg(state))
+    shown = {}
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") == "nbw-node" and g.get("data-node-id") in ids:
+            first = next(g.iter(f"{SVG}text"))
+            shown[g.get("data-node-id")] = first.text or ""
+            # The full id is the hover text.
+            assert (g.find(f"{SVG}title").text or "").startswith(g.get("data-node-id") or "?")
+    assert len(set(shown.values())) == 12, shown
+    assert all("…" in t and t.startswith("fetch") for t in shown.values()), shown
+    assert shown["fetch_and_summarise_customer_12"].endswith("_12")
+
+
+def test_label_estimates_fit_the_box() -> None:
+    from nbworkflow.widgets.layout import NODE_WIDTH
+    from nbworkflow.widgets.svg import PAD, fit_text, text_width
+
+    room = NODE_WIDTH - 2 * PAD
+    for text in ["x" * 80, "W" * 40, "fetch_and_summarise_customer_12", "short"]:
+        fitted = fit_text(text, room, 12, bold=True)
+        assert text_width(fitted, 12, bold=True) <= room
+    assert fit_text("short", room, 12) == "short"
 
 
 def test_every_edge_is_drawn() -> None:

@@ -97,7 +97,9 @@ def _event_lines(e: RunEvent, full: bool) -> list[str]:
         return [f"run {e.run_id} started: {e.workflow} (provider {e.provider})"]
     if isinstance(e, ev.RunFinished):
         tokens = f"({e.input_tokens}/{e.output_tokens} tokens)"
-        return [f"run {e.status.value} {tokens} {e.message}".rstrip()]
+        said = f"run {e.status.value}"
+        message = "" if e.message == said else e.message  # not "run cancelled ... run cancelled"
+        return [f"{said} {tokens} {message}".rstrip()]
     if isinstance(e, ev.NodeStarted):
         return [f"{e.node_id}: started"]
     if isinstance(e, ev.ModelCalled):

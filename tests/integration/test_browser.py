@@ -93,6 +93,45 @@ def watch_live_run(server: JupyterLab, browser: Any, shot_prefix: str) -> None:
         page.close()
 
 
+def test_picking_a_node_mid_run_shows_its_panel(lab: JupyterLab, browser: Any) -> None:
+    """The drop-down answers while the cell still runs (the kernel awaits the cell)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    cells = [*LIVE_CELLS[:2], LIVE_CELLS[2].replace("--max-concurrency 2", "--max-concurrency 1")]
+    name = write_notebook(lab.root_dir, cells, "pick")
+    page = open_page(browser, lab, name)
+    try:
+        run_all_cells(page)
+        page.wait_for_function(
+            """() => {
+                const s = Object.fromEntries(Array.from(
+                    document.querySelectorAll('.nbw-view g.nbw-node'))
+                    .map(g => [g.dataset.nodeId, g.dataset.status]));
+                return s.plan === 'succeeded' && s.api === 'running';
+            }""",
+            timeout=60_000,
+        )
+        view = page.locator(".nbw-view").first
+        view.locator("select").select_option("plan")
+        panel = view.locator('.nbw-node-details[data-node-id="plan"]')
+        panel.wait_for(timeout=10_000)
+        assert "Plan the feature" in panel.inner_text()
+        # Read mid-run: later nodes have not finished yet.
+        mid = dict(page.evaluate(LIVE_STATUSES))
+        assert mid["ship"] in ("pending", "running"), mid
+        view.screenshot(path=str(ARTIFACTS / "picked-mid-run.png"))
+        # The next node starts: the pick holds (no snapping back to the running node).
+        page.wait_for_function(
+            """() => Array.from(document.querySelectorAll('.nbw-view g.nbw-node'))
+                .some(g => g.dataset.nodeId === 'ui' && g.dataset.status !== 'pending')""",
+            timeout=60_000,
+        )
+        assert view.locator("select").input_value() == "plan"
+        assert view.locator('.nbw-node-details[data-node-id="plan"]').count() == 1
+        page.locator('.nbw-static[data-run-status="succeeded"]').wait_for(timeout=60_000)
+    finally:
+        page.close()
+
+
 def test_committed_quickstart_renders_untrusted(lab: JupyterLab, browser: Any) -> None:
     """A shared notebook (never trusted here) still shows the graph image and node details."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -122,8 +122,8 @@ def test_approve_click_resumes_the_run_in_the_same_output(lab: JupyterLab, brows
     page = open_notebook(browser, lab, cells(GOOD), "approve")
     try:
         panel = wait_for_question(page)
-        # The static rendering above the buttons shows the run as waiting.
-        assert page.locator('.nbw-approval-area .nbw-static[data-run-status="waiting"]').count()
+        # The static rendering above the buttons (an output of its own) shows the run waiting.
+        assert page.locator('.nbw-static[data-run-status="waiting"]').count()
         info = panel.locator(".nbw-approval-info").inner_text()
         assert "customer_tier" in info and "approve before staging" in info
         assert "payloads that approval sends" in info

@@ -88,7 +88,7 @@ def test_quickstart(tmp_path: Path) -> None:
     assert run.status == "succeeded" and run.run_id in html and run.run_id in plain
     # The bad spec ran nothing and said where and how to fix it.
     text = "".join(o.get("text", "") for o in broken.outputs)
-    assert "UsageError" in text and "<cell>:6:5" in text and "did you mean 'depends_on'" in text
+    assert "UsageError" in text and "<cell>:7:5" in text and "did you mean 'depends_on'" in text
     assert "Traceback" not in text
 
 

@@ -32,6 +32,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+def require_chromium() -> None:
+    """Skip the calling test module unless Playwright and Debian's chromium are there."""
+    import pytest
+
+    pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            "Debian's chromium is not installed (apt-get install chromium)",
+            allow_module_level=True,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,11 +1,19 @@
 """The offline ``scripted`` provider: canned answers per node id, for demos and tests.
 
-A script is a YAML or JSON mapping ``node_id -> answer`` where an answer is a mapping (sent as
-the JSON answer, e.g. ``{rationale, code}``), a string (sent as the raw text, so a test can feed
-fenced or broken JSON), or a list of those, one per call to that node (the last one repeats).
-An optional top-level ``_options: {latency: 0.5}`` simulates model latency (seconds per call).
-It never touches the network. Token counts are estimated (4 characters a token) so summaries
-and budgets behave as with a real model.
+A script is a YAML or JSON mapping ``node_id -> answer`` (or a list of answers, one per call to
+that node; the last one repeats). An answer is:
+
+* a string: the deliverable itself, as a person writes it (``left: I am LEFT``): the content of
+  a text node, the code of an ``output: code`` node (and of an adaptive rewrite), or, for an
+  ``output: json`` node, JSON text that is parsed into the data;
+* a mapping: the whole answer, sent as JSON (``{rationale: ..., content: ...}``, ``{code}``,
+  ``{data}``), for when the rationale matters.
+
+A responder (``responders={node_id: fn}``, code answering in the model's place) returns the
+model's raw text or a mapping. ``raw_strings=True`` sends script strings as raw text too (tests feed fenced or broken
+JSON this way, to exercise parsing and repair). An optional top-level ``_options: {latency:
+0.5}`` simulates model latency (seconds per call). It never touches the network. Token counts
+are estimated (4 characters a token) so summaries and budgets behave as with a real model.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from .. import boundedjson
 from ..exceptions import ProviderError
 from .base import ModelRequest, ModelResponse
 
@@ -28,6 +37,22 @@ Responder = Callable[[ModelRequest], Answer]
 
 def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def _as_answer(text: str, request: ModelRequest) -> str:
+    """A plain-string answer as the JSON answer the node asks for (see the module docstring)."""
+    fields = (request.output_schema or {}).get("properties", {})
+    if "code" in fields:
+        return json.dumps({"code": text}, ensure_ascii=False)
+    if "data" in fields:
+        try:
+            data = boundedjson.loads(text)
+        except ValueError:  # not JSON, or nested too deep
+            return text  # the node's own check says what is wrong with it, like a model's
+        return json.dumps({"data": data}, ensure_ascii=False)
+    if "content" in fields:
+        return json.dumps({"content": text}, ensure_ascii=False)
+    return text  # free text asked for: the string is the answer
 
 
 class ScriptedProvider:
@@ -42,8 +67,10 @@ class ScriptedProvider:
         responders: Mapping[str, Responder] | None = None,
         latency: float = 0.0,
         model: str = "scripted",
+        raw_strings: bool = False,
     ) -> None:
         self.script = dict(script or {})
+        self.raw_strings = raw_strings
         self.responders = dict(responders or {})
         self.latency = latency
         self.model = model
@@ -59,7 +86,7 @@ class ScriptedProvider:
         except OSError as exc:
             raise ProviderError(f"cannot read the script {p}: {exc.strerror}") from exc
         try:
-            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+            data = boundedjson.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
             raise ProviderError(f"the script {p} is not valid YAML/JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -75,8 +102,10 @@ class ScriptedProvider:
         self.calls[request.node_id] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
+        raw = self.raw_strings
         if request.node_id in self.responders:
             answer: Any = self.responders[request.node_id](request)
+            raw = True  # code that answers speaks for the model: its text goes as it is
         elif request.node_id in self.script:
             entry = self.script[request.node_id]
             if isinstance(entry, list):
@@ -93,7 +122,10 @@ class ScriptedProvider:
                 f"the script has no answer for node '{request.node_id}' (it has: {known}); "
                 "add an entry for it"
             )
-        text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+        if isinstance(answer, str):
+            text = answer if raw else _as_answer(answer, request)
+        else:
+            text = json.dumps(answer, ensure_ascii=False)
         prompt = request.system + "".join(m.content for m in request.messages)
         return ModelResponse(
             text=text,

@@ -11,9 +11,11 @@ from typing import Any
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``workflow`` magics with an IPython shell."""
+    from .awaited import install
     from .workflow import WorkflowMagics
 
     ipython.register_magics(WorkflowMagics)
+    install(ipython)
 
 
 __all__ = ["load_ipython_extension"]

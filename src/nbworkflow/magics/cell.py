@@ -1,12 +1,14 @@
 """One ``%%workflow`` cell's runs: the run the cell starts, then every run a click resumes.
 
-The cell's output area (one display id) shows the live view while a run goes. When the run ends
-it shows the static rendering; when nodes wait for a person it shows the static rendering plus
-an ``ApprovalPanel`` per waiting node (code, diff, comment, one button per answer). Widget
-callbacks never fire while a cell blocks the kernel's main thread, so the cell's own run ends
-*waiting* (``PendingApprover``) and the cell returns; a click then resumes the run on a new loop
-thread (``resume_workflow`` with the cell's provider, variables and runs folder, and the
-person's ``HumanDecision``), and the same output area shows the resumed run live, then its end.
+The cell's output area (one display id) shows the live view while a run goes, and the static
+rendering when it ends. When nodes wait for a person, the static rendering stays in that output
+and a second one holds an ``ApprovalPanel`` per waiting node (code, diff, comment, one button
+per answer): a shared notebook has no kernel, and nbconvert picks a widget view over everything
+else in the same output. A person can take minutes, and the cell must end for nbclient and
+papermill, so the cell's own run ends *waiting* (``PendingApprover``) and the cell returns; a
+click then resumes the run on a new loop thread (``resume_workflow`` with the cell's provider,
+variables and runs folder, and the person's ``HumanDecision``), and the first output shows the
+resumed run live, then its end.
 
 ``update_display_data`` reaches the cell's output area from any thread: JupyterLab routes it by
 display id to every output that showed it, whatever the message's parent.
@@ -64,6 +66,12 @@ class CellRuns:
     who: str
     display: Callable[..., Any]
     handle: Any = None
+    first_view: Any = None
+    """A view the magic showed before the spec was read (``handle`` shows it)."""
+    panel_handle: Any = None
+    answered: list[str] = field(default_factory=list)
+    """The decisions given through the buttons, for the note that replaces them."""
+    """The output that holds the questions (apart from the static rendering, see below)."""
     panels: dict[str, Any] = field(default_factory=dict)
     """``ApprovalPanel`` per waiting node of the run shown now."""
     last: Attempt | None = None
@@ -73,8 +81,10 @@ class CellRuns:
     """The waiting run the panels answer (``None`` once a click answered it)."""
     asked: Attempt | None = None
     """The last run that asked (kept after the click, to ask again if the resume fails)."""
-    questions: dict[str, str] = field(default_factory=dict)
+    questions: dict[str, Any] = field(default_factory=dict)
     """The bundle that shows the panels (shown again when a resume cannot start)."""
+    asked_static: dict[str, str] = field(default_factory=dict)
+    """The static rendering of the run that asked (shown again when a resume cannot start)."""
 
     def __post_init__(self) -> None:
         self.home = self.runs_root.absolute()
@@ -102,14 +112,21 @@ class CellRuns:
         from ..state import RunState
 
         run_id = new_run_id(self.spec.name)
-        root = self.runs_root if first else self.home
+        # The folder as the cell named it (relative stays relative), unless a chdir since then
+        # made that name point elsewhere: a resumed run then shows the absolute one.
+        same_place = self.runs_root.absolute() == self.home
+        root = self.runs_root if first or same_place else self.home
         state = RunState()
         subscribers: list[Any] = [state.apply]
         view = None
         if not self.args.quiet:
             from ..widgets.view import RunView
 
-            view = RunView(runs_root=root, redact=self.redact)
+            view = self.first_view if first and self.first_view is not None else None
+            if view is None:
+                view = RunView(runs_root=root, redact=self.redact)
+            else:
+                view.runs_root, view.redact = root, self.redact
             subscribers.append(view)
             bundle = dict(view.widget._repr_mimebundle_())
             verb = "running" if first else "resumed"
@@ -118,6 +135,10 @@ class CellRuns:
             )
             if self.handle is None:
                 self.handle = self.display(bundle, raw=True, display_id=True)
+                if self.args.background:
+                    # Questions may come after the cell returned, when only an update of an
+                    # output shown during the cell still reaches it: keep a place for them.
+                    self.panel_handle = self.display({"text/plain": ""}, raw=True, display_id=True)
             else:
                 self.handle.update(bundle, raw=True)
         run: LoopThreadRun[RunResult] = LoopThreadRun(
@@ -214,10 +235,26 @@ class CellRuns:
             self.show_questions(attempt, bundle)
         else:
             self.handle.update(bundle, raw=True)
+            if self.panel_handle is not None and self.answered:
+                note = (
+                    f"{'; '.join(self.answered)}: the run went on as run {attempt.run_id} "
+                    f"({state.status.value})"
+                )
+                self._show_panel(
+                    {
+                        "text/html": f'<div class="nbw-approval-answered">{escape(note)}</div>',
+                        "text/plain": note,
+                    }
+                )
         return result
 
     def show_questions(self, attempt: Attempt, bundle: dict[str, str]) -> None:
-        """The static rendering of a waiting run, then an ``ApprovalPanel`` per waiting node."""
+        """The static rendering of a waiting run, then its questions in an output of their own.
+
+        Two outputs, because a shared notebook has no kernel: nbconvert (and GitHub) pick a
+        widget view over any other type in the same output and draw nothing without widget
+        state, so the static rendering must never share an output with the buttons.
+        """
         import ipywidgets as w
 
         from ..approval import ApprovalRequest
@@ -227,25 +264,35 @@ class CellRuns:
         self.panels = {
             r.node_id: ApprovalPanel(r, self.decide, redact=self.redact) for r in requests
         }
-        names = escape(", ".join(self.panels))
+        names = ", ".join(self.panels)
         intro = w.HTML(
             value=f'<div class="nbw-approval-intro" style="font-weight:600;color:#b45309">'
-            f"Waiting for your decision on: {names}. A click continues the run here "
-            f"(as {escape(self.who)}).</div>"
+            # Each panel names its node and what it asks: this line only says what a click does.
+            f"A click continues the run here (as {escape(self.who)}).</div>"
         )
-        static = w.HTML(value=bundle["text/html"])
-        area = w.VBox([static, intro, *(p.widget for p in self.panels.values())])
+        area = w.VBox([intro, *(p.widget for p in self.panels.values())])
         area.add_class("nbw-approval-area")
         WAITING[attempt.run_id] = self
         self.asking = self.asked = attempt
+        how = f"nbworkflow resume {attempt.run_id} --approve NODE"
+        static = dict(bundle)
+        static["text/plain"] = bundle["text/plain"] + (
+            f"\nwaiting for a decision on: {names} (or: {how})"
+        )
+        self.asked_static = static
+        self.handle.update(static, raw=True)
         out = dict(area._repr_mimebundle_())
-        out["text/html"] = bundle["text/html"]  # shared notebooks: no kernel, no buttons
-        out["text/plain"] = bundle["text/plain"] + (
-            f"\nwaiting for a decision on: {', '.join(self.panels)} "
-            f"(or: nbworkflow resume {attempt.run_id} --approve NODE)"
+        out["text/plain"] = (
+            f"Approve / Reject buttons for {names}: they need a running kernel (or: {how})"
         )
         self.questions = out
-        self.handle.update(out, raw=True)
+        self._show_panel(out)
+
+    def _show_panel(self, bundle: dict[str, Any]) -> None:
+        if self.panel_handle is None:
+            self.panel_handle = self.display(bundle, raw=True, display_id=True)
+        else:
+            self.panel_handle.update(bundle, raw=True)
 
     # -- a click -------------------------------------------------------------------------
     def decide(
@@ -271,6 +318,7 @@ class CellRuns:
             return
         WAITING.pop(old.run_id, None)
         self.asking = None
+        self.answered.append(f"{action} on {request.node_id} by {decision.who} at {decision.when}")
         for node_id, panel in self.panels.items():
             note = (
                 f"{action} by {decision.who} at {decision.when}: resuming the run…"
@@ -289,12 +337,16 @@ class CellRuns:
         asked = self.asked
         if asked is None:
             return
+        if self.answered:
+            self.answered.pop()  # that answer did not take
         for panel in self.panels.values():
             panel.reopen(f"resume failed: {text}")
         self.asking = asked
         WAITING[asked.run_id] = self
-        if self.questions and self.handle is not None:
-            self.handle.update(self.questions, raw=True)
+        if self.asked_static and self.handle is not None:
+            self.handle.update(self.asked_static, raw=True)
+        if self.questions and self.panel_handle is not None:
+            self.panel_handle.update(self.questions, raw=True)
 
 
 __all__ = ["ACTIVE", "WAITING", "Attempt", "CellRuns"]

@@ -7,6 +7,10 @@ engine's main task *on its loop* (``call_soon_threadsafe(task.cancel)``), so eve
 ``CancelledError``, kills its sandbox and is recorded as cancelled. Stopping the loop instead
 would leave coroutines that never run their cleanup.
 
+``wait_async`` is the same wait for a cell that the kernel awaits (``magics.awaited``): the
+kernel's own loop keeps turning, so widget messages (the node picker) are handled mid-run, and a
+kernel interrupt arrives as ``CancelledError`` instead of ``KeyboardInterrupt``.
+
 No IPython here: the magic does the displaying.
 """
 
@@ -23,6 +27,12 @@ T = TypeVar("T")
 
 CANCEL_GRACE = 10.0
 """Seconds to wait for a cancelled run to record its cancellation before giving up on it."""
+INTERRUPT_TICK = 0.1
+"""An awaited cell wakes the kernel's loop this often, so an interrupt is seen in time."""
+
+
+class RunInterrupted(Exception):
+    """The awaited cell was interrupted; the run was cancelled and has recorded it."""
 
 
 class LoopThreadRun(Generic[T]):
@@ -85,6 +95,27 @@ class LoopThreadRun(Generic[T]):
             self.join_after_cancel()
             raise
 
+    async def wait_async(self) -> T:
+        """``wait`` for an awaited cell. Raises ``RunInterrupted`` when the awaiting task is
+        cancelled (ipykernel turns a kernel interrupt into that): a ``KeyboardInterrupt``
+        raised in a task would stop the kernel's own loop."""
+        waiter = asyncio.wrap_future(self.future)
+        try:
+            while not waiter.done():
+                # asyncio.wait never cancels ``waiter`` (the thread still has to record how
+                # the run ended). The tick matters: ipykernel's SIGINT handler schedules the
+                # cancellation with a callback that does not wake the loop up, so without a
+                # timer an interrupt waited for the run's end (measured: 3.7 s late).
+                await asyncio.wait({waiter}, timeout=INTERRUPT_TICK)
+            return waiter.result()
+        except asyncio.CancelledError:
+            self.cancel()
+            deadline = _now() + CANCEL_GRACE
+            while self.thread.is_alive() and _now() < deadline:
+                with contextlib.suppress(asyncio.CancelledError):  # a second interrupt
+                    await asyncio.sleep(0.05)
+            raise RunInterrupted from None
+
     def join_after_cancel(self, grace: float = CANCEL_GRACE) -> bool:
         """Wait (ignoring further interrupts) until the thread ends; False if it did not."""
         deadline = _now() + grace
@@ -102,4 +133,4 @@ def _now() -> float:
     return time.monotonic()
 
 
-__all__ = ["CANCEL_GRACE", "LoopThreadRun"]
+__all__ = ["CANCEL_GRACE", "LoopThreadRun", "RunInterrupted"]

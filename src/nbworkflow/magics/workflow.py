@@ -23,7 +23,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display as _display
 
-from .cell import ACTIVE, WAITING, CellRuns
+from .advice import CELL_LINE_OFFSET, companion, did_you_mean, for_notebook
+from .awaited import MARK
+from .cell import ACTIVE, WAITING, Attempt, CellRuns
+from .runner import RunInterrupted
 
 if TYPE_CHECKING:
     from ..spec import WorkflowSpec
@@ -66,7 +69,17 @@ def _usage(exc: BaseException) -> UsageError:
     """A short error for the notebook, through the sanitizer like everything shown there."""
     from ..sanitize import sanitize
 
-    return UsageError(sanitize(str(exc)))
+    return UsageError(for_notebook(sanitize(str(exc))))
+
+
+def _show_view_early() -> tuple[Any, Any]:
+    """The live view, on screen before the spec and the engine are imported (a fresh kernel
+    shows it in about the time of a plain ipywidgets widget); the run subscribes it later."""
+    from ..widgets.view import RunView
+
+    view = RunView()
+    handle = display(dict(view.widget._repr_mimebundle_()), raw=True, display_id=True)
+    return view, handle
 
 
 def interpolation_variables(
@@ -166,9 +179,11 @@ class WorkflowMagics(Magics):
         "--provider",
         default="auto",
         metavar="NAME_OR_VAR",
-        help="Model provider: auto (default: a cassette or script next to the spec, else "
-        "anthropic with ANTHROPIC_API_KEY), scripted, replay, anthropic, or the name of a "
-        "notebook variable holding a Provider object.",
+        help="Model provider: auto (default: a cassette or script next to the notebook, i.e. "
+        "NAME.cassette.jsonl, cassette.jsonl, NAME.script.yaml or script.yaml in the current "
+        "folder, NAME being the workflow's name; else anthropic with ANTHROPIC_API_KEY), "
+        "scripted, replay, anthropic, or the name of a notebook variable holding a Provider "
+        "object.",
     )
     @argument("-m", "--model", default=None, help="Model for every node (overrides the spec).")
     @argument(
@@ -221,7 +236,7 @@ class WorkflowMagics(Magics):
         help="Return at once; the view keeps updating (%%workflow cancel stops it).",
     )
     @line_cell_magic
-    def workflow(self, line: str, cell: str | None = None) -> None:
+    def workflow(self, line: str, cell: str | None = None) -> Any:
         """Run the workflow written as YAML in the cell body, and watch it live.
 
         ``${name}`` in the YAML is filled from the notebook's variables, then the environment.
@@ -230,22 +245,62 @@ class WorkflowMagics(Magics):
         """
         if cell is None:
             return self._line(line)
-        args = parse_argstring(cast(Any, self).workflow, line)
-        self._run_cell(args, cell)
-        return None
+        # The kernel awaits this cell (magics.awaited): return a coroutine that waits.
+        awaited = line.startswith(MARK)
+        if awaited:
+            line = line[len(MARK) :]
+        magic = cast(Any, self).workflow
+        try:
+            args = parse_argstring(magic, line)
+        except UsageError as exc:
+            raise UsageError(did_you_mean(str(exc), magic.parser._option_string_actions)) from None
+        return self._run_cell(args, cell, awaited)
 
     # -- %%workflow ------------------------------------------------------------------------
-    def _run_cell(self, args: argparse.Namespace, cell: str) -> None:
+    def _run_cell(self, args: argparse.Namespace, cell: str, awaited: bool = False) -> Any:
         from ..exceptions import WorkflowError
 
         if not cell.strip():
             raise UsageError("%%workflow: the cell is empty; write the workflow's YAML in it")
         user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        shown = None if args.quiet else _show_view_early()
         try:
             spec, variables, make_provider = self._prepare(args, cell, user_ns)
-        except WorkflowError as exc:
-            raise _usage(exc) from None
-        self._launch(args, spec, variables, make_provider, user_ns)
+        except BaseException as exc:
+            if shown is not None:  # a spec error runs nothing: no view either
+                shown[1].update({"text/plain": ""}, raw=True)
+            if isinstance(exc, WorkflowError):
+                raise _usage(exc) from None
+            raise
+        cell_runs, attempt = self._launch(
+            args, spec, variables, make_provider, user_ns, shown=shown
+        )
+        if attempt is None:
+            return None
+        if awaited:
+            return self._settle_awaited(cell_runs, attempt)
+        attempt.run.start()
+        try:
+            attempt.run.wait()
+        except KeyboardInterrupt:
+            self._settle(cell_runs, attempt, interrupted=True)
+        except BaseException as exc:
+            self._settle(cell_runs, attempt, error=exc)
+        else:
+            self._settle(cell_runs, attempt)
+        return None
+
+    async def _settle_awaited(self, cell_runs: CellRuns, attempt: Attempt) -> None:
+        """The awaited cell: wait on the kernel's loop, so widget messages are handled."""
+        attempt.run.start()
+        try:
+            await attempt.run.wait_async()
+        except RunInterrupted:
+            self._settle(cell_runs, attempt, interrupted=True)
+        except BaseException as exc:
+            self._settle(cell_runs, attempt, error=exc)
+        else:
+            self._settle(cell_runs, attempt)
 
     def _prepare(
         self, args: argparse.Namespace, cell: str, user_ns: Mapping[str, Any]
@@ -256,7 +311,9 @@ class WorkflowMagics(Magics):
         from ..spec import load_workflow
 
         variables = interpolation_variables(cell, user_ns, parse_vars(args.var))
-        spec = load_workflow(text=cell, variables=variables, filename="<cell>")
+        # Count the %%workflow line, so "<cell>:6:5" is the editor's line 6.
+        text = "\n" * CELL_LINE_OFFSET + cell
+        spec = load_workflow(text=text, variables=variables, filename="<cell>")
         options: dict[str, Any] = {}
         script = resolve_script(args.script, user_ns)
         if script is not None:
@@ -270,6 +327,13 @@ class WorkflowMagics(Magics):
         if args.model:  # the run's model (RunOptions); a vendor router must know it too
             options["model"] = args.model
         provider_name = resolve_provider_name(args.provider, user_ns)
+        if provider_name == "auto" and script is None and not args.cassette:
+            # A cell has no spec file to sit next to: look next to the notebook instead.
+            found = companion("cassette", spec.name)
+            if found is not None:
+                options["cassette"] = str(found)
+            elif (found := companion("script", spec.name)) is not None:
+                options["script"] = script = str(found)
         if not isinstance(provider_name, str):
             own = provider_name  # the notebook's own Provider object: never closed here
             return spec, variables, lambda: (own, False)
@@ -297,7 +361,9 @@ class WorkflowMagics(Magics):
         variables: dict[str, str],
         make_provider: Callable[[], tuple[Any, bool]],
         user_ns: dict[str, Any],
-    ) -> None:
+        shown: tuple[Any, Any] | None = None,
+    ) -> tuple[CellRuns, Attempt | None]:
+        """Set up the cell's first run; its attempt, or None when it went to the background."""
         from ..approval import default_who
         from ..engine import secret_values
         from ..sanitize import sanitize
@@ -318,30 +384,42 @@ class WorkflowMagics(Magics):
             who=args.who or default_who(),
             display=display,
         )
+        if shown is not None:
+            cell.first_view, cell.handle = shown
         attempt = cell.start(cell.first_run(), first=True)
-        run_id, run_dir, state, run = attempt.run_id, attempt.run_dir, attempt.state, attempt.run
         if args.background:
             cell.run_in_background(attempt)
             if args.quiet:
-                print(f"workflow {spec.name} started in the background: run {run_id} ({run_dir})")
-            return
+                print(
+                    f"workflow {spec.name} started in the background: run {attempt.run_id} "
+                    f"({attempt.run_dir})"
+                )
+            return cell, None
+        return cell, attempt
 
-        run.start()
-        try:
-            run.wait()
-        except KeyboardInterrupt:
+    def _settle(
+        self,
+        cell: CellRuns,
+        attempt: Attempt,
+        *,
+        interrupted: bool = False,
+        error: BaseException | None = None,
+    ) -> None:
+        """The end of the cell's own run: final view, then a short error if it did not succeed."""
+        args, run_id, run_dir, state = cell.args, attempt.run_id, attempt.run_dir, attempt.state
+        if interrupted:
             cell.finalize(attempt)
             raise UsageError(
                 f"run {run_id} cancelled by a kernel interrupt: "
                 f"{_counts_text(state)}; log in {run_dir}"
             ) from None
-        except BaseException as exc:
+        if error is not None:
             cell.finalize(attempt)
             from ..exceptions import WorkflowError
 
-            if isinstance(exc, WorkflowError):
-                raise _usage(exc) from None
-            raise
+            if isinstance(error, WorkflowError):
+                raise _usage(error) from None
+            raise error
         result = cell.finalize(attempt)
         if result is not None and not result.ok:
             from ..widgets.static import failure_summary
@@ -382,6 +460,7 @@ class WorkflowMagics(Magics):
             print(f"no runs under {root}")
             return
         width = max(len(r.run_id) for r in runs)
+        print(f"{'run':<{width}}  {'status':<10} {'nodes':>10}  {'duration':>8}  workflow")
         for r in runs:
             print(
                 f"{r.run_id:<{width}}  {r.status:<10} {r.nodes:>4} nodes  "
@@ -445,24 +524,48 @@ def _counts_text(state: RunState) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no nodes"
 
 
-def format_backend(report: Any) -> str:
-    """One line per sandbox backend report (duck-typed: name/available/active/...)."""
+def format_backend(report: Any, width: int = 88) -> str:
+    """One block per sandbox backend report (duck-typed: name/available/active/...): a head
+    line, then its guarantees and what is missing, one item a line, wrapped between words."""
+    import textwrap
+
     get = report.get if isinstance(report, Mapping) else lambda k, d=None: getattr(report, k, d)
     name = get("name", "?")
     mark = "*" if get("active", False) else " "
     available = "available" if get("available", False) else "unavailable"
-    line = f"{mark} {name:<10} {available}"
+    lines = [f"{mark} {name:<10} {available}"]
+
+    def items(label: str, value: Any) -> None:
+        parts = [value] if isinstance(value, str) else [str(v) for v in value]
+        lines.append(f"    {label}:")
+        for part in parts:
+            lines.extend(
+                textwrap.wrap(
+                    part,
+                    width,
+                    initial_indent="      - ",
+                    subsequent_indent="        ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+
     guarantees = get("guarantees", None)
     if guarantees:
-        line += f"  guarantees: {', '.join(map(str, guarantees))}"
+        items("guarantees", guarantees)
     missing = get("missing", None)
     if missing:
-        text = missing if isinstance(missing, str) else "; ".join(map(str, missing))
-        line += f"  missing: {text}"
-    return line
+        items("missing", missing)
+    return "\n".join(lines)
 
 
-WorkflowMagics.workflow.__doc__ = (WorkflowMagics.workflow.__doc__ or "") + "\n" + LINE_HELP
+# IPython's magic_arguments starts the help with "::" (a reST literal block marker), which
+# `%%workflow?` showed as "Docstring: ::".
+WorkflowMagics.workflow.__doc__ = (
+    (WorkflowMagics.workflow.__doc__ or "").replace("::\n\n  %workflow", "Usage: %%workflow", 1)
+    + "\n"
+    + LINE_HELP
+)
 
 
 __all__ = [

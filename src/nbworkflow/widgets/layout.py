@@ -30,7 +30,9 @@ DUMMY_WIDTH = 12.0
 V_GAP = 54.0
 """Vertical space between two rows."""
 MARGIN = 16.0
-MAX_PER_ROW = 12
+MAX_PER_ROW = 6
+"""Boxes per row before a layer wraps: six (about 1,070 px) fit a notebook's output area, so
+the parent of a wide fan-out, centred above its children, is in view without scrolling."""
 
 
 @dataclass(frozen=True)

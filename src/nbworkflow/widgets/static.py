@@ -27,6 +27,8 @@ from .svg import (
     format_duration,
     glyph,
     layout_for,
+    node_rects,
+    node_title,
     render_svg,
     run_colour,
     run_headline,
@@ -140,11 +142,14 @@ def _decision_value(key: str, value: Any) -> str:
     return f'<code style="{_MONO}">{escape(text)}</code>'
 
 
-def node_details_html(node: NodeState, artifact_text: str | None, *, expanded: bool = False) -> str:
+def node_details_html(
+    node: NodeState, artifact_text: str | None, *, expanded: bool = False, run_id: str = ""
+) -> str:
     """A ``<details>`` block: persona, action, artifact, decision log and tokens of a node."""
     info = node.info
     attention = node.status in (NodeStatus.FAILED, NodeStatus.WAITING)
     open_attr = " open" if expanded or attention else ""
+    anchor = f' id="nbw-{escape(run_id)}-{escape(node.id)}"' if run_id else ""
     rows = [
         ("persona", escape(info.agent or "—")),
         ("type", escape(info.type)),
@@ -154,10 +159,11 @@ def node_details_html(node: NodeState, artifact_text: str | None, *, expanded: b
         ("duration", format_duration(node.duration_s) or "—"),
         ("tokens", f"{node.input_tokens} in / {node.output_tokens} out"),
     ]
-    if node.message:
-        rows.append(("message", escape(node.message)))
     waiting = getattr(node, "waiting", None)
-    if node.status is NodeStatus.WAITING and waiting is not None:
+    asking = node.status is NodeStatus.WAITING and waiting is not None
+    if node.message and not (asking and waiting is not None and node.message == waiting.reason):
+        rows.append(("message", escape(node.message)))  # a waiting node's says it just below
+    if asking and waiting is not None:
         asks = waiting.reason or waiting.request
         if waiting.choices:
             asks += f" (choices: {', '.join(waiting.choices)})"
@@ -170,7 +176,7 @@ def node_details_html(node: NodeState, artifact_text: str | None, *, expanded: b
         for k, v in rows
     )
     parts = [
-        f'<details class="nbw-node-details" data-node-id="{escape(node.id)}"{open_attr} '
+        f'<details class="nbw-node-details" data-node-id="{escape(node.id)}"{anchor}{open_attr} '
         f'style="{_BOX}"><summary style="cursor:pointer"><b>{escape(node.id)}</b> '
         f"{_badge(node.status)}</summary>",
         f'<table style="border-collapse:collapse;margin:6px 0">{table}</table>',
@@ -213,7 +219,8 @@ def render_static_html(
     """The final, kernel-free rendering of a run (see the module docstring)."""
     artifacts = artifacts or {}
     layout = layout or layout_for(state)
-    svg = render_svg(state, layout)
+    # The headline is the line above the image: not again inside it.
+    svg = render_svg(state, layout, headline=False)
     colour = run_colour(state.status)
     tokens = state.input_tokens + state.output_tokens
     headline = escape(run_headline(state))
@@ -244,6 +251,7 @@ def render_static_html(
             f"{escape(failure_summary(state))}</div>"
         )
     alt = f"workflow graph: {run_headline(state)}"
+    map_name = f"nbw-map-{state.run_id or 'run'}"
     return (
         f'<div class="nbw-static nbw-run-{state.status.value}" data-run-id="{escape(state.run_id)}" '
         f'data-run-status="{state.status.value}" style="font-family:system-ui,sans-serif;'
@@ -251,14 +259,29 @@ def render_static_html(
         f'<div class="nbw-summary" style="font-size:14px;font-weight:600;color:{colour}">'
         f"{headline}</div>"
         f'<div style="color:#475569">{" · ".join(meta)}</div>{message}'
-        f'<div style="overflow:auto;max-width:100%;margin:6px 0">'
+        # margin:0 and display:block: JupyterLab centres images, which put the start of a
+        # wide graph out of view; the box scrolls sideways instead.
+        f'<div class="nbw-graph-scroll" style="overflow-x:auto;max-width:100%;margin:6px 0">'
         f'<img class="nbw-graph-img" alt="{escape(alt)}" width="{_width(svg)}" '
-        f'src="{svg_data_uri(svg)}" style="max-width:none"/></div>'
+        f'src="{svg_data_uri(svg)}" usemap="#{map_name}" '
+        f'style="max-width:none;margin:0;display:block"/>{_image_map(state, layout, map_name)}</div>'
         f'<table class="nbw-nodes" style="border-collapse:collapse;margin:4px 0">'
         f"<thead><tr>{head_rows}</tr></thead><tbody>{body_rows}</tbody></table>"
-        f"{''.join(node_details_html(n, artifacts.get(n.id)) for n in state.nodes.values())}"
+        f"{''.join(node_details_html(n, artifacts.get(n.id), run_id=state.run_id) for n in state.nodes.values())}"
         f"</div>"
     )
+
+
+def _image_map(state: RunState, layout: Layout, name: str) -> str:
+    """Hover text over each node of the image (an image has no ``<title>`` of its own)."""
+    areas = "".join(
+        f'<area shape="rect" coords="{x0:.0f},{y0:.0f},{x1:.0f},{y1:.0f}" '
+        f'title="{escape(node_title(state.nodes[nid]))}" alt="{escape(nid)}" '
+        f'href="#nbw-{escape(state.run_id)}-{escape(nid)}"/>'
+        for nid, (x0, y0, x1, y1) in node_rects(layout, headline=False).items()
+        if nid in state.nodes
+    )
+    return f'<map name="{escape(name)}">{areas}</map>'
 
 
 def _width(svg: str) -> str:

@@ -37,8 +37,10 @@ GLYPHS: Mapping[NodeStatus, str] = {
     NodeStatus.FAILED: "✗",
     NodeStatus.SKIPPED: "–",
     NodeStatus.CANCELLED: "⊘",
-    NodeStatus.WAITING: "⏸",
+    NodeStatus.WAITING: "‖",  # "⏸" is missing from Debian's stock fonts (an empty box)
 }
+"""Status symbols in text (the static table's badges): characters DejaVu Sans has. The graph
+draws its own shapes instead (``_icon``), so it needs no font at all for them."""
 RUN_COLOURS: Mapping[RunStatus, str] = {
     RunStatus.RUNNING: "#2563eb",
     RunStatus.SUCCEEDED: "#16a34a",
@@ -64,7 +66,98 @@ def run_colour(status: RunStatus) -> str:
 FONT = "system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif"
 HEADER = 58.0
 """Room above the graph for the title line and the legend."""
-ID_CHARS = 22
+LEGEND_WIDTH = 740.0
+PAD = 8.0
+"""Room kept between a label and its box's border."""
+ICON = 12.0
+"""Width the status shape takes before the second label (shape and gap)."""
+
+# Advance widths in em of a wide sans-serif (DejaVu Sans, the widest fallback here): the
+# estimate must not be short, or text spills out of the box before ``textLength`` squeezes it.
+_NARROW = frozenset("iljtfrI.,:;'!|()[] ")
+_WIDE = frozenset("mwMW@%")
+
+
+def text_width(text: str, size: float, bold: bool = False) -> float:
+    """Estimated width in px of ``text`` at font size ``size`` (no font metrics here)."""
+    em = 0.0
+    for ch in text:
+        if ch in _NARROW:
+            em += 0.34
+        elif ch in _WIDE:
+            em += 0.95
+        elif ch.isupper() or ch.isdigit():
+            em += 0.7
+        else:
+            em += 0.62
+    return em * size * (1.07 if bold else 1.0)
+
+
+def fit_text(text: str, width: float, size: float, bold: bool = False) -> str:
+    """``text`` cut in the middle (``fetch_an…omer_12``) until its estimate fits ``width``:
+    siblings that share a long prefix stay distinct by their ends."""
+    if text_width(text, size, bold) <= width:
+        return text
+    keep = len(text)
+    while keep > 2:
+        keep -= 1
+        head = (keep + 1) // 2
+        cut = text[:head] + "…" + text[len(text) - (keep - head) :]
+        if text_width(cut, size, bold) <= width:
+            return cut
+    return text[:1] + "…"
+
+
+def _fitted_text(text: str, x: float, y: float, width: float, size: float, attrs: str) -> str:
+    """A centred ``<text>`` that never leaves its box: cut to the estimate, and told its
+    length when it is close to the edge, so a wider real font is squeezed, not spilled."""
+    bold = "font-weight" in attrs
+    shown = fit_text(text, width, size, bold)
+    est = text_width(shown, size, bold)
+    squeeze = (
+        f' textLength="{min(est, width):.1f}" lengthAdjust="spacingAndGlyphs"'
+        if est > 0.8 * width
+        else ""
+    )
+    return (
+        f'<text x="{x:g}" y="{y:g}" text-anchor="middle" font-size="{size:g}"{squeeze} '
+        f"{attrs}>{escape(shown)}</text>"
+    )
+
+
+def _icon(status: NodeStatus, x: float, y: float, colour: str) -> str:
+    """The status as a drawn shape centred on (x, y), about 9 px: no font needed."""
+    stroke = f'fill="none" stroke="{colour}" stroke-width="1.5"'
+    if status is NodeStatus.PENDING:
+        return f'<circle cx="{x:g}" cy="{y:g}" r="3.8" {stroke}/>'
+    if status is NodeStatus.RUNNING:
+        return f'<path d="M{x - 3:g},{y - 4:g} L{x + 4:g},{y:g} L{x - 3:g},{y + 4:g} z" fill="{colour}"/>'
+    if status is NodeStatus.RETRYING:
+        return (
+            f'<path d="M{x + 3.6:g},{y - 1.5:g} A4,4 0 1 0 {x + 2:g},{y + 3.3:g}" {stroke}/>'
+            f'<path d="M{x + 1.2:g},{y - 3:g} L{x + 4.6:g},{y - 2.6:g} L{x + 4:g},{y + 0.6:g} z" '
+            f'fill="{colour}"/>'
+        )
+    if status is NodeStatus.SUCCEEDED:
+        return f'<path d="M{x - 4:g},{y:g} L{x - 1:g},{y + 3:g} L{x + 4:g},{y - 3.5:g}" {stroke}/>'
+    if status is NodeStatus.FAILED:
+        return (
+            f'<path d="M{x - 3.5:g},{y - 3.5:g} L{x + 3.5:g},{y + 3.5:g} M{x + 3.5:g},{y - 3.5:g} '
+            f'L{x - 3.5:g},{y + 3.5:g}" {stroke}/>'
+        )
+    if status is NodeStatus.SKIPPED:
+        return f'<path d="M{x - 4:g},{y:g} L{x + 4:g},{y:g}" {stroke}/>'
+    if status is NodeStatus.CANCELLED:
+        return (
+            f'<circle cx="{x:g}" cy="{y:g}" r="3.8" {stroke}/>'
+            f'<path d="M{x - 2.7:g},{y + 2.7:g} L{x + 2.7:g},{y - 2.7:g}" {stroke}/>'
+        )
+    if status is NodeStatus.WAITING:
+        return (
+            f'<rect x="{x - 3.5:g}" y="{y - 4:g}" width="2.6" height="8" fill="{colour}"/>'
+            f'<rect x="{x + 0.9:g}" y="{y - 4:g}" width="2.6" height="8" fill="{colour}"/>'
+        )
+    return f'<circle cx="{x:g}" cy="{y:g}" r="2" fill="{colour}"/>'
 
 
 def layout_for(state: RunState) -> Layout:
@@ -86,9 +179,10 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def node_label(node: NodeState, now: float | None = None) -> str:
-    """Second line of a node box: glyph, status, attempts, duration."""
-    parts = [f"{glyph(node.status)} {node.status.value}"]
+def node_label(node: NodeState, now: float | None = None, *, symbol: bool = True) -> str:
+    """Second line of a node box: glyph (unless the caller draws it), status, attempts,
+    duration."""
+    parts = [f"{glyph(node.status)} {node.status.value}" if symbol else node.status.value]
     if node.attempts > 1 or node.status in (NodeStatus.RETRYING, NodeStatus.FAILED):
         parts.append(f"×{max(node.attempts, 1)}")
     duration = node.duration_s if now is None else node.elapsed(now)
@@ -141,6 +235,26 @@ def run_headline(state: RunState) -> str:
     return " · ".join(bits)
 
 
+def _frame(layout: Layout, *, legend: bool, headline: bool) -> tuple[float, float, float, float]:
+    """Width and height of the picture, and where the layout's origin sits in it."""
+    top = 0.0 if headline else 26.0
+    dy = HEADER - top if legend else 0.0
+    width = max(layout.width, LEGEND_WIDTH if legend else 0.0)
+    # Centre the graph only when the legend is wider: a wide graph starts at the left edge.
+    return width, layout.height + dy, (width - layout.width) / 2, dy
+
+
+def node_rects(
+    layout: Layout, *, legend: bool = True, headline: bool = True
+) -> dict[str, tuple[float, float, float, float]]:
+    """Each node's box ``(x0, y0, x1, y1)`` in the picture ``render_svg`` draws (image maps)."""
+    _, _, dx, dy = _frame(layout, legend=legend, headline=headline)
+    return {
+        nid: (b.x + dx, b.y + dy, b.x + dx + b.width, b.y + dy + b.height)
+        for nid, b in layout.nodes.items()
+    }
+
+
 def render_svg(
     state: RunState,
     layout: Layout | None = None,
@@ -157,11 +271,7 @@ def render_svg(
     """
     layout = layout or layout_for(state)
     top = 0.0 if headline else 26.0  # the legend moves up when there is no title line
-    dy = HEADER - top if legend else 0.0
-    width = max(layout.width, 740.0 if legend else 0.0)
-    height = layout.height + dy
-    # Centre the graph when the legend is wider than the graph.
-    dx = (width - layout.width) / 2
+    width, height, dx, dy = _frame(layout, legend=legend, headline=headline)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="nbw-graph" width="{width:g}" '
         f'height="{height:g}" viewBox="0 0 {width:g} {height:g}" font-family="{FONT}" '
@@ -210,16 +320,26 @@ def render_svg(
         dash = ' stroke-dasharray="5 3"' if node.status is NodeStatus.SKIPPED else ""
         width_px = 2.4 if node.status in (NodeStatus.RUNNING, NodeStatus.RETRYING) else 1.4
         x, y = box.x, box.y + dy
+        room = box.width - 2 * PAD
+        label = node_label(node, now, symbol=False)
+        label_w = min(text_width(label, 10.5), room - ICON)
         out.append(
             f'<g class="nbw-node" data-node-id="{escape(node_id)}" '
             f'data-status="{node.status.value}" data-attempts="{node.attempts}">'
             f"<title>{escape(node_title(node, now))}</title>"
             f'<rect x="{x:g}" y="{y:g}" width="{box.width:g}" height="{box.height:g}" rx="7" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="{width_px:g}"{dash}/>'
-            f'<text x="{box.cx:g}" y="{y + 18:g}" text-anchor="middle" font-size="12" '
-            f'font-weight="600" fill="{text}">{escape(_short(node_id, ID_CHARS))}</text>'
-            f'<text class="nbw-label" x="{box.cx:g}" y="{y + 34:g}" text-anchor="middle" '
-            f'font-size="10.5" fill="{text}">{escape(node_label(node, now))}</text></g>'
+            + _fitted_text(node_id, box.cx, y + 18, room, 12, f'font-weight="600" fill="{text}"')
+            + _icon(node.status, box.cx - (label_w + ICON) / 2 + 4.5, y + 30.5, text)
+            + _fitted_text(
+                label,
+                box.cx + ICON / 2,
+                y + 34,
+                room - ICON,
+                10.5,
+                f'class="nbw-label" fill="{text}"',
+            )
+            + "</g>"
         )
     out.append("</g></svg>")
     return "".join(out)
@@ -232,6 +352,7 @@ __all__ = [
     "glyph",
     "layout_for",
     "node_label",
+    "node_rects",
     "node_title",
     "render_svg",
     "run_colour",

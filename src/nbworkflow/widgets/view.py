@@ -10,8 +10,8 @@ main thread, so both go through one lock.
 
 ``ApprovalPanel`` is what a waiting node shows once its cell has returned: the code, its diff
 against the previous attempt, what would be sent, a comment box and one button per answer. A
-click only calls back (``on_decide``): the magic resumes the run in the background, because
-widget callbacks never fire while a cell blocks the kernel.
+click only calls back (``on_decide``): the magic resumes the run in the background, after the
+cell has returned.
 """
 
 from __future__ import annotations
@@ -23,19 +23,25 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..approval import ApprovalRequest
-from ..events import NodeStatus, RunEvent, RunFinished, RunStarted
-from ..state import NodeState, RunState
 from .layout import Layout
-from .static import highlight_artifact, load_artifacts, node_details_html, summary_text
-from .svg import layout_for, render_svg, run_colour, run_headline
+
+if TYPE_CHECKING:
+    from ..approval import ApprovalRequest
+    from ..events import RunEvent
+    from ..state import NodeState, RunState
+
+# The run's modules (events, state, the drawing) are imported when the first event arrives, not
+# here: the view is on screen before they load (events builds pydantic adapters on import), so
+# a fresh kernel shows it about as soon as a plain ipywidgets widget (bench/widget.py).
 
 REDRAW_INTERVAL = 0.1
 """Seconds between two redraws: at most ~10 a second, whatever the event rate."""
+SCROLL = "overflow-x:auto;max-width:100%;text-align:left"
+"""A wide graph scrolls sideways from its start (never centred, never squeezed)."""
 TICK = 1.0
 """While nodes run, redraw this often so their elapsed times move."""
 
@@ -52,7 +58,7 @@ class RunView:
         max_height: str = "620px",
         redact: Callable[[str], str] | None = None,
     ) -> None:
-        self.state = RunState()
+        self._state: RunState | None = None
         self.layout: Layout | None = None
         self.runs_root = Path(runs_root) if runs_root is not None else None
         self.interval = interval
@@ -65,9 +71,12 @@ class RunView:
         self._last_draw = float("-inf")
         self._pending = False
         self._finished = False
-        self._user_selected = False
-        self._setting_options = False
-        self.summary = w.HTML(value="<i>waiting for the run to start…</i>")
+        self._picked: str | None = None
+        """The node a person picked in the drop-down (it then stays shown)."""
+        self._ours = threading.local()
+        """Set while this view itself changes the selector, in the thread that changes it: a
+        pick arriving from the browser at that moment (another thread) is still a pick."""
+        self.summary = w.HTML(value="<i>checking the workflow…</i>")
         self.graph = w.HTML(
             value="",
             layout=w.Layout(overflow="auto", max_height=max_height, width="100%"),
@@ -81,17 +90,25 @@ class RunView:
         )
         self.widget.add_class("nbw-view")
 
+    @property
+    def state(self) -> RunState:
+        """What the view knows of the run (made on first use: see the imports above)."""
+        if self._state is None:
+            from ..state import RunState
+
+            self._state = RunState()
+        return self._state
+
     # -- subscriber ------------------------------------------------------------------------
     def __call__(self, event: RunEvent) -> None:
+        from ..events import RunFinished, RunStarted
+        from .svg import layout_for
+
         with self._lock:
             self.state.apply(event)
             if isinstance(event, RunStarted):
                 self.layout = layout_for(self.state)
-                self._setting_options = True
-                try:
-                    self.selector.options = list(self.state.nodes)
-                finally:
-                    self._setting_options = False
+                self._set_selector(options=list(self.state.nodes))
         if isinstance(event, RunFinished):
             self.finish()
             return
@@ -137,6 +154,8 @@ class RunView:
             loop.call_later(delay, callback)
 
     def _flush(self) -> None:
+        from ..events import NodeStatus
+
         with self._lock:
             self._pending = False
             if self._finished:
@@ -153,30 +172,32 @@ class RunView:
 
     # -- drawing ---------------------------------------------------------------------------
     def _draw(self) -> None:
+        from .static import summary_text
+        from .svg import render_svg, run_colour, run_headline
+
         self.redraws += 1
         self._last_draw = self.clock()
         state = self.state
         if self.layout is None:
             return
         now = None if self._finished else time.time()
-        self.graph.value = render_svg(state, self.layout, now=now, headline=False)
+        svg = render_svg(state, self.layout, now=now, headline=False)
+        self.graph.value = f'<div class="nbw-graph-scroll" style="{SCROLL}">{svg}</div>'
         colour = run_colour(state.status)
         line = summary_text(state, self.run_dir) if self._finished else run_headline(state)
         self.summary.value = (
             f'<div class="nbw-live-summary" data-run-status="{state.status.value}" '
             f'style="font-weight:600;color:{colour}">{escape(line)}</div>'
         )
-        if not self._user_selected:
-            pick = self._auto_selection()
-            if pick is not None and pick != self.selector.value:
-                self._setting_options = True
-                try:
-                    self.selector.value = pick
-                finally:
-                    self._setting_options = False
+        pick = self._picked if self._picked is not None else self._auto_selection()
+        if pick is not None and pick != self.selector.value:
+            # Also puts a person's pick back if an automatic one crossed it on the wire.
+            self._set_selector(value=pick)
         self._draw_details()
 
     def _auto_selection(self) -> str | None:
+        from ..events import NodeStatus
+
         nodes = list(self.state.nodes.values())
         wanted_order = (
             NodeStatus.FAILED,
@@ -194,6 +215,9 @@ class RunView:
         return nodes[0].id if nodes else None
 
     def _draw_details(self) -> None:
+        from ..state import RunState
+        from .static import load_artifacts, node_details_html
+
         node_id = self.selector.value
         node: NodeState | None = self.state.nodes.get(node_id) if node_id else None
         if node is None:
@@ -206,11 +230,19 @@ class RunView:
             artifact = load_artifacts(single, self.run_dir, redact=self.redact).get(node.id)
         self.details.value = node_details_html(node, artifact, expanded=True)
 
+    def _set_selector(self, **traits: Any) -> None:
+        self._ours.active = True
+        try:
+            for name, value in traits.items():
+                setattr(self.selector, name, value)
+        finally:
+            self._ours.active = False
+
     def _on_select(self, change: dict[str, Any]) -> None:
-        if self._setting_options:
+        if getattr(self._ours, "active", False) or change["new"] is None:
             return
         with self._lock:
-            self._user_selected = True
+            self._picked = change["new"]
             self._draw_details()
 
 
@@ -224,7 +256,7 @@ BUTTONS: dict[str, tuple[str, str, str]] = {
 """Label, button style and tooltip per answer. ``edit`` opens an editor holding the code (or
 output) first; a second click submits what is in it."""
 
-OnDecide = Callable[[ApprovalRequest, str, str, str | None], None]
+OnDecide = Callable[["ApprovalRequest", str, str, str | None], None]
 """``on_decide(request, action, comment, code)``: called once, on the kernel's main thread;
 ``code`` is the edited code for ``edit``, else None."""
 
@@ -239,6 +271,8 @@ class ApprovalPanel:
         *,
         redact: Callable[[str], str] | None = None,
     ) -> None:
+        from .static import highlight_artifact
+
         self.request = request
         self.on_decide = on_decide
         clean = redact or (lambda text: text)
