@@ -214,9 +214,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], crm: MockCRM
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], crm: Any
     ) -> None:
-        self.crm = crm
+        # ``MockCRM`` or ``OpenAPIMock``: the handler only uses what both have.
+        self.crm: Any = crm
         super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -327,15 +328,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._read_body()
         self._error(405, f"{self.command} is not allowed on {self.path}; use POST /users")
 
-    def _post_users(self, raw: bytes) -> None:
+    def _injected_fault(self) -> bool:
+        """Play the next planned fault, if any; ``True`` when the request got it instead."""
         crm = self.server.crm
         fault = crm.faults.next_fault()
         if fault == "reset":
             self._reset()
-            return
+            return True
         if fault == "slow" and crm._stop.wait(crm.faults.slow_seconds):
             self._reset()  # shutting down: do not keep the client waiting
-            return
+            return True
         if fault in ("500", "502", "503", "429"):
             status = int(fault)
             self._send(
@@ -343,6 +345,12 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": "unavailable", "message": f"injected fault: HTTP {status}; retry later"},
                 {"Retry-After": "1"},
             )
+            return True
+        return False
+
+    def _post_users(self, raw: bytes) -> None:
+        crm = self.server.crm
+        if self._injected_fault():
             return
         if not self._authorized():
             return
