@@ -207,9 +207,7 @@ def _score(r: Round, events: list[RunEvent], node_id: str) -> None:
     first = attempts[0].data.get("http_status") if attempts else None
     r.regression = r.index > 0 and isinstance(first, int) and 400 <= first < 500
     r.detected = r.regression and first == 422
-    r.tokens = sum(
-        int(v) for d in attempts for v in (d.data.get("tokens") or {}).values() if v
-    )
+    r.tokens = sum(int(v) for d in attempts for v in (d.data.get("tokens") or {}).values() if v)
     r.code_diff = "\n".join(str(d.data.get("diff") or "") for d in attempts[1:]).strip()
     last = decisions[-1] if decisions else None
     if not r.healed and last is not None:
@@ -244,7 +242,7 @@ async def arun_chaos(
     if mutations < 0:
         raise ChaosError("--mutations must be 0 or more")
     with OpenAPIMock(
-        openapi,
+        Path(openapi),
         operation,
         token=token,
         seed=seed,
@@ -261,13 +259,11 @@ async def arun_chaos(
         if provider is None:
             responders = {target.id: chaos_responder}
             provider = (
-                ScriptedProvider.from_file(script, responders=responders)
+                ScriptedProvider.from_file(Path(script), responders=responders)
                 if script
                 else ScriptedProvider({}, responders=responders)
             )
-        report = ChaosReport(
-            str(workflow), str(openapi), str(mock.operation), target.id, seed
-        )
+        report = ChaosReport(str(workflow), str(openapi), str(mock.operation), target.id, seed)
         options = RunOptions(
             sandbox_backend=sandbox_backend,
             extra={"infra_backoff_s": 0.02, "infra_backoff_max_s": 0.2},

@@ -76,6 +76,11 @@ class _Healer:
 
     def value_for(self, expected: Any, orphans: Tree, name: str) -> Any:
         if isinstance(expected, Mapping) and _props(expected) and expected.get("type") != "array":
+            wanted = set(_props(expected))
+            renamed = [k for k, v in orphans.items() if isinstance(v, dict) and wanted & set(v)]
+            if renamed:  # the whole object was renamed
+                self.notes.append(f"'{name}' takes the object sent as '{renamed[0]}'")
+                return orphans.pop(renamed[0])
             sub: Tree = {}
             required = set(expected.get("required") or ())
             for key, prop in _props(expected).items():
@@ -85,9 +90,9 @@ class _Healer:
                     sub[key] = self.value_for(prop, orphans, key)
             self.notes.append(f"built '{name}' from {sorted(sub) or 'nothing'}")
             return sub
-        if orphans:
-            old = (difflib.get_close_matches(name, list(orphans), n=1, cutoff=0.0) or [""])[0]
-            old = old or next(iter(orphans))
+        scalars = [k for k, v in orphans.items() if not isinstance(v, dict)]
+        if scalars:
+            old = (difflib.get_close_matches(name, scalars, n=1, cutoff=0.0) or scalars)[0]
             self.notes.append(f"'{name}' takes what was sent as '{old}'")
             return self.retype(orphans.pop(old), expected)
         source = expected.get("x-source") if isinstance(expected, Mapping) else None
@@ -110,26 +115,38 @@ class _Healer:
             value = expr.value
             try:
                 if cast == "str":
-                    return ast.Constant(str(value).lower() if isinstance(value, bool) else str(value))
+                    return ast.Constant(
+                        str(value).lower() if isinstance(value, bool) else str(value)
+                    )
                 return ast.Constant({"int": int, "float": float, "bool": bool}[cast](value))
             except (TypeError, ValueError):
                 pass
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.args:
-            if expr.func.id in _CASTS.values():
-                expr = expr.args[0]  # str(int(x)) -> str(x)
+        if (
+            isinstance(expr, ast.Call)
+            and isinstance(expr.func, ast.Name)
+            and expr.args
+            and expr.func.id in _CASTS.values()
+        ):
+            expr = expr.args[0]  # str(int(x)) -> str(x)
         return ast.Call(func=ast.Name(cast, ast.Load()), args=[expr], keywords=[])
 
     def pick(self, expr: Any, allowed: list[Any]) -> Any:
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
-            if expr.func.id == "_pick" and expr.args:
-                expr = expr.args[0]
+        if (
+            isinstance(expr, ast.Call)
+            and isinstance(expr.func, ast.Name)
+            and expr.func.id == "_pick"
+            and expr.args
+        ):
+            expr = expr.args[0]
         if all(isinstance(v, str) for v in allowed):
             self.uses_pick = True
             literal = ast.List([ast.Constant(v) for v in allowed], ast.Load())
             return ast.Call(func=ast.Name("_pick", ast.Load()), args=[expr, literal], keywords=[])
         return ast.Constant(allowed[0])
 
-    def apply(self, tree: Tree, schema: Any, detail: list[dict[str, Any]], path: tuple[str, ...]) -> Tree:
+    def apply(
+        self, tree: Tree, schema: Any, detail: list[dict[str, Any]], path: tuple[str, ...]
+    ) -> Tree:
         """The payload tree fixed at one object level (recursing into nested dicts)."""
         props = _props(schema)
         here = [d for d in detail if tuple(d.get("loc", ())[1:-1]) == path]
@@ -150,7 +167,10 @@ class _Healer:
         closed = isinstance(schema, Mapping) and schema.get("additionalProperties") is False
         if not closed:  # the API ignores extra fields: keep what nobody complained about
             out.update(orphans)
-        return {k: out[k] for k in [*[p for p in props if p in out], *[k for k in out if k not in props]]}
+        return {
+            k: out[k]
+            for k in [*[p for p in props if p in out], *[k for k in out if k not in props]]
+        }
 
 
 def heal(prompt: str) -> dict[str, str]:
@@ -170,9 +190,7 @@ def heal(prompt: str) -> dict[str, str]:
     except SyntaxError:
         unchanged["rationale"] = "the current code does not parse: left as is"
         return unchanged
-    fn = next(
-        (n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == name), None
-    )
+    fn = next((n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
     ret = _returned_dict(fn) if fn is not None else None
     tree = _tree(ret.value) if ret is not None and isinstance(ret.value, ast.Dict) else None
     if fn is None or ret is None or tree is None:

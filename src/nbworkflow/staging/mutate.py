@@ -180,7 +180,7 @@ class DocumentMutator:
         pool = [n for n in _SYNONYMS.get(key, _SYNONYMS.get(old, ())) if n not in props]
         if not pool:
             base = re.sub(r"_v\d+$", "", old)
-            n = 2
+            n = int(m.group(1)) + 1 if (m := re.search(r"_v(\d+)$", old)) else 2
             while f"{base}_v{n}" in props:
                 n += 1
             pool = [f"{base}_v{n}"]
