@@ -72,8 +72,11 @@ class RequestChecker:
             if not errors:
                 return [_entry([], "invalid", str(exc), None)]
             schema = request_schema(self.doc, op)
-            out = [p for err in errors for p in _translate(err, schema)]
-            return sorted(out, key=lambda p: (p["field"], p["type"]))
+            out: dict[tuple[str, str], dict[str, Any]] = {}
+            for err in errors:  # 3.0's nullable reports a null twice: one entry per field/kind
+                for p in _translate(err, schema):
+                    out.setdefault((p["field"], p["type"]), p)
+            return [out[k] for k in sorted(out)]
         except MissingRequestBody:
             return [_entry([], "missing", "the request needs a JSON body", None)]
         except Exception as exc:  # unknown path or method, broken media type...
