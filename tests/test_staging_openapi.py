@@ -173,11 +173,11 @@ def test_chaos_routes_mutate_the_served_contract(pet: OpenAPIMock) -> None:
 
 def test_document_errors_name_the_fix(tmp_path: Path) -> None:
     doc = load_document(PET_DOC)
-    with pytest.raises(DocumentError, match="no operation 'POST /pets'.*'POST /pet'"):
+    with pytest.raises(DocumentError, match=r"no operation 'POST /pets'.*'POST /pet'"):
         parse_operation(doc, "POST /pets")
     bad = tmp_path / "x.yaml"
     bad.write_text("swagger: '2.0'\n")
-    with pytest.raises(DocumentError, match="not an OpenAPI 3.x document"):
+    with pytest.raises(DocumentError, match=r"not an OpenAPI 3\.x document"):
         load_document(bad)
     with pytest.raises(DocumentError, match="cannot read"):
         load_document(tmp_path / "missing.yaml")
