@@ -282,3 +282,12 @@ def test_staging_serve_refuses_an_unknown_operation(capsys: pytest.CaptureFixtur
     code = main(["staging", "serve", "--openapi", str(PET_DOC), "--operation", "PUT /nope"])
     assert code == 2
     assert "no operation 'PUT /nope'" in capsys.readouterr().err
+
+
+def test_existing_staging_entry_point_serves_a_document(capsys: pytest.CaptureFixture[str]) -> None:
+    """``nbworkflow staging serve --openapi`` works through today's CLI (staging.main)."""
+    from nbworkflow.staging import main as staging_main
+
+    code = staging_main(["serve", "--openapi", str(PET_DOC), "--operation", "PUT /nope"])
+    assert code == 2
+    assert "no operation 'PUT /nope'" in capsys.readouterr().err

@@ -154,6 +154,11 @@ def add_chaos_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="scripted answers for the other nodes; the adaptive node is healed by the "
         "built-in deterministic repair agent",
     )
+    p.add_argument(
+        "--provider",
+        help="a real model for every node (a name `nbworkflow run --provider` takes, e.g. anthropic) instead of the "
+        "script and the repair agent",
+    )
     p.add_argument("--sandbox", help="sandbox backend (bwrap, docker, process)")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one case a round)")
@@ -189,6 +194,7 @@ def run_chaos(args: argparse.Namespace) -> int:
                 fault_rates=rates,
                 storm=args.storm,
                 script=args.script,
+                provider=args.provider if args.provider not in (None, "scripted") else None,
                 variables=variables,
                 sandbox_backend=args.sandbox,
                 slow_seconds=args.slow_seconds,

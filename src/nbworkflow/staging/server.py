@@ -466,6 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["serve"]:
         args_list = args_list[1:]
+    if any(a == "--openapi" or a.startswith("--openapi=") for a in args_list):
+        from .command import main as command_main  # the contract mock of a document
+
+        return command_main(["staging", "serve", *args_list])
     args = build_parser().parse_args(args_list)
     rates: dict[str, float] = {
         f: float(getattr(args, f"rate_{f}")) for f in FAULTS if getattr(args, f"rate_{f}")
