@@ -67,6 +67,13 @@ def add_staging_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="bearer token clients must send (default: $STAGING_TOKEN or staging-demo-token)",
     )
     s.add_argument("--seed", type=int, default=0, help="seed of the mutator and fault rolls")
+    s.add_argument(
+        "--mutate-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="(hand-written mock CRM only) change the contract after every N POST /users",
+    )
     _fault_options(s, "request to the operation")
     s.add_argument("--quiet", action="store_true", help="do not log requests")
     p.set_defaults(func=run_staging)
@@ -77,13 +84,13 @@ def run_staging(args: argparse.Namespace) -> int:
     if args.openapi is None:
         from .server import serve
 
-        target: Any = None
         try:
             serve(
                 args.host,
                 args.port,
                 token=args.token,
                 seed=args.seed,
+                mutate_every=args.mutate_every,
                 fault_rates=_rates(args),
                 slow_seconds=args.slow_seconds,
                 quiet=args.quiet,
@@ -94,6 +101,13 @@ def run_staging(args: argparse.Namespace) -> int:
         return EXIT_OK
     from .mock import OpenAPIMock
 
+    if args.mutate_every is not None:
+        print(
+            "nbworkflow staging serve: --mutate-every needs the hand-written mock (no "
+            "--openapi); mutate a document with POST /_chaos/mutate",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         target = OpenAPIMock(
             args.openapi,

@@ -18,7 +18,6 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .document import (
@@ -32,7 +31,7 @@ from .document import (
 from .example import example_value
 from .faults import FaultPlan
 from .mutate import DocumentMutation, DocumentMutator, MutationKind
-from .server import DEFAULT_TOKEN, _Handler, _Server
+from .server import DEFAULT_TOKEN, ServedMock, _Handler
 from .validation import RequestChecker
 
 
@@ -43,7 +42,7 @@ def _route_pattern(path: str) -> re.Pattern[str]:
     )
 
 
-class OpenAPIMock:
+class OpenAPIMock(ServedMock):
     """``with OpenAPIMock(doc_or_path, "POST /users") as mock: ... mock.url ...``."""
 
     def __init__(
@@ -80,72 +79,9 @@ class OpenAPIMock:
         self.counts: Counter[str] = Counter()
         self.created: list[Any] = []
         self._lock = threading.RLock()
-        self._stop = threading.Event()
+        self._init_served()
         self._checker = RequestChecker(self.document)
         self._routes = [(op, _route_pattern(op.path)) for op in operations(doc)]
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle (the same as MockCRM's) ---------------------------------------------------
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the contract mock is not started: use start() or 'with'")
-        host, port = self._server.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{name}:{port}"
-
-    def bind(self) -> None:
-        if self._server is None:
-            self._stop.clear()
-            self._server = _Server((self.host, self.port), _OpenAPIHandler, self)
-            self.port = self._server.server_address[1]
-
-    def start(self) -> OpenAPIMock:
-        self.bind()
-        assert self._server is not None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"openapi-mock:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self.bind()
-        assert self._server is not None
-        try:
-            self._server.serve_forever(poll_interval=0.1)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self._close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._close()
-
-    def _close(self) -> None:
-        if self._server is not None:
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> OpenAPIMock:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- chaos -------------------------------------------------------------------------------
     def mutate(self, kind: MutationKind | None = None) -> DocumentMutation:
@@ -290,5 +226,7 @@ class _OpenAPIHandler(_Handler):
     do_PATCH = _dispatch
     do_DELETE = _dispatch
 
+
+OpenAPIMock.handler = _OpenAPIHandler
 
 __all__ = ["OpenAPIMock"]

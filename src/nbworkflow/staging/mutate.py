@@ -17,18 +17,10 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from .contract import MUTATION_KINDS, MutationKind
 from .document import Operation, get_pointer, request_schema_pointer
-
-MutationKind = Literal["rename", "add_required", "change_type", "change_enum", "nest"]
-MUTATION_KINDS: tuple[MutationKind, ...] = (
-    "rename",
-    "add_required",
-    "change_type",
-    "change_enum",
-    "nest",
-)
 
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     # keyed by x-source when there is one (the meaning survives), else by the field's name

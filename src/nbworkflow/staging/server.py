@@ -1,5 +1,8 @@
 """The mock CRM staging API: a small threaded HTTP server with chaos and fault injection.
 
+(Over 400 lines because the HTTP handler plumbing here, auth, faults, resets and error bodies,
+is shared with the OpenAPI contract mock in ``mock.py``; the CRM routes are the rest.)
+
 Endpoints (every one but ``/openapi.json`` and ``/healthz`` needs ``Authorization: Bearer
 <token>``; 401 otherwise):
 
@@ -21,9 +24,7 @@ app). Use ``MockCRM`` as a context manager in Python (it binds 127.0.0.1 on a fr
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import socket
 import struct
 import sys
@@ -33,10 +34,10 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from .contract import MUTATION_KINDS, Contract, Mutation, MutationKind, Mutator, initial_contract
-from .faults import FAULTS, FaultPlan
+from .faults import FaultPlan
 from .openapi import openapi_document
 
 DEFAULT_TOKEN = "staging-demo-token"
@@ -44,7 +45,83 @@ DEFAULT_PORT = 8765
 MAX_BODY = 1 << 20
 
 
-class MockCRM:
+class ServedMock:
+    """Start/stop plumbing shared by the mocks: 127.0.0.1, a free port, a daemon thread."""
+
+    host: str
+    port: int
+    handler: type[BaseHTTPRequestHandler]
+    name = "mock"
+
+    def _init_served(self) -> None:
+        self._stop = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"the {self.name} is not started: use start() or 'with'")
+        host, port = self._server.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{name}:{port}"
+
+    def bind(self) -> None:
+        if self._server is None:
+            self._stop.clear()
+            self._server = _Server((self.host, self.port), self.handler, self)
+            self.port = self._server.server_address[1]
+
+    def start(self) -> Self:
+        """Serve on a daemon thread; returns ``self``."""
+        self.bind()
+        assert self._server is not None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.name}:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread until ``stop()`` or Ctrl-C."""
+        self.bind()
+        assert self._server is not None
+        try:
+            self._server.serve_forever(poll_interval=0.1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        self._stop.set()  # wakes handlers sleeping on a ``slow`` fault
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._close()
+
+    def _close(self) -> None:
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class MockCRM(ServedMock):
     """The mock CRM: contract, mutator and faults, served over HTTP on a background thread.
 
     ``with MockCRM(token="t", seed=1) as crm: ... crm.url ...`` starts it on 127.0.0.1 with a
@@ -88,72 +165,7 @@ class MockCRM:
         self.counts: Counter[str] = Counter()
         """``requests``, ``users_requests`` and one entry per answered status (``"422"``...)."""
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the mock CRM is not started: use start() or 'with MockCRM()'")
-        host, port = self._server.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{name}:{port}"
-
-    def bind(self) -> None:
-        if self._server is None:
-            self._stop.clear()
-            self._server = _Server((self.host, self.port), _Handler, self)
-            self.port = self._server.server_address[1]
-
-    def start(self) -> MockCRM:
-        """Serve on a daemon thread; returns ``self``."""
-        self.bind()
-        assert self._server is not None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"mock-crm:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve on the calling thread until ``stop()`` or Ctrl-C."""
-        self.bind()
-        assert self._server is not None
-        try:
-            self._server.serve_forever(poll_interval=0.1)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self._close()
-
-    def stop(self) -> None:
-        self._stop.set()  # wakes handlers sleeping on a ``slow`` fault
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._close()
-
-    def _close(self) -> None:
-        if self._server is not None:
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> MockCRM:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._init_served()
 
     # -- chaos -----------------------------------------------------------------------------
     def mutate(self, kind: MutationKind | None = None) -> Mutation:
@@ -397,6 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, str(exc))
 
 
+MockCRM.handler = _Handler
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
@@ -428,67 +443,22 @@ def serve(
     crm.serve_forever()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nbworkflow staging serve",
-        description="Serve the mock CRM staging API (contract validation, chaos, faults).",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument(
-        "--token",
-        default=os.environ.get("STAGING_TOKEN", DEFAULT_TOKEN),
-        help="bearer token clients must send (default: $STAGING_TOKEN or staging-demo-token)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the mutator and fault rolls")
-    parser.add_argument(
-        "--mutate-every",
-        type=int,
-        default=None,
-        metavar="N",
-        help="change the contract after every N POST /users requests",
-    )
-    for fault in FAULTS:
-        parser.add_argument(
-            f"--rate-{fault}",
-            type=float,
-            default=0.0,
-            metavar="P",
-            help=f"probability of a '{fault}' fault per POST /users",
-        )
-    parser.add_argument("--slow-seconds", type=float, default=5.0)
-    parser.add_argument("--quiet", action="store_true", help="do not log requests")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``nbworkflow staging serve [options]`` (a leading ``serve`` is accepted and ignored)."""
+    from .command import main as command_main
+
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["serve"]:
         args_list = args_list[1:]
-    if any(a == "--openapi" or a.startswith("--openapi=") for a in args_list):
-        from .command import main as command_main  # the contract mock of a document
-
-        return command_main(["staging", "serve", *args_list])
-    args = build_parser().parse_args(args_list)
-    rates: dict[str, float] = {
-        f: float(getattr(args, f"rate_{f}")) for f in FAULTS if getattr(args, f"rate_{f}")
-    }
-    try:
-        serve(
-            args.host,
-            args.port,
-            token=args.token,
-            seed=args.seed,
-            mutate_every=args.mutate_every,
-            fault_rates=rates,
-            slow_seconds=args.slow_seconds,
-            quiet=args.quiet,
-        )
-    except (OSError, ValueError) as exc:
-        print(f"nbworkflow staging serve: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return command_main(["staging", "serve", *args_list])
 
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_TOKEN", "MUTATION_KINDS", "MockCRM", "main", "serve"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TOKEN",
+    "MUTATION_KINDS",
+    "MockCRM",
+    "ServedMock",
+    "main",
+    "serve",
+]

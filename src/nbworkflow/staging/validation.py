@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .contract import _json_type
 from .document import DocumentError, Operation, request_schema
 
 
@@ -82,24 +83,6 @@ class RequestChecker:
         except Exception as exc:  # unknown path or method, broken media type...
             return [_entry([], "invalid", str(exc).splitlines()[0][:300], None)]
         return []
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__
 
 
 def _at(schema: Any, path: list[str]) -> Any:
