@@ -94,6 +94,10 @@ class OpenAPIMock(ServedMock):
             self.mutations.append(mutation)
             return mutation
 
+    def mutate_answer(self, kind: MutationKind | None) -> dict[str, Any]:
+        """What ``POST /_chaos/mutate`` answers."""
+        return {**self.mutate(kind).as_dict(), "version": self.version}
+
     def reset_contract(self) -> None:
         with self._lock:
             self.document = copy.deepcopy(self.initial)
@@ -197,28 +201,6 @@ class _OpenAPIHandler(_Handler):
                 return
         status, answer = mock.answer(op, path, body)
         self._send(status, answer)
-
-    def _chaos(self, path: str, raw: bytes) -> None:
-        mock: OpenAPIMock = self.server.crm
-        try:
-            body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
-            if path == "/_chaos/mutate":
-                self._send(200, mock.mutate(body.get("kind")).as_dict())
-            elif path == "/_chaos/faults":
-                if "rates" in body:
-                    mock.faults.set_rates(body["rates"])
-                mock.faults.schedule(body.get("next", []))
-                self._send(200, mock.state())
-            elif path == "/_chaos/reset":
-                mock.reset_contract()
-                mock.faults.clear()
-                self._send(200, mock.state())
-            else:
-                self._error(404, f"no chaos route {path}")
-        except ValueError as exc:
-            self._error(400, str(exc))
 
     do_GET = _dispatch
     do_POST = _dispatch

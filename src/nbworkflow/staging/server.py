@@ -175,6 +175,16 @@ class MockCRM(ServedMock):
             self.mutations.append(mutation)
             return mutation
 
+    def mutate_answer(self, kind: MutationKind | None) -> dict[str, Any]:
+        """What ``POST /_chaos/mutate`` answers."""
+        mutation = self.mutate(kind)
+        return {
+            "kind": mutation.kind,
+            "description": mutation.description,
+            "version": mutation.version,
+            "details": mutation.details,
+        }
+
     def reset_contract(self) -> None:
         with self._lock:
             self.contract = self.initial
@@ -384,16 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise ValueError("the body must be a JSON object")
             if path == "/_chaos/mutate":
-                mutation = crm.mutate(body.get("kind"))
-                self._send(
-                    200,
-                    {
-                        "kind": mutation.kind,
-                        "description": mutation.description,
-                        "version": mutation.version,
-                        "details": mutation.details,
-                    },
-                )
+                self._send(200, crm.mutate_answer(body.get("kind")))
             elif path == "/_chaos/faults":
                 if "rates" in body:
                     crm.faults.set_rates(body["rates"])
