@@ -213,3 +213,33 @@ def test_heal_leaves_code_it_cannot_read_alone() -> None:
 
 def test_repair_responder_still_importable() -> None:
     assert callable(repair_responder)
+
+
+def test_a_rewrite_after_an_infrastructure_fault_fails_the_round() -> None:
+    """The scoring CI relies on: an 'adapt' that followed a 503 (or a reset) is an infra rewrite."""
+    from nbworkflow.staging.chaos import ChaosReport, Round, _score
+
+    def decision(attempt: int, verdict: str, **data: Any) -> ev.Decision:
+        return ev.Decision(
+            run_id="r", node_id="n", attempt=attempt, verdict=verdict, reason="", data=data
+        )
+
+    events: list[ev.RunEvent] = [
+        decision(1, "retry-infra", http_status=503),
+        decision(1, "adapt", http_status=503, tokens={"input": 5, "output": 7}),
+        decision(2, "adapt", http_status=None, http=[{"error_kind": "reset"}]),
+        decision(3, "success", http_status=200, diff="--- attempt2"),
+    ]
+    r = Round(1, "rename", "renamed 'a' to 'b'", healed=True)
+    _score(r, events, "n")
+    assert (r.attempts, r.rewrites, r.infra_rewrites, r.tokens) == (3, 2, 2, 12)
+    assert not r.regression and not r.passed
+    report = ChaosReport("w.yaml", "d.yaml", "POST /x", "n", 0, [r])
+    assert not report.ok
+    failure = ET.fromstring(report.junit_xml()).find(".//failure")
+    assert failure is not None
+    assert "2 rewrite(s) caused by infrastructure faults" in (failure.get("message") or "")
+
+    healthy = Round(1, "rename", "renamed", healed=True)
+    _score(healthy, [decision(1, "adapt", http_status=422), decision(2, "success")], "n")
+    assert healthy.regression and healthy.detected and healthy.passed
