@@ -54,11 +54,17 @@ _ADDITIONS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 _ENUM_STYLES: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("lower-case", lambda v: v),
     ("upper-case", lambda v: v.upper()),
     ("'x_' prefix", lambda v: f"x_{v.lower()}"),
     ("'_v2' suffix", lambda v: f"{v.lower()}_v2"),
     ("capitalized", lambda v: v.lower().capitalize()),
 )
+
+
+def _plain(value: str) -> str:
+    return re.sub(r"^x_|_v2$", "", value.lower())
+
 
 _NEST_NAMES = ("contact", "profile", "details", "attributes")
 _SCALARS = ("string", "integer", "number", "boolean")
@@ -211,12 +217,15 @@ class DocumentMutator:
         name = self.rng.choice(self._candidates("change_enum", schema))
         prop: dict[str, Any] = schema["properties"][name]
         values: list[str] = prop["enum"]
-        styles = [(s, fn) for s, fn in _ENUM_STYLES if [fn(v) for v in values] != values]
+        # Styles apply to the plain spelling, so a series of changes re-spells ('PRO' ->
+        # 'x_pro' -> 'Pro') instead of piling up ('x_x_x_pro').
+        base = {v: _plain(v) for v in values}
+        styles = [(s, fn) for s, fn in _ENUM_STYLES if [fn(base[v]) for v in values] != values]
         style, fn = self.rng.choice(styles)
-        prop["enum"] = [fn(v) for v in values]
+        prop["enum"] = [fn(base[v]) for v in values]
         for key in ("default", "example"):
             if isinstance(prop.get(key), str):
-                prop[key] = fn(prop[key])
+                prop[key] = fn(_plain(prop[key]))
         return (
             f"changed the values of '{name}' to {style}: {prop['enum']}",
             {"field": name, "values": prop["enum"]},
