@@ -243,3 +243,23 @@ def test_a_rewrite_after_an_infrastructure_fault_fails_the_round() -> None:
     healthy = Round(1, "rename", "renamed", healed=True)
     _score(healthy, [decision(1, "adapt", http_status=422), decision(2, "success")], "n")
     assert healthy.regression and healthy.detected and healthy.passed
+
+
+def test_a_real_provider_without_a_key_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    code = main(
+        [
+            "chaos",
+            str(PET / "workflow.yaml"),
+            "--openapi",
+            str(PET / "openapi.yaml"),
+            "--provider",
+            "anthropic",
+            "--mutations",
+            "1",
+        ]
+    )
+    assert code == 2
+    assert "ANTHROPIC_API_KEY is not set" in capsys.readouterr().err
