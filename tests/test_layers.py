@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("agents",),
     ("approval", "nodes"),
     ("engine", "resume", "report", "staging"),
-    ("batch",),
+    ("batch", "chaos"),
     ("cli", "magics", "widgets"),
     ("testing",),
 )

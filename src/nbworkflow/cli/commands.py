@@ -326,9 +326,19 @@ def cmd_sanitize(args: argparse.Namespace) -> int:
 
 
 def cmd_staging(args: argparse.Namespace) -> int:
-    from ..staging import main as staging_main
+    # The staging package is imported only when used (openapi-core and the adaptive prompt).
+    from ..staging.command import main as staging_main
 
-    return int(staging_main(list(args.rest)) or 0)
+    rest = list(args.rest)
+    if not rest or rest[0] not in ("serve", "-h", "--help"):
+        rest = ["serve", *rest]  # `nbworkflow staging --port N` as before
+    return staging_main(["staging", *rest], prog="nbworkflow")
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from ..chaos.command import main as chaos_main
+
+    return chaos_main(["chaos", *args.rest], prog="nbworkflow")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from .commands import (
     EXIT_USAGE,
     UsageError,
     cmd_cache,
+    cmd_chaos,
     cmd_demo,
     cmd_log,
     cmd_resume,
@@ -164,9 +165,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_sanitize)
 
-    p = sub.add_parser("staging", help="the mock CRM staging API (`nbworkflow staging serve -h`)")
+    p = sub.add_parser(
+        "staging",
+        help="contract mock of an OpenAPI document, or the mock CRM (`nbworkflow staging serve -h`)",
+        add_help=False,
+    )
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_staging)
+
+    p = sub.add_parser(
+        "chaos",
+        help="mutate an OpenAPI operation N times and check the adaptive node heals each "
+        "(`nbworkflow chaos -h`)",
+        add_help=False,
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_chaos)
     return parser
 
 
@@ -179,9 +193,17 @@ def _version() -> str:
         return "nbworkflow (not installed)"
 
 
+PASSTHROUGH = {"sanitize": cmd_sanitize, "staging": cmd_staging, "chaos": cmd_chaos}
+"""Commands with a parser of their own: everything after the name is theirs, ``-h`` included
+(argparse's REMAINDER does not take an option that comes first)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        args = argparse.Namespace(command=argv[0], rest=argv[1:], func=PASSTHROUGH[argv[0]])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except (SpecError, UsageError) as exc:

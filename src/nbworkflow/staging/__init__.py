@@ -1,4 +1,10 @@
-"""The mock CRM staging API, shipped for demos and tests (no network beyond loopback).
+"""Staging APIs for demos, tests and chaos runs (no network beyond loopback).
+
+``OpenAPIMock`` is the contract mock of any OpenAPI 3.0/3.1 document (openapi-core validation,
+field-level 422s, faults, token); ``DocumentMutator`` changes a document's request schema from a
+seed (``nbworkflow.chaos`` runs a workflow's adaptive node through them), and
+``nbworkflow.staging.command`` holds the ``staging serve`` command. The rest is
+the hand-written mock CRM, kept for the demo and as the benchmark's baseline:
 
 ``MockCRM`` serves ``POST /users`` validated against a contract that a seeded ``Mutator`` can
 change (rename, add a required field, change a type or an enum, nest an object), with fault
@@ -9,6 +15,7 @@ token. ``serve()`` / ``main(argv)`` run it in the foreground (``nbworkflow stagi
 
 from __future__ import annotations
 
+from .command import serve_main as main
 from .contract import (
     MUTATION_KINDS,
     Contract,
@@ -18,10 +25,13 @@ from .contract import (
     Mutator,
     initial_contract,
 )
+from .document import DocumentError, load_document
 from .faults import FAULTS, FaultPlan
+from .mock import OpenAPIMock
+from .mutate import DocumentMutation, DocumentMutator
 from .openapi import openapi_document
 from .repair import mapper_code, repair, repair_responder
-from .server import DEFAULT_PORT, DEFAULT_TOKEN, MockCRM, main, serve
+from .server import DEFAULT_PORT, DEFAULT_TOKEN, MockCRM, serve
 
 __all__ = [
     "DEFAULT_PORT",
@@ -29,13 +39,18 @@ __all__ = [
     "FAULTS",
     "MUTATION_KINDS",
     "Contract",
+    "DocumentError",
+    "DocumentMutation",
+    "DocumentMutator",
     "FaultPlan",
     "FieldSpec",
     "MockCRM",
     "Mutation",
     "MutationKind",
     "Mutator",
+    "OpenAPIMock",
     "initial_contract",
+    "load_document",
     "main",
     "mapper_code",
     "openapi_document",

@@ -1,5 +1,8 @@
 """The mock CRM staging API: a small threaded HTTP server with chaos and fault injection.
 
+(Over 400 lines because the HTTP handler plumbing here, auth, faults, resets and error bodies,
+is shared with the OpenAPI contract mock in ``mock.py``; the CRM routes are the rest.)
+
 Endpoints (every one but ``/openapi.json`` and ``/healthz`` needs ``Authorization: Bearer
 <token>``; 401 otherwise):
 
@@ -21,22 +24,20 @@ app). Use ``MockCRM`` as a context manager in Python (it binds 127.0.0.1 on a fr
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import socket
 import struct
 import sys
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from .contract import MUTATION_KINDS, Contract, Mutation, MutationKind, Mutator, initial_contract
-from .faults import FAULTS, FaultPlan
+from .faults import FaultPlan
 from .openapi import openapi_document
 
 DEFAULT_TOKEN = "staging-demo-token"
@@ -44,7 +45,83 @@ DEFAULT_PORT = 8765
 MAX_BODY = 1 << 20
 
 
-class MockCRM:
+class ServedMock:
+    """Start/stop plumbing shared by the mocks: 127.0.0.1, a free port, a daemon thread."""
+
+    host: str
+    port: int
+    handler: type[BaseHTTPRequestHandler]
+    name = "mock"
+
+    def _init_served(self) -> None:
+        self._stop = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"the {self.name} is not started: use start() or 'with'")
+        host, port = self._server.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{name}:{port}"
+
+    def bind(self) -> None:
+        if self._server is None:
+            self._stop.clear()
+            self._server = _Server((self.host, self.port), self.handler, self)
+            self.port = self._server.server_address[1]
+
+    def start(self) -> Self:
+        """Serve on a daemon thread; returns ``self``."""
+        self.bind()
+        assert self._server is not None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.name}:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread until ``stop()`` or Ctrl-C."""
+        self.bind()
+        assert self._server is not None
+        try:
+            self._server.serve_forever(poll_interval=0.1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        self._stop.set()  # wakes handlers sleeping on a ``slow`` fault
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._close()
+
+    def _close(self) -> None:
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class MockCRM(ServedMock):
     """The mock CRM: contract, mutator and faults, served over HTTP on a background thread.
 
     ``with MockCRM(token="t", seed=1) as crm: ... crm.url ...`` starts it on 127.0.0.1 with a
@@ -88,72 +165,7 @@ class MockCRM:
         self.counts: Counter[str] = Counter()
         """``requests``, ``users_requests`` and one entry per answered status (``"422"``...)."""
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the mock CRM is not started: use start() or 'with MockCRM()'")
-        host, port = self._server.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        return f"http://{name}:{port}"
-
-    def bind(self) -> None:
-        if self._server is None:
-            self._stop.clear()
-            self._server = _Server((self.host, self.port), _Handler, self)
-            self.port = self._server.server_address[1]
-
-    def start(self) -> MockCRM:
-        """Serve on a daemon thread; returns ``self``."""
-        self.bind()
-        assert self._server is not None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"mock-crm:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve on the calling thread until ``stop()`` or Ctrl-C."""
-        self.bind()
-        assert self._server is not None
-        try:
-            self._server.serve_forever(poll_interval=0.1)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self._close()
-
-    def stop(self) -> None:
-        self._stop.set()  # wakes handlers sleeping on a ``slow`` fault
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._close()
-
-    def _close(self) -> None:
-        if self._server is not None:
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> MockCRM:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._init_served()
 
     # -- chaos -----------------------------------------------------------------------------
     def mutate(self, kind: MutationKind | None = None) -> Mutation:
@@ -162,6 +174,16 @@ class MockCRM:
             self.contract, mutation = self.mutator.mutate(self.contract, kind)
             self.mutations.append(mutation)
             return mutation
+
+    def mutate_answer(self, kind: MutationKind | None) -> dict[str, Any]:
+        """What ``POST /_chaos/mutate`` answers."""
+        mutation = self.mutate(kind)
+        return {
+            "kind": mutation.kind,
+            "description": mutation.description,
+            "version": mutation.version,
+            "details": mutation.details,
+        }
 
     def reset_contract(self) -> None:
         with self._lock:
@@ -214,9 +236,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], crm: MockCRM
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], crm: Any
     ) -> None:
-        self.crm = crm
+        # ``MockCRM`` or ``OpenAPIMock``: the handler only uses what both have.
+        self.crm: Any = crm
         super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -228,6 +251,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "MockCRM/1"
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits for the
+    # delayed ACK (~40 ms) on every request, which capped both mocks at ~22 requests/s.
+    disable_nagle_algorithm = True
     server: _Server
 
     # -- plumbing --------------------------------------------------------------------------
@@ -327,15 +353,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._read_body()
         self._error(405, f"{self.command} is not allowed on {self.path}; use POST /users")
 
-    def _post_users(self, raw: bytes) -> None:
+    def _injected_fault(self) -> bool:
+        """Play the next planned fault, if any; ``True`` when the request got it instead."""
         crm = self.server.crm
         fault = crm.faults.next_fault()
         if fault == "reset":
             self._reset()
-            return
+            return True
         if fault == "slow" and crm._stop.wait(crm.faults.slow_seconds):
             self._reset()  # shutting down: do not keep the client waiting
-            return
+            return True
         if fault in ("500", "502", "503", "429"):
             status = int(fault)
             self._send(
@@ -343,6 +370,12 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": "unavailable", "message": f"injected fault: HTTP {status}; retry later"},
                 {"Retry-After": "1"},
             )
+            return True
+        return False
+
+    def _post_users(self, raw: bytes) -> None:
+        crm = self.server.crm
+        if self._injected_fault():
             return
         if not self._authorized():
             return
@@ -361,16 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise ValueError("the body must be a JSON object")
             if path == "/_chaos/mutate":
-                mutation = crm.mutate(body.get("kind"))
-                self._send(
-                    200,
-                    {
-                        "kind": mutation.kind,
-                        "description": mutation.description,
-                        "version": mutation.version,
-                        "details": mutation.details,
-                    },
-                )
+                self._send(200, crm.mutate_answer(body.get("kind")))
             elif path == "/_chaos/faults":
                 if "rates" in body:
                     crm.faults.set_rates(body["rates"])
@@ -384,6 +408,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(404, f"no chaos route {path}")
         except ValueError as exc:
             self._error(400, str(exc))
+
+
+MockCRM.handler = _Handler
 
 
 def serve(
@@ -417,63 +444,11 @@ def serve(
     crm.serve_forever()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nbworkflow staging serve",
-        description="Serve the mock CRM staging API (contract validation, chaos, faults).",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument(
-        "--token",
-        default=os.environ.get("STAGING_TOKEN", DEFAULT_TOKEN),
-        help="bearer token clients must send (default: $STAGING_TOKEN or staging-demo-token)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the mutator and fault rolls")
-    parser.add_argument(
-        "--mutate-every",
-        type=int,
-        default=None,
-        metavar="N",
-        help="change the contract after every N POST /users requests",
-    )
-    for fault in FAULTS:
-        parser.add_argument(
-            f"--rate-{fault}",
-            type=float,
-            default=0.0,
-            metavar="P",
-            help=f"probability of a '{fault}' fault per POST /users",
-        )
-    parser.add_argument("--slow-seconds", type=float, default=5.0)
-    parser.add_argument("--quiet", action="store_true", help="do not log requests")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``nbworkflow staging serve [options]`` (a leading ``serve`` is accepted and ignored)."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["serve"]:
-        args_list = args_list[1:]
-    args = build_parser().parse_args(args_list)
-    rates: dict[str, float] = {
-        f: float(getattr(args, f"rate_{f}")) for f in FAULTS if getattr(args, f"rate_{f}")
-    }
-    try:
-        serve(
-            args.host,
-            args.port,
-            token=args.token,
-            seed=args.seed,
-            mutate_every=args.mutate_every,
-            fault_rates=rates,
-            slow_seconds=args.slow_seconds,
-            quiet=args.quiet,
-        )
-    except (OSError, ValueError) as exc:
-        print(f"nbworkflow staging serve: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-__all__ = ["DEFAULT_PORT", "DEFAULT_TOKEN", "MUTATION_KINDS", "MockCRM", "main", "serve"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TOKEN",
+    "MUTATION_KINDS",
+    "MockCRM",
+    "ServedMock",
+    "serve",
+]

@@ -1,0 +1,7 @@
+"""``python -m nbworkflow.staging``: the staging command on its own."""
+
+import sys
+
+from .command import main
+
+sys.exit(main())
