@@ -1,0 +1,305 @@
+"""Batches on one event loop: items, ${item.field}, failures, resume, watchers, payload checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbworkflow.agents import ScriptedProvider
+from nbworkflow.agents.base import ModelRequest
+from nbworkflow.batch import (
+    BatchFinished,
+    BatchStarted,
+    BatchUpdate,
+    ItemDone,
+    ItemEvent,
+    arun_workflows,
+    load_items,
+    read_manifest,
+    run_workflows,
+)
+from nbworkflow.batch.items import item_refs, item_text, item_variables
+from nbworkflow.batch.run import check_payload
+from nbworkflow.batch.task import RunTask
+from nbworkflow.events import RunFinished, RunStarted
+from nbworkflow.exceptions import SpecError, WorkflowError
+from nbworkflow.spec import load_workflow
+
+WORKFLOW = """\
+name: greet
+nodes:
+  - id: hello
+    action: "Greet ${item.name} from ${item.address.city:-nowhere}"
+  - id: bye
+    action: Say bye
+    depends_on: hello
+"""
+
+
+def answer(text: str) -> dict[str, str]:
+    return {"rationale": "r", "content": text}
+
+
+class Greeter:
+    """A scripted model that fails for one name and counts what it is asked, per name."""
+
+    def __init__(self, fail: str = "Bob", latency: float = 0.0) -> None:
+        self.fail = fail
+        self.latency = latency
+        self.asked: list[str] = []
+        self.active = 0
+        self.peak = 0
+
+    def provider(self) -> ScriptedProvider:
+        return ScriptedProvider({"bye": answer("bye")}, responders={"hello": self.hello})
+
+    def hello(self, request: ModelRequest) -> dict[str, str]:
+        text = request.messages[-1].content
+        line = next(x for x in text.splitlines() if x.startswith("Greet "))
+        self.asked.append(line)
+        if f"Greet {self.fail} " in line:
+            raise WorkflowError(f"{self.fail} is not welcome")
+        return answer(line.replace("Greet", "Hello"))
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "greet.yaml"
+    path.write_text(WORKFLOW)
+    return path
+
+
+ITEMS = [
+    {"name": "Ann", "address": {"city": "Oslo"}},
+    {"name": "Bob"},
+    {"name": "Cid", "address": {"city": "Rome"}},
+]
+
+
+def test_items_from_list_jsonl_and_csv(tmp_path: Path) -> None:
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_text('{"name": "Ann"}\n\n{"name": "Bob", "n": 2}\n')
+    csv = tmp_path / "items.csv"
+    csv.write_text("name,city\nAnn,Oslo\nBob,Rome\n")
+    assert load_items(jsonl) == [{"name": "Ann"}, {"name": "Bob", "n": 2}]
+    assert load_items(str(csv)) == [
+        {"name": "Ann", "city": "Oslo"},
+        {"name": "Bob", "city": "Rome"},
+    ]
+    assert load_items(["a", {"x": 1}]) == [{"value": "a"}, {"x": 1}]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("bad.jsonl", '{"a": 1}\n[1, 2]\n', "bad.jsonl:2"),
+        ("bad.jsonl", '{"a": 1}\n{oops\n', "bad.jsonl:2"),
+        ("items.txt", "a\n", "items.txt"),
+        ("empty.csv", "name,city\n", "no rows"),
+    ],
+)
+def test_bad_item_files_say_where(tmp_path: Path, name: str, text: str, where: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(WorkflowError, match=where):
+        load_items(path)
+
+
+def test_item_fields_become_variables() -> None:
+    text = "a: ${item.name} ${item.address.city:-x} $${item.literal} ${OTHER}"
+    refs = item_refs(text)
+    assert refs == {"name": True, "address.city": False}
+    assert item_text(text) == "a: ${item__name} ${item__address__city:-x} $${item.literal} ${OTHER}"
+    assert item_variables({"name": "Ann", "address": {"city": "Oslo"}}, refs) == {
+        "item__name": "Ann",
+        "item__address__city": "Oslo",
+    }
+    assert item_variables({"name": "Ann"}, refs) == {"item__name": "Ann"}
+    with pytest.raises(WorkflowError, match=r"no field 'name' \(its fields: nam\)"):
+        item_variables({"nam": "Ann"}, refs)
+
+
+def test_batch_runs_every_item_with_its_fields(spec_file: Path, tmp_path: Path) -> None:
+    model = Greeter()
+    items = [*ITEMS, {"nam": "typo"}]
+    result = run_workflows(spec_file, items, provider=model.provider(), runs_dir=tmp_path / "runs")
+
+    assert [r.status for r in result] == ["succeeded", "failed", "succeeded", "error"]
+    assert result.counts() == {"succeeded": 2, "failed": 1, "error": 1}
+    assert result[0].output("hello").content == "Hello Ann from Oslo"
+    assert result[2].output("hello").content == "Hello Cid from Rome"
+    assert "Bob is not welcome" in result[1].message
+    assert "no field 'name'" in result[3].message
+    assert sorted(model.asked) == [
+        "Greet Ann from Oslo",
+        "Greet Bob from nowhere",
+        "Greet Cid from Rome",
+    ]
+    for r in result[:3]:  # each item has its own run folder with its own record
+        assert (Path(r.run_dir) / "events.jsonl").is_file()
+        assert r.tokens > 0 or not r.ok
+    assert len({r.run_id for r in result[:3]}) == 3
+    assert [r.index for r in result.failures] == [1, 3]
+
+
+def test_resumed_batch_runs_only_what_did_not_succeed(spec_file: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    model = Greeter()
+    first = run_workflows(spec_file, ITEMS, provider=model.provider(), runs_dir=runs)
+    assert first.counts() == {"succeeded": 2, "failed": 1}
+    manifest = read_manifest(runs / ".batches" / first.batch_id)
+    assert sorted(r.status for r in manifest.values()) == ["failed", "succeeded", "succeeded"]
+
+    model.asked.clear()
+    model.fail = "nobody"
+    # Another order, same items: keyed by content, not by position.
+    again = run_workflows(
+        spec_file,
+        list(reversed(ITEMS)),
+        provider=model.provider(),
+        runs_dir=runs,
+        batch_id=first.batch_id,
+    )
+    assert again.ok
+    assert model.asked == ["Greet Bob from nowhere"]
+    assert [r.resumed for r in again] == [True, False, True]
+    assert again[0].output("hello").content == "Hello Cid from Rome"
+
+
+def test_concurrency_bound_and_updates_in_order(spec_file: Path, tmp_path: Path) -> None:
+    active = 0
+    peak = 0
+
+    async def slow_hello(request: ModelRequest) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        active -= 1
+
+    class Slow(ScriptedProvider):
+        async def complete(self, request: ModelRequest) -> Any:
+            if request.node_id == "hello":
+                await slow_hello(request)
+            return await super().complete(request)
+
+    provider = Slow({"hello": answer("hi"), "bye": answer("bye")})
+    updates: list[BatchUpdate] = []
+    items = [{"name": f"n{i}"} for i in range(12)]
+    result = asyncio.run(
+        arun_workflows(
+            spec_file,
+            items,
+            provider=provider,
+            runs_dir=tmp_path / "runs",
+            max_concurrency=3,
+            watchers=[updates.append],
+        )
+    )
+    assert result.ok and len(result) == 12
+    assert peak == 3
+    assert isinstance(updates[0], BatchStarted) and updates[0].total == 12
+    assert isinstance(updates[-1], BatchFinished)
+    per_item: dict[int, list[str]] = {}
+    for u in updates:
+        if isinstance(u, ItemEvent):
+            per_item.setdefault(u.index, []).append(type(u.event).__name__)
+        elif isinstance(u, ItemDone):
+            per_item.setdefault(u.result.index, []).append("done")
+    for kinds in per_item.values():
+        assert kinds[0] == "RunStarted" and kinds[-2:] == ["RunFinished", "done"]
+
+
+def test_many_workflows_at_once(spec_file: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text("name: other\nnodes:\n  - id: bye\n    action: Bye ${item.name}\n")
+    model = Greeter()
+    seen: list[Any] = []
+    result = run_workflows(
+        [spec_file, other],
+        ITEMS[:2],
+        provider=model.provider(),
+        runs_dir=tmp_path / "runs",
+        subscribers=[seen.append],
+    )
+    assert [(r.workflow, r.status) for r in result] == [
+        ("greet", "succeeded"),
+        ("greet", "failed"),
+        ("other", "succeeded"),
+        ("other", "succeeded"),
+    ]
+    assert sum(isinstance(e, RunStarted) for e in seen) == 4
+    assert sum(isinstance(e, RunFinished) for e in seen) == 4
+
+
+def test_spec_error_stops_the_batch_before_anything_runs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: b\nnodes:\n  - id: a\n    action: x ${item.name}\n    depends_on: zz\n")
+    model = Greeter()
+    with pytest.raises(SpecError, match="zz"):
+        run_workflows(bad, ITEMS, provider=model.provider(), runs_dir=tmp_path / "runs")
+    assert model.asked == []
+
+
+def test_unknown_argument_is_named(spec_file: Path) -> None:
+    with pytest.raises(WorkflowError, match="run_id"):
+        run_workflows(spec_file, ITEMS, run_id="x")
+
+
+def _task(**fields: Any) -> RunTask:
+    base: dict[str, Any] = dict(
+        index=0,
+        key="k",
+        workflow="w",
+        item={},
+        source_text="name: w",
+        filename="w.yaml",
+        base_dir="/",
+        variables={},
+        run_id="r",
+        runs_dir=None,
+    )
+    return RunTask(**(base | fields))
+
+
+def test_payload_check_finds_a_secret_value() -> None:
+    secrets = {"API_TOKEN": "tok-0123456789"}
+    assert pickle.loads(check_payload(_task(variables={"x": "fine"}), secrets)).variables == {
+        "x": "fine"
+    }
+    with pytest.raises(WorkflowError, match="API_TOKEN would travel") as info:
+        check_payload(_task(provider_options={"header": "Bearer tok-0123456789"}), secrets)
+    assert "tok-0123456789" not in str(info.value)
+
+
+def test_file_inputs_are_sent_as_content_and_staged(tmp_path: Path) -> None:
+    from nbworkflow.batch.task import _staged_spec, local_files
+
+    (tmp_path / "doc.md").write_text("the doc")
+    text = "name: f\nnodes:\n  - id: a\n    action: read\n    inputs:\n      - file: doc.md\n"
+    spec = load_workflow(text=text, base_dir=tmp_path)
+    files = local_files(spec)
+    assert files == {"doc.md": "the doc"}
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    staged = _staged_spec(_task(source_text=text, files=files, base_dir="/nonexistent"), stage)
+    path = staged.base_dir / staged.node("a").inputs[0].file
+    assert path.read_text() == "the doc" and path.parent == stage
+
+    missing = load_workflow(text=text.replace("doc.md", "gone.md"), base_dir=tmp_path)
+    with pytest.raises(WorkflowError, match=r"gone\.md cannot be read here"):
+        local_files(missing)
+
+
+def test_manifest_lines_are_json(spec_file: Path, tmp_path: Path) -> None:
+    result = run_workflows(
+        spec_file, ITEMS[:1], provider=Greeter().provider(), runs_dir=tmp_path / "r"
+    )
+    assert result.batch_dir is not None
+    lines = (result.batch_dir / "manifest.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["outputs"]["hello"]["content"] == "Hello Ann from Oslo"
