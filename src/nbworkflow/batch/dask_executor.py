@@ -28,6 +28,8 @@ from ..exceptions import WorkflowError
 from .result import ERROR, LOST, ItemResult
 from .task import RunTask, execute
 
+RESUBMITS = 3
+"""Times an item is sent again when its result was lost with its worker."""
 SLOTS_PER_WORKER = 32
 """Items a worker of the embedded cluster runs at once (all awaiting models, mostly)."""
 
@@ -111,7 +113,7 @@ async def run_on_dask(
     shared_disk: bool | None,
     stream: bool,
     on_started: Callable[[str | None], None],
-    on_event: Callable[[int, RunEvent], None],
+    on_event: Callable[[int, RunEvent, str], None],
     on_done: Callable[[ItemResult], None],
 ) -> None:
     distributed = _import_distributed()
@@ -123,7 +125,8 @@ async def run_on_dask(
 
             def handler(entry: tuple[float, Any]) -> None:
                 message = entry[1]
-                on_event(int(message["i"]), EVENT_ADAPTER.validate_python(message["e"]))
+                event = EVENT_ADAPTER.validate_python(message["e"])
+                on_event(int(message["i"]), event, str(message.get("worker", "")))
 
             client.subscribe_topic(topic, handler)
         on_started(dashboard)
@@ -132,26 +135,34 @@ async def run_on_dask(
         in_flight = limit or len(tasks)
         done = distributed.as_completed()
 
-        def submit() -> None:
-            task = pending.pop()
+        def submit(task: RunTask) -> None:
             task.topic, task.ship_run = topic, ship
-            future = client.submit(run_item, task, key=f"nbw-item-{task.key}-{task.index}")
+            attempt = tries[task.index] = tries.get(task.index, 0) + 1
+            future = client.submit(
+                run_item, task, key=f"nbw-item-{task.key}-{task.index}-{attempt}"
+            )
             by_key[future.key] = task
             done.add(future)
 
+        tries: dict[int, int] = {}
         while pending and len(by_key) < in_flight:
-            submit()
+            submit(pending.pop())
         async for future in done:
             task = by_key.pop(future.key)
             try:
                 result = await future
             except distributed.KilledWorker as exc:
                 result = _failed(task, LOST, f"its worker died too often: {exc}")
-            except Exception as exc:  # raised on the worker, outside the engine's handling
+            except Exception as exc:
+                if future.status != "error" and tries[task.index] < RESUBMITS:
+                    # Finished, but its result died with its worker before we fetched it:
+                    # run it again (the run folder and the node cache make that idempotent).
+                    submit(task)
+                    continue
                 result = _failed(task, ERROR, f"{type(exc).__name__}: {exc}")
             on_done(result)
             if pending:
-                submit()
+                submit(pending.pop())
         if topic is not None:
             client.unsubscribe_topic(topic)
 

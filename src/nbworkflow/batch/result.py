@@ -156,6 +156,8 @@ class ItemEvent:
 
     index: int
     event: RunEvent
+    worker: str = ""
+    """The Dask worker that ran it (``""``: this process)."""
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ import asyncio
 import os
 import pickle
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -212,6 +213,14 @@ async def arun_workflows(
     dropped: list[str] = []
     if remote:
         options, dropped = secret_free(options)
+        if dropped:
+            warnings.warn(
+                f"provider option(s) {', '.join(dropped)} not sent to the Dask workers (secrets "
+                "never travel in tasks): the workers' providers read their keys from their own "
+                "environment (ANTHROPIC_API_KEY, OPENAI_API_KEY...), see docs/batch.md",
+                UserWarning,
+                stacklevel=2,
+            )
     run_options = dict(run_kwargs)
     if node_concurrency is not None:
         run_options["max_concurrency"] = node_concurrency
@@ -253,7 +262,7 @@ async def arun_workflows(
                     provider_options=options,
                     run_options=run_options,
                     files=src.files,
-                    secret_names=tuple(sorted({*src.secret_names, *dropped})),
+                    secret_names=src.secret_names,
                 )
             )
 
@@ -266,11 +275,11 @@ async def arun_workflows(
         for watcher in watchers:
             watcher(update)
 
-    def on_event(index: int, event: RunEvent) -> None:
+    def on_event(index: int, event: RunEvent, worker: str = "") -> None:
         for sub in subscribers:
             sub(event)
         if watchers:
-            notify(ItemEvent(index, event))
+            notify(ItemEvent(index, event, worker))
 
     def on_done(result: ItemResult) -> None:
         if result.archive is not None:

@@ -1,0 +1,233 @@
+"""Batches on a real Dask ``LocalCluster`` with worker processes (2 workers, small batches).
+
+A failing item, events streamed back in order, a worker killed mid-batch, secrets that never
+travel in a task (resolved from the workers' own environment), a resumed batch, and the
+embedded cluster started when no address is given.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbworkflow.batch import BatchUpdate, ItemDone, ItemEvent, run_workflows
+from nbworkflow.batch.run import check_payload
+from nbworkflow.exceptions import WorkflowError
+from nbworkflow.runlog import read_events
+
+from .batch_model import SECRET_NAME, WORKFLOW, ItemModel
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.integration
+
+SECRET = "tok-live-5f3a9c0e7d1b"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    # The secret is in the environment the workers start with (the documented channel).
+    os.environ[SECRET_NAME] = SECRET
+    try:
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=8, processes=True, dashboard_address=":0"
+        ) as c:
+            yield c
+    finally:
+        os.environ.pop(SECRET_NAME, None)
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "greet.yaml"
+    path.write_text(WORKFLOW)
+    return path
+
+
+def names(n: int, bob: bool = True) -> list[dict[str, str]]:
+    items = [{"name": f"n{i:02d}"} for i in range(n)]
+    if bob:
+        items[3] = {"name": "Bob"}
+    return items
+
+
+def test_failing_item_and_events_in_order(cluster: Any, spec_file: Path, tmp_path: Path) -> None:
+    updates: list[BatchUpdate] = []
+    result = run_workflows(
+        spec_file,
+        names(10),
+        executor="dask",
+        address=cluster.scheduler_address,
+        provider=ItemModel(latency=0.05),
+        runs_dir=tmp_path / "runs",
+        watchers=[updates.append],
+    )
+    assert result.executor == "dask"
+    assert result.counts() == {"succeeded": 9, "failed": 1}
+    assert result[3].status == "failed" and "Bob is not welcome" in result[3].message
+    assert result[0].output("hello").content.startswith("Greet n00 secret=True")
+    assert {r.worker for r in result} <= set(cluster.scheduler_info["workers"])
+    streamed: dict[int, list[Any]] = {}
+    for u in updates:
+        if isinstance(u, ItemEvent):
+            streamed.setdefault(u.index, []).append(u.event)
+    for r in result:
+        recorded = read_events(r.run_dir)  # the record of truth, on the shared disk
+        assert [type(e).__name__ for e in streamed[r.index]] == [type(e).__name__ for e in recorded]
+        assert [e.ts for e in streamed[r.index]] == [e.ts for e in recorded]
+    # The secret went to no event and no output.
+    for r in result:
+        assert SECRET not in (Path(r.run_dir) / "events.jsonl").read_text()
+
+
+def test_secret_never_in_a_task_payload(cluster: Any, spec_file: Path, tmp_path: Path) -> None:
+    sent: list[bytes] = []
+    import nbworkflow.batch.run as batch_run
+
+    real = batch_run.check_payload
+
+    def spy(task: Any, secrets: Any) -> bytes:
+        blob = real(task, secrets)
+        sent.append(blob)
+        return blob
+
+    batch_run.check_payload = spy
+    try:
+        result = run_workflows(
+            spec_file,
+            names(4, bob=False),
+            executor="dask",
+            address=cluster.scheduler_address,
+            provider=ItemModel(),
+            runs_dir=tmp_path / "runs",
+        )
+    finally:
+        batch_run.check_payload = real
+    assert result.ok
+    assert len(sent) == 4
+    for blob in sent:
+        assert SECRET.encode() not in blob
+        task = pickle.loads(blob)
+        assert SECRET_NAME in task.secret_names and SECRET_NAME not in task.variables
+    # ... and yet each worker had it: resolved there, from the environment it started with.
+    assert all("secret=True" in r.output("hello").content for r in result)
+
+    # A variable holding a secret value is refused before anything is sent.
+    leaky = replace(pickle.loads(sent[0]), variables={"X": SECRET})
+    with pytest.raises(WorkflowError, match="API_TOKEN would travel"):
+        check_payload(leaky, {"API_TOKEN": SECRET})
+    # An API key among the provider options is taken out (the workers use their own).
+    sent.clear()
+    batch_run.check_payload = spy
+    with pytest.warns(UserWarning, match="api_key not sent"):
+        keyed = run_workflows(
+            spec_file,
+            names(1, bob=False),
+            executor="dask",
+            address=cluster.scheduler_address,
+            provider=ItemModel(),
+            provider_options={"api_key": "sk-not-on-the-wire-123"},
+            runs_dir=tmp_path / "runs",
+        )
+    batch_run.check_payload = real
+    assert keyed.ok and len(sent) == 1 and b"sk-not-on-the-wire-123" not in sent[0]
+
+
+def test_secret_set_after_the_cluster_started_is_named(
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "late.yaml"
+    spec.write_text(
+        "name: late\nsecrets: [NBW_LATE_TOKEN]\nnodes:\n  - id: hello\n"
+        "    action: 'Greet ${item.name} ${NBW_LATE_TOKEN}'\n"
+    )
+    monkeypatch.setenv("NBW_LATE_TOKEN", "late-value-123456")
+    result = run_workflows(
+        spec,
+        [{"name": "a"}],
+        executor="dask",
+        address=cluster.scheduler_address,
+        provider=ItemModel(),
+        runs_dir=tmp_path / "runs",
+    )
+    assert result[0].status == "error"
+    assert "NBW_LATE_TOKEN not set on tcp://" in result[0].message
+
+
+def test_worker_killed_mid_batch_costs_only_its_unfinished_items(
+    spec_file: Path, tmp_path: Path
+) -> None:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=4, processes=True, dashboard_address=":0"
+    ) as c:
+        with distributed.Client(c) as client:
+            pids = client.run(os.getpid)
+        victim, victim_pid = sorted(pids.items())[0]
+        done_before_kill: set[int] = set()
+        started: dict[int, int] = {}
+        first_on: dict[int, str] = {}
+        killed = False
+
+        def watch(update: BatchUpdate) -> None:
+            nonlocal killed
+            if isinstance(update, ItemEvent) and type(update.event).__name__ == "RunStarted":
+                started[update.index] = started.get(update.index, 0) + 1
+                first_on.setdefault(update.index, update.worker)
+            if isinstance(update, ItemDone) and not killed:
+                done_before_kill.add(update.result.index)
+                if update.result.worker == victim or len(done_before_kill) >= 2:
+                    killed = True
+                    os.kill(victim_pid, signal.SIGKILL)
+
+        result = run_workflows(
+            spec_file,
+            names(16, bob=False),
+            executor="dask",
+            address=c.scheduler_address,
+            provider=ItemModel(latency=0.3),
+            runs_dir=tmp_path / "runs",
+            watchers=[watch],
+        )
+    assert killed
+    assert result.ok, result.failures
+    assert len(result) == 16
+    # What finished before the kill ran once; only the victim's unfinished items ran again.
+    assert all(started[i] == 1 for i in done_before_kill)
+    again = [i for i, n in started.items() if n > 1]
+    assert again and all(first_on[i] == victim for i in again)
+    assert all(n <= 2 for n in started.values())
+    assert sum(started.values()) == 16 + len(again)
+    # Each attempt has its own run folder; the item's result names the one that finished.
+    for i in again:
+        assert read_events(result[i].run_dir)[-1].kind == "run_finished"
+
+
+def test_resumed_batch_on_the_embedded_cluster(spec_file: Path, tmp_path: Path) -> None:
+    """No address: a LocalCluster is started for the batch (and its dashboard shown)."""
+    runs = tmp_path / "runs"
+    first = run_workflows(
+        spec_file,
+        names(6),
+        executor="dask",
+        workers=1,
+        provider=ItemModel(),
+        runs_dir=runs,
+    )
+    assert first.dashboard and first.dashboard.startswith("http")
+    assert first.counts() == {"succeeded": 5, "failed": 1}
+    again = run_workflows(
+        spec_file,
+        names(6),
+        executor="local",
+        provider=ItemModel(),
+        runs_dir=runs,
+        batch_id=first.batch_id,
+    )
+    assert [r.resumed for r in again] == [True, True, True, False, True, True]
+    assert again[3].status == "failed"  # Bob is still not welcome: it ran again
