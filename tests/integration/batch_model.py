@@ -38,7 +38,7 @@ class ItemModel(ScriptedProvider):
 
 
 def _hello(request: ModelRequest) -> dict[str, str]:
-    text = request.messages[-1].content
+    text = "\n".join(m.content for m in request.messages)
     line = next(x for x in text.splitlines() if x.startswith("Greet "))
     if line.startswith("Greet Bob "):
         raise ProviderError("Bob is not welcome")
@@ -46,5 +46,5 @@ def _hello(request: ModelRequest) -> dict[str, str]:
     has_secret = bool(os.environ.get(SECRET_NAME)) and "(key none)" not in line
     return {
         "rationale": "r",
-        "content": f"{line.split(' (')[0]} secret={has_secret} pid={os.getpid()}",
+        "content": f"{line.split(' (')[0]} secret={has_secret} brief={'the brief text' in text}",
     }

@@ -231,3 +231,49 @@ def test_resumed_batch_on_the_embedded_cluster(spec_file: Path, tmp_path: Path) 
     )
     assert [r.resumed for r in again] == [True, True, True, False, True, True]
     assert again[3].status == "failed"  # Bob is still not welcome: it ran again
+
+
+def test_no_shared_disk_file_inputs_travel_and_runs_come_back(cluster: Any, tmp_path: Path) -> None:
+    """Workers that cannot see the notebook's disk: the file input is sent as content, the
+    run folder comes back compressed and is unpacked under the notebook's runs_dir."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "brief.md").write_text("the brief text")
+    spec = project / "wf.yaml"
+    spec.write_text(
+        "name: files\nnodes:\n  - id: hello\n    action: 'Greet ${item.name}'\n"
+        "    inputs:\n      - file: brief.md\n"
+    )
+
+    runs = tmp_path / "runs"
+    import nbworkflow.batch.run as batch_run
+
+    real = batch_run.check_payload
+    tasks: list[Any] = []
+
+    def spy(task: Any, secrets: Any) -> bytes:
+        tasks.append(task)
+        return real(task, secrets)
+
+    batch_run.check_payload = spy
+    try:
+        result = run_workflows(
+            spec,
+            [{"name": "a"}, {"name": "b"}],
+            executor="dask",
+            address=cluster.scheduler_address,
+            shared_disk=False,
+            provider=ItemModel(),
+            runs_dir=runs,
+        )
+    finally:
+        batch_run.check_payload = real
+    assert result.ok, result.failures
+    assert tasks[0].files == {"brief.md": "the brief text"}
+    assert all("brief=True" in r.output("hello").content for r in result)
+    for r in result:
+        run_dir = Path(r.run_dir)
+        assert run_dir.parent == runs.resolve()
+        events = read_events(run_dir)
+        assert events[-1].kind == "run_finished"
+        assert (run_dir / "workflow.yaml").is_file()

@@ -263,6 +263,7 @@ async def arun_workflows(
                     run_options=run_options,
                     files=src.files,
                     secret_names=src.secret_names,
+                    batch_id=batch_id,
                 )
             )
 

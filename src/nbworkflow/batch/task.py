@@ -60,6 +60,7 @@ class RunTask:
     """Send the run folder back in the result (workers without a disk shared with the notebook)."""
     topic: str | None = None
     """Dask event topic the worker streams this run's events to."""
+    batch_id: str = ""
 
 
 def _staged_spec(task: RunTask, folder: Path) -> Any:
@@ -157,8 +158,10 @@ async def execute(task: RunTask, emit: Emit | None = None) -> ItemResult:
         run_options = dict(task.run_options)
         if task.ship_run:
             runs_dir = str(scratch / "runs")
-            # The node cache stays on this worker, so a retried item reuses its nodes' work.
-            run_options.setdefault("cache", Path(tempfile.gettempdir()) / "nbworkflow-cache")
+            # The node cache stays on this worker (one per batch), so an item run again here
+            # reuses its nodes' work.
+            cache = Path(tempfile.gettempdir()) / f"nbworkflow-cache-{task.batch_id or 'adhoc'}"
+            run_options.setdefault("cache", cache)
         run_id = task.run_id
         if runs_dir is not None and (Path(runs_dir) / run_id).exists():
             # A previous attempt (its worker died) left a partial folder: keep it, start anew.
