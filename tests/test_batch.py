@@ -303,3 +303,76 @@ def test_manifest_lines_are_json(spec_file: Path, tmp_path: Path) -> None:
     assert result.batch_dir is not None
     lines = (result.batch_dir / "manifest.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["outputs"]["hello"]["content"] == "Hello Ann from Oslo"
+
+
+def test_batch_view_state_static_rendering_and_item_graphs(spec_file: Path, tmp_path: Path) -> None:
+    from nbworkflow.widgets.batch import BatchView, batch_state_from, render_batch_html
+
+    view = BatchView(interval=0.0)
+    result = run_workflows(
+        spec_file, ITEMS, provider=Greeter().provider(), runs_dir=tmp_path / "runs", watchers=[view]
+    )
+    state = view.state
+    assert state.counts() == {"succeeded": 2, "failed": 1}
+    assert state.rate() > 0
+    assert [r.index for r in state.failures()] == [1]
+    # The live view: headline, failures, a dropdown of every item; picking one opens its graph.
+    assert "2 succeeded" in view.summary.value and "Bob is not welcome" in view.failures.value
+    assert [v for _, v in view.selector.options] == [0, 1, 2]
+    view.selector.value = 1
+    assert 'data-run-status="failed"' in view.item.value and "nbw-graph-img" in view.item.value
+    view.selector.value = 2
+    assert "Hello Cid from Rome" in view.item.value
+    # Each item's run was folded from its own events, in order.
+    for r in result:
+        assert state.runs[r.index].run_id == r.run_id
+        assert state.runs[r.index].status.value == r.status
+
+    # The static rendering: no script, the failure's graph embedded, every item listed.
+    html = view.static_bundle()["text/html"]
+    assert "<script" not in html
+    assert html.count('class="nbw-batch-item"') == 1 and "nbw-graph-img" in html
+    assert html.count("<tr data-item=") == 3
+    # ... and the same from the BatchResult alone (graphs read back from the run folders).
+    again = render_batch_html(batch_state_from(result))
+    assert "nbw-graph-img" in again and "Bob is not welcome" in again
+
+
+def test_batch_view_redraws_are_bounded(spec_file: Path, tmp_path: Path) -> None:
+    from nbworkflow.widgets.batch import BatchView
+
+    ticks = iter(range(10_000))
+    view = BatchView(interval=1_000.0, clock=lambda: float(next(ticks)))
+    run_workflows(
+        spec_file, ITEMS, provider=Greeter().provider(), runs_dir=tmp_path / "runs", watchers=[view]
+    )
+    assert view.state.events > 10
+    assert view.redraws == 2  # the first update and the final one
+    assert "finished" in view.summary.value
+
+
+def test_static_rendering_replaces_the_live_view_at_the_end(
+    spec_file: Path, tmp_path: Path
+) -> None:
+    from nbworkflow.widgets.batch import BatchView
+
+    class Handle:
+        def __init__(self) -> None:
+            self.updates: list[dict[str, str]] = []
+
+        def update(self, bundle: dict[str, str], raw: bool) -> None:
+            self.updates.append(bundle)
+
+    view = BatchView()
+    assert view.live_bundle()["application/vnd.jupyter.widget-view+json"]["model_id"]
+    handle = Handle()
+    view.attach(handle)
+    run_workflows(
+        spec_file, ITEMS, provider=Greeter().provider(), runs_dir=tmp_path / "r", watchers=[view]
+    )
+    assert len(handle.updates) == 1
+    assert (
+        handle.updates[0]["text/plain"].startswith("batch ")
+        and "finished" in handle.updates[0]["text/plain"]
+    )
+    assert "nbw-batch-bar" in handle.updates[0]["text/html"]

@@ -58,7 +58,10 @@ def names(n: int, bob: bool = True) -> list[dict[str, str]]:
 
 
 def test_failing_item_and_events_in_order(cluster: Any, spec_file: Path, tmp_path: Path) -> None:
+    from nbworkflow.widgets.batch import BatchView
+
     updates: list[BatchUpdate] = []
+    view = BatchView(interval=0.0)
     result = run_workflows(
         spec_file,
         names(10),
@@ -66,7 +69,7 @@ def test_failing_item_and_events_in_order(cluster: Any, spec_file: Path, tmp_pat
         address=cluster.scheduler_address,
         provider=ItemModel(latency=0.05),
         runs_dir=tmp_path / "runs",
-        watchers=[updates.append],
+        watchers=[updates.append, view],
     )
     assert result.executor == "dask"
     assert result.counts() == {"succeeded": 9, "failed": 1}
@@ -81,6 +84,10 @@ def test_failing_item_and_events_in_order(cluster: Any, spec_file: Path, tmp_pat
         recorded = read_events(r.run_dir)  # the record of truth, on the shared disk
         assert [type(e).__name__ for e in streamed[r.index]] == [type(e).__name__ for e in recorded]
         assert [e.ts for e in streamed[r.index]] == [e.ts for e in recorded]
+        # The widget folded the same stream: its run state is the recorded one.
+        assert view.state.runs[r.index].events_seen == len(recorded)
+        assert view.state.runs[r.index].status.value == r.status
+    assert "1 failed" in view.summary.value and "Bob is not welcome" in view.failures.value
     # The secret went to no event and no output.
     for r in result:
         assert SECRET not in (Path(r.run_dir) / "events.jsonl").read_text()
