@@ -376,3 +376,47 @@ def test_static_rendering_replaces_the_live_view_at_the_end(
         and "finished" in handle.updates[0]["text/plain"]
     )
     assert "nbw-batch-bar" in handle.updates[0]["text/html"]
+
+
+def test_map_and_cluster_options(spec_file: Path, tmp_path: Path) -> None:
+    from nbworkflow.batch.options import (
+        batch_lines,
+        executor_options,
+        exit_code,
+        map_inputs,
+        run_mapped,
+    )
+
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_text("\n".join(json.dumps(i) for i in ITEMS))
+    assert map_inputs(str(jsonl)) == str(jsonl)
+    assert map_inputs("customers", {"customers": ITEMS}) == ITEMS
+
+    class Frame:  # what pandas offers
+        def to_dict(self, orient: str) -> list[dict[str, Any]]:
+            assert orient == "records"
+            return ITEMS
+
+    assert map_inputs("df", {"df": Frame()}) == ITEMS
+    with pytest.raises(WorkflowError, match="did you mean the variable 'customers'"):
+        map_inputs("customer", {"customers": ITEMS})
+    with pytest.raises(WorkflowError, match="holds a str"):
+        map_inputs("name", {"name": "Ann"})
+    with pytest.raises(WorkflowError, match=r"\.jsonl"):
+        map_inputs("nope.jsonl")
+    assert executor_options(None) == {"executor": "local"}
+    assert executor_options("local") == {"executor": "dask"}
+    assert executor_options("10.0.0.5:8786") == {
+        "executor": "dask",
+        "address": "tcp://10.0.0.5:8786",
+    }
+    with pytest.raises(WorkflowError, match="scheduler address"):
+        executor_options("somewhere")
+
+    result = run_mapped(
+        spec_file, str(jsonl), provider=Greeter().provider(), runs_dir=tmp_path / "r"
+    )
+    lines = batch_lines(result)
+    assert lines[0].startswith(f"batch {result.batch_id}: 3 items (1 failed, 2 succeeded)")
+    assert any("item 1 failed: hello: Bob is not welcome" in line for line in lines)
+    assert exit_code(result) == 1
