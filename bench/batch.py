@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -75,7 +76,14 @@ def _worker_stats() -> tuple[float, int]:
 
 
 async def batch(
-    path: Path, n: int, latency: float, runs: Path, executor: str, address: str | None, slots: int
+    path: Path,
+    n: int,
+    latency: float,
+    runs: Path,
+    executor: str,
+    address: str | None,
+    slots: int,
+    stream: bool = False,
 ) -> dict[str, float]:
     client = None
     before: dict[str, tuple[float, int]] = {}
@@ -84,6 +92,7 @@ async def batch(
 
         client = await Client(address, asynchronous=True)
         before = await client.run(_worker_stats)
+    seen: list[Any] = []
     mem0, cpu, t0 = rss(), time.process_time(), time.perf_counter()
     result = await arun_workflows(
         path,
@@ -94,6 +103,7 @@ async def batch(
         provider=provider(latency),
         runs_dir=runs,
         cache=False,  # every item makes its model calls (no answer reused across items)
+        subscribers=[seen.append] if stream else (),
     )
     wall = time.perf_counter() - t0
     cpu_here = time.process_time() - cpu
@@ -105,6 +115,8 @@ async def batch(
         worker_rss = sum(a[1] for a in after.values())
         await client.close()
     ideal = math.ceil(n / slots) * 2 * latency
+    if stream:
+        print(f"  ({len(seen)} events streamed back, {len(seen) / n:.0f} per item)")
     return {
         "wall": wall,
         "rate": n / wall,
@@ -200,7 +212,7 @@ async def main() -> None:
                 processes=True,
                 asynchronous=True,
                 dashboard_address=":0",
-                silence_logs=40,
+                silence_logs=50,
             ) as cluster:
                 started = time.perf_counter() - t0
                 print(f"LocalCluster with {workers} worker(s) started in {started:.2f}s")
@@ -215,6 +227,19 @@ async def main() -> None:
                         WORKER_SLOTS * workers,
                     )
                     row(f"dask, {workers} worker(s)", n, m)
+                if workers == 2:
+                    n = sizes[-1]
+                    m = await batch(
+                        path,
+                        n,
+                        latency,
+                        root / f"dask-stream-{n}",
+                        "dask",
+                        cluster.scheduler_address,
+                        WORKER_SLOTS * workers,
+                        stream=True,
+                    )
+                    row("dask, 2, events back", n, m)
                 rates[f"{workers} worker(s)"] = await sandbox_on_workers(
                     cluster.scheduler_address, 20 if args.quick else 40
                 )
