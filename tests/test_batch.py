@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -420,3 +421,75 @@ def test_map_and_cluster_options(spec_file: Path, tmp_path: Path) -> None:
     assert lines[0].startswith(f"batch {result.batch_id}: 3 items (1 failed, 2 succeeded)")
     assert any("item 1 failed: hello: Bob is not welcome" in line for line in lines)
     assert exit_code(result) == 1
+
+
+def _plan(spec: Any, items: list[dict[str, Any]], tmp_path: Path, **kw: Any) -> Any:
+    from nbworkflow.batch.plan import build_plan, read_source
+
+    sources = [read_source(spec, {}, items[0], True)]
+    options = {
+        "remote": True,
+        "done_before": {},
+        "provider": "scripted",
+        "provider_options": {},
+        "run_options": {},
+        "runs_root": tmp_path / "runs",
+        "batch_id": "b",
+    } | kw
+    return sources, build_plan(sources, items, **options)
+
+
+def test_remote_tasks_carry_each_items_files(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("doc A")
+    (tmp_path / "b.md").write_text("doc B")
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(
+        "name: f\nnodes:\n  - id: n\n    action: read\n    inputs:\n      - file: ${item.doc}\n"
+        "      - file: a.md\n"
+    )
+    sources, plan = _plan(spec, [{"doc": "a.md"}, {"doc": "b.md"}, {"doc": "gone.md"}], tmp_path)
+    assert sources[0].files_per_item
+    assert [t.files for t in plan.tasks] == [{"a.md": "doc A"}, {"b.md": "doc B", "a.md": "doc A"}]
+    assert [e.index for e in plan.errors] == [2] and "gone.md cannot be read here" in plan.errors[
+        0
+    ].message
+
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(
+        "name: g\nnodes:\n  - id: n\n    action: ${item.doc}\n    inputs:\n      - file: a.md\n"
+    )
+    sources, plan = _plan(fixed, [{"doc": "x"}, {"doc": "y"}], tmp_path)
+    assert not sources[0].files_per_item and plan.tasks[1].files == {"a.md": "doc A"}
+
+
+def test_secrets_stay_names_in_remote_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbworkflow.batch.plan import secret_values
+
+    monkeypatch.setenv("NBW_UNIT_TOKEN", "unit-secret-value-42")
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(
+        "name: s\nsecrets: [NBW_UNIT_TOKEN]\nnodes:\n  - id: n\n"
+        "    action: 'use ${NBW_UNIT_TOKEN} for ${item.name} at ${HOST}'\n"
+    )
+    with pytest.warns(UserWarning, match="api_key not sent"):
+        sources, plan = _plan(
+            load_workflow(spec, variables={"HOST": "h.example"}),
+            [{"name": "Ann"}],
+            tmp_path,
+            provider_options={"api_key": "sk-unit-0123456789", "model": "m"},
+        )
+    task = plan.tasks[0]
+    assert task.secret_names == ("NBW_UNIT_TOKEN",)
+    assert task.variables == {"HOST": "h.example", "item__name": "Ann"}
+    assert task.provider_options == {"model": "m"}
+    secrets = secret_values(sources, {}, {"api_key": "sk-unit-0123456789"}, plan.dropped)
+    blob = check_payload(task, secrets)
+    assert b"unit-secret-value-42" not in blob and b"sk-unit-0123456789" not in blob
+
+    # A closure is pickled by value (cloudpickle, as Dask does): what it holds is found too.
+    token = "unit-secret-value-42"
+    leaky = ScriptedProvider(responders={"n": lambda r: {"content": token}})
+    with pytest.raises(WorkflowError, match="NBW_UNIT_TOKEN would travel"):
+        check_payload(replace(task, provider=leaky), secrets)
