@@ -61,12 +61,16 @@ def items(n: int) -> list[dict[str, str]]:
 
 
 async def one_after_another(path: Path, n: int, latency: float, runs: Path) -> dict[str, float]:
-    cpu, t0 = time.process_time(), time.perf_counter()
+    mem0, cpu, t0 = rss(), time.process_time(), time.perf_counter()
     for item in items(n):
         spec = load_workflow(text=WORKFLOW.replace("${item.name}", item["name"]))
         await arun_workflow(spec, provider=provider(latency), runs_dir=runs, cache=False)
     wall = time.perf_counter() - t0
-    return {"wall_per_item": wall / n, "cpu_per_item": (time.process_time() - cpu) / n}
+    return {
+        "wall_per_item": wall / n,
+        "cpu_per_item": (time.process_time() - cpu) / n,
+        "rss_mb": (rss() - mem0) / 2**20,
+    }
 
 
 def _worker_stats() -> tuple[float, int]:
@@ -185,7 +189,8 @@ async def main() -> None:
         seq = await one_after_another(path, seq_n, latency, root / "seq")
         print(
             f"one after another ({seq_n} items): {seq['wall_per_item'] * 1000:.0f} ms/item wall, "
-            f"{seq['cpu_per_item'] * 1000:.1f} ms/item CPU -> {1 / seq['wall_per_item']:.2f} items/s"
+            f"{seq['cpu_per_item'] * 1000:.1f} ms/item CPU, RSS +{seq['rss_mb']:.1f} MB "
+            f"-> {1 / seq['wall_per_item']:.2f} items/s"
         )
         header = (
             f"{'executor':<22}{'items':>6}{'wall s':>8}{'items/s':>9}{'x seq':>7}"

@@ -44,6 +44,21 @@ def cluster() -> Iterator[Any]:
 
 
 @pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every task payload exactly as it leaves for the workers (pickled, checked)."""
+    import nbworkflow.batch.run as batch_run
+
+    blobs: list[bytes] = []
+
+    def spy(task: Any, secrets: Any) -> bytes:
+        blobs.append(check_payload(task, secrets))
+        return blobs[-1]
+
+    monkeypatch.setattr(batch_run, "check_payload", spy)
+    return blobs
+
+
+@pytest.fixture
 def spec_file(tmp_path: Path) -> Path:
     path = tmp_path / "greet.yaml"
     path.write_text(WORKFLOW)
@@ -93,29 +108,17 @@ def test_failing_item_and_events_in_order(cluster: Any, spec_file: Path, tmp_pat
         assert SECRET not in (Path(r.run_dir) / "events.jsonl").read_text()
 
 
-def test_secret_never_in_a_task_payload(cluster: Any, spec_file: Path, tmp_path: Path) -> None:
-    sent: list[bytes] = []
-    import nbworkflow.batch.run as batch_run
-
-    real = batch_run.check_payload
-
-    def spy(task: Any, secrets: Any) -> bytes:
-        blob = real(task, secrets)
-        sent.append(blob)
-        return blob
-
-    batch_run.check_payload = spy
-    try:
-        result = run_workflows(
-            spec_file,
-            names(4, bob=False),
-            executor="dask",
-            address=cluster.scheduler_address,
-            provider=ItemModel(),
-            runs_dir=tmp_path / "runs",
-        )
-    finally:
-        batch_run.check_payload = real
+def test_secret_never_in_a_task_payload(
+    cluster: Any, spec_file: Path, tmp_path: Path, sent: list[bytes]
+) -> None:
+    result = run_workflows(
+        spec_file,
+        names(4, bob=False),
+        executor="dask",
+        address=cluster.scheduler_address,
+        provider=ItemModel(),
+        runs_dir=tmp_path / "runs",
+    )
     assert result.ok
     assert len(sent) == 4
     for blob in sent:
@@ -131,7 +134,6 @@ def test_secret_never_in_a_task_payload(cluster: Any, spec_file: Path, tmp_path:
         check_payload(leaky, {"API_TOKEN": SECRET})
     # An API key among the provider options is taken out (the workers use their own).
     sent.clear()
-    batch_run.check_payload = spy
     with pytest.warns(UserWarning, match="api_key not sent"):
         keyed = run_workflows(
             spec_file,
@@ -142,7 +144,6 @@ def test_secret_never_in_a_task_payload(cluster: Any, spec_file: Path, tmp_path:
             provider_options={"api_key": "sk-not-on-the-wire-123"},
             runs_dir=tmp_path / "runs",
         )
-    batch_run.check_payload = real
     assert keyed.ok and len(sent) == 1 and b"sk-not-on-the-wire-123" not in sent[0]
 
 
@@ -240,7 +241,9 @@ def test_resumed_batch_on_the_embedded_cluster(spec_file: Path, tmp_path: Path) 
     assert again[3].status == "failed"  # Bob is still not welcome: it ran again
 
 
-def test_no_shared_disk_file_inputs_travel_and_runs_come_back(cluster: Any, tmp_path: Path) -> None:
+def test_no_shared_disk_file_inputs_travel_and_runs_come_back(
+    cluster: Any, tmp_path: Path, sent: list[bytes]
+) -> None:
     """Workers that cannot see the notebook's disk: the file input is sent as content, the
     run folder comes back compressed and is unpacked under the notebook's runs_dir."""
     project = tmp_path / "project"
@@ -253,30 +256,17 @@ def test_no_shared_disk_file_inputs_travel_and_runs_come_back(cluster: Any, tmp_
     )
 
     runs = tmp_path / "runs"
-    import nbworkflow.batch.run as batch_run
-
-    real = batch_run.check_payload
-    tasks: list[Any] = []
-
-    def spy(task: Any, secrets: Any) -> bytes:
-        tasks.append(task)
-        return real(task, secrets)
-
-    batch_run.check_payload = spy
-    try:
-        result = run_workflows(
-            spec,
-            [{"name": "a"}, {"name": "b"}],
-            executor="dask",
-            address=cluster.scheduler_address,
-            shared_disk=False,
-            provider=ItemModel(),
-            runs_dir=runs,
-        )
-    finally:
-        batch_run.check_payload = real
+    result = run_workflows(
+        spec,
+        [{"name": "a"}, {"name": "b"}],
+        executor="dask",
+        address=cluster.scheduler_address,
+        shared_disk=False,
+        provider=ItemModel(),
+        runs_dir=runs,
+    )
     assert result.ok, result.failures
-    assert tasks[0].files == {"brief.md": "the brief text"}
+    assert pickle.loads(sent[0]).files == {"brief.md": "the brief text"}
     assert all("brief=True" in r.output("hello").content for r in result)
     for r in result:
         run_dir = Path(r.run_dir)
