@@ -274,3 +274,24 @@ def test_no_shared_disk_file_inputs_travel_and_runs_come_back(
         events = read_events(run_dir)
         assert events[-1].kind == "run_finished"
         assert (run_dir / "workflow.yaml").is_file()
+
+
+async def _sandboxed_on_worker() -> tuple[int, str, Any]:
+    from nbworkflow.sandbox import arun_code
+
+    result = await arun_code("def f(x):\n    return x * 2\n", "f", args=[21], timeout=20)
+    return os.getpid(), result.backend, result.value
+
+
+def test_each_worker_runs_its_own_sandbox(cluster: Any) -> None:
+    """Generated code runs sandboxed inside worker processes, each with its own launcher."""
+    with distributed.Client(cluster.scheduler_address) as client:
+        workers = list(client.scheduler_info()["workers"])
+        futures = [
+            client.submit(_sandboxed_on_worker, workers=[w], pure=False, key=f"sbx-{w}")
+            for w in workers
+        ]
+        answers = client.gather(futures)
+    assert [value for _, _, value in answers] == [42] * len(workers)
+    pids = {pid for pid, _, _ in answers}
+    assert len(pids) == len(workers) and os.getpid() not in pids

@@ -71,16 +71,22 @@ async def _client(
     distributed = _import_distributed()
     if address is None:
         n = workers or os.cpu_count() or 1
-        async with (
-            distributed.LocalCluster(
-                n_workers=n,
-                threads_per_worker=max(1, math.ceil(slots / n)),
-                processes=True,
-                asynchronous=True,
-                dashboard_address=":0",
-            ) as cluster,
-            distributed.Client(cluster, asynchronous=True) as client,
-        ):
+        cluster = distributed.LocalCluster(
+            n_workers=n,
+            threads_per_worker=max(1, math.ceil(slots / n)),
+            processes=True,
+            asynchronous=True,
+            dashboard_address=":0",
+        )
+        try:
+            await cluster
+        except RuntimeError as exc:
+            raise WorkflowError(
+                f"the local Dask cluster did not start ({exc}); in a script, run the batch "
+                "under `if __name__ == '__main__':` (worker processes import your script "
+                "again), or give address= of a running scheduler"
+            ) from exc
+        async with cluster, distributed.Client(cluster, asynchronous=True) as client:
             yield client, cluster.dashboard_link, True
         return
     security = None
