@@ -33,19 +33,17 @@ from .task import RunTask, execute, unpack_run
 Executor = Literal["local", "dask"]
 DEFAULT_CONCURRENCY = 32
 """Items in flight at once when ``max_concurrency`` is not given (local executor)."""
-_PASSED_ON = frozenset(
-    {
-        "fail_fast",
-        "token_budget",
-        "handlers",
-        "options",
-        "cache",
-        "rerun",
-        "approver",
-        "decisions",
-        "known_secrets",
-    }
-)
+_OWN = frozenset({"spec", "run_id", "reuse", "resumed_from"})
+"""``arun_workflow`` arguments a batch sets per item itself (or that make no sense for many)."""
+
+
+def _passed_on() -> frozenset[str]:
+    """The ``arun_workflow`` keywords a batch hands on to every run (whatever the engine takes)."""
+    import inspect
+
+    from ..engine import arun_workflow
+
+    return frozenset(inspect.signature(arun_workflow).parameters) - _OWN
 
 
 async def arun_workflows(
@@ -74,7 +72,7 @@ async def arun_workflows(
         raise WorkflowError(f"executor={executor!r}: use 'local' or 'dask'")
     if address is not None and executor != "dask":
         executor = "dask"
-    unknown = sorted(set(run_kwargs) - _PASSED_ON)
+    unknown = sorted(set(run_kwargs) - _passed_on())
     if unknown:
         raise WorkflowError(
             f"run_workflows() got unexpected argument(s) {', '.join(unknown)}; it takes "
