@@ -493,3 +493,21 @@ def test_secrets_stay_names_in_remote_tasks(
     leaky = ScriptedProvider(responders={"n": lambda r: {"content": token}})
     with pytest.raises(WorkflowError, match="NBW_UNIT_TOKEN would travel"):
         check_payload(replace(task, provider=leaky), secrets)
+
+
+def test_a_local_batch_never_imports_dask(spec_file: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from nbworkflow.agents import ScriptedProvider\n"
+        "from nbworkflow.batch import run_workflows\n"
+        "a = {'rationale': 'r', 'content': 'x'}\n"
+        f"r = run_workflows({str(spec_file)!r}, [{{'name': 'Ann'}}], runs_dir={str(tmp_path)!r},\n"
+        "    provider=ScriptedProvider({'hello': a, 'bye': a}))\n"
+        "assert r.ok, r.failures\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

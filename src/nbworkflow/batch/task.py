@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -106,11 +107,13 @@ def _missing_secrets(names: tuple[str, ...]) -> list[str]:
 
 
 def _where() -> str:
+    # On a worker, distributed is loaded already; elsewhere it must not be imported for this.
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return "local"
     try:
-        from distributed import get_worker
-
-        return str(get_worker().address)
-    except (ImportError, ValueError):
+        return str(distributed.get_worker().address)
+    except ValueError:
         return "local"
 
 
