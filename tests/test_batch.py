@@ -511,3 +511,16 @@ def test_a_local_batch_never_imports_dask(spec_file: Path, tmp_path: Path) -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_runs_dir_writes_nothing(
+    spec_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = run_workflows(spec_file, ITEMS, provider=Greeter().provider(), runs_dir=None)
+    assert result.counts() == {"succeeded": 2, "failed": 1}
+    assert result.batch_dir is None and all(r.run_dir == "" for r in result)
+    assert result[0].output("hello").content == "Hello Ann from Oslo"
+    assert list(work.iterdir()) == []

@@ -190,7 +190,7 @@ def build_plan(
     provider: Any,
     provider_options: Mapping[str, Any],
     run_options: Mapping[str, Any],
-    runs_root: Path,
+    runs_root: Path | None,
     batch_id: str,
 ) -> Plan:
     from ..runlog import new_run_id
@@ -234,7 +234,7 @@ def build_plan(
                     base_dir=src.base_dir,
                     variables={**src.variables, **item_vars},
                     run_id=new_run_id(src.name),
-                    runs_dir=str(runs_root),
+                    runs_dir=None if runs_root is None else str(runs_root),
                     provider=provider,
                     provider_options=options,
                     run_options=dict(run_options),

@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 
 from ..events import RunEvent
 from ..exceptions import WorkflowError
+from ..runlog import DEFAULT_ROOT
 from .items import load_items
 from .manifest import ManifestWriter, batch_dir_for, new_batch_id, succeeded
 from .plan import build_plan, check_payload, read_source, secret_values
@@ -61,12 +62,11 @@ async def arun_workflows(
     provider: Any = None,
     provider_options: Mapping[str, Any] | None = None,
     variables: Mapping[str, Any] | None = None,
-    runs_dir: str | os.PathLike[str] | None = None,
+    runs_dir: str | os.PathLike[str] | None = DEFAULT_ROOT,
     subscribers: Sequence[Any] = (),
     **run_kwargs: Any,
 ) -> BatchResult:
     """Run workflow(s) over items; see ``run_workflows``."""
-    from ..runlog import DEFAULT_ROOT
 
     if executor not in ("local", "dask"):
         raise WorkflowError(f"executor={executor!r}: use 'local' or 'dask'")
@@ -91,19 +91,20 @@ async def arun_workflows(
         raise WorkflowError("run_workflows() got no workflow")
     items = load_items(inputs) if inputs is not None else [{}]
     variables = dict(variables or {})
-    runs_root = Path(DEFAULT_ROOT if runs_dir is None else runs_dir).resolve()
+    # runs_dir=None, as for run_workflow: no run folders, so no manifest and no resume either.
+    runs_root = None if runs_dir is None else Path(runs_dir).resolve()
     sources = [read_source(s, variables, items[0], remote) for s in specs]
     run_options = dict(run_kwargs)
     if node_concurrency is not None:
         run_options["max_concurrency"] = node_concurrency
 
     batch_id = batch_id or new_batch_id()
-    folder = batch_dir_for(runs_root, batch_id)
+    folder = None if runs_root is None else batch_dir_for(runs_root, batch_id)
     plan = build_plan(
         sources,
         items,
         remote=remote,
-        done_before=succeeded(folder),
+        done_before=succeeded(folder) if folder is not None else {},
         provider=provider,
         provider_options=provider_options or {},
         run_options=run_options,
@@ -112,7 +113,7 @@ async def arun_workflows(
     )
     tasks, restored, errors, labels = plan.tasks, plan.restored, plan.errors, plan.labels
     results: dict[int, ItemResult] = {r.index: r for r in (*restored, *errors)}
-    writer = ManifestWriter(folder)
+    writer = ManifestWriter(folder) if folder is not None else None
     t0 = time.perf_counter()
     dashboard: str | None = None
 
@@ -127,17 +128,19 @@ async def arun_workflows(
             notify(ItemEvent(index, event, worker))
 
     def on_done(result: ItemResult) -> None:
-        if result.archive is not None:
+        if result.archive is not None and runs_root is not None:
             result.run_dir = str(unpack_run(result.archive, runs_root))
-            result.archive = None
+        result.archive = None
         results[result.index] = result
-        writer.add(result)
+        if writer is not None:
+            writer.add(result)
         notify(ItemDone(result))
 
     total = len(sources) * len(items)
     try:
         for r in errors:
-            writer.add(r)
+            if writer is not None:
+                writer.add(r)
         if remote:
             from .dask_executor import run_on_dask
 
@@ -170,7 +173,8 @@ async def arun_workflows(
                 notify(ItemDone(r))
             await _run_local(tasks, max_concurrency or DEFAULT_CONCURRENCY, on_event, on_done)
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
     batch = BatchResult(
         batch_id,
         folder,

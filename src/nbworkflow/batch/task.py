@@ -159,7 +159,7 @@ async def execute(task: RunTask, emit: Emit | None = None) -> ItemResult:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nbw-item-")))
         runs_dir = task.runs_dir
         run_options = dict(task.run_options)
-        if task.ship_run:
+        if task.ship_run and runs_dir is not None:
             runs_dir = str(scratch / "runs")
             # The node cache stays on this worker (one per batch), so an item run again here
             # reuses its nodes' work.
