@@ -67,7 +67,6 @@ async def arun_workflows(
     **run_kwargs: Any,
 ) -> BatchResult:
     """Run workflow(s) over items; see ``run_workflows``."""
-
     if executor not in ("local", "dask"):
         raise WorkflowError(f"executor={executor!r}: use 'local' or 'dask'")
     if address is not None and executor != "dask":
@@ -136,7 +135,13 @@ async def arun_workflows(
             writer.add(result)
         notify(ItemDone(result))
 
-    total = len(sources) * len(items)
+    def on_started(link: str | None) -> None:
+        nonlocal dashboard
+        dashboard = link
+        notify(BatchStarted(batch_id, len(sources) * len(items), labels, executor, link))
+        for r in (*restored, *errors):
+            notify(ItemDone(r))
+
     try:
         for r in errors:
             if writer is not None:
@@ -147,15 +152,6 @@ async def arun_workflows(
             secrets = secret_values(sources, variables, provider_options or {}, plan.dropped)
             for task in tasks:
                 check_payload(task, secrets)
-            started = False
-
-            def on_started(link: str | None) -> None:
-                nonlocal dashboard, started
-                dashboard, started = link, True
-                notify(BatchStarted(batch_id, total, labels, executor, link))
-                for r in (*restored, *errors):
-                    notify(ItemDone(r))
-
             await run_on_dask(
                 tasks,
                 address=address,
@@ -168,9 +164,7 @@ async def arun_workflows(
                 on_done=on_done,
             )
         else:
-            notify(BatchStarted(batch_id, total, labels, executor))
-            for r in (*restored, *errors):
-                notify(ItemDone(r))
+            on_started(None)
             await _run_local(tasks, max_concurrency or DEFAULT_CONCURRENCY, on_event, on_done)
     finally:
         if writer is not None:
