@@ -524,3 +524,37 @@ def test_no_runs_dir_writes_nothing(
     assert result.batch_dir is None and all(r.run_dir == "" for r in result)
     assert result[0].output("hello").content == "Hello Ann from Oslo"
     assert list(work.iterdir()) == []
+
+
+def test_items_share_one_loaded_spec_unless_they_fill_it(tmp_path: Path) -> None:
+    from nbworkflow.nodes.base import NodeContext, NodeOutput
+
+    seen: list[int] = []
+
+    async def handler(ctx: NodeContext) -> NodeOutput:
+        seen.append(id(ctx.spec))
+        return NodeOutput("text", ctx.node.action)
+
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: p\nnodes:\n  - id: a\n    action: same for all\n")
+    filled = tmp_path / "filled.yaml"
+    filled.write_text("name: f\nnodes:\n  - id: a\n    action: for ${item.name}\n")
+    items = [{"name": "x"}, {"name": "y"}, {"name": "z"}]
+    result = run_workflows(
+        plain,
+        items,
+        handlers={"routine": handler},
+        runs_dir=tmp_path / "r",
+        provider=ScriptedProvider(),
+    )
+    assert result.ok and len(set(seen)) == 1
+    seen.clear()
+    result = run_workflows(
+        filled,
+        items,
+        handlers={"routine": handler},
+        runs_dir=tmp_path / "r",
+        provider=ScriptedProvider(),
+    )
+    assert len(set(seen)) == 3
+    assert [r.output("a").content for r in result] == ["for x", "for y", "for z"]

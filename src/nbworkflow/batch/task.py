@@ -19,6 +19,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -30,6 +31,12 @@ from ..exceptions import WorkflowError
 from .result import ERROR, ItemOutput, ItemResult
 
 Emit = Callable[[RunEvent], None]
+
+_LOADED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+"""Specs loaded in this process, by batch, text and variables: the items of a batch whose
+workflow does not name item fields share one loaded (frozen) spec and what the engine derives
+from it, instead of parsing it again per item (~3 ms for the CRM workflow)."""
+_LOADED_MAX = 16
 
 
 @dataclass(slots=True)
@@ -68,6 +75,13 @@ def _staged_spec(task: RunTask, folder: Path) -> Any:
     """The spec loaded with its ``file:`` inputs written under ``folder`` (the new base dir)."""
     from ..spec import load_workflow
 
+    key: tuple[Any, ...] | None = None
+    if task.files is None and task.batch_id:
+        variables = tuple(sorted(task.variables.items()))
+        key = (task.batch_id, task.source_text, task.filename, task.base_dir, variables)
+        if (cached := _LOADED.get(key)) is not None:
+            _LOADED.move_to_end(key)
+            return cached
     spec = load_workflow(
         text=task.source_text,
         variables=task.variables,
@@ -75,6 +89,10 @@ def _staged_spec(task: RunTask, folder: Path) -> Any:
         filename=task.filename,
         base_dir=folder if task.files is not None else task.base_dir,
     )
+    if key is not None:
+        _LOADED[key] = spec
+        if len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
     if not task.files:
         return spec
     staged: dict[str, str] = {}
