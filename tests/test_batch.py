@@ -529,10 +529,10 @@ def test_no_runs_dir_writes_nothing(
 def test_items_share_one_loaded_spec_unless_they_fill_it(tmp_path: Path) -> None:
     from nbworkflow.nodes.base import NodeContext, NodeOutput
 
-    seen: list[int] = []
+    seen: list[Any] = []
 
     async def handler(ctx: NodeContext) -> NodeOutput:
-        seen.append(id(ctx.spec))
+        seen.append(ctx.spec)
         return NodeOutput("text", ctx.node.action)
 
     plain = tmp_path / "plain.yaml"
@@ -546,8 +546,9 @@ def test_items_share_one_loaded_spec_unless_they_fill_it(tmp_path: Path) -> None
         handlers={"routine": handler},
         runs_dir=tmp_path / "r",
         provider=ScriptedProvider(),
+        cache=False,  # every item reaches the handler
     )
-    assert result.ok and len(set(seen)) == 1
+    assert result.ok and len(seen) == 3 and len({id(s) for s in seen}) == 1
     seen.clear()
     result = run_workflows(
         filled,
@@ -556,5 +557,5 @@ def test_items_share_one_loaded_spec_unless_they_fill_it(tmp_path: Path) -> None
         runs_dir=tmp_path / "r",
         provider=ScriptedProvider(),
     )
-    assert len(set(seen)) == 3
+    assert len({id(s) for s in seen}) == 3
     assert [r.output("a").content for r in result] == ["for x", "for y", "for z"]
