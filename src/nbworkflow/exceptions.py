@@ -14,7 +14,8 @@
     +-- NodeFailed                       .node_id, cause chained
     +-- RunCancelled
 
-Every message says what to do about it. The notebook magic turns only ``WorkflowError`` into a
+Every message says what to do about it. Every error pickles with its fields (``.errors``,
+``.cycle``, ``.attempts``...): a batch's workers send them back to the notebook. The notebook magic turns only ``WorkflowError`` into a
 short ``UsageError`` (no traceback); anything else is our bug and keeps its traceback.
 """
 
@@ -22,10 +23,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class WorkflowError(Exception):
     """Base class of every error nbworkflow raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle's default calls cls(*self.args): wrong for every error whose __init__ takes
+        # something else than its message (SpecError(errors), NodeFailed(node_id, message)...).
+        # Rebuild from the message and the fields instead, without calling __init__.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[WorkflowError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 @dataclass(frozen=True)
