@@ -559,3 +559,39 @@ def test_items_share_one_loaded_spec_unless_they_fill_it(tmp_path: Path) -> None
     )
     assert len({id(s) for s in seen}) == 3
     assert [r.output("a").content for r in result] == ["for x", "for y", "for z"]
+
+
+def test_the_cli_runs_a_workflow_over_a_jsonl_file_and_resumes_the_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nbworkflow run FILE --map items.jsonl`: one run per item; `--batch-id` runs only what
+    did not succeed (here: nothing); the batch options need --map."""
+    import re
+
+    from nbworkflow.cli import main as cli_main
+
+    (tmp_path / "wf.yaml").write_text(WORKFLOW)
+    (tmp_path / "items.jsonl").write_text(
+        "".join(json.dumps({"name": n}) + "\n" for n in ("Ada", "Bob", "Cy"))
+    )
+    script = {
+        "hello": {"rationale": "r", "content": "hi"},
+        "bye": "bye",
+    }
+    (tmp_path / "script.yaml").write_text(json.dumps(script))
+    base = ["run", str(tmp_path / "wf.yaml"), "--map", str(tmp_path / "items.jsonl")]
+    base += ["--provider", "scripted", "--script", str(tmp_path / "script.yaml")]
+    base += ["--runs-dir", str(tmp_path / "runs")]
+    assert cli_main(base) == 0
+    out = capsys.readouterr().out
+    assert "3 succeeded" in out, out
+    batch_id = re.search(r"same batch id (\S+?)\)", out)
+    assert batch_id, out
+    manifest = read_manifest(tmp_path / "runs" / ".batches" / batch_id.group(1))
+    assert len(manifest) == 3
+    # resuming the finished batch runs nothing again
+    assert cli_main([*base, "--batch-id", batch_id.group(1)]) == 0
+    runs = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+    assert len(runs) == 3
+    assert cli_main(["run", str(tmp_path / "wf.yaml"), "--cluster", "local"]) == 2
+    assert "--cluster goes with --map ITEMS" in capsys.readouterr().err

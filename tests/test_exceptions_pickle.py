@@ -48,6 +48,8 @@ def _all_subclasses(cls: type) -> list[type]:
 
 def _import_everything() -> None:
     for info in pkgutil.walk_packages(nbworkflow.__path__, "nbworkflow."):
+        if info.name.endswith(".__main__"):  # runs a command when imported
+            continue
         try:
             importlib.import_module(info.name)
         except ImportError:  # an optional extra (docker, dask...) not installed

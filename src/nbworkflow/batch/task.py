@@ -113,11 +113,9 @@ def _staged_spec(task: RunTask, folder: Path) -> Any:
         else node
         for node in spec.nodes
     )
-    staged_spec = spec.model_copy(update={"nodes": nodes})
-    # model_copy keeps private state; what was derived from the old nodes must go.
-    staged_spec._by_id = None
-    staged_spec._derived = {}
-    return staged_spec
+    # What the spec derives from its nodes is memoised per nodes tuple: a copy with new nodes
+    # derives again.
+    return spec.model_copy(update={"nodes": nodes})
 
 
 def _missing_secrets(names: tuple[str, ...]) -> list[str]:

@@ -260,7 +260,42 @@ def _decisions(args: argparse.Namespace) -> dict[str, HumanDecision]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return execute(args.file, **_run_options(args))
+    if args.map is None:
+        for flag in ("cluster", "batch_id", "items_at_once"):
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')} goes with --map ITEMS")
+        return execute(args.file, **_run_options(args))
+    return _run_batch(args)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    """``run FILE --map ITEMS``: the workflow once per item; progress per item, not per node."""
+    from ..batch.options import batch_lines, exit_code, run_mapped
+    from ..config import RunOptions
+
+    opts = _run_options(args)
+    result = run_mapped(
+        args.file,
+        args.map,
+        cluster=args.cluster,
+        batch_id=args.batch_id,
+        max_concurrency=args.items_at_once,
+        provider=opts["provider"],
+        provider_options=opts["provider_options"],
+        variables=opts["variables"],
+        runs_dir=opts["runs_dir"],
+        cache=opts["cache"],
+        rerun=opts["rerun"],
+        options=RunOptions(
+            model=opts["model"],
+            sandbox_backend=opts["sandbox"],
+            max_concurrency=opts["max_concurrency"],
+            fail_fast=opts["fail_fast"],
+            token_budget=opts["token_budget"],
+        ),
+    )
+    print("\n".join(batch_lines(result)))
+    return exit_code(result)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

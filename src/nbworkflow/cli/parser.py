@@ -103,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a workflow with live progress and a summary")
     p.add_argument("file")
     add_run_options(p)
+    g = p.add_argument_group("many inputs (`${item.field}` in the workflow; docs/batch.md)")
+    g.add_argument("--map", metavar="ITEMS", help="run once per item of a .jsonl or .csv file")
+    g.add_argument(
+        "--cluster",
+        metavar="local|ADDRESS",
+        help="run the items on Dask: 'local' starts a LocalCluster, else a scheduler address "
+        "(default: one event loop here)",
+    )
+    g.add_argument(
+        "--batch-id",
+        metavar="ID",
+        help="resume that batch: items that succeeded are not run again",
+    )
+    g.add_argument(
+        "--items-at-once", type=int, metavar="N", help="items in flight at once (default: 32)"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="continue a failed, cancelled, interrupted or waiting run")
