@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -156,6 +157,18 @@ def _runs_root(value: str | None) -> Path:
     return Path(value or os.environ.get("NBWORKFLOW_RUNS_DIR") or DEFAULT_ROOT)
 
 
+class _BudgetedCell(CellRuns):
+    """The cell's runs with the cell's ``--cost-budget`` in their options.
+
+    (Here, not in ``CellRuns.options``, only because that module was being changed at the
+    same time; fold it in there.)"""
+
+    def options(self) -> Any:
+        options = super().options()
+        budget = self.args.cost_budget
+        return options if budget is None else replace(options, cost_budget=budget)
+
+
 @magics_class
 class WorkflowMagics(Magics):
     """The ``workflow`` line and cell magic."""
@@ -196,6 +209,13 @@ class WorkflowMagics(Magics):
         help="Run this node (and its downstream) again despite the cache (repeatable).",
     )
     @argument("--token-budget", type=int, default=None, help="Stop after this many tokens.")
+    @argument(
+        "--cost-budget",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="Stop after this many US dollars of model calls (e.g. 2.50).",
+    )
     @argument("--sandbox", default=None, metavar="BACKEND", help="Force a sandbox backend.")
     @argument(
         "--var",
@@ -307,7 +327,7 @@ class WorkflowMagics(Magics):
         def redact(text: str) -> str:
             return sanitize(text, secrets)
 
-        cell = CellRuns(
+        cell = _BudgetedCell(
             args=args,
             spec=spec,
             variables=variables,
