@@ -212,7 +212,7 @@ def test_a_call_whose_prompt_alone_would_cross_the_budget_is_never_sent(
     assert not result.ok and openai_env.requests == []
     message = result.state.nodes["a"].message
     assert "the next call to openai:gpt-4.1-mini would cost at least $0.0040" in message
-    assert "of its cost budget $0.0010; the call was not sent" in message
+    assert "of its cost budget $0.001; the call was not sent" in message
     assert "raise cost_budget in the workflow or --cost-budget" in message
 
 

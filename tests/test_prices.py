@@ -94,6 +94,6 @@ def test_meter_sums_known_counts_unknown_and_enforces_the_budget() -> None:
     meter.check()  # still under the budget
     while not meter.spent:
         meter.add(known)
-    with pytest.raises(BudgetExceeded, match=r"cost budget is spent \(\$0\.00\d+ > \$0\.0010\)"):
+    with pytest.raises(BudgetExceeded, match=r"cost budget is spent \(\$0\.00\d+ > \$0\.001\)"):
         meter.check()
     assert format_usd(2.5) == "$2.50" and format_usd(None) == "unknown"

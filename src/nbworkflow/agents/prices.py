@@ -167,11 +167,11 @@ def cost_summary(usd: float, unknown_calls: int, calls: int | None = None) -> st
     return text
 
 
-def _budget(amount: float | None) -> str:
-    """A budget as people write it: ``$0.10``, ``$2.50``, ``$0.0010``."""
-    if amount is not None and amount == round(amount, 2):
+def _budget(amount: float) -> str:
+    """A budget as people write it: ``$0.10``, ``$2.50``, ``$0.001``, ``$0.000001``."""
+    if amount == round(amount, 2):
         return f"${amount:.2f}"
-    return format_usd(amount)
+    return "$" + f"{amount:.9f}".rstrip("0")
 
 
 def _fix() -> str:
@@ -214,7 +214,7 @@ class CostMeter:
         if self.spent:
             raise BudgetExceeded(
                 f"the run's cost budget is spent ({format_usd(self.usd)} > "
-                f"{_budget(self.budget)}): {_fix()}",
+                f"{_budget(self.budget or 0.0)}): {_fix()}",
                 budget="cost",
             )
 
@@ -230,9 +230,9 @@ class CostMeter:
             if self.usd + self.reserved + held > self.budget:
                 in_flight = f" and {format_usd(self.reserved)} in flight" if self.reserved else ""
                 raise BudgetExceeded(
-                    f"node '{request.node_id}': the next call to {request.model} would cost at "
+                    f"the next call to {request.model} would cost at "
                     f"least {format_usd(held)}, and the run has spent {format_usd(self.usd)}"
-                    f"{in_flight} of its cost budget {_budget(self.budget)}; the call was "
+                    f"{in_flight} of its cost budget {_budget(self.budget or 0.0)}; the call was "
                     f"not sent: {_fix()}",
                     budget="cost",
                 )
