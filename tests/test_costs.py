@@ -233,7 +233,7 @@ def test_unknown_prices_never_break_a_budgeted_run(
 
 
 class _Held:
-    """A provider whose answers wait until the test lets them go."""
+    """A provider whose answer to node ``a`` waits until the test lets it go."""
 
     name = "openai"
 
@@ -243,7 +243,8 @@ class _Held:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         self.sent.append(request.node_id)
-        await self.release.wait()
+        if request.node_id == "a":
+            await self.release.wait()
         return ModelResponse("{}", IN, OUT, model="gpt-4.1-mini")
 
     async def aclose(self) -> None:
