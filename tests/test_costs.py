@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from genai_prices import Usage, calc_price
+from IPython.core.error import UsageError
 
 from nbworkflow import events as ev
 from nbworkflow.agents import PROVIDERS
@@ -25,6 +26,7 @@ from nbworkflow.cli.parser import build_parser
 from nbworkflow.config import RunOptions, build_settings
 from nbworkflow.engine import run_workflow
 from nbworkflow.exceptions import BudgetExceeded, SpecError, WorkflowError
+from nbworkflow.magics import workflow as wf
 from nbworkflow.report import log_lines
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
@@ -316,3 +318,22 @@ def test_cli_provider_takes_every_registered_name(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "wf.yaml", "--provider", "nope"])
     assert "openai-compatible" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "two"])
+def test_a_bad_cost_budget_option_is_a_usage_error_naming_the_fix(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec_file = tmp_path / "wf.yaml"
+    spec_file.write_text(ONE)
+    with pytest.raises(SystemExit) as info:
+        cli_main(["run", str(spec_file), f"--cost-budget={value}"])
+    assert info.value.code == 2
+    assert "US dollars above 0 (e.g. --cost-budget 2.50)" in capsys.readouterr().err
+    with pytest.raises(UsageError, match=r"US dollars above 0"):
+        wf.parse_argstring(wf.WorkflowMagics.workflow, f"--cost-budget={value}")
+
+
+def test_the_magic_parses_its_cost_budget() -> None:
+    args = wf.parse_argstring(wf.WorkflowMagics.workflow, "--cost-budget 2.50")
+    assert args.cost_budget == 2.5

@@ -29,6 +29,7 @@ the types of injected parts, but imports none of them at run time.
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -247,16 +248,28 @@ def node_settings(
     )
 
 
+_USD_FIX = "give a number of US dollars above 0 (e.g. --cost-budget 2.50)"
+
+
 def _cost_budget(value: float | None) -> float | None:
     # The spec checks its own field; an option (CLI, magic, Python) is checked here, once.
     if value is None:
         return None
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not (number and math.isfinite(value) and value > 0):
-        raise WorkflowError(
-            f"cost budget {value!r}: give a number of US dollars above 0 (e.g. --cost-budget 2.50)"
-        )
+        raise WorkflowError(f"cost budget {value!r}: {_USD_FIX}")
     return float(value)
+
+
+def usd_option(text: str) -> float:
+    """``--cost-budget`` as the CLI and the magic parse it: a usage error names the fix."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: {_USD_FIX}")
+    return value
 
 
 def build_settings(spec: WorkflowSpec, options: RunOptions | None = None) -> RunSettings:
@@ -300,4 +313,5 @@ __all__ = [
     "StagingSettings",
     "build_settings",
     "node_settings",
+    "usd_option",
 ]

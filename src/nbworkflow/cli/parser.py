@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..agents import PROVIDERS
+from ..config import usd_option
 from ..exceptions import SpecError, WorkflowError
 from ..runlog import DEFAULT_ROOT
 from ..sanitize import sanitize
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--token-budget", type=int, help="stop the run past this many tokens")
         p.add_argument(
             "--cost-budget",
-            type=float,
+            type=usd_option,
             metavar="USD",
             help="stop the run past this many US dollars of model calls (e.g. 2.50)",
         )

@@ -24,6 +24,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display as _display
 
+from ..config import usd_option
 from .cell import ACTIVE, WAITING, CellRuns
 
 if TYPE_CHECKING:
@@ -211,7 +212,7 @@ class WorkflowMagics(Magics):
     @argument("--token-budget", type=int, default=None, help="Stop after this many tokens.")
     @argument(
         "--cost-budget",
-        type=float,
+        type=usd_option,
         default=None,
         metavar="USD",
         help="Stop after this many US dollars of model calls (e.g. 2.50).",
