@@ -259,7 +259,9 @@ class CostBudgetProvider:
         self.vendor = default_vendor_of(inner)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        held = self.meter.reserve(estimate_cost(request, self.vendor), request)
+        # Without a budget nothing is refused: no estimate to make.
+        estimate = estimate_cost(request, self.vendor) if self.meter.budget is not None else None
+        held = self.meter.reserve(estimate, request)
         try:
             response = await self.inner.complete(request)
         finally:
