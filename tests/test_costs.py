@@ -337,3 +337,19 @@ def test_a_bad_cost_budget_option_is_a_usage_error_naming_the_fix(
 def test_the_magic_parses_its_cost_budget() -> None:
     args = wf.parse_argstring(wf.WorkflowMagics.workflow, "--cost-budget 2.50")
     assert args.cost_budget == 2.5
+
+
+def test_a_price_that_is_no_price_in_a_run_log_counts_as_unknown() -> None:
+    started = ev.RunStarted(
+        run_id="r", workflow="w", nodes=(ev.NodeInfo(id="a", type="routine"),), provider="p"
+    )
+    costs = [0.5, float("nan"), -3.0, float("inf"), None]
+    calls = [ev.ModelCalled(run_id="r", node_id="a", model="m", cost_usd=c) for c in costs]
+    state = RunState.from_events([started, *calls])
+    assert (state.cost_usd, state.unknown_cost_calls) == (0.5, 4)
+    assert (state.nodes["a"].cost_usd, state.nodes["a"].unknown_cost_calls) == (0.5, 4)
+
+
+def test_cheap_calls_are_not_shown_as_free() -> None:
+    assert format_usd(0.000042) == "$0.000042"
+    assert (format_usd(0.0), format_usd(0.0123), format_usd(2.5)) == ("$0.0000", "$0.0123", "$2.50")

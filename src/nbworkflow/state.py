@@ -6,6 +6,7 @@ to redraw a finished run from its ``events.jsonl``.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -143,7 +144,8 @@ def _model_called(run: RunState, node: NodeState, event: ModelCalled) -> None:
     node.output_tokens += event.output_tokens
     run.input_tokens += event.input_tokens
     run.output_tokens += event.output_tokens
-    if event.cost_usd is None:
+    # A price that is no price (a damaged or hand-edited log: NaN, negative) counts as unknown.
+    if event.cost_usd is None or not 0 <= event.cost_usd < math.inf:
         node.unknown_cost_calls += 1
         run.unknown_cost_calls += 1
     else:

@@ -148,10 +148,12 @@ def default_vendor_of(provider: Provider) -> str:
 
 
 def format_usd(amount: float | None) -> str:
-    """``$0.0123``, ``$2.50``, or ``unknown``."""
+    """``$0.0123``, ``$2.50``, ``$0.000042`` (a cheap call is not shown as free), ``unknown``."""
     if amount is None:
         return "unknown"
-    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
+    if amount >= 1:
+        return f"${amount:.2f}"
+    return f"${amount:.6f}" if 0 < amount < 0.0001 else f"${amount:.4f}"
 
 
 def cost_summary(usd: float, unknown_calls: int, calls: int | None = None) -> str:
