@@ -10,7 +10,7 @@ The engine gives each run one ``CostMeter`` (its nodes share it, however many ru
 and wraps the run's provider in a ``CostBudgetProvider`` that prices every answer
 (``meta["cost_usd"]``, which ``ModelCalled.cost_usd`` carries). Under a budget, a call is
 refused before it is sent when even its prompt alone (``estimate_cost``, a figure that errs
-low) would take the run past the budget, counting what calls in flight are expected to cost;
+low for ordinary text) would take the run past the budget, counting what calls in flight are expected to cost;
 a call whose price shows only in its answer is paid for, counted, and then the node stops the
 run (``CostMeter.check``, ``BudgetExceeded``), as the token budget does.
 """
@@ -38,7 +38,9 @@ FREE_VENDORS = ("ollama", "scripted")
 """Vendors that send no bill: a model on the user's machine, canned answers."""
 CHARS_PER_TOKEN = 5
 """For the estimate before a call: more characters per token than vendors' tokenizers make
-of English, JSON or code, so the estimate errs low and refuses only calls sure to cross."""
+of ordinary English, JSON or code (about 3-4), so the estimate errs low and refuses only
+calls that would cross the budget anyway; text a tokenizer packs tighter (long runs of one
+character) can be over-estimated, and is refused a little early."""
 
 
 @functools.lru_cache(maxsize=1024)
