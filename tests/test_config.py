@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbworkflow.cli import main as cli_main
@@ -111,9 +112,11 @@ def _run_python(spec_file: Path, runs: Path, option: dict[str, Any], **kw: Any) 
     asyncio.run(arun_workflow(spec_file, runs_dir=runs, options=RunOptions(**option), **kw))
 
 
-def _run_cli(spec_file: Path, runs: Path, flags: list[str], *provider: str) -> None:
+def _run_cli(
+    spec_file: Path, runs: Path, flags: list[str], *provider: str, ok: bool = True
+) -> None:
     code = cli_main(["run", str(spec_file), "--runs-dir", str(runs), "--quiet", *provider, *flags])
-    assert code == 0
+    assert code == (0 if ok else 1)
 
 
 SURFACES = ("cli", "magic", "python")
@@ -128,17 +131,22 @@ def _run(
     option: dict[str, Any],
     provider: tuple[str, ...],
     python_kw: dict[str, Any],
+    *,
+    ok: bool = True,
 ) -> Path:
     runs = tmp_path / "runs"
     spec_file = tmp_path / "wf.yaml"
     spec_file.write_text(spec_text)
     if surface == "cli":
-        _run_cli(spec_file, runs, flags, *provider)
+        _run_cli(spec_file, runs, flags, *provider, ok=ok)
     elif surface == "magic":
-        out = run_cell(
-            shell_, " ".join([*provider, *flags, "--runs-dir", str(runs), "--quiet"]), spec_text
-        )
-        assert "failed" not in out.stdout, out.stdout
+        line = " ".join([*provider, *flags, "--runs-dir", str(runs), "--quiet"])
+        if ok:
+            out = run_cell(shell_, line, spec_text)
+            assert "failed" not in out.stdout, out.stdout
+        else:
+            with pytest.raises(UsageError, match="failed"):
+                run_cell(shell_, line, spec_text)
     else:
         _run_python(spec_file, runs, option, **python_kw)
     return runs
@@ -160,6 +168,47 @@ def test_model_option_lands_in_the_request_and_the_cache_key(
     assert len(messages.requests) == 1
     _run(*args, [], {}, provider, {"provider": "anthropic"})
     assert [r.model for r in messages.requests] == [MODEL, "claude-sonnet-4-5"]
+
+
+def _run_json(runs: Path) -> list[dict[str, Any]]:
+    found = [p / "run.json" for p in sorted(runs.iterdir()) if not p.name.startswith(".")]
+    return [json.loads(p.read_text()) for p in found]
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_cost_budget_option_beats_the_workflow_and_refuses_calls(
+    surface: str,
+    ip: InteractiveShell,  # noqa: F811
+    tmp_path: Path,
+    messages: MessagesServer,
+) -> None:
+    provider = ("--provider", "anthropic")
+    (tmp_path / "beats").mkdir()
+    (tmp_path / "alone").mkdir()
+    # The workflow's budget is too small for even this node's prompt; the option raises it.
+    tiny = ROUTINE.replace("nodes:", "cost_budget: 0.000001\nnodes:")
+    args = (surface, ip, tmp_path / "beats")
+    _run(
+        *args,
+        tiny,
+        ["--cost-budget", "5"],
+        {"cost_budget": 5.0},
+        provider,
+        {"provider": "anthropic"},
+    )
+    assert len(messages.requests) == 1  # sent: the option's $5 decided, not the workflow's
+    [record] = _run_json(tmp_path / "beats" / "runs")
+    assert record["cost_budget"] == 5.0 and record["status"] == "succeeded"
+    # The option alone, too small: the call is refused before it is sent.
+    args = (surface, ip, tmp_path / "alone")
+    _run(
+        *args, ROUTINE, ["--cost-budget", "0.000001"], {"cost_budget": 0.000001}, provider,
+        {"provider": "anthropic"}, ok=False,
+    )  # fmt: skip
+    assert len(messages.requests) == 1
+    [record] = _run_json(tmp_path / "alone" / "runs")
+    assert record["cost_budget"] == 0.000001 and record["status"] == "failed"
+    assert "the call was not sent" in record["nodes"]["a"]["message"]
 
 
 @dataclass(frozen=True)

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
 from genai_prices import Usage, calc_price
 
-from nbworkflow import events as ev
-from nbworkflow.agents import resolve_provider
 from nbworkflow.agents.base import ModelResponse
 from nbworkflow.agents.prices import (
-    CostBudgetProvider,
     CostMeter,
     call_cost,
     format_usd,
     response_cost,
 )
-from nbworkflow.engine import run_workflow
 from nbworkflow.exceptions import BudgetExceeded
-from nbworkflow.spec import load_workflow
-from nbworkflow.testing.openai_server import ChatCompletionsServer, chat_reply
 
 
 def table(provider: str, model: str, inp: int, out: int) -> float:
@@ -102,44 +94,6 @@ def test_meter_sums_known_counts_unknown_and_enforces_the_budget() -> None:
     meter.check()  # still under the budget
     while not meter.spent:
         meter.add(known)
-    with pytest.raises(BudgetExceeded, match=r"cost budget is spent \(\$0\.00\d+ > \$0\.0010\)"):
+    with pytest.raises(BudgetExceeded, match=r"cost budget is spent \(\$0\.00\d+ > \$0\.001\)"):
         meter.check()
     assert format_usd(2.5) == "$2.50" and format_usd(None) == "unknown"
-
-
-SPEC = """
-name: budget
-model: openai:gpt-4.1-mini
-nodes:
-  - {id: first, agent: Analyst, action: Read everything., output: text}
-  - {id: second, agent: Writer, depends_on: [first], action: Summarize., output: text}
-"""
-
-
-def test_a_cost_budget_stops_the_run_before_the_next_call(tmp_path: Path) -> None:
-    answer = json.dumps({"rationale": "", "content": "long read"})
-    # One million input tokens of gpt-4.1-mini cost more than the $0.10 budget.
-    reply = chat_reply(answer, prompt_tokens=1_000_000, completion_tokens=10)
-    seen: list[ev.RunEvent] = []
-    with ChatCompletionsServer(responder=lambda r: reply) as server:
-        result = run_workflow(
-            load_workflow(text=SPEC),
-            provider="auto",
-            provider_options={
-                "openai": {"api_key": "k", "base_url": server.url},
-                "cost_budget": 0.10,
-            },
-            runs_dir=tmp_path,
-            subscribers=[seen.append],
-        )
-    assert not result.ok
-    assert len(server.requests) == 1  # the second node was refused before calling
-    [failed] = [e for e in seen if isinstance(e, ev.NodeFailed)]
-    assert failed.node_id == "second" and "cost budget is spent" in failed.message
-
-
-def test_the_budget_wrapper_keeps_the_name_and_prices_each_answer() -> None:
-    provider = resolve_provider(
-        "scripted", script={"n": {"rationale": "", "content": "x"}}, cost_budget=1.0
-    )
-    assert isinstance(provider, CostBudgetProvider) and provider.name == "scripted"

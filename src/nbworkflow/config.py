@@ -4,7 +4,8 @@ Every setting has one way in and one place it is decided. ``build_settings`` mer
 field and in this order (later wins):
 
 1. built-in defaults (``SandboxSettings()``, the spec models' defaults);
-2. the workflow's fields (``model``, ``sandbox:``, ``max_concurrency``...);
+2. the workflow's fields (``model``, ``sandbox:``, ``max_concurrency``, ``token_budget``,
+   ``cost_budget``...);
 3. the workflow's ``defaults:`` block, then the node's own fields: a node's
    ``sandbox: {timeout: 5}`` changes the timeout and keeps every other sandbox field it did not
    write (isolation, memory, backend) from the layers before;
@@ -28,6 +29,8 @@ the types of injected parts, but imports none of them at run time.
 
 from __future__ import annotations
 
+import argparse
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -67,6 +70,8 @@ class RunOptions:
     max_concurrency: int | None = None
     fail_fast: bool | None = None
     token_budget: int | None = None
+    cost_budget: float | None = None
+    """US dollars the run's model calls may cost (``--cost-budget``; beats the workflow's)."""
     approver: Approver | None = None
     """Who answers approval requests (``nbworkflow.approval``). ``None``: nodes that need an
     approval wait for it (the run ends ``waiting``), and an adaptive node that used up its
@@ -146,6 +151,8 @@ class RunSettings:
     max_concurrency: int
     fail_fast: bool
     token_budget: int | None
+    cost_budget: float | None
+    """US dollars the run may spend on model calls (``None``: no limit, still priced)."""
     sandbox: SandboxSettings
     """The workflow's sandbox settings (what a node that writes none gets)."""
     nodes: Mapping[str, NodeSettings]
@@ -241,6 +248,30 @@ def node_settings(
     )
 
 
+_USD_FIX = "give a number of US dollars above 0 (e.g. --cost-budget 2.50)"
+
+
+def _cost_budget(value: float | None) -> float | None:
+    # The spec checks its own field; an option (CLI, magic, Python) is checked here, once.
+    if value is None:
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value > 0):
+        raise WorkflowError(f"cost budget {value!r}: {_USD_FIX}")
+    return float(value)
+
+
+def usd_option(text: str) -> float:
+    """``--cost-budget`` as the CLI and the magic parse it: a usage error names the fix."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: {_USD_FIX}")
+    return value
+
+
 def build_settings(spec: WorkflowSpec, options: RunOptions | None = None) -> RunSettings:
     """The run's settings and every node's, merged as the module docstring says."""
     options = options or RunOptions()
@@ -262,6 +293,9 @@ def build_settings(spec: WorkflowSpec, options: RunOptions | None = None) -> Run
         max_concurrency=options.max_concurrency or spec.max_concurrency,
         fail_fast=spec.fail_fast if options.fail_fast is None else options.fail_fast,
         token_budget=spec.token_budget if options.token_budget is None else options.token_budget,
+        cost_budget=_cost_budget(
+            spec.cost_budget if options.cost_budget is None else options.cost_budget
+        ),
         sandbox=workflow_sandbox,
         nodes=nodes,
         options=options,
@@ -279,4 +313,5 @@ __all__ = [
     "StagingSettings",
     "build_settings",
     "node_settings",
+    "usd_option",
 ]

@@ -266,6 +266,10 @@ class RunFinished(_Event):
     """Nodes per final status."""
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float | None = None
+    """US dollars of the run's calls whose price is known (``None``: not recorded)."""
+    unknown_cost_calls: int = 0
+    """The run's calls of unknown price (not in ``cost_usd``)."""
     message: Text = ""
 
 

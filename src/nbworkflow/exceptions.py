@@ -116,7 +116,12 @@ class OutputValidationError(ProviderError):
 
 
 class BudgetExceeded(ProviderError):
-    """The run used more tokens than its ``token_budget`` allows."""
+    """The run used more than its ``token_budget`` or ``cost_budget`` allows (``budget``
+    says which: ``"token"`` or ``"cost"``)."""
+
+    def __init__(self, message: str, *, budget: str = "token") -> None:
+        super().__init__(message, retryable=False)
+        self.budget = budget
 
 
 class SandboxError(WorkflowError):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from .agents.prices import cost_summary, format_usd
 from .events import NodeStatus, RunEvent
 from .exceptions import WorkflowError
 from .nodes.gate import LoggedVerdict
@@ -96,16 +97,19 @@ def _event_lines(e: RunEvent, full: bool) -> list[str]:
     if isinstance(e, ev.RunStarted):
         return [f"run {e.run_id} started: {e.workflow} (provider {e.provider})"]
     if isinstance(e, ev.RunFinished):
-        tokens = f"({e.input_tokens}/{e.output_tokens} tokens)"
+        tokens = f"({e.input_tokens}/{e.output_tokens} tokens"
+        if e.cost_usd is not None:  # runs recorded before costs were don't say
+            tokens += f", cost {cost_summary(e.cost_usd, e.unknown_cost_calls)}"
         said = f"run {e.status.value}"
         message = "" if e.message == said else e.message  # not "run cancelled ... run cancelled"
-        return [f"{said} {tokens} {message}".rstrip()]
+        return [f"{said} {tokens}) {message}".rstrip()]
     if isinstance(e, ev.NodeStarted):
         return [f"{e.node_id}: started"]
     if isinstance(e, ev.ModelCalled):
         return [
             f"{e.node_id}: model {e.model} ({e.purpose}) "
-            f"{e.input_tokens}/{e.output_tokens} tokens in {fmt_seconds(e.duration_s)}"
+            f"{e.input_tokens}/{e.output_tokens} tokens in {fmt_seconds(e.duration_s)}, "
+            f"cost {format_usd(e.cost_usd)}"
         ]
     if isinstance(e, ev.Decision):
         return [
@@ -153,9 +157,16 @@ def log_lines(
     return out
 
 
+def _short_cost(usd: float, unknown_calls: int) -> str:
+    """A table cell: ``$0.0123``, ``unknown``, or ``$0.0123 +1 unknown``."""
+    if unknown_calls and usd == 0:
+        return "unknown"
+    return format_usd(usd) + (f" +{unknown_calls} unknown" if unknown_calls else "")
+
+
 def summary_table(state: RunState, run_dir: Path | None = None) -> str:
-    """The end-of-run table: each node's status, attempts, duration and tokens."""
-    rows = [("node", "status", "attempts", "duration", "tokens in/out")]
+    """The end-of-run table: each node's status, attempts, duration, tokens and cost."""
+    rows = [("node", "status", "attempts", "duration", "tokens in/out", "cost")]
     for node in state.nodes.values():
         status = node.status.value + (
             " (restored)" if node.restored_from else " (cached)" if node.cached else ""
@@ -167,16 +178,18 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
                 str(node.attempts or "-"),
                 fmt_seconds(node.duration_s),
                 f"{node.input_tokens}/{node.output_tokens}",
+                _short_cost(node.cost_usd, node.unknown_cost_calls),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     counts = ", ".join(f"{n} {k}" for k, n in sorted(state.counts().items()))
     lines.append("")
     lines.append(
         f"run {state.status.value} in {fmt_seconds(state.duration_s)}: {counts}; "
-        f"tokens {state.input_tokens} in / {state.output_tokens} out"
+        f"tokens {state.input_tokens} in / {state.output_tokens} out; "
+        f"cost {cost_summary(state.cost_usd, state.unknown_cost_calls)}"
     )
     for node in state.nodes.values():
         if (

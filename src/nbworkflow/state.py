@@ -6,6 +6,7 @@ to redraw a finished run from its ``events.jsonl``.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ class NodeState:
     duration_s: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
+    """US dollars of the calls whose price is known."""
+    unknown_cost_calls: int = 0
+    """Calls whose price is unknown (a model the price table does not know): not in ``cost_usd``."""
     message: str = ""
     """Failure/skip reason, or the last retry reason."""
     artifact: str | None = None
@@ -80,6 +85,10 @@ class RunState:
     message: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float = 0.0
+    """US dollars of the run's calls whose price is known."""
+    unknown_cost_calls: int = 0
+    """The run's calls of unknown price (not in ``cost_usd``)."""
     events_seen: int = 0
 
     @classmethod
@@ -135,6 +144,13 @@ def _model_called(run: RunState, node: NodeState, event: ModelCalled) -> None:
     node.output_tokens += event.output_tokens
     run.input_tokens += event.input_tokens
     run.output_tokens += event.output_tokens
+    # A price that is no price (a damaged or hand-edited log: NaN, negative) counts as unknown.
+    if event.cost_usd is None or not 0 <= event.cost_usd < math.inf:
+        node.unknown_cost_calls += 1
+        run.unknown_cost_calls += 1
+    else:
+        node.cost_usd += event.cost_usd
+        run.cost_usd += event.cost_usd
 
 
 def _decision(run: RunState, node: NodeState, event: Decision) -> None:

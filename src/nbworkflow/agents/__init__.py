@@ -48,22 +48,15 @@ def resolve_provider(
     names; model strings with a prefix still go to their own vendor. Options for another
     vendor go under its name: ``{"openai": {"base_url": ...}}``.
     ``record="cassette.jsonl"`` wraps the provider in a ``RecordingProvider`` that appends
-    every call to that cassette. ``cost_budget=2.5`` (or the spec's ``cost_budget``) wraps it
-    in a ``CostBudgetProvider``: every answer priced, no new call once $2.50 are spent.
+    every call to that cassette. Prices and the dollar budget are the run's, not the
+    provider's (``cost_budget`` in ``config``; the engine wraps the provider it is given).
     """
     record = options.pop("record", None)
-    cost_budget = options.pop("cost_budget", None)
-    if cost_budget is None:  # the spec's field, where the spec has one
-        cost_budget = getattr(spec, "cost_budget", None)
     resolved = _resolve(provider, spec, options)
     if record:
         from .replay import RecordingProvider
 
         resolved = RecordingProvider(resolved, record)
-    if cost_budget is not None:
-        from .prices import CostBudgetProvider, CostMeter
-
-        resolved = CostBudgetProvider(resolved, CostMeter(float(cost_budget)))
     return resolved
 
 

@@ -3,23 +3,28 @@
 Prices come from ``genai-prices`` (a maintained table of vendors' prices, shipped with the
 package, read offline), never from numbers typed in here. A model the table does not know
 costs ``None`` ("unknown"): it is counted apart and never breaks a run. Models on this
-machine (``ollama:``) cost nothing.
+machine (``ollama:``) and canned answers (``scripted``) cost nothing; a replayed answer costs
+what its recorded model charged when it was recorded, so a budget can be tried offline.
 
-``CostMeter`` adds up one run; ``CostBudgetProvider`` wraps the run's provider and refuses a
-new call once the budget is spent (``BudgetExceeded``, which stops the run like the token
-budget does). The call that crosses the budget has already been paid for, so it completes
-and is counted; calls other nodes have in flight at that moment finish too.
+The engine gives each run one ``CostMeter`` (its nodes share it, however many run at once)
+and wraps the run's provider in a ``CostBudgetProvider`` that prices every answer
+(``meta["cost_usd"]``, which ``ModelCalled.cost_usd`` carries). Under a budget, a call is
+refused before it is sent when even its prompt alone (``estimate_cost``, a figure that errs
+low for ordinary text) would take the run past the budget, counting what calls in flight are expected to cost;
+a call whose price shows only in its answer is paid for, counted, and then the node stops the
+run (``CostMeter.check``, ``BudgetExceeded``), as the token budget does.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from dataclasses import replace
 
 from ..exceptions import BudgetExceeded
 from .base import ModelRequest, ModelResponse, Provider
-from .models import parse_model
+from .models import VENDORS, parse_model
 
 # Our vendor names -> genai-prices provider ids (``None``: let the table match the model).
 _PRICE_PROVIDER: dict[str, str | None] = {
@@ -29,8 +34,13 @@ _PRICE_PROVIDER: dict[str, str | None] = {
     "vertex": "google",
     "openai-compatible": None,
 }
-FREE_VENDORS = ("ollama",)
-"""Vendors that run on the user's machine: no bill."""
+FREE_VENDORS = ("ollama", "scripted")
+"""Vendors that send no bill: a model on the user's machine, canned answers."""
+CHARS_PER_TOKEN = 5
+"""For the estimate before a call: more characters per token than vendors' tokenizers make
+of ordinary English, JSON or code (about 3-4), so the estimate errs low and refuses only
+calls that would cross the budget anyway; text a tokenizer packs tighter (long runs of one
+character) can be over-estimated, and is refused a little early."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -115,11 +125,61 @@ def response_cost(
     return None
 
 
+def estimate_cost(request: ModelRequest, default_vendor: str = "anthropic") -> float | None:
+    """At least what ``request`` will cost: its prompt (persona, messages, schema) at
+    ``CHARS_PER_TOKEN`` characters a token and no answer; ``None`` when the price is unknown."""
+    asked = parse_model(request.model)
+    chars = len(request.system) + sum(len(m.content) for m in request.messages)
+    if request.output_schema:
+        chars += len(json.dumps(request.output_schema))
+    return call_cost(asked.vendor or default_vendor, asked.name, chars // CHARS_PER_TOKEN, 0)
+
+
+def default_vendor_of(provider: Provider) -> str:
+    """The vendor that answers a bare model name through ``provider`` (and its wrapped one)."""
+    known = (*VENDORS, *FREE_VENDORS)
+    for p in (provider, getattr(provider, "inner", None)):
+        for value in (
+            getattr(p, "default", None),
+            getattr(p, "vendor", None),
+            getattr(p, "name", None),
+        ):
+            if isinstance(value, str) and value in known:
+                return value
+    return "anthropic"
+
+
 def format_usd(amount: float | None) -> str:
-    """``$0.0123``, ``$2.50``, or ``unknown``."""
+    """``$0.0123``, ``$2.50``, ``$0.000042`` (a cheap call is not shown as free), ``unknown``."""
     if amount is None:
         return "unknown"
-    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
+    if amount >= 1:
+        return f"${amount:.2f}"
+    return f"${amount:.6f}" if 0 < amount < 0.0001 else f"${amount:.4f}"
+
+
+def cost_summary(usd: float, unknown_calls: int, calls: int | None = None) -> str:
+    """A sum of known prices and a count of unknown ones in words: ``$0.0123``, ``$0.0123 +
+    2 calls of unknown cost``, or ``unknown`` when every call (``calls``, if counted; else
+    every priced dollar) is unknown."""
+    if unknown_calls and (unknown_calls == calls if calls is not None else usd == 0):
+        return "unknown"
+    text = format_usd(usd)
+    if unknown_calls:
+        plural = "s" if unknown_calls > 1 else ""
+        text += f" + {unknown_calls} call{plural} of unknown cost"
+    return text
+
+
+def _budget(amount: float) -> str:
+    """A budget as people write it: ``$0.10``, ``$2.50``, ``$0.001``, ``$0.000001``."""
+    if amount == round(amount, 2):
+        return f"${amount:.2f}"
+    return "$" + f"{amount:.9f}".rstrip("0")
+
+
+def _fix() -> str:
+    return "raise cost_budget in the workflow or --cost-budget, or use cheaper models"
 
 
 class CostMeter:
@@ -132,11 +192,15 @@ class CostMeter:
         self.unknown_calls = 0
         """Calls of models the price table does not know (not in ``usd``)."""
         self.calls = 0
-        self._lock = threading.Lock()
+        self.reserved = 0.0
+        """What the calls in flight will cost at least (their estimates)."""
+        self._lock = threading.Lock()  # a provider may be shared by runs in other threads
 
-    def add(self, response: ModelResponse, request_model: str = "") -> float | None:
+    def add(
+        self, response: ModelResponse, request_model: str = "", default_vendor: str = "anthropic"
+    ) -> float | None:
         """Count one call; returns its cost (``None``: unknown)."""
-        cost = response_cost(response, request_model)
+        cost = response_cost(response, request_model, default_vendor=default_vendor)
         with self._lock:
             self.calls += 1
             if cost is None:
@@ -150,37 +214,63 @@ class CostMeter:
         return self.budget is not None and self.usd > self.budget
 
     def check(self) -> None:
+        """After a call: ``BudgetExceeded`` once the run has spent more than its budget."""
         if self.spent:
             raise BudgetExceeded(
                 f"the run's cost budget is spent ({format_usd(self.usd)} > "
-                f"{format_usd(self.budget)}): raise cost_budget in the workflow, or use "
-                "cheaper models"
+                f"{_budget(self.budget or 0.0)}): {_fix()}",
+                budget="cost",
             )
+
+    def reserve(self, estimate: float | None, request: ModelRequest) -> float:
+        """Before a call: refuse it when the run is past its budget, or when its estimate on
+        top of what is spent and in flight would be; else hold the estimate until it ends.
+        Returns what was held (give it to ``release``)."""
+        held = estimate or 0.0
+        with self._lock:
+            if self.budget is None:
+                return 0.0
+            self.check()
+            if self.usd + self.reserved + held > self.budget:
+                in_flight = f" and {format_usd(self.reserved)} in flight" if self.reserved else ""
+                raise BudgetExceeded(
+                    f"the next call to {request.model} would cost at "
+                    f"least {format_usd(held)}, and the run has spent {format_usd(self.usd)}"
+                    f"{in_flight} of its cost budget {_budget(self.budget or 0.0)}; the call was "
+                    f"not sent: {_fix()}",
+                    budget="cost",
+                )
+            self.reserved += held
+        return held
+
+    def release(self, held: float) -> None:
+        with self._lock:
+            self.reserved = max(0.0, self.reserved - held)
 
     def summary(self) -> str:
         """``$0.0123``, ``$0.0123 + 2 calls of unknown cost``, ``unknown`` or ``$0.0000``."""
-        if self.calls and self.unknown_calls == self.calls:
-            return "unknown"
-        text = format_usd(self.usd)
-        if self.unknown_calls:
-            plural = "s" if self.unknown_calls > 1 else ""
-            text += f" + {self.unknown_calls} call{plural} of unknown cost"
-        return text
+        return cost_summary(self.usd, self.unknown_calls, self.calls)
 
 
 class CostBudgetProvider:
-    """Wraps a provider: prices every answer (``meta["cost_usd"]``) and, once the meter's
-    budget is spent, refuses further calls with ``BudgetExceeded``."""
+    """Wraps the run's provider: prices every answer (``meta["cost_usd"]``, ``None`` for
+    unknown) and refuses, before sending, a call the meter's budget cannot pay for."""
 
     def __init__(self, inner: Provider, meter: CostMeter) -> None:
         self.inner = inner
         self.meter = meter
         self.name: str = inner.name
+        self.vendor = default_vendor_of(inner)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        self.meter.check()
-        response = await self.inner.complete(request)
-        cost = self.meter.add(response, request.model)
+        # Without a budget nothing is refused: no estimate to make.
+        estimate = estimate_cost(request, self.vendor) if self.meter.budget is not None else None
+        held = self.meter.reserve(estimate, request)
+        try:
+            response = await self.inner.complete(request)
+        finally:
+            self.meter.release(held)
+        cost = self.meter.add(response, request.model, self.vendor)
         return replace(response, meta={**response.meta, "cost_usd": cost})
 
     async def aclose(self) -> None:
@@ -191,6 +281,9 @@ __all__ = [
     "CostBudgetProvider",
     "CostMeter",
     "call_cost",
+    "cost_summary",
+    "default_vendor_of",
+    "estimate_cost",
     "format_usd",
     "response_cost",
 ]

@@ -133,6 +133,7 @@ class ScriptedProvider:
             output_tokens=_estimate_tokens(text),
             model=self.model,
             stop_reason="end_turn",
+            meta={"vendor": "scripted"},  # canned: nobody is billed (``agents.prices``)
         )
 
     async def aclose(self) -> None:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..agents import PROVIDERS
+from ..config import usd_option
 from ..exceptions import SpecError, WorkflowError
 from ..runlog import DEFAULT_ROOT
 from ..sanitize import sanitize
@@ -49,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--provider",
             default=default,
-            choices=["auto", "scripted", "replay", "anthropic"],
-            help="auto: a cassette or script next to the spec, else anthropic (default: %(default)s)",
+            choices=list(PROVIDERS),
+            help="auto: a cassette or script next to the spec, else the vendors the model "
+            "strings name (a bare name: anthropic); a vendor name makes it the vendor of bare "
+            "model names (default: %(default)s)",
         )
         p.add_argument("--script", help="answers per node id (YAML/JSON) for --provider scripted")
         p.add_argument("--cassette", help="recorded answers for --provider replay")
@@ -78,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--fail-fast", action="store_true", help="stop everything at the first failure"
         )
         p.add_argument("--token-budget", type=int, help="stop the run past this many tokens")
+        p.add_argument(
+            "--cost-budget",
+            type=usd_option,
+            metavar="USD",
+            help="stop the run past this many US dollars of model calls (e.g. 2.50)",
+        )
         p.add_argument(
             "--sandbox",
             choices=["zygote", "bwrap", "docker", "process"],

@@ -39,6 +39,7 @@ async def arun_workflow(
     fail_fast: bool | None = None,
     known_secrets: Iterable[str] = (),
     token_budget: int | None = None,
+    cost_budget: float | None = None,
     handlers: Mapping[str, NodeHandler] | None = None,
     options: RunOptions | None = None,
     run_id: str | None = None,
@@ -59,11 +60,18 @@ async def arun_workflow(
     from ..agents import resolve_provider
 
     options = options or RunOptions()
+    prov_options = dict(provider_options or {})
+    # The earlier spelling ``provider_options={"cost_budget": ...}`` (documented) lands in the
+    # same field; the provider never sees it.
+    legacy_budget = prov_options.pop("cost_budget", None)
+    if legacy_budget is not None and cost_budget is None and options.cost_budget is None:
+        cost_budget = legacy_budget
     # The Python API's own arguments land in the same fields as the CLI's and the magic's.
     given: dict[str, Any] = {
         "max_concurrency": max_concurrency,
         "fail_fast": fail_fast,
         "token_budget": token_budget,
+        "cost_budget": cost_budget,
         "approver": approver,
     }
     given = {k: v for k, v in given.items() if v is not None}
@@ -79,7 +87,6 @@ async def arun_workflow(
         options = replace(options, approver=DecisionsApprover(decisions, fallback=options.approver))
     settings = build_settings(spec, options)  # the one place settings are decided
     handlers = handlers_for(spec, handlers)  # before anything is written
-    prov_options = dict(provider_options or {})
     if settings.options.model and "model" not in prov_options:
         # Not a second place the model is decided (requests name it): a provider that picks
         # a vendor per model string must know every model the run may name.
@@ -127,7 +134,8 @@ def run_workflow(spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any) -> 
     Arguments: ``provider`` (a Provider, or ``"scripted"``/``"replay"``/``"anthropic"``/
     ``"auto"``), ``provider_options``, ``variables`` (for ``${VAR}``), ``runs_dir`` (``None``:
     write no run folder), ``subscribers`` (callables receiving every event), ``max_concurrency``,
-    ``fail_fast``, ``known_secrets``, ``token_budget``, ``handlers``, ``options``, ``run_id``,
+    ``fail_fast``, ``known_secrets``, ``token_budget``, ``cost_budget`` (US dollars),
+    ``handlers``, ``options``, ``run_id``,
     ``cache`` (``True``: ``<runs_dir>/.cache``; a folder; a ``NodeCache``; ``False``: off),
     ``rerun`` (node ids to run again, with their downstream, despite the cache), ``approver``
     (who answers approval requests, ``nbworkflow.approval``; default: nobody, so nodes that

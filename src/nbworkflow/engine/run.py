@@ -198,11 +198,15 @@ class Engine:
                 counts=self.state.counts(),
                 input_tokens=self.meter.input_tokens,
                 output_tokens=self.meter.output_tokens,
+                cost_usd=round(self.state.cost_usd, 9),
+                unknown_cost_calls=self.state.unknown_cost_calls,
                 message=message,
             )
         )
         if self.writer is not None:
-            self.writer.write_summary(run_summary(self.state, self.spec.name))
+            self.writer.write_summary(
+                run_summary(self.state, self.spec.name, self.settings.cost_budget)
+            )
         return RunResult(
             self.run_id,
             self.writer.run_dir if self.writer else Path(),
@@ -212,8 +216,8 @@ class Engine:
         )
 
 
-def run_summary(state: RunState, workflow: str) -> dict[str, Any]:
-    """``run.json``: how the run ended, per node."""
+def run_summary(state: RunState, workflow: str, cost_budget: float | None = None) -> dict[str, Any]:
+    """``run.json``: how the run ended, per node, with what it cost and its dollar budget."""
     return {
         "run_id": state.run_id,
         "workflow": workflow,
@@ -223,6 +227,9 @@ def run_summary(state: RunState, workflow: str) -> dict[str, Any]:
         "duration_s": state.duration_s,
         "input_tokens": state.input_tokens,
         "output_tokens": state.output_tokens,
+        "cost_usd": round(state.cost_usd, 9),
+        "unknown_cost_calls": state.unknown_cost_calls,
+        "cost_budget": cost_budget,
         "message": state.message,
         "nodes": {
             nid: {
@@ -231,6 +238,8 @@ def run_summary(state: RunState, workflow: str) -> dict[str, Any]:
                 "duration_s": n.duration_s,
                 "input_tokens": n.input_tokens,
                 "output_tokens": n.output_tokens,
+                "cost_usd": round(n.cost_usd, 9),
+                "unknown_cost_calls": n.unknown_cost_calls,
                 "artifact": n.artifact,
                 "message": n.message,
                 "cached": n.cached,

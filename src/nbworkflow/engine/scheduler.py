@@ -2,7 +2,7 @@
 
 A node starts as soon as its own dependencies have succeeded (not when a whole "layer" is done),
 bounded by ``limit``. A failed node skips its downstream nodes, with the reason, while unrelated
-branches go on; ``fail_fast`` (or a spent token budget) stops everything instead. A node that
+branches go on; ``fail_fast`` (or a spent token or cost budget) stops everything instead. A node that
 needs a person's decision nobody can give now (``WaitingForHuman``) is put on hold and its
 downstream is skipped with that reason (not failed).
 
@@ -135,9 +135,9 @@ class Scheduler:
             if not isinstance(error, asyncio.CancelledError):
                 status = self.state.nodes[node_id].status
                 self._skip_downstream(node_id, f"upstream node '{node_id}' {status.value}")
-                budget = isinstance(error, BudgetExceeded)
+                budget = error.budget if isinstance(error, BudgetExceeded) else None
                 if (self.fail_fast or budget) and not self.stop_reason:
-                    why = "token budget spent" if budget else "fail_fast"
+                    why = f"{budget} budget spent" if budget else "fail_fast"
                     self.stop_reason = f"{why}: run stopped after '{node_id}' failed"
                     self._cancel_begun()
         if self.stop_reason:

@@ -103,6 +103,7 @@ class CellRuns:
             max_concurrency=self.args.max_concurrency,
             fail_fast=True if self.args.fail_fast else None,
             token_budget=self.args.token_budget,
+            cost_budget=getattr(self.args, "cost_budget", None),
             approver=PendingApprover(),
         )
 

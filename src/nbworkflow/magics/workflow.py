@@ -23,6 +23,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display as _display
 
+from ..config import usd_option
 from .advice import CELL_LINE_OFFSET, companion, did_you_mean, for_notebook
 from .awaited import MARK
 from .cell import ACTIVE, WAITING, Attempt, CellRuns
@@ -211,6 +212,13 @@ class WorkflowMagics(Magics):
         help="Run this node (and its downstream) again despite the cache (repeatable).",
     )
     @argument("--token-budget", type=int, default=None, help="Stop after this many tokens.")
+    @argument(
+        "--cost-budget",
+        type=usd_option,
+        default=None,
+        metavar="USD",
+        help="Stop after this many US dollars of model calls (e.g. 2.50).",
+    )
     @argument("--sandbox", default=None, metavar="BACKEND", help="Force a sandbox backend.")
     @argument(
         "--var",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from ..agents.base import Message, ModelRequest, ModelResponse, Provider
+from ..agents.prices import CostBudgetProvider, CostMeter
 from ..agents.structured import call_structured
 from ..config import NodeSettings, RunOptions, RunSettings, build_settings
 from ..events import Decision, ModelCalled, NodeRetrying, RunEvent
@@ -43,7 +44,8 @@ class TokenMeter:
         if self.budget is not None and self.total > self.budget:
             raise BudgetExceeded(
                 f"the run's token budget is spent ({self.total} > {self.budget} tokens): raise "
-                "token_budget in the workflow or --token-budget, or shorten the inputs"
+                "token_budget in the workflow or --token-budget, or shorten the inputs",
+                budget="token",
             )
 
 
@@ -64,10 +66,20 @@ class RunContext:
     settings: RunSettings | None = None
     """The run's merged settings (``config.build_settings``); built from the spec alone when
     a caller gives none."""
+    cost: CostMeter = field(default_factory=CostMeter)
+    """Dollars the run spent; its budget is the settings' ``cost_budget``."""
 
     def __post_init__(self) -> None:
         if self.settings is None:
             self.settings = build_settings(self.spec)
+        # One meter per run, whatever runs at once: every call of every node is priced (and
+        # refused past the budget) by the one wrapper around the run's provider.
+        if self.cost.budget is None:
+            self.cost.budget = self.settings.cost_budget
+        if isinstance(self.provider, CostBudgetProvider):
+            self.cost = self.provider.meter
+        else:
+            self.provider = CostBudgetProvider(self.provider, self.cost)
 
     @property
     def options(self) -> RunOptions:
@@ -171,9 +183,11 @@ class NodeContext:
                     purpose=req.purpose,
                     retries=int(resp.meta.get("retries", 0)),
                     cached=bool(resp.meta.get("replayed")),
+                    cost_usd=resp.meta.get("cost_usd"),
                 )
             )
             self.meter.check()
+            self.run.cost.check()
 
         def on_repair(n: int, problem: str) -> None:
             self.decide(

@@ -8,6 +8,7 @@ problem located, is the job of ``load.py``; this module knows nothing about YAML
 
 from __future__ import annotations
 
+import math
 import re
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -260,6 +261,9 @@ class WorkflowSpec(_Strict):
     """Stop the whole run at the first failed node (default: only its downstream is skipped)."""
     token_budget: int | None = Field(default=None, ge=1)
     """Stop the run when input + output tokens exceed this."""
+    cost_budget: float | None = None
+    """Stop the run when its model calls cost more than this many US dollars (priced from the
+    ``genai-prices`` table; calls of unknown price are counted apart, not in the sum)."""
     secrets: tuple[str, ...] = ()
     """Environment variable names whose values are redacted everywhere (on top of the defaults)."""
     sandbox: SandboxOptions = Field(default_factory=SandboxOptions)
@@ -280,6 +284,15 @@ class WorkflowSpec(_Strict):
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, (int, float)) else value
+
+    @field_validator("cost_budget", mode="before")
+    @classmethod
+    def _dollars(cls, value: Any) -> Any:
+        # One message for every wrong shape ("2.50 $", true, -1, .nan): what to write instead.
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is None or (ok and math.isfinite(value) and value > 0):
+            return value
+        raise ValueError("write a number of US dollars above 0, e.g. cost_budget: 2.50")
 
     @field_validator("secrets", mode="before")
     @classmethod
