@@ -176,7 +176,7 @@ def test_newcomer_runs_the_quickstart_and_sees_it_go_green(lab: JupyterLab, brow
         assert badges.count() == 6
         assert {badges.nth(i).get_attribute("data-status") for i in range(6)} == {"succeeded"}
         # The later cells ran too: the log and the redrawn past run.
-        page.get_by_text("decision [attempt 1] success: code answer validated").first.wait_for(
+        page.get_by_text("implement: attempt 1 [success] code answer validated").first.wait_for(
             timeout=30_000
         )
         # run + %workflow show: the second is drawn by a later cell, so wait for it
