@@ -205,7 +205,7 @@ def resume_reason(previous: Segment, segment: Segment) -> str:
         return "resumed after " + "; ".join(answers.values())
     if waiting:
         return f"resumed while {', '.join(waiting)} waited, without an answer yet"
-    return f"resumed after the run {previous.info.status}"
+    return f"resumed after run {previous.info.run_id} ended {previous.info.status}"
 
 
 def run_log_lines(
@@ -217,10 +217,14 @@ def run_log_lines(
         check_node((e for s in segments for e in s.events), node)
     starts = [e.ts for s in segments for e in s.events if isinstance(e, ev.RunStarted)]
     t0 = min(starts, default=0.0)
+    by_id = {s.info.run_id: s for s in segments}
     out: list[str] = []
     for i, segment in enumerate(segments):
         if len(segments) > 1:
-            why = "started" if i == 0 else resume_reason(segments[i - 1], segment)
+            # The segment it continues (not the one listed before it, when a run was resumed
+            # twice from the same place).
+            parent = by_id.get(segment.info.resumed_from or "", segments[i - 1])
+            why = "started" if i == 0 else resume_reason(parent, segment)
             out.append(f"── segment {i + 1}/{len(segments)}: run {segment.info.run_id}, {why}")
         if segment.problem:
             out.append(f"   ! {segment.problem}")
