@@ -25,6 +25,7 @@ from nbworkflow.segments import find_logical_run, list_logical_runs, read_segmen
 from nbworkflow.staging import MockCRM
 from tests.test_adaptive import GOOD
 from tests.test_approval import crm, resume, run
+from tests.test_approval_widget import LINE as CELL_LINE
 from tests.test_approval_widget import (
     WIDGET,
     answers,
@@ -34,10 +35,8 @@ from tests.test_approval_widget import (
     shell,
     waiting_cell,
 )
-from tests.test_approval_widget import LINE as CELL_LINE
-from tests.test_approval_widget import crm as cell_crm
 
-__all__ = ["cell_crm", "crm", "ip", "shell"]  # fixtures, used by name
+__all__ = ["crm", "ip", "shell"]  # fixtures, used by name (``ip`` sets up staging from ``crm``)
 
 WAITING_LINE = re.compile(r"WAITING for a human")
 CODE_LINE = "def sync_to_crm(internal_user):"
@@ -114,7 +113,7 @@ def test_waiting_then_approved_run_is_one_row_and_one_log(
         ip.run_line_magic("workflow", f"log --node heel --runs-dir {root}")
 
 
-def test_a_click_in_the_notebook_keeps_one_run(ip: InteractiveShell, cell_crm: MockCRM) -> None:
+def test_a_click_in_the_notebook_keeps_one_run(ip: InteractiveShell, crm: MockCRM) -> None:
     """The notebook path: the cell waits, a click approves, ``%workflow runs`` shows one row,
     and the question and its code are shown once in the cell's outputs (not in the panel and
     again in the static rendering's banner and table)."""
@@ -132,7 +131,7 @@ def test_a_click_in_the_notebook_keeps_one_run(ip: InteractiveShell, cell_crm: M
     assert panel.info.value.count(reason) == 1
     cap = click(cell, "heal", "approve")
     res = ip.user_ns["res"]
-    assert res.ok
+    assert res.ok and crm.counts["201"] > 0
     # After the click the answered panel is folded: no second copy of the question or code.
     assert panel.info.layout.display == "none"
     assert panel.editor.layout.display == "none"
@@ -170,9 +169,7 @@ def segment(
             ts=ts,
         )
     )
-    writer.append(
-        RunFinished(run_id=run_id, status=status, duration_s=1.0, counts={}, ts=ts + 1)
-    )
+    writer.append(RunFinished(run_id=run_id, status=status, duration_s=1.0, counts={}, ts=ts + 1))
     writer.write_summary({"workflow": "wf", "status": status.value, "started_at": ts})
     writer.close()
     return writer.run_dir
