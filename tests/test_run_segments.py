@@ -19,11 +19,12 @@ from IPython.utils.capture import capture_output
 from nbworkflow.approval import HumanDecision
 from nbworkflow.cli import main as cli
 from nbworkflow.events import NodeInfo, RunFinished, RunStarted, RunStatus
+from nbworkflow.exceptions import WorkflowError
 from nbworkflow.report import RUNS_HEADER, run_log_lines, runs_table
-from nbworkflow.runlog import RunWriter, list_runs
+from nbworkflow.runlog import RunWriter, list_runs, read_events
 from nbworkflow.segments import find_logical_run, list_logical_runs, read_segments
 from nbworkflow.staging import MockCRM
-from tests.test_adaptive import GOOD
+from tests.test_adaptive import BROKEN, GOOD
 from tests.test_approval import crm, resume, run
 from tests.test_approval_widget import LINE as CELL_LINE
 from tests.test_approval_widget import (
@@ -111,6 +112,35 @@ def test_waiting_then_approved_run_is_one_row_and_one_log(
     assert magic_out(ip, f"log --node heal --runs-dir {root}")[1:] == heal
     with pytest.raises(Exception, match="did you mean 'heal'"):
         ip.run_line_magic("workflow", f"log --node heel --runs-dir {root}")
+
+
+def test_resume_by_the_runs_id_continues_its_last_segment(
+    crm: MockCRM, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nbworkflow runs`` shows the first segment's id: resuming with it continues the last
+    segment (no fork that would redo what a later segment did)."""
+    first = run(crm, tmp_path, code=BROKEN)
+    reject = HumanDecision("reject", "map customer_tier from plan", who="bob")
+    second = resume(first.result.run_id, tmp_path, {"heal": reject}, rewrites=[GOOD])
+    assert second.result.status is RunStatus.WAITING  # the rewrite waits for approval
+    third = resume(first.result.run_id, tmp_path, {"heal": HumanDecision("approve", who="ada")})
+    assert third.result.ok
+    started = read_events(third.result.run_dir)[0]
+    assert isinstance(started, RunStarted)
+    assert started.resumed_from == second.result.run_id
+    root = tmp_path / "runs"
+    (logical,) = list_logical_runs(root)
+    assert len(logical.segments) == 3 and not logical.problems
+    log = cli_out(capsys, "log", "last", "--runs-dir", str(root))
+    assert [line for line in log if line.startswith("── ")] == [
+        f"── segment 1/3: run {first.result.run_id}, started",
+        f"── segment 2/3: run {second.result.run_id}, resumed after reject on heal by bob",
+        f"── segment 3/3: run {third.result.run_id}, resumed after approve on heal by ada",
+    ]
+    # Two questions were asked (the first code, then the rewrite): each is in the log once.
+    assert sum(bool(WAITING_LINE.search(line)) for line in log) == 2
+    with pytest.raises(WorkflowError, match="succeeded: nothing to resume"):
+        resume(first.result.run_id, tmp_path, {})
 
 
 def test_a_click_in_the_notebook_keeps_one_run(ip: InteractiveShell, crm: MockCRM) -> None:
