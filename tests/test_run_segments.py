@@ -76,6 +76,14 @@ def test_waiting_then_approved_run_is_one_row_and_one_log(
     (logical,) = list_logical_runs(root)
     assert logical.run_id == first and logical.segment_ids == (first, second)
     assert logical.status == "succeeded" and not logical.problems
+    # The link is in run.json too: listing needs no event of a finished segment.
+    summary = json.loads((logical.last.path / "run.json").read_text())
+    assert summary["resumed_from"] == first
+    events = logical.last.path / "events.jsonl"
+    kept = events.read_bytes()
+    events.write_text("")
+    assert list_logical_runs(root)[0].segment_ids == (first, second)
+    events.write_bytes(kept)
 
     rows = cli_out(capsys, "runs", "--runs-dir", root)
     assert rows[0].split() == list(RUNS_HEADER)
@@ -227,9 +235,15 @@ def test_damaged_links_are_reported_never_followed(
     assert runs["d1"].segment_ids == ("d1", "e1")
     assert "e1, which started after it" in runs["d1"].problems[0]
     assert "corrupt event line" in runs["f1"].problems[0]
+    # A run.json whose link has the wrong type is not believed: the events say it.
+    summary = json.loads((tmp_path / "a2" / "run.json").read_text())
+    (tmp_path / "a2" / "run.json").write_text(json.dumps({**summary, "resumed_from": 7}))
+    (again,) = [r for r in list_logical_runs(tmp_path) if r.run_id == "a1"]
+    assert again.segment_ids == ("a1", "a2", "a3")
+    assert any("a2: " in p and "run.json is damaged (resumed_from" in p for p in again.problems)
     rows = cli_out(capsys, "runs", "--runs-dir", str(tmp_path))
     assert rows[0].split() == list(RUNS_HEADER)
-    assert sum(line.startswith("    ! ") for line in rows) == 5
+    assert sum(line.startswith("    ! ") for line in rows) == 6  # a1 has two
     # The log of a run with a segment whose events are damaged says so and goes on.
     events = tmp_path / "a2" / "events.jsonl"
     start, end = events.read_text().splitlines()

@@ -252,6 +252,8 @@ class RunSummary(BaseModel):
     started_at: float | None = None
     duration_s: float | None = None
     nodes: dict[str, dict[str, Any]] = {}
+    resumed_from: str | None = None
+    """Absent from runs written before it was recorded: their first event says it."""
 
 
 MAX_SUMMARY_BYTES = 64 * 1024 * 1024
@@ -288,7 +290,12 @@ def list_runs(root: str | os.PathLike[str] = DEFAULT_ROOT) -> list[RunInfo]:
 def run_info(run_dir: Path) -> RunInfo:
     summary = read_summary(run_dir)
     if isinstance(summary, RunSummary):
-        start = first_event(run_dir)
+        start: RunStarted | str | None = None
+        if "resumed_from" in summary.model_fields_set:
+            resumed_from = summary.resumed_from
+        else:
+            start = first_event(run_dir)
+            resumed_from = start.resumed_from if isinstance(start, RunStarted) else None
         return RunInfo(
             run_dir.name,
             run_dir,
@@ -298,7 +305,7 @@ def run_info(run_dir: Path) -> RunInfo:
             summary.duration_s,
             len(summary.nodes),
             start if isinstance(start, str) else None,
-            start.resumed_from if isinstance(start, RunStarted) else None,
+            resumed_from,
         )
     problem = summary  # the summary is missing (still running, killed) or damaged
     workflow, status, started, duration, nodes = "?", "incomplete", None, None, 0

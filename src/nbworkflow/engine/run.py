@@ -202,7 +202,9 @@ class Engine:
             )
         )
         if self.writer is not None:
-            self.writer.write_summary(run_summary(self.state, self.spec.name))
+            self.writer.write_summary(
+                run_summary(self.state, self.spec.name, resumed_from=self.resumed_from)
+            )
         return RunResult(
             self.run_id,
             self.writer.run_dir if self.writer else Path(),
@@ -212,11 +214,15 @@ class Engine:
         )
 
 
-def run_summary(state: RunState, workflow: str) -> dict[str, Any]:
-    """``run.json``: how the run ended, per node."""
+def run_summary(
+    state: RunState, workflow: str, *, resumed_from: str | None = None
+) -> dict[str, Any]:
+    """``run.json``: how the run ended, per node (and the run it continues, so that listing
+    runs need not read each run's events to group segments)."""
     return {
         "run_id": state.run_id,
         "workflow": workflow,
+        "resumed_from": resumed_from,
         "provider": state.provider,
         "status": state.status.value,
         "started_at": state.started_at,
