@@ -177,6 +177,10 @@ def test_a_click_in_the_notebook_keeps_one_run(ip: InteractiveShell, crm: MockCR
         for mime, value in out.data.items():
             if mime != WIDGET:
                 assert reason not in value, mime
+    # The cell names the run by its first id, and the segment the click started.
+    assert f"resumed: run {run_id}, segment 2" in cap.outputs[0].data["text/plain"]
+    note = cap.outputs[-1].data["text/plain"]
+    assert f"run {run_id} went on in segment 2 ({res.run_id}, succeeded)" in note
     rows = magic_out(ip, "runs")
     assert len(rows) == 2 and rows[1].split()[0] == run_id and rows[1].split()[4] == "2"
     log = magic_out(ip, f"log {res.run_id}")
@@ -263,3 +267,25 @@ def test_runs_table_lines_up_under_its_header(tmp_path: Path) -> None:
     assert header.index("status") == rows[0].index("succeeded") == rows[1].index("failed")
     assert json.dumps(rows)  # plain text, one row per run
     assert len(rows) == 2
+
+
+def test_a_click_whose_resume_cannot_start_is_not_a_segment(
+    ip: InteractiveShell, crm: MockCRM
+) -> None:
+    ip.user_ns["answers"] = answers(GOOD)
+    run_cell(ip, f"--script answers {CELL_LINE}")
+    run_id, cell = waiting_cell()
+    spec = cell.runs_root / run_id / "workflow.yaml"
+    spec.rename(spec.with_suffix(".away"))  # the resume cannot read the spec: it never starts
+    click(cell, "heal", "approve")
+    panel = cell.panels["heal"]
+    assert "resume failed" in panel.message.value
+    assert panel.info.layout.display is None  # the question is shown again, to answer again
+    spec.with_suffix(".away").rename(spec)
+    cap = click(cell, "heal", "approve")
+    res = ip.user_ns["res"]
+    assert res.ok
+    note = cap.outputs[-1].data["text/plain"]
+    assert f"run {run_id} went on in segment 2 ({res.run_id}, succeeded)" in note
+    (logical,) = list_logical_runs(cell.runs_root)
+    assert logical.segment_ids == (run_id, res.run_id)
