@@ -173,21 +173,10 @@ def check_node(events: Iterable[RunEvent], node: str) -> None:
         )
 
 
-def _waiting_at_end(events: Sequence[RunEvent]) -> list[str]:
-    """Nodes whose last word in a segment was ``node_waiting``."""
-    waiting: dict[str, None] = {}
-    for e in events:
-        if isinstance(e, ev.NodeWaiting):
-            waiting[e.node_id] = None
-        elif isinstance(e, (ev.NodeStarted, ev.NodeFinished, ev.NodeFailed)):
-            waiting.pop(e.node_id, None)
-    return list(waiting)
-
-
 def resume_reason(previous: Segment, segment: Segment) -> str:
     """Why a segment started: the answers to the questions the one before left open, or how
     that one ended."""
-    waiting = _waiting_at_end(previous.events)
+    waiting = list(RunState.from_events(previous.events).waiting())
     answers: dict[str, str] = {}
     for e in segment.events:
         if (
