@@ -102,7 +102,7 @@ def test_waiting_then_approved_run_is_one_row_and_one_log(
     assert log.index(separators[0]) < log.index(separators[1])
     assert sum(bool(WAITING_LINE.search(line)) for line in log) == 1
     assert sum(CODE_LINE in line for line in log) == 1
-    assert log[-1].endswith("run succeeded (121/6 tokens)")
+    assert "run succeeded (121/6 tokens" in log[-1]  # the last segment ends the log
 
     # --node spans the segments: the question in the first, the answer and success in the next.
     heal = cli_out(capsys, "log", "last", "--node", "heal", "--runs-dir", root)

@@ -157,6 +157,45 @@ def log_lines(
     return out
 
 
+def summary_table(state: RunState, run_dir: Path | None = None) -> str:
+    """The end-of-run table: each node's status, attempts, duration and tokens."""
+    rows = [("node", "status", "attempts", "duration", "tokens in/out")]
+    for node in state.nodes.values():
+        status = node.status.value + (
+            " (restored)" if node.restored_from else " (cached)" if node.cached else ""
+        )
+        rows.append(
+            (
+                node.id,
+                status,
+                str(node.attempts or "-"),
+                fmt_seconds(node.duration_s),
+                f"{node.input_tokens}/{node.output_tokens}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(state.counts().items()))
+    lines.append("")
+    lines.append(
+        f"run {state.status.value} in {fmt_seconds(state.duration_s)}: {counts}; "
+        f"tokens {state.input_tokens} in / {state.output_tokens} out"
+    )
+    for node in state.nodes.values():
+        if (
+            node.status
+            in (NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED, NodeStatus.WAITING)
+            or node.accepted_by
+        ) and node.message:
+            lines.append(f"  {node.id}: {node.message}")
+    if state.message:
+        lines.append(f"  {state.message}")
+    if run_dir is not None:
+        lines.append(f"run folder: {run_dir}")
+    return "\n".join(lines)
+
+
 def check_node(events: Iterable[RunEvent], node: str) -> None:
     """A ``WorkflowError`` (with a did-you-mean) unless ``node`` is a node of these events."""
     known: set[str] = set()
@@ -257,45 +296,6 @@ def runs_table(runs: Sequence[LogicalRun]) -> list[str]:
         out.append(line(row))
         out.extend(f"    ! {problem}" for problem in run.problems)
     return out
-
-
-def summary_table(state: RunState, run_dir: Path | None = None) -> str:
-    """The end-of-run table: each node's status, attempts, duration and tokens."""
-    rows = [("node", "status", "attempts", "duration", "tokens in/out")]
-    for node in state.nodes.values():
-        status = node.status.value + (
-            " (restored)" if node.restored_from else " (cached)" if node.cached else ""
-        )
-        rows.append(
-            (
-                node.id,
-                status,
-                str(node.attempts or "-"),
-                fmt_seconds(node.duration_s),
-                f"{node.input_tokens}/{node.output_tokens}",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(state.counts().items()))
-    lines.append("")
-    lines.append(
-        f"run {state.status.value} in {fmt_seconds(state.duration_s)}: {counts}; "
-        f"tokens {state.input_tokens} in / {state.output_tokens} out"
-    )
-    for node in state.nodes.values():
-        if (
-            node.status
-            in (NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED, NodeStatus.WAITING)
-            or node.accepted_by
-        ) and node.message:
-            lines.append(f"  {node.id}: {node.message}")
-    if state.message:
-        lines.append(f"  {state.message}")
-    if run_dir is not None:
-        lines.append(f"run folder: {run_dir}")
-    return "\n".join(lines)
 
 
 __all__ = [

@@ -202,9 +202,7 @@ class Engine:
             )
         )
         if self.writer is not None:
-            self.writer.write_summary(
-                run_summary(self.state, self.spec.name, resumed_from=self.resumed_from)
-            )
+            self.writer.write_summary(run_summary(self.state, self.spec.name))
         return RunResult(
             self.run_id,
             self.writer.run_dir if self.writer else Path(),
@@ -214,15 +212,12 @@ class Engine:
         )
 
 
-def run_summary(
-    state: RunState, workflow: str, *, resumed_from: str | None = None
-) -> dict[str, Any]:
-    """``run.json``: how the run ended, per node (and the run it continues, so that listing
-    runs need not read each run's events to group segments)."""
+def run_summary(state: RunState, workflow: str) -> dict[str, Any]:
+    """``run.json``: how the run ended, per node."""
     return {
         "run_id": state.run_id,
         "workflow": workflow,
-        "resumed_from": resumed_from,
+        "resumed_from": state.resumed_from,  # listing runs groups segments without the events
         "provider": state.provider,
         "status": state.status.value,
         "started_at": state.started_at,
