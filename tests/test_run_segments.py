@@ -289,3 +289,22 @@ def test_a_click_whose_resume_cannot_start_is_not_a_segment(
     assert f"run {run_id} went on in segment 2 ({res.run_id}, succeeded)" in note
     (logical,) = list_logical_runs(cell.runs_root)
     assert logical.segment_ids == (run_id, res.run_id)
+
+
+def test_an_answered_panel_folds_and_a_failed_resume_unfolds_it_with_the_edit() -> None:
+    from nbworkflow.approval import ApprovalRequest
+    from nbworkflow.widgets.view import ApprovalPanel
+
+    answers_given: list[tuple[str, str | None]] = []
+    request = ApprovalRequest("r1", "heal", 1, "approve", "check it", code="x = 1\n")
+    panel = ApprovalPanel(
+        request, lambda _r, action, _c, code: answers_given.append((action, code))
+    )
+    panel.click("edit")  # opens the editor
+    panel.editor.value = "x = 2\n"
+    assert panel.click("edit") and answers_given == [("edit", "x = 2\n")]
+    panel.close("edit by ada: resuming the run…")
+    assert panel.info.layout.display == panel.editor.layout.display == "none"
+    panel.reopen("resume failed: the run folder is gone")
+    assert panel.info.layout.display is None and panel.editor.layout.display is None
+    assert panel.editor.value == "x = 2\n"  # the person's edit is still there to submit again

@@ -393,6 +393,8 @@ class ApprovalPanel:
             button.disabled = False
         self.comment.disabled = self.editor.disabled = False
         self.info.layout.display = None
+        if "edit" in self.buttons and self.buttons["edit"].description == "Submit edit":
+            self.editor.layout.display = None  # the person's edit, to submit again
         self._say(error)
 
 
