@@ -19,7 +19,7 @@ SRC = Path(nbworkflow.__file__).parent
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("exceptions", "events", "config", "outputs", "text", "boundedjson"),
-    ("spec", "sanitize", "runlog", "state", "cache", "sandbox"),
+    ("spec", "sanitize", "runlog", "segments", "state", "cache", "sandbox"),
     ("agents",),
     ("approval", "nodes"),
     ("engine", "resume", "report", "staging"),

@@ -99,7 +99,7 @@ def test_runs_list_has_a_header(ip: InteractiveShell, tmp_path: Path) -> None:
     with capture_output() as cap:
         ip.run_line_magic("workflow", "runs")
     head, row = cap.stdout.splitlines()[:2]
-    assert head.split() == ["run", "status", "nodes", "duration", "workflow"]
+    assert head.split() == ["run", "status", "nodes", "duration", "segments", "workflow"]
     assert "advice" in row
 
 

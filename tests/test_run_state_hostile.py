@@ -85,7 +85,7 @@ def test_cli_runs_log_resume_name_the_damaged_file(
     (bad / "workflow.yaml").unlink()
     assert cli(["runs", "--runs-dir", str(tmp_path)]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert len(listed) == 3 and "run.json is damaged" in listed[2]
+    assert len(listed) == 4 and "run.json is damaged" in listed[3]  # under a header line
     assert cli(["log", bad.name, "--runs-dir", str(tmp_path)]) == 0
     code = cli(["resume", bad.name, "--runs-dir", str(tmp_path), "--provider", "scripted"])
     err = capsys.readouterr().err

@@ -8,8 +8,9 @@ wherever it is shown. Every text here comes from events, which the event bus san
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .agents.prices import cost_summary, format_usd
 from .events import NodeStatus, RunEvent
 from .exceptions import WorkflowError
 from .nodes.gate import LoggedVerdict
+from .segments import LogicalRun, Segment
 from .state import RunState
 from .text import clip
 
@@ -137,16 +139,18 @@ def _event_lines(e: RunEvent, full: bool) -> list[str]:
 
 
 def log_lines(
-    events: Sequence[RunEvent], node: str | None = None, *, full: bool = False
+    events: Sequence[RunEvent],
+    node: str | None = None,
+    *,
+    full: bool = False,
+    t0: float | None = None,
 ) -> list[str]:
     """The audit trail of a run (or of one node), one event per line plus its details;
-    ``full`` keeps every detail whole."""
-    t0 = next((e.ts for e in events if isinstance(e, ev.RunStarted)), 0.0)
+    ``full`` keeps every detail whole; times count from ``t0`` (default: the run's start)."""
+    if t0 is None:
+        t0 = next((e.ts for e in events if isinstance(e, ev.RunStarted)), 0.0)
     if node is not None:
-        known = {n.id for e in events if isinstance(e, ev.RunStarted) for n in e.nodes}
-        known |= {i for e in events if (i := getattr(e, "node_id", None))}
-        if node not in known:
-            raise WorkflowError(f"no node '{node}' in this run; nodes: {', '.join(sorted(known))}")
+        check_node(events, node)
     out: list[str] = []
     for e in events:
         if node is not None and getattr(e, "node_id", None) != node:
@@ -205,13 +209,120 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def check_node(events: Iterable[RunEvent], node: str) -> None:
+    """A ``WorkflowError`` (with a did-you-mean) unless ``node`` is a node of these events."""
+    known: set[str] = set()
+    for e in events:
+        if isinstance(e, ev.RunStarted):
+            known.update(n.id for n in e.nodes)
+        elif i := getattr(e, "node_id", None):
+            known.add(i)
+    if node not in known:
+        close = difflib.get_close_matches(node, sorted(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise WorkflowError(
+            f"no node '{node}' in this run{hint}; nodes: {', '.join(sorted(known))}"
+        )
+
+
+def resume_reason(previous: Segment, segment: Segment) -> str:
+    """Why a segment started: the answers to the questions the one before left open, or how
+    that one ended."""
+    waiting = list(RunState.from_events(previous.events).waiting())
+    answers: dict[str, str] = {}
+    for e in segment.events:
+        if (
+            isinstance(e, ev.Decision)
+            and e.node_id in waiting
+            and e.node_id not in answers
+            and e.verdict.startswith("human-")
+        ):
+            who = e.data.get("who")
+            action = e.verdict.removeprefix("human-")
+            answers[e.node_id] = f"{action} on {e.node_id}" + (
+                f" by {who}" if isinstance(who, str) and who else ""
+            )
+    if answers:
+        return "resumed after " + "; ".join(answers.values())
+    if waiting:
+        return f"resumed while {', '.join(waiting)} waited, without an answer yet"
+    return f"resumed after run {previous.info.run_id} ended {previous.info.status}"
+
+
+def run_log_lines(
+    segments: Sequence[Segment], node: str | None = None, *, full: bool = False
+) -> list[str]:
+    """The audit trail of a logical run: each segment's events, in order, after a line naming
+    the segment and why it started (no such line for a run never resumed)."""
+    if node is not None:
+        check_node((e for s in segments for e in s.events), node)
+    starts = [e.ts for s in segments for e in s.events if isinstance(e, ev.RunStarted)]
+    t0 = min(starts, default=0.0)
+    by_id = {s.info.run_id: s for s in segments}
+    out: list[str] = []
+    for i, segment in enumerate(segments):
+        if len(segments) > 1:
+            # The segment it continues (not the one listed before it, when a run was resumed
+            # twice from the same place).
+            parent = by_id.get(segment.info.resumed_from or "", segments[i - 1])
+            why = "started" if i == 0 else resume_reason(parent, segment)
+            out.append(f"── segment {i + 1}/{len(segments)}: run {segment.info.run_id}, {why}")
+        if segment.problem:
+            out.append(f"   ! {segment.problem}")
+        events = segment.events
+        if node is not None:  # checked above across segments; one segment may lack it
+            events = tuple(e for e in events if getattr(e, "node_id", None) == node)
+        out.extend(log_lines(events, full=full, t0=t0))
+    return out
+
+
+RUNS_HEADER = ("run", "status", "nodes", "duration", "segments", "workflow")
+
+
+def runs_table(runs: Sequence[LogicalRun]) -> list[str]:
+    """``nbworkflow runs`` and ``%workflow runs``: a header, one row per logical run, and a
+    ``!`` line under a run for each thing damaged in it."""
+    rows = [RUNS_HEADER]
+    rows.extend(
+        (
+            r.run_id,
+            r.status,
+            str(r.nodes),
+            fmt_seconds(r.duration_s),
+            str(len(r.segments)),
+            r.workflow,
+        )
+        for r in runs
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(RUNS_HEADER) - 1)]
+    right = {2, 3, 4}  # numbers line up on the right
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ]
+        return "  ".join([*cells, row[-1]]).rstrip()
+
+    out = [line(RUNS_HEADER)]
+    for run, row in zip(runs, rows[1:], strict=True):
+        out.append(line(row))
+        out.extend(f"    ! {problem}" for problem in run.problems)
+    return out
+
+
 __all__ = [
     "MAX_CHARS",
     "MAX_LINES",
+    "RUNS_HEADER",
+    "check_node",
     "clip",
     "fmt_seconds",
     "log_lines",
     "progress_line",
+    "resume_reason",
+    "run_log_lines",
+    "runs_table",
     "summary_table",
     "waiting_text",
 ]

@@ -31,7 +31,8 @@ from .engine import RunResult, arun_workflow, run_workflow_sync
 from .exceptions import WorkflowError
 from .nodes.adaptive.record import ResumePoint, WaitPoint
 from .outputs import NodeOutput
-from .runlog import DEFAULT_ROOT, find_run, read_events
+from .runlog import DEFAULT_ROOT, read_events
+from .segments import find_logical_run
 from .spec import WorkflowSpec, load_workflow
 
 _FORMAT_BY_SUFFIX = {".py": "code", ".md": "text", ".json": "json"}
@@ -201,7 +202,7 @@ def load_resume_state(
     variables: Mapping[str, Any] | None = None,
 ) -> ResumeState:
     spec, outputs, old_id, model = _load(run, runs_dir, variables)
-    run_dir = find_run(str(run), runs_dir)
+    run_dir = latest_segment(run, runs_dir)
     known = {n.id for n in spec.nodes}
     waiting = {k: v for k, v in waiting_nodes(run_dir).items() if k in known}
     points = {k: p for k, e in waiting.items() if (p := resume_point(run_dir, e)) is not None}
@@ -228,7 +229,7 @@ def _load(
 ) -> tuple[WorkflowSpec, dict[str, NodeOutput], str, str | None]:
     """``load_resume``'s parts, with the spec as written and the model the run was given
     (``None`` when it used the spec's own)."""
-    run_dir = find_run(str(run), runs_dir)
+    run_dir = latest_segment(run, runs_dir)
     started, outputs, status = restorable(run_dir)
     if status == "succeeded":
         raise WorkflowError(f"run {started.run_id} succeeded: nothing to resume")
@@ -245,6 +246,13 @@ def _load(
     model = started.model if started.model and started.model != spec.model else None
     known = {n.id for n in spec.nodes}
     return spec, {k: v for k, v in outputs.items() if k in known}, started.run_id, model
+
+
+def latest_segment(run: str | os.PathLike[str], runs_dir: str | os.PathLike[str]) -> Path:
+    """The folder a resume continues: the last segment of the run that ``run`` names (any of
+    its segments' ids, as ``nbworkflow runs`` shows the first). Resuming an older segment again
+    would fork the run and redo what a later segment already did."""
+    return find_logical_run(str(run), runs_dir).last.path
 
 
 def _recorded_spec(run_dir: Path) -> str:
@@ -301,6 +309,7 @@ __all__ = [
     "RestoreWarning",
     "ResumeState",
     "aresume_workflow",
+    "latest_segment",
     "load_resume",
     "load_resume_state",
     "restorable",

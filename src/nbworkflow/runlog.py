@@ -238,6 +238,8 @@ class RunInfo:
     nodes: int
     problem: str | None = None
     """What is damaged in this run's folder, if anything (the rest comes from what is not)."""
+    resumed_from: str | None = None
+    """The run (segment) this one continues, from its ``run_started`` event."""
 
 
 class RunSummary(BaseModel):
@@ -250,6 +252,8 @@ class RunSummary(BaseModel):
     started_at: float | None = None
     duration_s: float | None = None
     nodes: dict[str, dict[str, Any]] = {}
+    resumed_from: str | None = None
+    """Absent from runs written before it was recorded: their first event says it."""
 
 
 MAX_SUMMARY_BYTES = 64 * 1024 * 1024
@@ -286,6 +290,12 @@ def list_runs(root: str | os.PathLike[str] = DEFAULT_ROOT) -> list[RunInfo]:
 def run_info(run_dir: Path) -> RunInfo:
     summary = read_summary(run_dir)
     if isinstance(summary, RunSummary):
+        start: RunStarted | str | None = None
+        if "resumed_from" in summary.model_fields_set:
+            resumed_from = summary.resumed_from
+        else:
+            start = first_event(run_dir)
+            resumed_from = start.resumed_from if isinstance(start, RunStarted) else None
         return RunInfo(
             run_dir.name,
             run_dir,
@@ -294,18 +304,46 @@ def run_info(run_dir: Path) -> RunInfo:
             summary.started_at,
             summary.duration_s,
             len(summary.nodes),
+            start if isinstance(start, str) else None,
+            resumed_from,
         )
     problem = summary  # the summary is missing (still running, killed) or damaged
     workflow, status, started, duration, nodes = "?", "incomplete", None, None, 0
+    resumed_from = None
     try:
         for event in iter_events(run_dir):
             if isinstance(event, RunStarted):
                 workflow, started, nodes = event.workflow, event.ts, len(event.nodes)
+                resumed_from = event.resumed_from
             elif isinstance(event, RunFinished):
                 status, duration = event.status.value, event.duration_s
     except WorkflowError as exc:
         status, problem = "corrupt", problem or str(exc)
-    return RunInfo(run_dir.name, run_dir, workflow, status, started, duration, nodes, problem)
+    return RunInfo(
+        run_dir.name, run_dir, workflow, status, started, duration, nodes, problem, resumed_from
+    )
+
+
+def first_event(run_dir: Path) -> RunStarted | str | None:
+    """The run's ``run_started`` event (its first line, read alone), ``None`` when the log is
+    empty, or what is wrong with it."""
+    path = run_dir / "events.jsonl"
+    try:
+        with path.open("rb") as f:
+            line = f.readline(MAX_SUMMARY_BYTES + 1)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if not line.strip():
+        return None
+    if len(line) > MAX_SUMMARY_BYTES:
+        return f"{path}:1 is longer than {MAX_SUMMARY_BYTES // 2**20} MB"
+    try:
+        event = event_from_json(line)
+    except (ValidationError, ValueError, RecursionError):
+        return f"{path}:1: corrupt event line (the run's start)"
+    if not isinstance(event, RunStarted):
+        return f"{path}:1 is a {event.kind} event, not the run's start"
+    return event
 
 
 def find_run(ref: str, root: str | os.PathLike[str] = DEFAULT_ROOT) -> Path:
@@ -337,6 +375,7 @@ __all__ = [
     "RunSummary",
     "RunWriter",
     "find_run",
+    "first_event",
     "iter_events",
     "list_runs",
     "new_run_id",

@@ -78,6 +78,8 @@ class RunState:
     run_id: str = ""
     workflow: str = ""
     provider: str = ""
+    resumed_from: str | None = None
+    """The run (segment) this one continues, when it is a resume."""
     status: RunStatus = RunStatus.RUNNING
     nodes: dict[str, NodeState] = field(default_factory=dict)
     started_at: float | None = None
@@ -115,7 +117,7 @@ class RunState:
         self.events_seen += 1
         if isinstance(event, RunStarted):
             self.run_id, self.workflow, self.provider = event.run_id, event.workflow, event.provider
-            self.started_at = event.ts
+            self.started_at, self.resumed_from = event.ts, event.resumed_from
             self.nodes = {n.id: NodeState(n) for n in event.nodes}
         elif isinstance(event, RunFinished):
             self.status, self.duration_s, self.message = (

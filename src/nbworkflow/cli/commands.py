@@ -21,8 +21,9 @@ from ..approval import (
 )
 from ..events import RunStatus
 from ..exceptions import WorkflowError
-from ..report import fmt_seconds, log_lines, summary_table
-from ..runlog import find_run, list_runs, read_events
+from ..report import log_lines, run_log_lines, runs_table, summary_table
+from ..runlog import list_runs, read_events
+from ..segments import find_logical_run, list_logical_runs, read_segments
 from .approver import TerminalApprover
 from .progress import Progress
 
@@ -321,26 +322,20 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    runs = list_runs(args.runs_dir)
+    runs = list_logical_runs(args.runs_dir)
     if not runs:
         print(f"no runs under {args.runs_dir}")
         return EXIT_OK
-    for r in runs:
-        print(
-            f"{r.run_id}  {r.status:<10} {r.nodes:>3} nodes  {fmt_seconds(r.duration_s):>7}  {r.workflow}"
-        )
-        if r.problem:  # a damaged run is listed, and says what is damaged
-            print(f"    ! {r.problem}")
+    print("\n".join(runs_table(runs)))
     return EXIT_OK
 
 
 def cmd_log(args: argparse.Namespace) -> int:
     try:
-        run_dir = find_run(args.run, args.runs_dir)
+        run = find_logical_run(args.run, args.runs_dir)
     except WorkflowError as exc:
         raise UsageError(str(exc)) from exc
-    events = read_events(run_dir)
-    print("\n".join(log_lines(events, args.node, full=args.full)))
+    print("\n".join(run_log_lines(read_segments(run), args.node, full=args.full)))
     return EXIT_OK
 
 

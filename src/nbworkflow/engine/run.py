@@ -221,6 +221,7 @@ def run_summary(state: RunState, workflow: str, cost_budget: float | None = None
     return {
         "run_id": state.run_id,
         "workflow": workflow,
+        "resumed_from": state.resumed_from,  # listing runs groups segments without the events
         "provider": state.provider,
         "status": state.status.value,
         "started_at": state.started_at,

@@ -85,6 +85,9 @@ class CellRuns:
     """The bundle that shows the panels (shown again when a resume cannot start)."""
     asked_static: dict[str, str] = field(default_factory=dict)
     """The static rendering of the run that asked (shown again when a resume cannot start)."""
+    segments: list[str] = field(default_factory=list)
+    """Run ids of the cell's run and of each resume of it: one run, in segments (``%workflow
+    runs`` lists them as one row under the first id)."""
 
     def __post_init__(self) -> None:
         self.home = self.runs_root.absolute()
@@ -130,10 +133,11 @@ class CellRuns:
                 view.runs_root, view.redact = root, self.redact
             subscribers.append(view)
             bundle = dict(view.widget._repr_mimebundle_())
-            verb = "running" if first else "resumed"
-            bundle["text/plain"] = (
-                f"workflow {self.spec.name} {verb}: run {run_id} ({root / run_id})"
-            )
+            if first:
+                what = f"running: run {run_id}"
+            else:
+                what = f"resumed: run {self.segments[0]}, segment {len(self.segments) + 1}"
+            bundle["text/plain"] = f"workflow {self.spec.name} {what} ({root / run_id})"
             if self.handle is None:
                 self.handle = self.display(bundle, raw=True, display_id=True)
                 if self.args.background:
@@ -147,6 +151,7 @@ class CellRuns:
         )
         attempt = Attempt(run_id, root / run_id, run, state, view)
         self.last = attempt
+        self.segments.append(run_id)
         return attempt
 
     def run_in_background(self, attempt: Attempt) -> None:
@@ -238,8 +243,8 @@ class CellRuns:
             self.handle.update(bundle, raw=True)
             if self.panel_handle is not None and self.answered:
                 note = (
-                    f"{'; '.join(self.answered)}: the run went on as run {attempt.run_id} "
-                    f"({state.status.value})"
+                    f"{'; '.join(self.answered)}: run {self.segments[0]} went on in segment "
+                    f"{len(self.segments)} ({attempt.run_id}, {state.status.value})"
                 )
                 self._show_panel(
                     {
@@ -340,6 +345,8 @@ class CellRuns:
             return
         if self.answered:
             self.answered.pop()  # that answer did not take
+        if len(self.segments) > 1:
+            self.segments.pop()  # nor did its segment (no folder was made)
         for panel in self.panels.values():
             panel.reopen(f"resume failed: {text}")
         self.asking = asked

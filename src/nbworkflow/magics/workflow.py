@@ -459,40 +459,25 @@ class WorkflowMagics(Magics):
             raise _usage(exc) from None
 
     def _cmd_runs(self, args: argparse.Namespace) -> None:
-        from ..runlog import list_runs
-        from ..widgets.svg import format_duration
+        from ..report import runs_table
+        from ..segments import list_logical_runs
 
         root = _runs_root(args.runs_dir)
-        runs = list_runs(root)
+        runs = list_logical_runs(root)
         if not runs:
             print(f"no runs under {root}")
             return
-        width = max(len(r.run_id) for r in runs)
-        print(f"{'run':<{width}}  {'status':<10} {'nodes':>10}  {'duration':>8}  workflow")
-        for r in runs:
-            print(
-                f"{r.run_id:<{width}}  {r.status:<10} {r.nodes:>4} nodes  "
-                f"{format_duration(r.duration_s):>8}  {r.workflow}"
-            )
+        print("\n".join(runs_table(runs)))
 
     def _cmd_log(self, args: argparse.Namespace) -> None:
-        from ..runlog import find_run, read_events
+        from ..report import run_log_lines
+        from ..segments import find_logical_run, read_segments
 
-        run_dir = find_run(args.run, _runs_root(args.runs_dir))
-        events = read_events(run_dir)
-        if args.node is not None:
-            known = {getattr(e, "node_id", None) for e in events} - {None}
-            if args.node not in known:
-                import difflib
-
-                close = difflib.get_close_matches(args.node, sorted(k for k in known if k), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise UsageError(f"run {run_dir.name} has no node '{args.node}'{hint}")
-        print(f"run {run_dir.name} ({run_dir})")
-        from ..report import log_lines
-
-        for line in log_lines(events, node=args.node):
-            print(line)
+        run = find_logical_run(args.run, _runs_root(args.runs_dir))
+        lines = run_log_lines(read_segments(run), args.node)
+        parts = f", {len(run.segments)} segments" if len(run.segments) > 1 else ""
+        print(f"run {run.run_id} ({run.segments[0].path}{parts})")
+        print("\n".join(lines))
 
     def _cmd_show(self, args: argparse.Namespace) -> None:
         from ..runlog import find_run, read_events

@@ -56,8 +56,10 @@ def summary_text(state: RunState, run_dir: str | os.PathLike[str] | None = None)
     return line
 
 
-def failure_summary(state: RunState) -> str:
-    """Which node(s) failed and why (messages are already sanitized by the engine)."""
+def failure_summary(state: RunState, *, asked_below: bool = False) -> str:
+    """Which node(s) failed and why (messages are already sanitized by the engine);
+    ``asked_below``: the rendering shows each waiting node's question in its details, so the
+    summary only points there instead of saying it again."""
     failed = [n for n in state.nodes.values() if n.status is NodeStatus.FAILED]
     if failed:
         return "; ".join(f"node '{n.id}' failed: {n.message}" for n in failed)
@@ -65,7 +67,13 @@ def failure_summary(state: RunState) -> str:
     if waiting:
         return "; ".join(
             f"node '{n.id}' is waiting for a person's decision"
-            + (f": {n.message}" if n.message else "")
+            + (
+                " (its question is in its details below)"
+                if asked_below and _asking(n)
+                else f": {n.message}"
+                if n.message
+                else ""
+            )
             for n in waiting
         )
     if state.status is RunStatus.CANCELLED:
@@ -140,6 +148,16 @@ def _decision_value(key: str, value: Any) -> str:
     if len(text) > 400:
         text = text[:399] + "…"
     return f'<code style="{_MONO}">{escape(text)}</code>'
+
+
+def _asking(node: NodeState) -> bool:
+    """A waiting node whose details show its question (the words of its ``message``)."""
+    return node.status is NodeStatus.WAITING and getattr(node, "waiting", None) is not None
+
+
+def _note(node: NodeState) -> str:
+    """The table's note: a waiting node's question is said once, in its details."""
+    return "asks below" if _asking(node) else clip(node.message, 160)
 
 
 def node_details_html(
@@ -241,14 +259,14 @@ def render_static_html(
         f'<td style="text-align:left">{n.attempts}</td>'
         f'<td style="text-align:left">{format_duration(n.duration_s)}</td>'
         f'<td style="text-align:left">{n.input_tokens + n.output_tokens or ""}</td>'
-        f'<td style="text-align:left">{escape(clip(n.message, 160))}</td></tr>'
+        f'<td style="text-align:left">{escape(_note(n))}</td></tr>'
         for n in state.nodes.values()
     )
     message = ""
     if state.status is not RunStatus.SUCCEEDED:
         message = (
             f'<div class="nbw-failure" style="color:{colour};margin:4px 0">'
-            f"{escape(failure_summary(state))}</div>"
+            f"{escape(failure_summary(state, asked_below=True))}</div>"
         )
     alt = f"workflow graph: {run_headline(state)}"
     map_name = f"nbw-map-{state.run_id or 'run'}"

@@ -381,6 +381,9 @@ class ApprovalPanel:
         for button in self.buttons.values():
             button.disabled = True
         self.comment.disabled = self.editor.disabled = True
+        # Answered: the question and its code fold away, so the cell shows them once (the
+        # resumed run's view shows what became of them).
+        self.info.layout.display = self.editor.layout.display = "none"
         self.message.value = f'<span class="nbw-approval-done">{escape(note)}</span>'
 
     def reopen(self, error: str) -> None:
@@ -389,6 +392,9 @@ class ApprovalPanel:
         for button in self.buttons.values():
             button.disabled = False
         self.comment.disabled = self.editor.disabled = False
+        self.info.layout.display = None
+        if "edit" in self.buttons and self.buttons["edit"].description == "Submit edit":
+            self.editor.layout.display = None  # the person's edit, to submit again
         self._say(error)
 
 
