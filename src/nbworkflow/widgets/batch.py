@@ -61,6 +61,7 @@ class BatchState:
     started_at: float | None = None
     finished_at: float | None = None
     events: int = 0
+    cancelled: bool = False
 
     def apply(self, update: BatchUpdate, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -83,6 +84,14 @@ class BatchState:
             self.status[update.result.index] = update.result.status
         elif isinstance(update, BatchFinished):
             self.finished_at = now
+
+    def cancel(self, now: float | None = None) -> None:
+        """The batch was cancelled: items that had started and not ended are ``cancelled``."""
+        for index, status in self.status.items():
+            if index not in self.results and status == RUNNING:
+                self.status[index] = "cancelled"
+        self.finished_at = time.time() if now is None else now
+        self.cancelled = True
 
     def counts(self) -> dict[str, int]:
         tally = Counter(self.status.values())
@@ -112,7 +121,7 @@ class BatchState:
 
 def headline(state: BatchState, now: float | None = None) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(state.counts().items()))
-    what = "finished" if state.finished_at else "running"
+    what = "cancelled" if state.cancelled else "finished" if state.finished_at else "running"
     return (
         f"batch {state.batch_id} {what}: {state.done()}/{state.total} items ({counts})"
         f" · {state.rate(now):.1f} items/s"
@@ -260,6 +269,16 @@ class BatchView:
             },
             "text/plain": "batch view (live)",
         }
+
+    def cancelled(self) -> str:
+        """The batch was cancelled (no ``BatchFinished`` comes): draw it so, replace the live
+        view with the static rendering, and return the counts as text."""
+        with self._lock:
+            self.state.cancel()
+            self._draw()
+            if self._handle is not None:
+                self._handle.update(static_batch_bundle(self.state), raw=True)
+            return ", ".join(f"{n} {s}" for s, n in sorted(self.state.counts().items()))
 
     def attach(self, handle: Any) -> None:
         """The display handle to update with the static rendering when the batch ends."""
