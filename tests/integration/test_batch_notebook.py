@@ -136,7 +136,7 @@ nodes:
 HEADLINE = re.compile(r"batch \S+ (running|finished): (\d)/3 items")
 
 
-def test_picking_an_item_mid_batch_shows_its_graph(kc: Any) -> None:
+def test_picking_an_item_mid_batch_shows_its_graph(kc: Any) -> None:  # noqa: F811
     """The kernel awaits the cell, so a pick in the item drop-down is answered mid-batch."""
     done = execute(
         kc,
@@ -147,11 +147,12 @@ def test_picking_an_item_mid_batch_shows_its_graph(kc: Any) -> None:
     seen: dict[str, Any] = {"dropdown": None, "picked": False, "done": 0, "shown": []}
 
     def frontend(msg: Any) -> None:
-        if msg is not None and msg["msg_type"] == "comm_open":
-            if msg["content"]["data"]["state"].get("_model_name") == "DropdownModel":
-                seen["dropdown"] = msg["content"]["comm_id"]
-        if msg is not None and msg["msg_type"] == "comm_msg":
-            value = str(msg["content"]["data"].get("state", {}).get("value", ""))
+        kind = msg["msg_type"] if msg is not None else ""
+        state = msg["content"].get("data", {}).get("state", {}) if msg is not None else {}
+        if kind == "comm_open" and state.get("_model_name") == "DropdownModel":
+            seen["dropdown"] = msg["content"]["comm_id"]
+        if kind == "comm_msg":
+            value = str(state.get("value", ""))
             head = HEADLINE.search(value)
             if head:
                 seen["done"] = int(head.group(2))
