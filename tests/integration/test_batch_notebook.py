@@ -170,3 +170,15 @@ def test_picking_an_item_mid_batch_shows_its_graph(kc: Any) -> None:  # noqa: F8
     assert seen["picked"], "no item finished while the frontend watched"
     # Item 0's graph (its run's static rendering) arrived while items were still running.
     assert any(d < 3 and ok for d, ok in seen["shown"]), seen["shown"]
+
+
+def test_the_readme_batch_cells_run_as_pasted(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\nIn a notebook, `--map`", 1)[1].split("\n## ", 1)[0]
+    cells = [m.group(1) for m in re.finditer(r"```python\n(.*?)```", section, re.S)]
+    assert len(cells) == 2 and cells[1].startswith("%%workflow --map customers")
+    nb = run_notebook(
+        ["%load_ext nbworkflow", *cells, "print(batch.counts(), len(batch))"], tmp_path
+    )
+    assert nb.cells[-1].outputs[0]["text"].strip() == "{'succeeded': 2} 2"
+    assert 'class="nbw-batch"' in batch_output(nb.cells[2])["text/html"]
