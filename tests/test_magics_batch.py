@@ -323,3 +323,23 @@ def test_cancelled_batch_state() -> None:
     from nbworkflow.widgets.batch import headline
 
     assert headline(state).startswith("batch b cancelled: 0/3 items")
+
+
+def test_a_held_back_update_is_drawn_when_the_interval_has_passed() -> None:
+    """Items waiting for their model send nothing for a while: the view must not stay behind."""
+    import asyncio
+
+    from nbworkflow.batch import BatchStarted, ItemEvent
+    from nbworkflow.events import RunStarted
+    from nbworkflow.widgets.batch import BatchView
+
+    async def batch() -> BatchView:
+        view = BatchView(interval=0.05)
+        view(BatchStarted("b", 2, ["a", "b"], "local"))
+        view(ItemEvent(0, RunStarted(run_id="r0", workflow="w", nodes=(), provider="scripted")))
+        assert view.redraws == 1 and "0 running" not in view.summary.value
+        await asyncio.sleep(0.2)  # no update meanwhile
+        return view
+
+    view = asyncio.run(batch())
+    assert view.redraws == 2 and "1 running" in view.summary.value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,28 @@ def test_the_readme_batch_cells_run_as_pasted(tmp_path: Path) -> None:
     )
     assert nb.cells[-1].outputs[0]["text"].strip() == "{'succeeded': 2} 2"
     assert 'class="nbw-batch"' in batch_output(nb.cells[2])["text/html"]
+
+
+def test_an_interrupt_cancels_an_awaited_batch_and_keeps_the_kernel(kc: Any) -> None:  # noqa: F811
+    done = execute(
+        kc,
+        'people = [{"name": n} for n in ("Ann", "Bob", "Cid")]\n'
+        'answers = {"hello": {"content": "hi", "rationale": "r"}}',
+    )
+    assert done["error"] is None, done
+    cell = SLOW_BATCH.replace("--latency 1 --items-at-once 1", "--latency 30 --batch-id cut")
+    started: dict[str, float] = {}
+
+    def interrupt(msg: Any) -> None:
+        if msg is not None and msg["msg_type"] == "comm_msg" and "t" not in started:
+            value = str(msg["content"]["data"].get("state", {}).get("value", ""))
+            if "3 running" in value:  # every item is waiting for its model
+                started["t"] = time.monotonic()
+                kc.km.interrupt_kernel()
+
+    done = execute(kc, cell, interrupt)
+    assert "t" in started, done
+    assert "UsageError: batch cut cancelled by a kernel interrupt: 3 cancelled" in done["text"]
+    assert "--batch-id cut" in done["text"] and "Traceback" not in done["text"]
+    after = execute(kc, "print(1 + 1)")
+    assert after["error"] is None and after["text"].strip() == "2"

@@ -169,7 +169,7 @@ class BatchCell:
             await run.wait_async()
         except RunInterrupted:
             self.settle(interrupted=True)
-        except BaseException:
+        except Exception:
             pass  # settle() raises what ended the batch
         self.settle()
 
@@ -198,7 +198,9 @@ class BatchCell:
         if self.args.quiet:
             print("\n".join(lines))
         if not result.ok:  # as a failed run, and `nbworkflow run --map`'s exit code
-            raise UsageError(lines[0] if self.args.quiet else "\n".join(lines))
+            from ..sanitize import sanitize
+
+            raise UsageError(sanitize(lines[0] if self.args.quiet else "\n".join(lines)))
 
 
 __all__ = ["UNFIT", "BatchCell", "refuse_unfit"]
