@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 from nbworkflow.agents import ScriptedProvider
@@ -25,6 +23,7 @@ from nbworkflow.batch import WorkflowText, read_manifest, run_workflows
 from nbworkflow.exceptions import SpecError, WorkflowError
 from nbworkflow.runlog import list_runs, read_events
 from nbworkflow.widgets.batch import BatchState
+from tests.test_magics import shell  # noqa: F401 (the shell fixture)
 
 CELL = """\
 name: greet
@@ -59,18 +58,11 @@ class Greeter:
         return {"content": line.replace("Greet", "Hello"), "rationale": "r"}
 
 
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    start_ipython()  # once per process: None when another test module started it
-    ip = get_ipython()
-    assert ip is not None
-    ip.run_line_magic("load_ext", "nbworkflow.magics")
-    return ip
-
-
 @pytest.fixture
 def ip(
-    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shell: InteractiveShell,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[InteractiveShell]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NBWORKFLOW_RUNS_DIR", raising=False)

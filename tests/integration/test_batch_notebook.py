@@ -137,14 +137,16 @@ nodes:
 HEADLINE = re.compile(r"batch \S+ (running|finished): (\d)/3 items")
 
 
+def three_people(client: Any) -> None:
+    code = 'people = [{"name": n} for n in ("Ann", "Bob", "Cid")]\n'
+    code += 'answers = {"hello": {"content": "hi", "rationale": "r"}}'
+    done = execute(client, code)
+    assert done["error"] is None, done
+
+
 def test_picking_an_item_mid_batch_shows_its_graph(kc: Any) -> None:  # noqa: F811
     """The kernel awaits the cell, so a pick in the item drop-down is answered mid-batch."""
-    done = execute(
-        kc,
-        'people = [{"name": n} for n in ("Ann", "Bob", "Cid")]\n'
-        'answers = {"hello": {"content": "hi", "rationale": "r"}}',
-    )
-    assert done["error"] is None, done
+    three_people(kc)
     seen: dict[str, Any] = {"dropdown": None, "picked": False, "done": 0, "shown": []}
 
     def frontend(msg: Any) -> None:
@@ -186,12 +188,7 @@ def test_the_readme_batch_cells_run_as_pasted(tmp_path: Path) -> None:
 
 
 def test_an_interrupt_cancels_an_awaited_batch_and_keeps_the_kernel(kc: Any) -> None:  # noqa: F811
-    done = execute(
-        kc,
-        'people = [{"name": n} for n in ("Ann", "Bob", "Cid")]\n'
-        'answers = {"hello": {"content": "hi", "rationale": "r"}}',
-    )
-    assert done["error"] is None, done
+    three_people(kc)
     cell = SLOW_BATCH.replace("--latency 1 --items-at-once 1", "--latency 30 --batch-id cut")
     started: dict[str, float] = {}
 
