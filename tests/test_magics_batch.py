@@ -248,6 +248,8 @@ def test_bad_map_values_and_options_that_do_not_fit(ip: InteractiveShell) -> Non
     ):
         with pytest.raises(UsageError, match=f"does not fit a batch.*{why}"):
             run_cell(ip, f"--map people --script answers {option}")
+    with pytest.raises(UsageError, match="--items-at-once 0: give at least 1"):
+        run_cell(ip, "--map people --script answers --items-at-once 0")
     with pytest.raises(UsageError, match="--cluster goes with --map"):
         run_cell(ip, "--script answers --cluster local")
     with pytest.raises(UsageError, match="--cluster nohost: give 'local' or a scheduler"):

@@ -78,6 +78,8 @@ class BatchCell:
         from ..exceptions import WorkflowError
 
         args = self.args
+        if args.items_at_once is not None and args.items_at_once < 1:
+            raise WorkflowError(f"--items-at-once {args.items_at_once}: give at least 1")
         self.items = load_items(map_inputs(args.map, self.user_ns))
         if not self.items:
             raise WorkflowError(f"--map {args.map}: no items to run the workflow over")
