@@ -248,6 +248,13 @@ def test_bad_map_values_and_options_that_do_not_fit(ip: InteractiveShell) -> Non
     ):
         with pytest.raises(UsageError, match=f"does not fit a batch.*{why}"):
             run_cell(ip, f"--map people --script answers {option}")
+    from argparse import Namespace
+
+    from nbworkflow.magics.batchcell import refuse_unfit
+
+    with pytest.raises(UsageError, match="--cost-budget does not fit a batch"):
+        refuse_unfit(Namespace(cost_budget=2.5))
+    refuse_unfit(Namespace(cost_budget=None))  # an option not given is no problem
     with pytest.raises(UsageError, match="--items-at-once 0: give at least 1"):
         run_cell(ip, "--map people --script answers --items-at-once 0")
     with pytest.raises(UsageError, match="--cluster goes with --map"):

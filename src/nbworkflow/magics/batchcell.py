@@ -37,6 +37,9 @@ UNFIT = {
     "--map), then give the batch --cassette FILE",
     "who": "nobody answers approval buttons in a batch: an item whose node waits for a person "
     "ends 'waiting'; continue it with `nbworkflow resume RUN --approve NODE`",
+    # (Read with getattr: the option is added to the magic separately.)
+    "cost_budget": "a dollar budget caps one run's provider, each item of a batch has its own, "
+    "and a budget for a whole batch does not exist yet: watch `batch.cost_usd` instead",
 }
 """Options of a single run that do not fit a batch, and what to do instead."""
 
@@ -44,7 +47,8 @@ UNFIT = {
 def refuse_unfit(args: argparse.Namespace) -> None:
     for name, why in UNFIT.items():
         if getattr(args, name, None):
-            raise UsageError(f"--{name} does not fit a batch (--map): {why}")
+            flag = name.replace("_", "-")
+            raise UsageError(f"--{flag} does not fit a batch (--map): {why}")
 
 
 @dataclass
