@@ -159,10 +159,13 @@ class BatchCell:
 
     def wait(self) -> None:
         """Block until the batch ends (a plain shell); an interrupt cancels it."""
-        run = self.start()
         try:
-            run.wait()
+            self.start().wait()
         except KeyboardInterrupt:
+            # Also between start() and wait(): the batch may run already, stop it all the same.
+            if self.run is not None:
+                self.run.cancel()
+                self.run.join_after_cancel()
             self.settle(interrupted=True)
         except Exception:
             pass  # settle() raises what ended the batch
@@ -184,8 +187,7 @@ class BatchCell:
         from ..batch.options import batch_lines
 
         run = self.run
-        assert run is not None
-        if interrupted:
+        if interrupted or run is None:
             done = self.view.cancelled() if self.view is not None else ""
             raise UsageError(
                 f"batch {self.batch_id} cancelled by a kernel interrupt{': ' if done else ''}"
