@@ -67,6 +67,8 @@ class BatchCell:
     items: list[dict[str, Any]] = field(default_factory=list)
     provider_options: dict[str, Any] = field(default_factory=dict)
     batch_id: str = ""
+    executor: dict[str, Any] = field(default_factory=dict)
+    """``run_workflows``' executor and address, from ``--cluster``."""
     source: Any = None
     """The cell as a ``WorkflowText`` (set by ``prepare``)."""
     view: Any = None
@@ -77,7 +79,7 @@ class BatchCell:
         """Items and spec checked (a ``WorkflowError`` names the problem), provider chosen."""
         from ..batch import WorkflowText, load_items
         from ..batch.manifest import new_batch_id
-        from ..batch.options import map_inputs
+        from ..batch.options import executor_options, map_inputs
         from ..batch.plan import read_source
         from ..exceptions import WorkflowError
 
@@ -111,11 +113,11 @@ class BatchCell:
             provider = "scripted"
         self.provider, self.provider_options = provider, options
         self.batch_id = args.batch_id or new_batch_id()
+        self.executor = executor_options(args.cluster)
 
     def start(self) -> LoopThreadRun[BatchResult]:
         """Show the live view (unless ``--quiet``) and start the batch on its loop thread."""
         from ..batch import arun_workflows
-        from ..batch.options import executor_options
         from ..config import RunOptions
 
         args = self.args
@@ -132,7 +134,7 @@ class BatchCell:
             self.view.attach(self.handle)
             watchers.append(self.view)
         kwargs: dict[str, Any] = {
-            **executor_options(args.cluster),
+            **self.executor,
             "batch_id": self.batch_id,
             "max_concurrency": args.items_at_once,
             "watchers": watchers,
@@ -168,7 +170,8 @@ class BatchCell:
                 self.run.join_after_cancel()
             self.settle(interrupted=True)
         except Exception:
-            pass  # settle() raises what ended the batch
+            if self.run is None:  # it did not start: nothing to settle
+                raise
         self.settle()
 
     async def wait_async(self) -> None:
@@ -187,13 +190,14 @@ class BatchCell:
         from ..batch.options import batch_lines
 
         run = self.run
-        if interrupted or run is None:
+        if interrupted:
             done = self.view.cancelled() if self.view is not None else ""
             raise UsageError(
                 f"batch {self.batch_id} cancelled by a kernel interrupt{': ' if done else ''}"
                 f"{done}. Items that succeeded are kept: run the cell again with --batch-id "
                 f"{self.batch_id} to run only the others"
             )
+        assert run is not None
         error = run.future.exception()
         if error is not None:
             if self.view is not None:
