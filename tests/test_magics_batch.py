@@ -344,3 +344,10 @@ def test_a_held_back_update_is_drawn_when_the_interval_has_passed() -> None:
 
     view = asyncio.run(batch())
     assert view.redraws == 2 and "1 running" in view.summary.value
+
+
+def test_help_lists_the_batch_options(ip: InteractiveShell) -> None:
+    doc = ip.find_cell_magic("workflow").__doc__ or ""
+    for option in ("--map VAR_OR_FILE", "--cluster local|ADDRESS", "--batch-id ID"):
+        assert option in doc, option
+    assert "--items-at-once N" in doc
