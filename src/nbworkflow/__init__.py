@@ -5,6 +5,7 @@ Python API::
     from nbworkflow import load_workflow, run_workflow
     spec = load_workflow("workflow.yaml")            # raises SpecError with file:line:col
     result = run_workflow(spec, provider="scripted", provider_options={"script": "script.yaml"})
+    batch = run_workflows(spec, inputs="items.jsonl")  # one run per item: a BatchResult
 
 In a notebook: ``%load_ext nbworkflow`` then a ``%%workflow`` cell holding the YAML.
 Importing this package is cheap: every name below loads its module on first use, so
@@ -42,6 +43,7 @@ if _t.TYPE_CHECKING:
         HumanDecision,
         PendingApprover,
     )
+    from .batch import BatchResult, arun_workflows, run_workflows
     from .config import RunOptions
     from .engine import RunResult, arun_workflow, run_workflow
     from .events import NodeStatus, RunStatus
@@ -61,6 +63,7 @@ _LAZY = {
         "HumanDecision",
         "PendingApprover",
     ),
+    "nbworkflow.batch": ("BatchResult", "arun_workflows", "run_workflows"),
     "nbworkflow.config": ("RunOptions",),
     "nbworkflow.engine": ("RunResult", "arun_workflow", "run_workflow"),
     "nbworkflow.events": ("NodeStatus", "RunStatus"),
@@ -96,6 +99,7 @@ __all__ = [
     "ApprovalRequest",
     "Approver",
     "AutoApprover",
+    "BatchResult",
     "CycleError",
     "DecisionsApprover",
     "HumanDecision",
@@ -119,6 +123,7 @@ __all__ = [
     "aresume_workflow",
     "arun_code",
     "arun_workflow",
+    "arun_workflows",
     "find_run",
     "json_schema",
     "list_runs",
@@ -128,5 +133,6 @@ __all__ = [
     "resume_workflow",
     "run_code",
     "run_workflow",
+    "run_workflows",
     "sanitize",
 ]

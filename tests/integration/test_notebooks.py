@@ -151,13 +151,34 @@ def test_two_vendors_replays_one_workflow_answered_by_two_vendors(tmp_path: Path
     assert "run total: $0." in table and "def due_for_reminder" in table
 
 
-@pytest.mark.parametrize("name", ["quickstart", "crm_integration", "chaos", "two_vendors"])
+def test_batch_maps_a_workflow_over_a_list(tmp_path: Path) -> None:
+    nb = execute("batch", tmp_path)
+    (cell,) = workflow_cells(nb)
+    assert "--map customers" in cell.source
+    html, plain = final_rendering(cell)
+    assert re.match(r"batch \S+ finished: 3/3 items \(3 succeeded\)", plain)
+    assert 'class="nbw-batch"' in html and html.count('<tr data-item="') == 3
+    runs = list_runs(tmp_path / ".nbworkflow" / "runs")
+    assert len(runs) == 3 and {r.status for r in runs} == {"succeeded"}
+    for run in runs:
+        assert str(run.path) in html
+    printed = "".join(o.get("text", "") for o in nb.cells[-2].outputs)
+    for name, plan in (("Ada Lovelace", "pro"), ("Grace Hopper", "free"), ("Alan Turing", "pro")):
+        assert f"Hi {name}, welcome to the {plan} plan! (friendly)" in printed  # ${item.x}
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert 'class="nbw-batch"' in body  # no kernel needed to read it
+
+
+@pytest.mark.parametrize("name", ["quickstart", "crm_integration", "chaos", "two_vendors", "batch"])
 def test_committed_copies_carry_their_outputs(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     ran = [c for c in workflow_cells(nb) if "depnds_on" not in c.source]  # skip the typo demo
     assert ran
     for cell in ran:
         html, plain = final_rendering(cell)
+        if "--map" in cell.source:  # a batch: its own static rendering, one row per item
+            assert 'class="nbw-batch"' in html and plain.startswith("batch ")
+            continue
         assert 'class="nbw-static ' in html and plain.startswith("run ")
         statuses(graph_svg(html))
 

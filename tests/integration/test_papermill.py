@@ -33,7 +33,7 @@ def workflow_html(nb: nbformat.NotebookNode, index: int = 0) -> str:
     return str(outputs[0]["data"]["text/html"])
 
 
-@pytest.mark.parametrize("name", ["quickstart", "crm_integration", "chaos"])
+@pytest.mark.parametrize("name", ["quickstart", "crm_integration", "chaos", "batch"])
 def test_every_shipped_notebook_has_a_parameters_cell(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -54,3 +54,11 @@ def test_quickstart_takes_a_topic_from_papermill(tmp_path: Path) -> None:
 def test_the_crm_notebooks_run_under_papermill(name: str, tmp_path: Path) -> None:
     nb = run(name, tmp_path)
     assert 'class="nbw-static nbw-run-succeeded"' in workflow_html(nb)
+
+
+def test_the_batch_notebook_maps_the_items_papermill_gives(tmp_path: Path) -> None:
+    customers = [{"name": "Edsger Dijkstra", "email": "ed@example.com", "plan": "free"}]
+    nb = run("batch", tmp_path, tone="formal", customers=customers)
+    assert "finished: 1/1 items (1 succeeded)" in workflow_html(nb)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "Hi Edsger Dijkstra, welcome to the free plan! (formal)" in printed

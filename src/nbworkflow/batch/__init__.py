@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .items import item_key, load_items
 from .manifest import read_manifest
+from .plan import WorkflowText
 from .result import (
     BatchFinished,
     BatchResult,
@@ -33,6 +34,7 @@ __all__ = [
     "ItemResult",
     "RunTask",
     "Watcher",
+    "WorkflowText",
     "arun_workflows",
     "item_key",
     "load_items",

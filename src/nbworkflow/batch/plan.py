@@ -27,6 +27,21 @@ _MIN_SECRET = 6
 _MARK = "nbw-item-field-"
 
 
+@dataclass(frozen=True, slots=True)
+class WorkflowText:
+    """A workflow's YAML given as text, with where it was written: a notebook cell is
+    ``WorkflowText(cell, filename="<cell>", line_offset=1)``, so a spec error says
+    ``<cell>:6:5`` for the editor's line 6. It cannot be loaded as a plain spec first when it
+    uses ``${item.field}`` (a dotted name is no loader variable), hence this form."""
+
+    text: str
+    filename: str = "<workflow>"
+    line_offset: int = 0
+    """Lines above the YAML in the editor (the ``%%workflow`` line)."""
+    base_dir: str | None = None
+    """Where relative ``file:`` inputs resolve (default: the working directory)."""
+
+
 @dataclass(slots=True)
 class _Source:
     """One workflow of the batch, as the notebook loaded it."""
@@ -51,7 +66,13 @@ def read_source(
     from ..sanitize import is_secret_name
     from ..spec import WorkflowSpec, load_workflow
 
-    if isinstance(spec, WorkflowSpec):
+    if isinstance(spec, WorkflowText):
+        # Blank lines, not a shifted line count: every later load of the text (per item, on a
+        # worker) then names the same editor lines.
+        text = "\n" * max(spec.line_offset, 0) + spec.text
+        filename, given = spec.filename, dict(variables)
+        base_dir = str(Path(spec.base_dir or ".").resolve())
+    elif isinstance(spec, WorkflowSpec):
         text, filename, base_dir = spec.source_text, spec.source_file, str(spec.base_dir)
         given = {**spec.variables, **variables}
         if not text:
@@ -258,4 +279,4 @@ def _item_files(src: _Source, item_vars: Mapping[str, str]) -> dict[str, str]:
     return local_files(spec)
 
 
-__all__ = ["Plan", "build_plan", "check_payload", "read_source", "secret_values"]
+__all__ = ["Plan", "WorkflowText", "build_plan", "check_payload", "read_source", "secret_values"]

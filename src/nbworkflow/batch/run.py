@@ -89,6 +89,8 @@ async def arun_workflows(
     if not specs:
         raise WorkflowError("run_workflows() got no workflow")
     items = load_items(inputs) if inputs is not None else [{}]
+    if not items:
+        raise WorkflowError("inputs: the list of items is empty; give at least one item")
     variables = dict(variables or {})
     # runs_dir=None, as for run_workflow: no run folders, so no manifest and no resume either.
     runs_root = None if runs_dir is None else Path(runs_dir).resolve()
@@ -201,7 +203,8 @@ async def _run_local(
 def run_workflows(spec_or_specs: Any, inputs: Any = None, **kwargs: Any) -> BatchResult:
     """Run one workflow over many inputs, or many workflows, and return a ``BatchResult``.
 
-    ``spec_or_specs``: a path, a ``WorkflowSpec`` or a list of them (each over every item).
+    ``spec_or_specs``: a path, a ``WorkflowSpec``, a ``WorkflowText`` (YAML as text, with the
+    file name and line offset its errors name) or a list of them (each over every item).
     ``inputs``: a list of items (mappings), or a ``.jsonl`` / ``.csv`` file; ``${item.field}``
     in the workflow is filled from each item (``None``: each workflow once).
     ``executor``: ``"local"`` (every item a task of one event loop) or ``"dask"`` (with

@@ -243,6 +243,32 @@ class WorkflowMagics(Magics):
         action="store_true",
         help="Return at once; the view keeps updating (%%workflow cancel stops it).",
     )
+    @argument(
+        "--map",
+        default=None,
+        metavar="VAR_OR_FILE",
+        help="Run the workflow once per item: a list (or DataFrame) variable, or a .jsonl/.csv "
+        "file; ${item.field} in the YAML is filled from each item.",
+    )
+    @argument(
+        "--cluster",
+        default=None,
+        metavar="local|ADDRESS",
+        help="With --map: run the items on Dask (local: a LocalCluster; or a scheduler address).",
+    )
+    @argument(
+        "--batch-id",
+        default=None,
+        metavar="ID",
+        help="With --map: the same id resumes a batch (items that succeeded do not run again).",
+    )
+    @argument(
+        "--items-at-once",
+        type=int,
+        default=None,
+        metavar="N",
+        help="With --map: items in flight at once (default 32 on one event loop).",
+    )
     @line_cell_magic
     def workflow(self, line: str, cell: str | None = None) -> Any:
         """Run the workflow written as YAML in the cell body, and watch it live.
@@ -262,6 +288,11 @@ class WorkflowMagics(Magics):
             args = parse_argstring(magic, line)
         except UsageError as exc:
             raise UsageError(did_you_mean(str(exc), magic.parser._option_string_actions)) from None
+        if args.map is not None:
+            return self._run_batch(args, cell, awaited)
+        for name in ("cluster", "batch_id", "items_at_once"):
+            if getattr(args, name) is not None:
+                raise UsageError(f"--{name.replace('_', '-')} goes with --map VAR_OR_FILE")
         return self._run_cell(args, cell, awaited)
 
     # -- %%workflow ------------------------------------------------------------------------
@@ -296,6 +327,41 @@ class WorkflowMagics(Magics):
             self._settle(cell_runs, attempt, error=exc)
         else:
             self._settle(cell_runs, attempt)
+        return None
+
+    def _run_batch(self, args: argparse.Namespace, cell: str, awaited: bool) -> Any:
+        """``--map``: the cell's workflow over many items (``magics.batchcell``)."""
+        from ..exceptions import WorkflowError
+        from .batchcell import BatchCell, refuse_unfit
+
+        refuse_unfit(args)
+        if not cell.strip():
+            raise UsageError("%%workflow: the cell is empty; write the workflow's YAML in it")
+        user_ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        batch = BatchCell(
+            args=args,
+            cell=cell,
+            user_ns=user_ns,
+            variables=interpolation_variables(cell, user_ns, parse_vars(args.var)),
+            provider=resolve_provider_name(args.provider, user_ns),
+            script=resolve_script(args.script, user_ns),
+            runs_root=_runs_root(args.runs_dir),
+            display=display,
+        )
+
+        async def settle_awaited() -> None:
+            try:
+                await batch.wait_async()
+            except WorkflowError as exc:
+                raise _usage(exc) from None
+
+        try:
+            batch.prepare()
+            if awaited:
+                return settle_awaited()
+            batch.wait()
+        except WorkflowError as exc:
+            raise _usage(exc) from None
         return None
 
     async def _settle_awaited(self, cell_runs: CellRuns, attempt: Attempt) -> None:

@@ -10,11 +10,13 @@ as one HTML fragment with no script: headline, a status bar, the failures with t
 failures, and a dropdown that opens any item's graph. Pass it as a watcher
 (``run_workflows(..., watchers=[view])``); updates arrive on the batch's loop thread while the
 dropdown's callbacks arrive on the kernel's, so both go through one lock, and it redraws at
-most every ``interval`` seconds (the last update is always drawn).
+most every ``interval`` seconds (an update held back is drawn when the interval has passed,
+and the last one always).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -61,6 +63,7 @@ class BatchState:
     started_at: float | None = None
     finished_at: float | None = None
     events: int = 0
+    cancelled: bool = False
 
     def apply(self, update: BatchUpdate, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -83,6 +86,14 @@ class BatchState:
             self.status[update.result.index] = update.result.status
         elif isinstance(update, BatchFinished):
             self.finished_at = now
+
+    def cancel(self, now: float | None = None) -> None:
+        """The batch was cancelled: items that had started and not ended are ``cancelled``."""
+        for index, status in self.status.items():
+            if index not in self.results and status == RUNNING:
+                self.status[index] = "cancelled"
+        self.finished_at = time.time() if now is None else now
+        self.cancelled = True
 
     def counts(self) -> dict[str, int]:
         tally = Counter(self.status.values())
@@ -112,7 +123,7 @@ class BatchState:
 
 def headline(state: BatchState, now: float | None = None) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(state.counts().items()))
-    what = "finished" if state.finished_at else "running"
+    what = "cancelled" if state.cancelled else "finished" if state.finished_at else "running"
     return (
         f"batch {state.batch_id} {what}: {state.done()}/{state.total} items ({counts})"
         f" · {state.rate(now):.1f} items/s"
@@ -230,6 +241,7 @@ class BatchView:
         self._lock = threading.RLock()
         self._last_draw = float("-inf")
         self._known = 0
+        self._pending = False
         self._handle: Any = None
         self.summary = w.HTML(value="<i>waiting for the batch to start…</i>")
         self.failures = w.HTML(value="")
@@ -243,11 +255,30 @@ class BatchView:
         with self._lock:
             self.state.apply(update)
             final = isinstance(update, BatchFinished)
-            if final or self.clock() - self._last_draw >= self.interval:
+            wait = self._last_draw + self.interval - self.clock()
+            if final or wait <= 0:
                 self._draw()
+            elif not self._pending:
+                self._flush_later(wait)
             if final and self._handle is not None:
                 # Shared notebooks show this, not a widget that needs a kernel.
                 self._handle.update(static_batch_bundle(self.state), raw=True)
+
+    def _flush_later(self, wait: float) -> None:
+        """Draw the throttled update once the interval has passed: items that wait a minute
+        for their model send nothing meanwhile, and the view must not stay a step behind."""
+        try:
+            loop = asyncio.get_running_loop()  # the batch's loop: updates come from it
+        except RuntimeError:
+            return  # called by hand, outside a batch: the next update draws
+        self._pending = True
+        loop.call_later(wait, self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._pending = False
+            if self.state.finished_at is None:
+                self._draw()
 
     def live_bundle(self) -> dict[str, Any]:
         """What to display for the live view: ``display(bundle, raw=True, display_id=True)``,
@@ -260,6 +291,16 @@ class BatchView:
             },
             "text/plain": "batch view (live)",
         }
+
+    def cancelled(self) -> str:
+        """The batch was cancelled (no ``BatchFinished`` comes): draw it so, replace the live
+        view with the static rendering, and return the counts as text."""
+        with self._lock:
+            self.state.cancel()
+            self._draw()
+            if self._handle is not None:
+                self._handle.update(static_batch_bundle(self.state), raw=True)
+            return ", ".join(f"{n} {s}" for s, n in sorted(self.state.counts().items()))
 
     def attach(self, handle: Any) -> None:
         """The display handle to update with the static rendering when the batch ends."""
