@@ -595,3 +595,17 @@ def test_the_cli_runs_a_workflow_over_a_jsonl_file_and_resumes_the_batch(
     assert len(runs) == 3
     assert cli_main(["run", str(tmp_path / "wf.yaml"), "--cluster", "local"]) == 2
     assert "--cluster goes with --map ITEMS" in capsys.readouterr().err
+
+
+def test_the_cli_refuses_a_cost_budget_for_a_whole_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not silently ignored: the CLI says what caps each item instead, like the magic."""
+    from nbworkflow.cli import main as cli_main
+
+    (tmp_path / "wf.yaml").write_text(WORKFLOW)
+    (tmp_path / "items.jsonl").write_text('{"name": "Ada"}\n')
+    args = ["run", str(tmp_path / "wf.yaml"), "--map", str(tmp_path / "items.jsonl")]
+    assert cli_main([*args, "--cost-budget", "1", "--runs-dir", str(tmp_path / "r")]) == 2
+    assert "`cost_budget:` in the workflow caps each item" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

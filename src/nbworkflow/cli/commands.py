@@ -278,6 +278,11 @@ def _run_batch(args: argparse.Namespace) -> int:
     from ..config import RunOptions
 
     opts = _run_options(args)
+    if opts["cost_budget"] is not None:  # same rule as the magic's --map
+        raise UsageError(
+            "--cost-budget with --map: a budget for a whole batch does not exist yet; "
+            "`cost_budget:` in the workflow caps each item's run"
+        )
     result = run_mapped(
         args.file,
         args.map,

@@ -37,9 +37,8 @@ UNFIT = {
     "--map), then give the batch --cassette FILE",
     "who": "nobody answers approval buttons in a batch: an item whose node waits for a person "
     "ends 'waiting'; continue it with `nbworkflow resume RUN --approve NODE`",
-    # (Read with getattr: the option is added to the magic separately.)
-    "cost_budget": "a dollar budget caps one run's provider, each item of a batch has its own, "
-    "and a budget for a whole batch does not exist yet: watch `batch.cost_usd` instead",
+    "cost_budget": "a budget for a whole batch does not exist yet: `cost_budget:` in the "
+    "workflow caps each item's run; watch `batch.cost_usd` for the total",
 }
 """Options of a single run that do not fit a batch, and what to do instead."""
 
