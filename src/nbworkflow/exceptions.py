@@ -59,6 +59,9 @@ class SpecIssue:
     """Dotted location inside the document, e.g. ``nodes[2].depends_on``."""
     node_id: str | None = None
     """The node the problem belongs to, when there is one."""
+    severity: str = "error"
+    """``error`` (the spec is refused) or ``warning`` (it loads; the run decides, e.g. an
+    adaptive node's missing ``entrypoint`` is inferred when it runs)."""
 
     def location(self) -> str:
         where = self.file

@@ -56,6 +56,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         build_settings(spec)  # settings that cannot merge (a node above a ceiling) are spec errors
     except WorkflowError as exc:
         raise UsageError(str(exc)) from exc
+    for warning in spec.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     order = " -> ".join(spec.topological_order())
     print(f"{args.file}: ok, workflow '{spec.name}' with {len(spec.nodes)} nodes ({order})")
     return EXIT_OK

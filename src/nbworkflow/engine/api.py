@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,6 @@ async def arun_workflow(
     """
     if not isinstance(spec, WorkflowSpec):
         spec = load_workflow(spec, variables=variables)
-    from ..agents import resolve_provider
 
     options = options or RunOptions()
     # The Python API's own arguments land in the same fields as the CLI's and the magic's.
@@ -77,6 +77,49 @@ async def arun_workflow(
                 + ", ".join(n.id for n in spec.nodes)
             )
         options = replace(options, approver=DecisionsApprover(decisions, fallback=options.approver))
+    stack = ExitStack()  # a contract mock that --staging openapi:FILE starts lives for the run
+    with stack:
+        extra: tuple[str, ...] = ()
+        if options.staging is not None or os.environ.get("STAGING_URL"):
+            # Imported only when asked for: the staging package loads openapi-core.
+            from ..staging.target import resolve_staging
+
+            staged = resolve_staging(options, stack)
+            options, extra = staged.options, staged.secrets
+        return await _run(
+            spec,
+            options,
+            provider,
+            provider_options,
+            runs_dir,
+            subscribers,
+            (*known_secrets, *extra),
+            handlers,
+            run_id,
+            cache,
+            rerun,
+            reuse,
+            resumed_from,
+        )
+
+
+async def _run(
+    spec: WorkflowSpec,
+    options: RunOptions,
+    provider: Provider | str | None,
+    provider_options: Mapping[str, Any] | None,
+    runs_dir: str | os.PathLike[str] | None,
+    subscribers: Sequence[Subscriber],
+    known_secrets: Iterable[str],
+    handlers: Mapping[str, NodeHandler] | None,
+    run_id: str | None,
+    cache: bool | str | os.PathLike[str] | NodeCache,
+    rerun: Iterable[str],
+    reuse: Mapping[str, NodeOutput] | None,
+    resumed_from: str | None,
+) -> RunResult:
+    from ..agents import resolve_provider
+
     settings = build_settings(spec, options)  # the one place settings are decided
     handlers = handlers_for(spec, handlers)  # before anything is written
     prov_options = dict(provider_options or {})

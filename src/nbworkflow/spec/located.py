@@ -217,7 +217,13 @@ class Located:
         return self.value_marks.get(())
 
     def issue(
-        self, path: Path_, message: str, *, key: bool = False, node_id: str | None = None
+        self,
+        path: Path_,
+        message: str,
+        *,
+        key: bool = False,
+        node_id: str | None = None,
+        severity: str = "error",
     ) -> SpecIssue:
         m = self.mark(path, key=key)
         return SpecIssue(
@@ -227,6 +233,7 @@ class Located:
             col=m.col if m else None,
             path=format_path(path),
             node_id=node_id,
+            severity=severity,
         )
 
     def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
