@@ -98,6 +98,7 @@ def execute(
     token_budget: int | None = None,
     sandbox: str | None = None,
     model: str | None = None,
+    staging: str | None = None,
     cache: bool = True,
     rerun: Sequence[str] = (),
     resume: str | None = None,
@@ -150,6 +151,7 @@ def execute(
             token_budget=token_budget,
             approver=approver,
             resume_points=points,
+            staging=staging,
         ),
         cache=cache,
         rerun=rerun,
@@ -202,6 +204,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "token_budget": args.token_budget,
         "sandbox": args.sandbox,
         "model": args.model,
+        "staging": args.staging,
         "cache": not args.no_cache,
         "rerun": args.rerun,
         "quiet": args.quiet,
@@ -294,6 +297,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             max_concurrency=opts["max_concurrency"],
             fail_fast=opts["fail_fast"],
             token_budget=opts["token_budget"],
+            staging=opts["staging"],
         ),
     )
     print("\n".join(batch_lines(result)))

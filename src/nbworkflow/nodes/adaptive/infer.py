@@ -99,14 +99,15 @@ def _fix(where: str, field: str, example: str) -> str:
 
 
 def _python(text: str) -> str | None:
-    """The one Python function in ``text``: a fenced block, or the text itself, or the
-    lines from a top-level ``def`` to the end of its body."""
+    """The Python code in ``text``: its one fenced block that defines a function, or the text
+    itself when it is Python, or the lines from its one top-level ``def`` to the end of that
+    function's body (prose around it)."""
     fences = [m.group(1) for m in _FENCE.finditer(text) if "def " in m.group(1)]
     if len(fences) == 1:
         return fences[0].strip("\n") + "\n"
     if fences:
         return None
-    if len(public_functions(text)) == 1 or len(_functions(text)) == 1:
+    if _functions(text):  # the whole text is Python (a model that answered with bare code)
         return text
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("def ")]

@@ -26,10 +26,11 @@ class Prepared:
     inferred: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _say(ctx: NodeContext, prepared: Prepared, found: infer.Inferred) -> None:
-    shown = clip(repr(found.value), 200)
+def _say(ctx: NodeContext, prepared: Prepared, found: infer.Inferred, attempt: int = 1) -> None:
+    value = found.value if isinstance(found.value, str) else repr(found.value)
     prepared.inferred.append(found.data())
-    ctx.decide_with(1, "inferred", f"{found.field} = {shown} (from {found.source})", found.data())
+    reason = f"{found.field} = {clip(value, 200)} (from {found.source})"
+    ctx.decide_with(attempt, "inferred", reason, found.data())
 
 
 async def prepare(ctx: NodeContext) -> Prepared:
@@ -116,13 +117,7 @@ def follow_keys(ctx: NodeContext, out: Prepared, code: str, attempt: int) -> Non
     if grown != out.samples[0]:
         out.samples[0] = grown
         found = infer.Inferred("samples", list(out.samples), f"the keys attempt {attempt} reads")
-        out.inferred.append(found.data())
-        ctx.decide_with(
-            attempt,
-            "inferred",
-            f"samples = {clip(repr(found.value), 200)} (from {found.source})",
-            found.data(),
-        )
+        _say(ctx, out, found, attempt)
 
 
 __all__ = ["Prepared", "follow_keys", "prepare"]
