@@ -104,6 +104,7 @@ class CellRuns:
             fail_fast=True if self.args.fail_fast else None,
             token_budget=self.args.token_budget,
             approver=PendingApprover(),
+            staging=self.args.staging,
         )
 
     def start(self, factory: RunFactory, *, first: bool) -> Attempt:

@@ -214,6 +214,12 @@ class WorkflowMagics(Magics):
     @argument("--token-budget", type=int, default=None, help="Stop after this many tokens.")
     @argument("--sandbox", default=None, metavar="BACKEND", help="Force a sandbox backend.")
     @argument(
+        "--staging",
+        default=None,
+        metavar="URL|openapi:FILE",
+        help="Staging API of adaptive nodes that name none (default: $STAGING_URL).",
+    )
+    @argument(
         "--var",
         action="append",
         metavar="NAME=VALUE",
