@@ -319,3 +319,17 @@ def test_staging_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
             resolve_staging(RunOptions(staging="ftp://x"), stack, env)
         with pytest.raises(WorkflowError, match="no operation 'GET /nope'"):
             resolve_staging(RunOptions(staging=f"openapi:{CRM_DOC}#GET /nope"), stack, env)
+
+
+def test_chaos_runs_the_articles_yaml_through_mutations(tmp_path: Path) -> None:
+    from nbworkflow.chaos.command import main as chaos_main
+
+    report = tmp_path / "chaos.json"
+    argv = ["chaos", str(SEED), "--openapi", str(CRM_DOC), "--script", str(SCRIPT)]
+    argv += ["--mutations", "3", "--seed", "42", "--json", str(report), "-q"]
+    assert chaos_main(argv) == 0
+    data = json.loads(report.read_text())
+    assert data["summary"]["regressions"] == data["summary"]["detected"] == 3
+    assert data["summary"]["healed"] == 3
+    # Each round's first attempt is a 422 on the mutated contract (not an "inferred" entry).
+    assert [r["attempts"] for r in data["rounds"]] == [2, 2, 2, 2]
