@@ -227,44 +227,44 @@ def _inferred(events: list[RunEvent]) -> dict[str, Any]:
     }
 
 
-def test_samples_asked_of_the_model_once_when_the_code_reads_no_keys(
-    tmp_path: Path,
-) -> None:
+def test_samples_asked_of_the_model_once_recorded_and_replayed(tmp_path: Path) -> None:
+    from nbworkflow.agents.replay import RecordingProvider, ReplayProvider, load_cassette
+
     code = "def sync_to_crm(user):\n    return dict(user, customer_tier='pro', full_name='A B')\n"
-    answers = [
-        {"rationale": "one user", "data": [{"email": "dev@example.com"}]},
-    ]
-    requests: list[str] = []
+    script = {
+        "generate_mapper": f"```python\n{code}```",
+        "adaptive_test_loop": {"rationale": "one user", "data": [{"email": "dev@example.com"}]},
+    }
+    cassette = tmp_path / "seed.cassette.jsonl"
 
-    class Recording(ScriptedProvider):
-        async def complete(self, request: Any) -> Any:
-            requests.append(request.purpose)
-            return await super().complete(request)
+    def run(provider: Any) -> dict[str, Any]:
+        with OpenAPIMock(CRM_DOC, "POST /users", token=TOKEN) as mock:
+            target = StagingTarget(
+                url=mock.url + "/users", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            events: list[RunEvent] = []
+            result = run_workflow(
+                load_workflow(text=ARTICLE_NODES),
+                provider=provider,
+                runs_dir=tmp_path / "runs",
+                cache=False,
+                subscribers=[events.append],
+                options=RunOptions(staging=target),
+            )
+        assert result.ok, _failures(events)
+        return _inferred(events)
 
-    with OpenAPIMock(CRM_DOC, "POST /users", token=TOKEN) as mock:
-        target = StagingTarget(
-            url=mock.url + "/users", headers={"Authorization": f"Bearer {TOKEN}"}
-        )
-        events: list[RunEvent] = []
-        result = run_workflow(
-            load_workflow(text=ARTICLE_NODES),
-            provider=Recording(
-                {"generate_mapper": f"```python\n{code}```", "adaptive_test_loop": answers}
-            ),
-            runs_dir=tmp_path,
-            cache=False,
-            subscribers=[events.append],
-            options=RunOptions(staging=target),
-        )
-    assert result.ok, _failures(events)
-    found = _inferred(events)
-    assert found["samples"] == {
+    recorded = run(RecordingProvider(ScriptedProvider(script), cassette))
+    assert recorded["samples"] == {
         "field": "samples",
         "value": [{"email": "dev@example.com"}],
         "source": "the model, asked once",
     }
-    assert requests.count("samples") == 1
-    assert found["staging"]["source"] == "--staging"
+    assert recorded["staging"]["source"] == "--staging"
+    purposes = [(e.node_id, e.purpose) for e in load_cassette(cassette)]
+    assert purposes == [("generate_mapper", "answer"), ("adaptive_test_loop", "samples")]
+    # Offline again from the cassette: the same samples, no model.
+    assert run(ReplayProvider(cassette))["samples"] == recorded["samples"]
 
 
 def test_missing_staging_is_a_run_error_naming_the_fix(
