@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from yaml.composer import Composer
@@ -223,7 +223,7 @@ class Located:
         *,
         key: bool = False,
         node_id: str | None = None,
-        severity: str = "error",
+        severity: Literal["error", "warning"] = "error",
     ) -> SpecIssue:
         m = self.mark(path, key=key)
         return SpecIssue(

@@ -161,13 +161,15 @@ def code_source(
         if len(found) == 1:
             ((up, code),) = found.items()
             return CodeSource(up, code, True)
-    names = ", ".join(coded or sorted(others)) or "none"
+    candidates = coded or sorted(others)
+    names = ", ".join(candidates) or "none"
+    hint = "" if coded else ", or give that node 'output: code'"
     raise WorkflowError(
         _fix(
             where,
             "code_from",
-            f"code_from: {next(iter(coded or sorted(others)), 'generate_mapper')} (the upstream "
-            f"node that wrote the code; candidates: {names}), or give that node 'output: code'",
+            f"code_from: {next(iter(candidates), 'generate_mapper')} (the upstream node that "
+            f"wrote the code; candidates: {names}){hint}",
         )
     )
 
