@@ -333,3 +333,19 @@ def test_chaos_runs_the_articles_yaml_through_mutations(tmp_path: Path) -> None:
     assert data["summary"]["healed"] == 3
     # Each round's first attempt is a 422 on the mutated contract (not an "inferred" entry).
     assert [r["attempts"] for r in data["rounds"]] == [2, 2, 2, 2]
+
+
+def test_staging_url_and_token_from_the_environment_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = BROKEN.replace('"\n    }', '",\n        "customer_tier": "pro",\n    }')
+    assert '"customer_tier": "pro"' in code
+    with OpenAPIMock(CRM_DOC, "POST /users", token=TOKEN) as mock:
+        monkeypatch.setenv("STAGING_URL", mock.url + "/users")
+        monkeypatch.setenv("STAGING_TOKEN", TOKEN)
+        result, events = _run(tmp_path, {"generate_mapper": code}, None)
+        assert result.ok, _failures(events)
+        assert mock.counts, "the mock was never called"
+    assert _inferred(events)["staging"]["source"] == "STAGING_URL"
+    run_files = [p for p in Path(result.run_dir).rglob("*") if p.is_file()]
+    assert run_files and not any(TOKEN in p.read_text() for p in run_files)

@@ -1,6 +1,7 @@
-"""The run's staging API for adaptive nodes that name none: ``--staging URL``, ``STAGING_URL``,
-or ``--staging openapi:FILE[#METHOD /path]``, which starts that document's contract mock for the
-run (loopback, a fresh token that the run redacts as a known secret)."""
+"""The run's staging API for adaptive nodes that name none: ``--staging URL`` or ``STAGING_URL``
+(with ``Authorization: Bearer $STAGING_TOKEN`` when that is set), or ``--staging
+openapi:FILE[#METHOD /path]``, which starts that document's contract mock for the run (loopback,
+a fresh token that the run redacts as a known secret)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ def resolve_staging(
 ) -> RunStaging:
     """``options.staging`` (else ``STAGING_URL``) as a ``StagingTarget``; a contract mock it
     names is started and stopped with ``stack``."""
+    env = os.environ if environ is None else environ
     given = options.staging
     source = "--staging"
     if given is None:
-        env = os.environ if environ is None else environ
         given = env.get("STAGING_URL") or None
         source = "STAGING_URL"
     if given is None or isinstance(given, StagingTarget):
@@ -45,7 +46,11 @@ def resolve_staging(
                 f"{source} {given!r}: give the endpoint's http(s) URL (e.g. "
                 "http://127.0.0.1:8765/users) or openapi:FILE[#METHOD /path]"
             )
-        return RunStaging(replace(options, staging=StagingTarget(url=given, source=source)))
+        # The examples' convention: a bearer token in STAGING_TOKEN (redacted by its name).
+        token = env.get("STAGING_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        target = StagingTarget(url=given, headers=headers, source=source)
+        return RunStaging(replace(options, staging=target), (token,) if token else ())
     return _start_mock(options, given, stack)
 
 
