@@ -363,3 +363,12 @@ def test_errors_never_echo_a_secret_variables_value(monkeypatch: pytest.MonkeyPa
     assert "plumharbor-4417" not in text and "otterviolet-22" not in text
     assert "'${ACME_SERVICE_TOKEN}'" in text and "'${DB_PASS_FILE_SETTING}'" in text
     assert "'warm'" in text  # an ordinary value is still shown
+
+
+def test_warnings_are_bounded_like_errors() -> None:
+    nodes = "".join(f"  - id: n{i}\n    type: adaptive\n    action: a\n" for i in range(2000))
+    spec = load_workflow(text="name: x\nnodes:\n" + nodes)
+    assert len(spec.nodes) == 2000
+    assert 0 < len(spec.warnings) <= 130
+    assert all(w.severity == "warning" for w in spec.warnings)
+    assert any("more like this" in w.message for w in spec.warnings)
