@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -57,6 +57,7 @@ async def arun_workflow(
     """
     if not isinstance(spec, WorkflowSpec):
         spec = load_workflow(spec, variables=variables)
+    from ..agents import resolve_provider
 
     options = options or RunOptions()
     # The Python API's own arguments land in the same fields as the CLI's and the magic's.
@@ -77,49 +78,10 @@ async def arun_workflow(
                 + ", ".join(n.id for n in spec.nodes)
             )
         options = replace(options, approver=DecisionsApprover(decisions, fallback=options.approver))
-    stack = ExitStack()  # a contract mock that --staging openapi:FILE starts lives for the run
-    with stack:
-        extra: tuple[str, ...] = ()
-        if options.staging is not None or os.environ.get("STAGING_URL"):
-            # Imported only when asked for: the staging package loads openapi-core.
-            from ..staging.target import resolve_staging
-
-            staged = resolve_staging(options, stack)
-            options, extra = staged.options, staged.secrets
-        return await _run(
-            spec,
-            options,
-            provider,
-            provider_options,
-            runs_dir,
-            subscribers,
-            (*known_secrets, *extra),
-            handlers,
-            run_id,
-            cache,
-            rerun,
-            reuse,
-            resumed_from,
-        )
-
-
-async def _run(
-    spec: WorkflowSpec,
-    options: RunOptions,
-    provider: Provider | str | None,
-    provider_options: Mapping[str, Any] | None,
-    runs_dir: str | os.PathLike[str] | None,
-    subscribers: Sequence[Subscriber],
-    known_secrets: Iterable[str],
-    handlers: Mapping[str, NodeHandler] | None,
-    run_id: str | None,
-    cache: bool | str | os.PathLike[str] | NodeCache,
-    rerun: Iterable[str],
-    reuse: Mapping[str, NodeOutput] | None,
-    resumed_from: str | None,
-) -> RunResult:
-    from ..agents import resolve_provider
-
+    # The contract mock that ``staging="openapi:FILE"`` names: bound now (its URL goes into the
+    # settings), served only while the engine runs, stopped in the ``finally`` below.
+    mock = ExitStack()
+    options, known_secrets, serve = _run_staging(options, known_secrets, mock)
     settings = build_settings(spec, options)  # the one place settings are decided
     handlers = handlers_for(spec, handlers)  # before anything is written
     prov_options = dict(provider_options or {})
@@ -156,12 +118,28 @@ async def _run(
         resumed_from=resumed_from,
     )
     try:
+        serve()
         return await engine.run()
     finally:
+        mock.close()
         if writer is not None:
             writer.close()
         if provider is None or isinstance(provider, str):
             await prov.aclose()
+
+
+def _run_staging(
+    options: RunOptions, known_secrets: Iterable[str], stack: ExitStack
+) -> tuple[RunOptions, tuple[str, ...], Callable[[], object]]:
+    """``options.staging`` (or ``STAGING_URL``) resolved, the secrets it adds, and what starts
+    serving its mock (nothing to start for a URL)."""
+    if options.staging is None and not os.environ.get("STAGING_URL"):
+        return options, tuple(known_secrets), lambda: None
+    # Imported only when asked for: the staging package loads openapi-core.
+    from ..staging.target import resolve_staging
+
+    staged = resolve_staging(options, stack)
+    return staged.options, (*known_secrets, *staged.secrets), staged.start
 
 
 def run_workflow(spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any) -> RunResult:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,19 +19,25 @@ from .document import DocumentError
 OPENAPI_PREFIX = "openapi:"
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RunStaging:
-    """The options with their staging resolved, and the secret values the run must redact."""
+    """The options with their staging resolved, the secret values the run must redact, and
+    what starts serving the mock (bound already: its URL is in the options)."""
 
     options: RunOptions
     secrets: tuple[str, ...] = ()
+    start: Callable[[], object] = _nothing
 
 
 def resolve_staging(
     options: RunOptions, stack: ExitStack, environ: Mapping[str, str] | None = None
 ) -> RunStaging:
-    """``options.staging`` (else ``STAGING_URL``) as a ``StagingTarget``; a contract mock it
-    names is started and stopped with ``stack``."""
+    """``options.staging`` (else ``STAGING_URL``) as a ``StagingTarget``. A contract mock it
+    names is bound here, served by ``RunStaging.start`` and stopped with ``stack``."""
     env = os.environ if environ is None else environ
     given = options.staging
     source = "--staging"
@@ -70,14 +76,15 @@ def _start_mock(options: RunOptions, given: str, stack: ExitStack) -> RunStaging
         raise WorkflowError(
             f"--staging {given}: '{op}' has path parameters; stage an operation without them"
         )
-    stack.enter_context(mock)
+    mock.bind()
+    stack.callback(mock.stop)
     target = StagingTarget(
         url=mock.url + op.path,
         method=op.method,
         headers={"Authorization": f"Bearer {token}"},
         source=f"the contract mock of {Path(file).name} ({op})",
     )
-    return RunStaging(replace(options, staging=target), (token,))
+    return RunStaging(replace(options, staging=target), (token,), mock.start)
 
 
 __all__ = ["OPENAPI_PREFIX", "RunStaging", "resolve_staging"]
