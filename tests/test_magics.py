@@ -512,3 +512,22 @@ def test_log_shows_a_waiting_node_as_the_cli_does(ip: InteractiveShell) -> None:
     with capture_output() as cli_cap:
         assert cli_main(["log", "last", "--node", "review", "--runs-dir", str(runs_root())]) == 0
     assert cli_cap.stdout.splitlines() == magic_lines
+
+
+# -- the article's YAML in a cell ------------------------------------------------------------
+
+
+def test_article_cell_warns_once_and_heals_with_staging_option(ip: InteractiveShell) -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    cell = (root / "examples" / "seed" / "seed.yaml").read_text()
+    ip.user_ns["answers"] = yaml.safe_load((root / "examples" / "seed" / "script.yaml").read_text())
+    line = f"--script answers --out res -q --staging openapi:{root}/examples/crm/crm_openapi.yaml"
+    first = run_cell(ip, line, cell)
+    assert ip.user_ns["res"].ok
+    assert ip.user_ns["res"].output("adaptive_test_loop").meta["attempts"] == 2
+    warned = [w for w in first.stderr.splitlines() if w.startswith("warning: ")]
+    assert len(warned) == 2 and all("<cell>:18:5" in w for w in warned)
+    again = run_cell(ip, line, cell)  # the same cell again says nothing new
+    assert "warning: " not in again.stderr and ip.user_ns["res"].ok

@@ -56,6 +56,19 @@ MAX_STAGING_BODY_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class StagingTarget:
+    """The run's staging API for adaptive nodes that name none (``--staging``, ``STAGING_URL``,
+    or the contract mock ``--staging openapi:FILE`` starts: ``staging.target``)."""
+
+    url: str
+    """The endpoint's full URL, e.g. ``http://127.0.0.1:8765/users``."""
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    source: str = "--staging"
+    """Where it came from, as the decision log says it."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunOptions:
     """Options given for one run by the CLI, the magic or Python (the most specific layer).
 
@@ -77,6 +90,10 @@ class RunOptions:
     approval wait for it (the run ends ``waiting``), and an adaptive node that used up its
     rewrites fails "surfaced to a human". Pass ``PendingApprover()`` to make exhausted nodes
     wait too."""
+    staging: StagingTarget | str | None = None
+    """Staging API of adaptive nodes without ``staging:``: a URL, ``openapi:FILE[#METHOD
+    /path]`` (the run starts that document's contract mock; ``arun_workflow`` resolves it) or
+    a ``StagingTarget``. ``None``: ``STAGING_URL`` from the environment, if set."""
     resume_points: Mapping[str, ResumePoint] = field(default_factory=dict)
     """Per node id: where a waiting adaptive node of a previous run stopped (set by resume)."""
     # Injected parts and knobs for tests and benchmarks.
@@ -124,6 +141,8 @@ class StagingSettings:
     backoff_s: float
     backoff_max_s: float
     max_body_bytes: int = MAX_STAGING_BODY_BYTES
+    source: str = "spec"
+    """``spec`` (the node's ``staging:``) or where the run's default came from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,16 +229,39 @@ def _sandbox_for(
     )
 
 
+def _run_staging(node: NodeSpec, options: RunOptions) -> StagingTarget | None:
+    target = options.staging
+    if node.type != "adaptive" or target is None:
+        return None
+    if isinstance(target, StagingTarget):
+        return target
+    if target.startswith(("http://", "https://")):
+        return StagingTarget(url=target)
+    raise WorkflowError(
+        f"staging {target!r}: give an http(s) URL of the endpoint, or openapi:FILE[#METHOD "
+        "/path] through nbworkflow run / arun_workflow (which start that document's mock)"
+    )
+
+
 def _staging_for(node: NodeSpec, options: RunOptions) -> StagingSettings | None:
     s = node.staging
     if s is None:
-        return None
+        # The article's adaptive node names no staging: the run's default serves it.
+        run = _run_staging(node, options)
+        if run is None:
+            return None
+        url, method, headers, source = run.url, run.method, run.headers, run.source
+        timeout, infra_retries = 10.0, 3
+    else:
+        url, method, headers, source = s.url, s.method, s.headers, "spec"
+        timeout, infra_retries = s.timeout, s.infra_retries
     return StagingSettings(
-        url=s.url,
-        method=s.method,
-        headers=MappingProxyType(dict(s.headers)),
-        timeout=s.timeout,
-        infra_retries=s.infra_retries,
+        url=url,
+        method=method,
+        headers=MappingProxyType(dict(headers)),
+        timeout=timeout,
+        infra_retries=infra_retries,
+        source=source,
         backoff_s=INFRA_BACKOFF_S if options.infra_backoff_s is None else options.infra_backoff_s,
         backoff_max_s=(
             INFRA_BACKOFF_MAX_S
@@ -279,7 +321,7 @@ def build_settings(spec: WorkflowSpec, options: RunOptions | None = None) -> Run
     # options (as the engine's schedule is), so running a spec again costs nothing here.
     key = (
         f"config.nodes:{options.model!r}:{options.sandbox_backend!r}:"
-        f"{options.infra_backoff_s!r}:{options.infra_backoff_max_s!r}"
+        f"{options.infra_backoff_s!r}:{options.infra_backoff_max_s!r}:{options.staging!r}"
     )
 
     def build(_: WorkflowSpec) -> tuple[SandboxSettings, Mapping[str, NodeSettings]]:
@@ -311,6 +353,7 @@ __all__ = [
     "RunSettings",
     "SandboxSettings",
     "StagingSettings",
+    "StagingTarget",
     "build_settings",
     "node_settings",
     "usd_option",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 class WorkflowError(Exception):
@@ -59,6 +59,9 @@ class SpecIssue:
     """Dotted location inside the document, e.g. ``nodes[2].depends_on``."""
     node_id: str | None = None
     """The node the problem belongs to, when there is one."""
+    severity: Literal["error", "warning"] = "error"
+    """``error`` (the spec is refused) or ``warning`` (it loads; the run decides, e.g. an
+    adaptive node's missing ``entrypoint`` is inferred when it runs)."""
 
     def location(self) -> str:
         where = self.file

@@ -167,6 +167,8 @@ def _adaptive_node(spec: Any, name: str | None) -> Any:
             )
         return found
     staged = [n for n in adaptive if n.staging is not None]
+    if not staged and len(adaptive) == 1:
+        return adaptive[0]  # the article's node names no staging: the run's mock serves it
     if len(staged) != 1:
         raise ChaosError(
             "pick the adaptive node with --node (adaptive nodes with 'staging': "
@@ -174,6 +176,19 @@ def _adaptive_node(spec: Any, name: str | None) -> Any:
             + ")"
         )
     return staged[0]
+
+
+def _inferred_code_from(events: list[RunEvent], node_id: str) -> str | None:
+    """The upstream the adaptive node took its code from when the spec does not say."""
+    for e in events:
+        if (
+            isinstance(e, Decision)
+            and e.node_id == node_id
+            and e.verdict == "inferred"
+            and e.data.get("field") == "code_from"
+        ):
+            return str(e.data.get("value"))
+    return None
 
 
 def _downstream(spec: Any, node_id: str) -> set[str]:
@@ -198,7 +213,8 @@ def _is_infra(data: Mapping[str, Any]) -> bool:
 
 def _score(r: Round, events: list[RunEvent], node_id: str) -> None:
     decisions = [e for e in events if isinstance(e, Decision) and e.node_id == node_id]
-    attempts = [d for d in decisions if d.verdict != "retry-infra"]
+    # An attempt's own entries only: not its infra retries, nor what the node inferred first.
+    attempts = [d for d in decisions if d.verdict not in ("retry-infra", "inferred")]
     r.attempts = len({d.attempt for d in attempts})
     r.infra_retries = sum(int(d.data.get("infra_retries") or 0) for d in attempts) or len(
         [d for d in decisions if d.verdict == "retry-infra"]
@@ -236,7 +252,7 @@ async def arun_chaos(
 ) -> ChaosReport:
     """Run the chaos rounds; ``provider`` defaults to the scripted ``chaos_responder``."""
     from ..agents.scripted import ScriptedProvider
-    from ..config import RunOptions
+    from ..config import RunOptions, StagingTarget
     from ..engine import arun_workflow
     from ..outputs import NodeOutput
     from ..spec import load_workflow
@@ -274,10 +290,18 @@ async def arun_chaos(
             sandbox_backend=sandbox_backend,
             infra_backoff_s=0.02,
             infra_backoff_max_s=0.2,
+            # For an adaptive node that writes no ``staging:`` (the article's).
+            staging=StagingTarget(
+                url=mock.url + mock.operation.path,
+                method=mock.operation.method,
+                headers={"Authorization": f"Bearer {token}"},
+                source=f"the chaos mock of {Path(openapi).name}",
+            ),
         )
         keep_out = _downstream(spec, target.id)
         outputs: dict[str, NodeOutput] = {}
         code: str | None = None
+        code_from = target.code_from  # else what the first run inferred
         with tempfile.TemporaryDirectory(prefix="nbworkflow-chaos-") as scratch:
             for index in range(mutations + 1):
                 if index == 0:
@@ -290,8 +314,8 @@ async def arun_chaos(
                 reuse: dict[str, NodeOutput] = {}
                 if index > 0:
                     reuse = {k: v for k, v in outputs.items() if k not in keep_out}
-                    if target.code_from and code is not None:
-                        reuse[target.code_from] = NodeOutput("code", code)
+                    if code_from and code is not None:
+                        reuse[code_from] = NodeOutput("code", code)
                 before = sum(mock.faults.injected.values())
                 events: list[RunEvent] = []
                 result = await arun_workflow(
@@ -303,6 +327,7 @@ async def arun_chaos(
                     cache=False,
                     reuse=reuse or None,
                 )
+                code_from = code_from or _inferred_code_from(events, target.id)
                 r.faults_injected = sum(mock.faults.injected.values()) - before
                 out = result.outputs.get(target.id)
                 r.healed = result.ok and out is not None

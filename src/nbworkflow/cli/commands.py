@@ -57,6 +57,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         build_settings(spec)  # settings that cannot merge (a node above a ceiling) are spec errors
     except WorkflowError as exc:
         raise UsageError(str(exc)) from exc
+    for warning in spec.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     order = " -> ".join(spec.topological_order())
     print(f"{args.file}: ok, workflow '{spec.name}' with {len(spec.nodes)} nodes ({order})")
     return EXIT_OK
@@ -98,6 +100,7 @@ def execute(
     cost_budget: float | None = None,
     sandbox: str | None = None,
     model: str | None = None,
+    staging: str | None = None,
     cache: bool = True,
     rerun: Sequence[str] = (),
     resume: str | None = None,
@@ -151,6 +154,7 @@ def execute(
             cost_budget=cost_budget,
             approver=approver,
             resume_points=points,
+            staging=staging,
         ),
         cache=cache,
         rerun=rerun,
@@ -204,6 +208,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "cost_budget": args.cost_budget,
         "sandbox": args.sandbox,
         "model": args.model,
+        "staging": args.staging,
         "cache": not args.no_cache,
         "rerun": args.rerun,
         "quiet": args.quiet,
@@ -301,6 +306,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             max_concurrency=opts["max_concurrency"],
             fail_fast=opts["fail_fast"],
             token_budget=opts["token_budget"],
+            staging=opts["staging"],
         ),
     )
     print("\n".join(batch_lines(result)))

@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=["zygote", "bwrap", "docker", "process"],
             help="force a sandbox backend",
         )
+        p.add_argument(
+            "--staging",
+            metavar="URL|openapi:FILE[#METHOD /path]",
+            help="staging API of adaptive nodes that name none: the endpoint's URL, or start the "
+            "contract mock of an OpenAPI document for the run (default: $STAGING_URL)",
+        )
         p.add_argument("--no-cache", action="store_true", help="run every node, reuse nothing")
         p.add_argument(
             "--rerun",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,10 @@ async def arun_workflow(
                 + ", ".join(n.id for n in spec.nodes)
             )
         options = replace(options, approver=DecisionsApprover(decisions, fallback=options.approver))
+    # The contract mock that ``staging="openapi:FILE"`` names: bound now (its URL goes into the
+    # settings), served only while the engine runs, stopped in the ``finally`` below.
+    mock = ExitStack()
+    options, known_secrets, serve = _run_staging(options, known_secrets, mock)
     settings = build_settings(spec, options)  # the one place settings are decided
     handlers = handlers_for(spec, handlers)  # before anything is written
     if settings.options.model and "model" not in prov_options:
@@ -120,12 +125,28 @@ async def arun_workflow(
         resumed_from=resumed_from,
     )
     try:
+        serve()
         return await engine.run()
     finally:
+        mock.close()
         if writer is not None:
             writer.close()
         if provider is None or isinstance(provider, str):
             await prov.aclose()
+
+
+def _run_staging(
+    options: RunOptions, known_secrets: Iterable[str], stack: ExitStack
+) -> tuple[RunOptions, tuple[str, ...], Callable[[], object]]:
+    """``options.staging`` (or ``STAGING_URL``) resolved, the secrets it adds, and what starts
+    serving its mock (nothing to start for a URL)."""
+    if options.staging is None and not os.environ.get("STAGING_URL"):
+        return options, tuple(known_secrets), lambda: None
+    # Imported only when asked for: the staging package loads openapi-core.
+    from ..staging.target import resolve_staging
+
+    staged = resolve_staging(options, stack)
+    return staged.options, (*known_secrets, *staged.secrets), staged.start
 
 
 def run_workflow(spec: WorkflowSpec | str | os.PathLike[str], **kwargs: Any) -> RunResult:

@@ -24,6 +24,21 @@ _SCRIPT_FILE = re.compile(r"--script FILE\b")
 _SET_KEY = re.compile(r"\bset ([A-Z][A-Z0-9_]*_KEY)\b(?! \(%env)")
 
 
+_SHOWN_WARNINGS: set[str] = set()
+
+
+def warnings_to_show(warnings: Iterable[object]) -> list[str]:
+    """The spec's warnings not yet shown in this kernel, as lines: running a cell again does
+    not repeat what it already said."""
+    out = []
+    for warning in warnings:
+        line = f"warning: {for_notebook(str(warning))}"
+        if line not in _SHOWN_WARNINGS:
+            _SHOWN_WARNINGS.add(line)
+            out.append(line)
+    return out
+
+
 def for_notebook(text: str) -> str:
     """``text`` with shell advice replaced by what works in a notebook cell."""
     text = _EXPORT.sub(r"%env \1=", text)

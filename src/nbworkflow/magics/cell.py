@@ -108,6 +108,7 @@ class CellRuns:
             token_budget=self.args.token_budget,
             cost_budget=getattr(self.args, "cost_budget", None),
             approver=PendingApprover(),
+            staging=self.args.staging,
         )
 
     def start(self, factory: RunFactory, *, first: bool) -> Attempt:

@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import shlex
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -25,6 +26,7 @@ from IPython.display import display as _display
 
 from ..config import usd_option
 from .advice import CELL_LINE_OFFSET, companion, did_you_mean, for_notebook
+from .advice import warnings_to_show as warnings_to_show
 from .awaited import MARK
 from .cell import ACTIVE, WAITING, Attempt, CellRuns
 from .runner import RunInterrupted
@@ -221,6 +223,12 @@ class WorkflowMagics(Magics):
     )
     @argument("--sandbox", default=None, metavar="BACKEND", help="Force a sandbox backend.")
     @argument(
+        "--staging",
+        default=None,
+        metavar="URL|openapi:FILE",
+        help="Staging API of adaptive nodes that name none (default: $STAGING_URL).",
+    )
+    @argument(
         "--var",
         action="append",
         metavar="NAME=VALUE",
@@ -388,6 +396,8 @@ class WorkflowMagics(Magics):
         # Count the %%workflow line, so "<cell>:6:5" is the editor's line 6.
         text = "\n" * CELL_LINE_OFFSET + cell
         spec = load_workflow(text=text, variables=variables, filename="<cell>")
+        for line in warnings_to_show(spec.warnings):
+            print(line, file=sys.stderr)
         options: dict[str, Any] = {}
         script = resolve_script(args.script, user_ns)
         if script is not None:

@@ -51,21 +51,26 @@ def _check_node(
                     )
                 )
     else:
+        # What the article's YAML leaves out is inferred when the node runs (``nodes.adaptive.
+        # infer``); the run fails naming the field when it cannot be. Say so now, don't refuse.
         if not node.entrypoint:
             out.append(
                 loc.issue(
                     path,
-                    "adaptive nodes need 'entrypoint': the function to call, e.g. sync_to_crm",
+                    "no 'entrypoint': it will be inferred from the code (its one public "
+                    "function) or the action's 'name(...)'; set e.g. entrypoint: sync_to_crm",
                     node_id=nid,
+                    severity="warning",
                 )
             )
         if node.staging is None and node.tests_from is None:
             out.append(
                 loc.issue(
                     path,
-                    "adaptive nodes need something to check against: 'staging' (an API) and/or "
-                    "'tests_from' (a node that wrote tests)",
+                    "nothing to check against ('staging' or 'tests_from'): the run needs a "
+                    "staging API (nbworkflow run --staging URL|openapi:FILE, or STAGING_URL)",
                     node_id=nid,
+                    severity="warning",
                 )
             )
         if node.approve and node.staging is None and "approve" in explicit:
@@ -82,8 +87,10 @@ def _check_node(
             out.append(
                 loc.issue(
                     path,
-                    "'staging' needs 'samples': inputs to call the entrypoint with",
+                    "'staging' without 'samples': inputs will be inferred from the code's keys "
+                    "or asked of the model once; set 'samples:' to choose them",
                     node_id=nid,
+                    severity="warning",
                 )
             )
     if node.output.format == "json" and node.output.json_schema is not None:

@@ -175,7 +175,13 @@ def summarise(issues: list[SpecIssue]) -> list[SpecIssue]:
     out = kept[:MAX_SHOWN] + summaries[:MAX_SHOWN]
     dropped = max(0, len(kept) - MAX_SHOWN) + max(0, len(summaries) - MAX_SHOWN)
     if dropped:
-        out.append(SpecIssue(f"and {dropped:,} more problems of other kinds", issues[0].file))
+        out.append(
+            SpecIssue(
+                f"and {dropped:,} more problems of other kinds",
+                issues[0].file,
+                severity=issues[0].severity,
+            )
+        )
     return out
 
 

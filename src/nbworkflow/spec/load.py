@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ..exceptions import SpecIssue
 from .checks import _check_graph, _check_node, _raw_refs
-from .errors import did_you_mean, fail, mask_secrets, show, type_name
+from .errors import did_you_mean, fail, mask_secrets, safe_issue, show, summarise, type_name
 from .located import Located, Path_, Refused, compose, decode
 from .models import MAX_RETRIES_LIMIT, NODE_TYPES, NodeSpec, SpecOrigin, WorkflowSpec
 from .variables import Interpolation
@@ -215,8 +215,10 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str], base_dir: Path) 
     if declared:
         graph_issues, cycle = _check_graph(nodes, node_paths, declared, loose_refs, loc)
         issues.extend(graph_issues)
-    if issues:
-        raise fail(mask_secrets(issues, variables.used, data.get("secrets")), cycle)
+    issues = mask_secrets(issues, variables.used, data.get("secrets"))
+    errors = [i for i in issues if i.severity != "warning"]
+    if errors:
+        raise fail(errors, cycle)
     origin = SpecOrigin(
         file=filename,
         text=text,
@@ -225,6 +227,8 @@ def _parse(text: str, filename: str, lookup: Mapping[str, str], base_dir: Path) 
             n.id: m.line for n, p in zip(nodes, node_paths, strict=True) if (m := loc.mark(p))
         },
         variables=dict(variables.used),
+        # Escaped and bounded as errors are: a spec of many bare nodes gets a summary.
+        warnings=tuple(summarise([safe_issue(i) for i in issues if i.severity == "warning"])),
     )
     return WorkflowSpec.model_validate({**top, "nodes": nodes}, context={"origin": origin})
 

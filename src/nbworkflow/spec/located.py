@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from yaml.composer import Composer
@@ -217,7 +217,13 @@ class Located:
         return self.value_marks.get(())
 
     def issue(
-        self, path: Path_, message: str, *, key: bool = False, node_id: str | None = None
+        self,
+        path: Path_,
+        message: str,
+        *,
+        key: bool = False,
+        node_id: str | None = None,
+        severity: Literal["error", "warning"] = "error",
     ) -> SpecIssue:
         m = self.mark(path, key=key)
         return SpecIssue(
@@ -227,6 +233,7 @@ class Located:
             col=m.col if m else None,
             path=format_path(path),
             node_id=node_id,
+            severity=severity,
         )
 
     def build(self, node: yaml.Node, path: Path_ = ()) -> Any:

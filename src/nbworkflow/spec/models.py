@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from ..exceptions import SpecIssue
+
 NodeType = Literal["routine", "adaptive", "approval"]
 NODE_TYPES: tuple[str, ...] = ("routine", "adaptive", "approval")
 MAX_RETRIES_LIMIT = 10
@@ -220,6 +222,8 @@ class SpecOrigin:
     """Folder for relative ``file:`` inputs; ``None``: the working directory at use."""
     node_lines: dict[str, int] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[SpecIssue, ...] = ()
+    """Problems that did not refuse the spec (``SpecIssue.severity == "warning"``)."""
 
 
 class _Memo:
@@ -313,6 +317,12 @@ class WorkflowSpec(_Strict):
     def base_dir(self) -> Path:
         """Folder that relative ``file:`` inputs are resolved against."""
         return self._origin.base_dir if self._origin.base_dir is not None else Path.cwd()
+
+    @property
+    def warnings(self) -> tuple[SpecIssue, ...]:
+        """What loading found worth saying but did not refuse, located (e.g. an adaptive node
+        without ``entrypoint``: the run infers it). Set when the spec is built."""
+        return self._origin.warnings
 
     @property
     def variables(self) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """``adaptive`` nodes: run generated code in the sandbox, check it against staging, heal it.
 
-The package's rooms: ``loop`` (the retry loop), ``people`` (approvals, exhausted rewrites,
+The package's rooms: ``loop`` (the retry loop), ``prepare`` and ``infer`` (before the first
+attempt: what the spec leaves out, inferred and logged), ``people`` (approvals, exhausted rewrites,
 resuming a waiting node), ``state`` (where the loop is), ``attempt`` (one attempt: sandbox,
 tests, staging), ``staging`` (the HTTP client: total deadline, bounded body), ``prompt`` (the
 rewrite prompt and its shared section names), ``record`` (the typed decision-log entry and

@@ -33,13 +33,14 @@ from typing import Any
 
 from ...agents.base import Message
 from ...agents.structured import CodeAnswer
-from ...exceptions import StagingError, WorkflowError
+from ...exceptions import StagingError
 from ...outputs import NodeOutput
 from ...text import clip
 from ..base import NodeContext, NodeHandler
 from ..gate import LOGGED_VERDICTS, GateDecision, Verdict, classify
 from .attempt import AttemptRunner, Exchange, Outcome, SandboxPort, default_sandbox, sandbox_record
 from .people import People
+from .prepare import Prepared, follow_keys, prepare
 from .prompt import MAX_ERROR_CHARS, PromptInput, build_prompt
 from .record import AttemptRecord, now, sha
 from .staging import Reply, StagingClient
@@ -57,51 +58,27 @@ class AdaptiveLoop(People):
         # Jitter only spreads retries out; seeding it from the run keeps runs reproducible.
         self.rng = random.Random(f"{ctx.run_id}:{node.id}")
         self.staging = settings.staging
-        self.code_from = self._code_source()
-        self.entrypoint = node.entrypoint
+        self.port = port
+        self.approve = node.approve
+        self.log: list[dict[str, Any]] = []
+        # Set by ``_prepare`` (before the first attempt: it may ask the model for samples).
+        self.entrypoint: str | None = node.entrypoint
         self.samples: list[Any] = list(node.samples)
-        self.tests = ctx.upstream[node.tests_from].content if node.tests_from else None
-        if (self.samples or self.staging) and not self.entrypoint:
-            raise WorkflowError(
-                f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}): set 'entrypoint' to the "
-                "function to call, e.g. entrypoint: sync_to_crm"
-            )
-        if self.staging and not self.samples:
-            raise WorkflowError(
-                f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}): staging needs inputs; "
-                "add 'samples:' (one entrypoint call and one staging request per sample)"
-            )
-        if not self.samples and self.tests is None:
-            raise WorkflowError(
-                f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}) checks nothing: add "
-                "'samples:' + 'staging:' and/or 'tests_from:'"
-            )
+        self.tests: str | None = None
+
+    async def _prepare(self) -> Prepared:
+        ctx = self.ctx
+        self.prepared = prepared = await prepare(ctx)
+        self.code_from, self.entrypoint = prepared.code_from, prepared.entrypoint
+        self.samples, self.tests = prepared.samples, prepared.tests
         self.runner = AttemptRunner(
-            port,
+            self.port,
             entrypoint=self.entrypoint,
             samples=self.samples,
             tests=self.tests,
             sanitize=ctx.sanitize,
         )
-        self.approve = node.approve
-        self.log: list[dict[str, Any]] = []
-
-    def _code_source(self) -> str:
-        node, ctx = self.ctx.node, self.ctx
-        if node.code_from:
-            return node.code_from
-        code_nodes = [
-            up
-            for up in node.upstream
-            if up != node.tests_from and ctx.upstream[up].format == "code"
-        ]
-        if len(code_nodes) == 1:
-            return code_nodes[0]
-        found = ", ".join(code_nodes) or "none"
-        raise WorkflowError(
-            f"adaptive node '{node.id}' ({ctx.spec.where(node.id)}): set 'code_from' to the "
-            f"upstream node that wrote the code (code nodes upstream: {found})"
-        )
+        return prepared
 
     def _client(self) -> StagingClient | None:
         if self.staging is None:
@@ -116,9 +93,10 @@ class AdaptiveLoop(People):
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> NodeOutput:
         ctx, node = self.ctx, self.ctx.node
+        prepared = await self._prepare()
         source = ctx.upstream[self.code_from]
         st = LoopState(
-            code=source.content, rationale=source.rationale, limit=self.settings.max_retries
+            code=prepared.code, rationale=source.rationale, limit=self.settings.max_retries
         )
         failure: Failure | None = None
         point = ctx.options.resume_points.get(node.id)
@@ -177,6 +155,7 @@ class AdaptiveLoop(People):
         artifact = ctx.save_artifact("code", code, f".attempt{attempt}")
         st.artifact = artifact
         hook = self._approval_hook(st) if self.approve and not st.human_code else None
+        follow_keys(ctx, self.prepared, code, attempt)
 
         def on_infra(ex: Exchange, n: int, reply: Reply, delay: float, reason: str) -> None:
             assert self.staging is not None
@@ -216,7 +195,11 @@ class AdaptiveLoop(People):
                 "code",
                 code,
                 rationale=st.rationale,
-                meta={"attempts": attempt, "decision_log": self.log},
+                meta={
+                    "attempts": attempt,
+                    "decision_log": self.log,
+                    **({"inferred": self.prepared.inferred} if self.prepared.inferred else {}),
+                },
             )
         if gate.verdict is Verdict.CONFIG:
             self._decide(attempt, "config", gate.reason, entry)
