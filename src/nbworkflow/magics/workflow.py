@@ -25,8 +25,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display as _display
 
 from ..config import usd_option
-from .advice import CELL_LINE_OFFSET, companion, did_you_mean, for_notebook
-from .advice import warnings_to_show as warnings_to_show
+from .advice import CELL_LINE_OFFSET, companion, did_you_mean, for_notebook, warnings_to_show
 from .awaited import MARK
 from .cell import ACTIVE, WAITING, Attempt, CellRuns
 from .runner import RunInterrupted
