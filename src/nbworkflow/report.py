@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
-from .agents.prices import cost_summary, format_usd
+from .agents.prices import cost_summary, format_usd, short_cost
 from .events import NodeStatus, RunEvent
 from .exceptions import WorkflowError
 from .nodes.gate import LoggedVerdict
@@ -161,13 +161,6 @@ def log_lines(
     return out
 
 
-def _short_cost(usd: float, unknown_calls: int) -> str:
-    """A table cell: ``$0.0123``, ``unknown``, or ``$0.0123 +1 unknown``."""
-    if unknown_calls and usd == 0:
-        return "unknown"
-    return format_usd(usd) + (f" +{unknown_calls} unknown" if unknown_calls else "")
-
-
 def summary_table(state: RunState, run_dir: Path | None = None) -> str:
     """The end-of-run table: each node's status, attempts, duration, tokens and cost."""
     rows = [("node", "status", "attempts", "duration", "tokens in/out", "cost")]
@@ -182,7 +175,7 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
                 str(node.attempts or "-"),
                 fmt_seconds(node.duration_s),
                 f"{node.input_tokens}/{node.output_tokens}",
-                _short_cost(node.cost_usd, node.unknown_cost_calls),
+                short_cost(node.cost_usd, node.unknown_cost_calls, node.model_calls),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -193,7 +186,7 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
     lines.append(
         f"run {state.status.value} in {fmt_seconds(state.duration_s)}: {counts}; "
         f"tokens {state.input_tokens} in / {state.output_tokens} out; "
-        f"cost {cost_summary(state.cost_usd, state.unknown_cost_calls)}"
+        f"cost {cost_summary(state.cost_usd, state.unknown_cost_calls, state.model_calls)}"
     )
     for node in state.nodes.values():
         if (
