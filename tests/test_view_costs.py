@@ -130,3 +130,12 @@ def test_cli_summary_counts_a_free_call_apart_from_an_unknown_one() -> None:
     table = summary_table(RunState.from_events(run_events(("plan", 0.0), ("plan", None))))
     assert "$0.0000 +1 unknown" in table
     assert "cost $0.0000 + 1 call of unknown cost" in table
+
+
+def test_a_nodes_hover_text_says_its_cost() -> None:
+    from nbworkflow.widgets.svg import node_title
+
+    state = RunState.from_events(run_events(("plan", 0.0123), ("code", None)))
+    assert "cost $0.0123" in node_title(state.nodes["plan"])
+    assert "cost unknown" in node_title(state.nodes["code"])
+    assert "cost" not in node_title(RunState.from_events(run_events()).nodes["plan"])
