@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import events as ev
-from .agents.prices import cost_summary, format_usd
+from .agents.prices import cost_summary, format_usd, short_cost
 from .events import NodeStatus, RunEvent
 from .exceptions import WorkflowError
 from .nodes.gate import LoggedVerdict
@@ -45,8 +45,11 @@ def waiting_text(e: ev.NodeWaiting) -> str:
     )
 
 
-def progress_line(event: RunEvent) -> str | None:
-    """One event as a line of live progress (``None``: not worth a line)."""
+def progress_line(event: RunEvent, *, reasons: bool = True) -> str | None:
+    """One event as a line of live progress (``None``: not worth a line); without
+    ``reasons``, a node that failed, was skipped or cancelled, or waits says so but not why
+    (the summary under the run says it, once; a waiting node still says what a person may
+    answer)."""
     if isinstance(event, ev.RunStarted):
         return (
             f"run {event.run_id}: {event.workflow} ({len(event.nodes)} nodes, "
@@ -63,15 +66,27 @@ def progress_line(event: RunEvent) -> str | None:
         if event.restored_from:
             how = f" (restored from {event.restored_from})"
         return f"  ✔ {event.node_id} succeeded in {fmt_seconds(event.duration_s)}{how}"
-    if isinstance(event, ev.NodeFailed):
-        return f"  ✘ {event.node_id} failed: {event.message}"
-    if isinstance(event, ev.NodeSkipped):
-        return f"  ⤼ {event.node_id} skipped: {event.reason}"
-    if isinstance(event, ev.NodeCancelled):
-        return f"  ■ {event.node_id} cancelled: {event.reason}"
     if isinstance(event, ev.NodeWaiting):
+        if not reasons:  # what a person may answer still shows; why, with how to answer
+            return (
+                f"  ⏸ {event.node_id} WAITING for a human ({event.request}, attempt "
+                f"{event.attempt}); choices: {', '.join(event.choices)}"
+            )
         return f"  ⏸ {event.node_id} {waiting_text(event)}"
-    return None
+    said = _NODE_ENDS.get(type(event))
+    if said is None:
+        return None
+    symbol, what, why = said
+    line = f"  {symbol} {getattr(event, 'node_id', '')} {what}"
+    return f"{line}: {getattr(event, why)}" if reasons else line
+
+
+_NODE_ENDS: dict[type, tuple[str, str, str]] = {
+    ev.NodeFailed: ("✘", "failed", "message"),
+    ev.NodeSkipped: ("⤼", "skipped", "reason"),
+    ev.NodeCancelled: ("■", "cancelled", "reason"),
+}
+"""How a node's end is said live: symbol, word, and the field that says why."""
 
 
 def _data_lines(data: dict[str, Any], full: bool) -> list[str]:
@@ -161,15 +176,12 @@ def log_lines(
     return out
 
 
-def _short_cost(usd: float, unknown_calls: int) -> str:
-    """A table cell: ``$0.0123``, ``unknown``, or ``$0.0123 +1 unknown``."""
-    if unknown_calls and usd == 0:
-        return "unknown"
-    return format_usd(usd) + (f" +{unknown_calls} unknown" if unknown_calls else "")
-
-
-def summary_table(state: RunState, run_dir: Path | None = None) -> str:
-    """The end-of-run table: each node's status, attempts, duration, tokens and cost."""
+def summary_table(
+    state: RunState, run_dir: Path | None = None, *, said: Collection[str] = ()
+) -> str:
+    """The end-of-run table: each node's status, attempts, duration, tokens and cost, then
+    why each node that did not succeed ended so, except the nodes in ``said`` (whose reason
+    the reader has seen already, e.g. on the final live board)."""
     rows = [("node", "status", "attempts", "duration", "tokens in/out", "cost")]
     for node in state.nodes.values():
         status = node.status.value + (
@@ -182,7 +194,9 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
                 str(node.attempts or "-"),
                 fmt_seconds(node.duration_s),
                 f"{node.input_tokens}/{node.output_tokens}",
-                _short_cost(node.cost_usd, node.unknown_cost_calls),
+                short_cost(node.cost_usd, node.unknown_cost_calls, node.model_calls)
+                if node.model_calls
+                else "-",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -193,14 +207,18 @@ def summary_table(state: RunState, run_dir: Path | None = None) -> str:
     lines.append(
         f"run {state.status.value} in {fmt_seconds(state.duration_s)}: {counts}; "
         f"tokens {state.input_tokens} in / {state.output_tokens} out; "
-        f"cost {cost_summary(state.cost_usd, state.unknown_cost_calls)}"
+        f"cost {cost_summary(state.cost_usd, state.unknown_cost_calls, state.model_calls)}"
     )
     for node in state.nodes.values():
         if (
-            node.status
-            in (NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED, NodeStatus.WAITING)
-            or node.accepted_by
-        ) and node.message:
+            (
+                node.status
+                in (NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED, NodeStatus.WAITING)
+                or node.accepted_by
+            )
+            and node.message
+            and node.id not in said
+        ):
             lines.append(f"  {node.id}: {node.message}")
     if state.message:
         lines.append(f"  {state.message}")

@@ -43,6 +43,7 @@ class NodeState:
     duration_s: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    model_calls: int = 0
     cost_usd: float = 0.0
     """US dollars of the calls whose price is known."""
     unknown_cost_calls: int = 0
@@ -87,6 +88,8 @@ class RunState:
     message: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    model_calls: int = 0
+    """Calls to a model (a run without any shows no cost at all)."""
     cost_usd: float = 0.0
     """US dollars of the run's calls whose price is known."""
     unknown_cost_calls: int = 0
@@ -146,6 +149,8 @@ def _model_called(run: RunState, node: NodeState, event: ModelCalled) -> None:
     node.output_tokens += event.output_tokens
     run.input_tokens += event.input_tokens
     run.output_tokens += event.output_tokens
+    node.model_calls += 1
+    run.model_calls += 1
     # A price that is no price (a damaged or hand-edited log: NaN, negative) counts as unknown.
     if event.cost_usd is None or not 0 <= event.cost_usd < math.inf:
         node.unknown_cost_calls += 1

@@ -171,6 +171,14 @@ def cost_summary(usd: float, unknown_calls: int, calls: int | None = None) -> st
     return text
 
 
+def short_cost(usd: float, unknown_calls: int, calls: int | None = None) -> str:
+    """A table cell: ``$0.0123``, ``unknown`` (every call, or every priced dollar, unknown), or
+    ``$0.0123 +1 unknown``."""
+    if unknown_calls and (unknown_calls == calls if calls is not None else usd == 0):
+        return "unknown"
+    return format_usd(usd) + (f" +{unknown_calls} unknown" if unknown_calls else "")
+
+
 def _budget(amount: float) -> str:
     """A budget as people write it: ``$0.10``, ``$2.50``, ``$0.001``, ``$0.000001``."""
     if amount == round(amount, 2):
@@ -286,4 +294,5 @@ __all__ = [
     "estimate_cost",
     "format_usd",
     "response_cost",
+    "short_cost",
 ]

@@ -171,7 +171,9 @@ def execute(
             print(f"continue it with: nbworkflow resume {progress.state.run_id}", file=out)
         return EXIT_INTERRUPTED
     print("", file=out)
-    print(summary_table(result.state, result.run_dir), file=out)
+    # Each node's reason once: the waiting help says a waiting node's; the live board the rest.
+    said = (progress.said if not quiet else set()) | set(result.waiting)
+    print(summary_table(result.state, result.run_dir, said=said), file=out)
     if result.status is RunStatus.WAITING:
         print(waiting_help(result.run_id, result.waiting), file=out)
         return EXIT_WAITING

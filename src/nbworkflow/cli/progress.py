@@ -1,5 +1,12 @@
 """The progress board: a live board of node statuses on a terminal, plain lines otherwise
-(the lines are ``report.progress_line``'s, the same words the log uses)."""
+(the lines are ``report.progress_line``'s, the same words the log uses).
+
+Why a node failed, was skipped or cancelled is printed once: on a terminal, whole on the
+board's final drawing (the board stays on screen just above the summary, and ``said`` tells
+the summary not to repeat it); in plain lines (a log file, CI) only under the summary, where
+a reader of the end of the output looks. A waiting node's reason is said with how to answer
+it, under the summary, either way.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from .. import events as ev
 from ..events import NodeStatus, RunEvent
 from ..report import fmt_seconds, progress_line
 from ..state import RunState
+from ..text import clip
 
 _SYMBOL = {
     NodeStatus.PENDING: "·",
@@ -33,6 +41,11 @@ _COLOR = {
     NodeStatus.CANCELLED: "35",
     NodeStatus.WAITING: "1;33",
 }
+_SAYS_WHY = (NodeStatus.FAILED, NodeStatus.RETRYING, NodeStatus.SKIPPED, NodeStatus.CANCELLED)
+"""Statuses whose reason the board shows (a waiting node's is said with how to answer it)."""
+BOARD_CHARS = 60
+"""Characters of a reason on the board while the run goes on (a longer line would wrap and
+break the redraw in place); the final drawing shows reasons whole."""
 
 
 class Progress:
@@ -47,6 +60,8 @@ class Progress:
         self._last = 0.0
         self.paused = False
         """Set while a question is on screen: the board must not draw over it."""
+        self.said: set[str] = set()
+        """Nodes whose reason this output has shown whole (the summary need not repeat it)."""
 
     def pause(self) -> None:
         self.paused = True
@@ -65,13 +80,13 @@ class Progress:
             now = time.monotonic()
             if isinstance(event, (ev.RunStarted, ev.RunFinished)) or now - self._last > 0.1:
                 self._last = now
-                self._draw_board()
+                self._draw_board(final=isinstance(event, ev.RunFinished))
             return
-        line = progress_line(event)
+        line = progress_line(event, reasons=False)
         if line:
             print(line, file=self.stream, flush=True)
 
-    def _draw_board(self) -> None:
+    def _draw_board(self, *, final: bool = False) -> None:
         now = time.time()
         lines = []
         for node in self.state.nodes.values():
@@ -79,12 +94,12 @@ class Progress:
             extra = f" {fmt_seconds(node.elapsed(now))}"
             if node.attempts > 1:
                 extra += f"  attempt {node.attempts}"
-            if node.message and node.status in (
-                NodeStatus.FAILED,
-                NodeStatus.RETRYING,
-                NodeStatus.WAITING,
-            ):
-                extra += f"  {node.message[:60]}"
+            if node.message and node.status in _SAYS_WHY:
+                extra += f"  {node.message if final else clip(node.message, BOARD_CHARS)}"
+                if final:
+                    self.said.add(node.id)
+            elif node.status is NodeStatus.WAITING and not final:
+                extra += f"  {clip(node.message, BOARD_CHARS)}"
             lines.append(self._paint(node.status, label) + extra)
         out = ""
         if self._drawn:

@@ -555,16 +555,30 @@ class WorkflowMagics(Magics):
         print("\n".join(lines))
 
     def _cmd_show(self, args: argparse.Namespace) -> None:
-        from ..runlog import find_run, read_events
+        from ..exceptions import WorkflowError
+        from ..sanitize import sanitize
+        from ..segments import find_logical_run, read_segments
         from ..state import RunState
         from ..widgets.static import static_bundle
 
-        run_dir = find_run(args.run, _runs_root(args.runs_dir))
-        from ..sanitize import sanitize
-
-        state = RunState.from_events(read_events(run_dir))
+        # Any segment's id names the whole run; its last segment holds every node's latest
+        # state (a resume carries earlier outputs over), so that is the one drawn.
+        run = find_logical_run(args.run, _runs_root(args.runs_dir))
+        segments = read_segments(run)
+        readable = [i for i, s in enumerate(segments) if s.events]
+        last = segments[-1]
+        damage = last.problem or f"{last.info.path} holds no event"
+        if not readable:
+            raise WorkflowError(damage)
+        i = readable[-1]
+        drawn = segments[i]
+        n = len(segments)
+        if n > 1:
+            which = "its last" if i == n - 1 else f"its last readable; {damage}"
+            print(f"run {run.run_id}: segment {i + 1}/{n} (run {drawn.info.run_id}, {which})")
+        state = RunState.from_events(drawn.events)
         # The run's own secret values are gone by now: pattern-based redaction only.
-        display(static_bundle(state, run_dir, redact=sanitize), raw=True)
+        display(static_bundle(state, drawn.info.path, redact=sanitize), raw=True)
 
     def _cmd_sandbox(self, args: argparse.Namespace) -> None:
         try:

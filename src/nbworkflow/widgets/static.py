@@ -24,6 +24,7 @@ from ..state import NodeState, RunState
 from ..text import clip
 from .layout import Layout
 from .svg import (
+    cost_words,
     format_duration,
     glyph,
     layout_for,
@@ -46,7 +47,7 @@ def svg_data_uri(svg: str) -> str:
 
 
 def summary_text(state: RunState, run_dir: str | os.PathLike[str] | None = None) -> str:
-    """One plain-text line: status, counts, duration, tokens, run id and folder."""
+    """One plain-text line: status, counts, duration, cost, tokens, run id and folder."""
     line = f"run {state.run_id}: {run_headline(state)}"
     tokens = state.input_tokens + state.output_tokens
     if tokens:
@@ -177,6 +178,9 @@ def node_details_html(
         ("duration", format_duration(node.duration_s) or "—"),
         ("tokens", f"{node.input_tokens} in / {node.output_tokens} out"),
     ]
+    cost = cost_words(node)
+    if cost is not None:
+        rows.append(("cost", escape(cost)))
     waiting = getattr(node, "waiting", None)
     asking = node.status is NodeStatus.WAITING and waiting is not None
     if node.message and not (asking and waiting is not None and node.message == waiting.reason):
@@ -251,7 +255,7 @@ def render_static_html(
         meta.append(f"{tokens} tokens ({state.input_tokens} in / {state.output_tokens} out)")
     head_rows = "".join(
         f'<th style="text-align:left;padding:2px 10px 2px 0">{h}</th>'
-        for h in ("node", "status", "attempts", "duration", "tokens", "note")
+        for h in ("node", "status", "attempts", "duration", "tokens", "cost", "note")
     )
     body_rows = "".join(
         f'<tr data-node-id="{escape(n.id)}"><td style="text-align:left;padding-right:10px">'
@@ -259,6 +263,7 @@ def render_static_html(
         f'<td style="text-align:left">{n.attempts}</td>'
         f'<td style="text-align:left">{format_duration(n.duration_s)}</td>'
         f'<td style="text-align:left">{n.input_tokens + n.output_tokens or ""}</td>'
+        f'<td style="text-align:left">{escape(cost_words(n, cell=True) or "")}</td>'
         f'<td style="text-align:left">{escape(_note(n))}</td></tr>'
         for n in state.nodes.values()
     )

@@ -202,6 +202,9 @@ def node_title(node: NodeState, now: float | None = None) -> str:
     tokens = node.input_tokens + node.output_tokens
     if tokens:
         detail.append(f"{tokens} tokens")
+    cost = cost_words(node, cell=True)
+    if cost is not None:
+        detail.append(f"cost {cost}")
     lines.append(", ".join(detail))
     if node.info.agent:
         lines.append(f"persona: {node.info.agent}")
@@ -222,8 +225,21 @@ def _edge_path(points: tuple[tuple[float, float], ...], dy: float) -> str:
     return " ".join(d)
 
 
+def cost_words(state: RunState | NodeState, *, cell: bool = False) -> str | None:
+    """What a run or node cost, in ``report``'s words (``$0.0123``, ``unknown``, ...; a table
+    ``cell`` is shorter); None when it called no model, so a run of plain nodes shows no cost."""
+    if not state.model_calls:
+        return None
+    # Loaded lazily: by the time a view draws a model call, the run has loaded the providers.
+    from ..agents.prices import cost_summary, short_cost
+
+    words = short_cost if cell else cost_summary
+    return words(state.cost_usd, state.unknown_cost_calls, state.model_calls)
+
+
 def run_headline(state: RunState) -> str:
-    """``workflow · status · 3 succeeded, 1 failed · 2.4s``: the title line and summary."""
+    """``workflow · status · 3 succeeded, 1 failed · 2.4s · cost $0.0123``: the title line and
+    summary."""
     counts = state.counts()
     order = [s.value for s in NodeStatus]
     parts = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
@@ -232,6 +248,9 @@ def run_headline(state: RunState) -> str:
         bits.append(parts)
     if state.duration_s is not None:
         bits.append(format_duration(state.duration_s))
+    cost = cost_words(state)
+    if cost is not None:
+        bits.append(f"cost {cost}")
     return " · ".join(bits)
 
 
@@ -348,6 +367,7 @@ def render_svg(
 __all__ = [
     "GLYPHS",
     "STATUS_COLOURS",
+    "cost_words",
     "format_duration",
     "glyph",
     "layout_for",
