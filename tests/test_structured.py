@@ -136,3 +136,49 @@ def test_a_truncated_answer_says_to_raise_max_tokens() -> None:
     assert "cut off at max_tokens=4096" in str(info.value)
     assert "raise the node's max_tokens" in str(info.value)
     assert "cut off at max_tokens" in provider.requests[1].messages[-1].content
+
+
+class TestSchemaFastPath:
+    """The compiled fast path agrees with jsonschema, which decides and words every rejection."""
+
+    def _check(self, schema: dict[str, Any], data: Any) -> str | None:
+        from nbworkflow.agents.structured import validate_answer
+
+        try:
+            validate_answer(json.dumps({"rationale": "r", "data": data}), "json", schema)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def test_a_rejection_is_worded_by_jsonschema(self) -> None:
+        schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+        said = self._check(schema, {"n": "x"})
+        assert said is not None and "at n: 'x' is not of type 'integer'" in said
+
+    def test_formats_are_not_checked_and_defaults_not_filled(self) -> None:
+        from nbworkflow.agents.structured import schema_validator
+
+        schema = {
+            "type": "object",
+            "properties": {"e": {"type": "string", "format": "email"}, "d": {"default": 1}},
+        }
+        data = {"e": "not-an-email"}
+        assert schema_validator(schema).first_error(data) is None  # as jsonschema by default
+        assert data == {"e": "not-an-email"}  # no default written into the answer
+
+    def test_a_remote_ref_is_never_fetched(self) -> None:
+        from nbworkflow.agents.structured import schema_validator
+
+        schema = {"$ref": "http://nbw-test.invalid/schema.json"}
+        validator = schema_validator(schema)
+        assert validator._fast is None  # the compiled path refused it, nothing was fetched
+
+    def test_a_2020_12_schema_is_checked_by_jsonschema(self) -> None:
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "array",
+            "prefixItems": [{"type": "integer"}, {"type": "string"}],
+        }
+        assert self._check(schema, [1, "a"]) is None
+        said = self._check(schema, ["a", "a"])
+        assert said is not None and "is not of type 'integer'" in said

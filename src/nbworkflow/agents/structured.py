@@ -121,27 +121,80 @@ def check_compiles(code: str) -> None:
         raise ValueError(f"the code does not compile: {type(exc).__name__}: {exc}") from None
 
 
-_VALIDATORS: OrderedDict[int, tuple[dict[str, Any], Any]] = OrderedDict()
+_VALIDATORS: OrderedDict[int, tuple[dict[str, Any], SchemaValidator]] = OrderedDict()
 _MAX_VALIDATORS = 256
 
 
-def schema_validator(schema: dict[str, Any]) -> Any:
-    """A jsonschema validator for ``schema``, built (and the schema checked against its
-    meta-schema) once per schema object rather than once per answer: that check was most of
-    the cost of validating an answer. Keyed by identity: a node's schema is one object for
-    the whole run (the spec is frozen)."""
+class SchemaValidator:
+    """A node's JSON Schema, checked against its meta-schema once and compiled once.
+
+    Valid answers (nearly all of them) take the fast path: ``fastjsonschema``'s generated code
+    (nbformat's dependency), about 5x quicker than ``jsonschema`` for 20 records. A rejected
+    answer is checked again by ``jsonschema``, whose ``best_match`` message goes back to the
+    model; where the two disagree, ``jsonschema`` decides. The fast path is used only for the
+    drafts ``fastjsonschema`` implements, never fills defaults in, never checks formats (as
+    ``jsonschema`` does not by default) and never fetches a remote ``$ref``."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        import jsonschema  # type: ignore[import-untyped]  # nbformat's dependency; json nodes only
+
+        cls = jsonschema.validators.validator_for(schema)
+        try:
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"the node's JSON Schema is invalid: {exc.message}") from None
+        self.slow = cls(schema)
+        self._fast = _compile_fast(schema)
+
+    def first_error(self, data: Any) -> Any:
+        """``None`` when ``data`` fits, else ``jsonschema``'s best error."""
+        if self._fast is not None:
+            try:
+                self._fast(data)
+                return None
+            except Exception:  # invalid, or a case the generated code cannot take: ask jsonschema
+                pass
+        import jsonschema
+
+        return jsonschema.exceptions.best_match(self.slow.iter_errors(data))
+
+
+_FAST_DRAFTS = frozenset(f"http://json-schema.org/draft-{n}/schema" for n in ("04", "06", "07")) | {
+    ""
+}
+"""The drafts fastjsonschema implements (no ``$schema``: its default, draft 7)."""
+
+
+def _no_remote(uri: str) -> Any:
+    raise ValueError(f"remote $ref {uri} is not fetched")
+
+
+def _compile_fast(schema: dict[str, Any]) -> Callable[[Any], Any] | None:
+    if str(schema.get("$schema", "")).rstrip("#") not in _FAST_DRAFTS:
+        return None
+    try:
+        import fastjsonschema
+
+        fast: Callable[[Any], Any] = fastjsonschema.compile(
+            schema,
+            handlers={"http": _no_remote, "https": _no_remote, "file": _no_remote},
+            use_default=False,
+            use_formats=False,
+        )
+    except Exception:  # not installed, or a schema it cannot compile: jsonschema alone
+        return None
+    return fast
+
+
+def schema_validator(schema: dict[str, Any]) -> SchemaValidator:
+    """The ``SchemaValidator`` of ``schema``, built once per schema object rather than once per
+    answer. Keyed by identity: a node's schema is one object for the whole run (the spec is
+    frozen)."""
     hit = _VALIDATORS.get(id(schema))
     if hit is not None and hit[0] is schema:
         _VALIDATORS.move_to_end(id(schema))
         return hit[1]
-    import jsonschema  # type: ignore[import-untyped]  # nbformat's dependency; json nodes only
-
-    cls = jsonschema.validators.validator_for(schema)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise ValueError(f"the node's JSON Schema is invalid: {exc.message}") from None
-    validator = cls(schema)
+    validator = SchemaValidator(schema)
     _VALIDATORS[id(schema)] = (schema, validator)  # holding the schema keeps its id unique
     if len(_VALIDATORS) > _MAX_VALIDATORS:
         _VALIDATORS.popitem(last=False)
@@ -168,11 +221,7 @@ def validate_answer(text: str, fmt: str, json_schema: dict[str, Any] | None = No
         answer = answer.model_copy(update={"code": _strip_code_fence(answer.code)})
         check_compiles(answer.code)
     if isinstance(answer, JsonAnswer) and json_schema:
-        import jsonschema
-
-        error = jsonschema.exceptions.best_match(
-            schema_validator(json_schema).iter_errors(answer.data)
-        )
+        error = schema_validator(json_schema).first_error(answer.data)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "data"
             raise ValueError(f"'data' does not match the node's schema at {where}: {error.message}")
