@@ -1,4 +1,6 @@
 """Record model calls to a cassette and replay them offline.
+(Over 400 lines: the recorder, the replayer and the reading of damaged cassettes share one
+line format and its checks.)
 
 A cassette is a JSON Lines file, append-only and readable: a header line, then one line per
 model call::

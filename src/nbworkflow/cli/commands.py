@@ -1,5 +1,8 @@
 """The commands behind ``nbworkflow``'s subcommands, and ``execute`` (run or resume with
-progress, approvals and a summary)."""
+progress, approvals and a summary).
+
+(Over 400 lines: one small function per subcommand, plus ``execute``, which runs and resumes
+alike; splitting them would scatter the shared run options.)"""
 
 from __future__ import annotations
 

@@ -5,19 +5,21 @@ The magic parses arguments and calls the core; the engine runs on a loop thread
 and when the run ends the output is replaced by the static rendering. A run that ends waiting for
 a person shows Approve / Reject buttons instead; a click resumes it in the background in the same
 output area (``cell.CellRuns``). Only ``WorkflowError`` becomes a ``UsageError`` (a short message,
-no traceback); anything else is our bug and keeps its traceback.
+no traceback); anything else is our bug and keeps its traceback. The line form is ``lines``.
+
+(Over 400 lines: some 120 of them are the option declarations, which must sit on the magic's
+method to make its ``%%workflow?`` help; the rest is the run path of one cell and of a batch.)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shlex
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core import magic_arguments as _ma
 from IPython.core.error import UsageError
@@ -28,6 +30,7 @@ from ..config import usd_option
 from .advice import CELL_LINE_OFFSET, companion, did_you_mean, for_notebook, warnings_to_show
 from .awaited import MARK
 from .cell import ACTIVE, WAITING, Attempt, CellRuns
+from .lines import LINE_HELP, format_backend, line_parser, run_command, runs_root
 from .runner import RunInterrupted
 
 if TYPE_CHECKING:
@@ -53,18 +56,6 @@ def parse_argstring(magic: Callable[..., Any], line: str) -> argparse.Namespace:
 
 _VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _SCALARS = (str, int, float, bool, Path)
-
-LINE_HELP = """\
-Line form (``%workflow COMMAND``):
-
-  %workflow runs [--runs-dir DIR]             list the runs, oldest first
-  %workflow log [RUN] [--node ID]             the event and decision log of a run (default: last)
-  %workflow show [RUN]                        redraw a past run's graph from its events.jsonl
-  %workflow sandbox                           which sandbox isolation is available and active
-  %workflow cancel [RUN]                      cancel a --background run (default: all)
-
-RUN is a run id, a unique prefix or suffix of one, a run folder, or ``last``.
-"""
 
 
 def _usage(exc: BaseException) -> UsageError:
@@ -140,35 +131,6 @@ def resolve_provider_name(value: str, user_ns: Mapping[str, Any]) -> Any:
         f"--provider {value}: unknown provider{hint}; use one of {', '.join(PROVIDERS)} or the "
         "name of a notebook variable holding a Provider (an object with async complete())"
     )
-
-
-class _LineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}\n\n{LINE_HELP}")
-
-
-def _line_parser() -> argparse.ArgumentParser:
-    parser = _LineParser(prog="%workflow", add_help=False)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_LineParser)
-    runs = sub.add_parser("runs")
-    runs.add_argument("--runs-dir", default=None)
-    log = sub.add_parser("log")
-    log.add_argument("run", nargs="?", default="last")
-    log.add_argument("--node", default=None)
-    log.add_argument("--runs-dir", default=None)
-    show = sub.add_parser("show")
-    show.add_argument("run", nargs="?", default="last")
-    show.add_argument("--runs-dir", default=None)
-    sub.add_parser("sandbox")
-    cancel = sub.add_parser("cancel")
-    cancel.add_argument("run", nargs="?", default=None)
-    return parser
-
-
-def _runs_root(value: str | None) -> Path:
-    from ..runlog import DEFAULT_ROOT
-
-    return Path(value or os.environ.get("NBWORKFLOW_RUNS_DIR") or DEFAULT_ROOT)
 
 
 @magics_class
@@ -352,7 +314,7 @@ class WorkflowMagics(Magics):
             variables=interpolation_variables(cell, user_ns, parse_vars(args.var)),
             provider=resolve_provider_name(args.provider, user_ns),
             script=resolve_script(args.script, user_ns),
-            runs_root=_runs_root(args.runs_dir),
+            runs_root=runs_root(args.runs_dir),
             display=display,
         )
 
@@ -461,7 +423,7 @@ class WorkflowMagics(Magics):
             spec=spec,
             variables=variables,
             make_provider=make_provider,
-            runs_root=_runs_root(args.runs_dir),
+            runs_root=runs_root(args.runs_dir),
             redact=redact,
             user_ns=user_ns,
             who=args.who or default_who(),
@@ -527,118 +489,16 @@ class WorkflowMagics(Magics):
         if not line.strip() or line.strip() in ("help", "-h", "--help"):
             print(LINE_HELP)
             return
-        args = _line_parser().parse_args(shlex.split(line))
+        args = line_parser().parse_args(shlex.split(line))
         try:
-            getattr(self, f"_cmd_{args.command}")(args)
+            run_command(args, display)
         except WorkflowError as exc:
             raise _usage(exc) from None
-
-    def _cmd_runs(self, args: argparse.Namespace) -> None:
-        from ..report import runs_table
-        from ..segments import list_logical_runs
-
-        root = _runs_root(args.runs_dir)
-        runs = list_logical_runs(root)
-        if not runs:
-            print(f"no runs under {root}")
-            return
-        print("\n".join(runs_table(runs)))
-
-    def _cmd_log(self, args: argparse.Namespace) -> None:
-        from ..report import run_log_lines
-        from ..segments import find_logical_run, read_segments
-
-        run = find_logical_run(args.run, _runs_root(args.runs_dir))
-        lines = run_log_lines(read_segments(run), args.node)
-        parts = f", {len(run.segments)} segments" if len(run.segments) > 1 else ""
-        print(f"run {run.run_id} ({run.segments[0].path}{parts})")
-        print("\n".join(lines))
-
-    def _cmd_show(self, args: argparse.Namespace) -> None:
-        from ..exceptions import WorkflowError
-        from ..sanitize import sanitize
-        from ..segments import find_logical_run, read_segments
-        from ..state import RunState
-        from ..widgets.static import static_bundle
-
-        # Any segment's id names the whole run; its last segment holds every node's latest
-        # state (a resume carries earlier outputs over), so that is the one drawn.
-        run = find_logical_run(args.run, _runs_root(args.runs_dir))
-        segments = read_segments(run)
-        readable = [i for i, s in enumerate(segments) if s.events]
-        last = segments[-1]
-        damage = last.problem or f"{last.info.path} holds no event"
-        if not readable:
-            raise WorkflowError(damage)
-        i = readable[-1]
-        drawn = segments[i]
-        n = len(segments)
-        if n > 1:
-            which = "its last" if i == n - 1 else f"its last readable; {damage}"
-            print(f"run {run.run_id}: segment {i + 1}/{n} (run {drawn.info.run_id}, {which})")
-        state = RunState.from_events(drawn.events)
-        # The run's own secret values are gone by now: pattern-based redaction only.
-        display(static_bundle(state, drawn.info.path, redact=sanitize), raw=True)
-
-    def _cmd_sandbox(self, args: argparse.Namespace) -> None:
-        try:
-            from ..sandbox import describe_backends
-        except ImportError:
-            print("the sandbox module is not available in this installation")
-            return
-        for report in describe_backends():
-            print(format_backend(report))
-
-    def _cmd_cancel(self, args: argparse.Namespace) -> None:
-        targets = [r for r in ACTIVE if args.run is None or args.run in r]
-        if not targets:
-            print("no background run to cancel")
-            return
-        for run_id in targets:
-            run = ACTIVE.get(run_id)
-            if run is not None:
-                run.cancel()
-                print(f"cancelling run {run_id}")
 
 
 def _counts_text(state: RunState) -> str:
     counts = state.counts()
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no nodes"
-
-
-def format_backend(report: Any, width: int = 88) -> str:
-    """One block per sandbox backend report (duck-typed: name/available/active/...): a head
-    line, then its guarantees and what is missing, one item a line, wrapped between words."""
-    import textwrap
-
-    get = report.get if isinstance(report, Mapping) else lambda k, d=None: getattr(report, k, d)
-    name = get("name", "?")
-    mark = "*" if get("active", False) else " "
-    available = "available" if get("available", False) else "unavailable"
-    lines = [f"{mark} {name:<10} {available}"]
-
-    def items(label: str, value: Any) -> None:
-        parts = [value] if isinstance(value, str) else [str(v) for v in value]
-        lines.append(f"    {label}:")
-        for part in parts:
-            lines.extend(
-                textwrap.wrap(
-                    part,
-                    width,
-                    initial_indent="      - ",
-                    subsequent_indent="        ",
-                    break_long_words=False,
-                    break_on_hyphens=False,
-                )
-            )
-
-    guarantees = get("guarantees", None)
-    if guarantees:
-        items("guarantees", guarantees)
-    missing = get("missing", None)
-    if missing:
-        items("missing", missing)
-    return "\n".join(lines)
 
 
 # IPython's magic_arguments starts the help with "::" (a reST literal block marker), which

@@ -1,4 +1,5 @@
 """The live ipywidgets view of a run: graph, summary line, node selector and detail pane.
+(Over 400 lines: the view, its thread hand-off and its redraw throttle share one state.)
 
 Only stock ipywidgets (``HTML``, ``Dropdown``, boxes) and no custom JavaScript, so it works in
 JupyterLab, Notebook 7 and VS Code. The view is an event subscriber: it folds events into its
