@@ -66,6 +66,13 @@ class _Rule:
     """Whether ``regex`` runs over the whole text (and so must be linear; see the module doc)."""
     gate: Callable[[str, int], bool] | None = None
     """A cheap check at an anchor (bounded look-around) before the regex is tried there."""
+    reach: tuple[int, int] | None = None
+    """How far before a match's start and after its end the gate and judges read. When set,
+    their verdicts are remembered for one call, keyed by the text in that window (they are pure
+    functions of it): a line repeating one credential pays the Python judge once."""
+    fixed: str | None = None
+    """For rewriting rules: the replacement when it does not depend on the match (``~``), so
+    ``re.sub`` does the whole rewrite in C."""
 
     def applies(self, text: str, lower: str) -> bool:
         if not self.triggers and not self.case_sensitive_triggers:
@@ -84,10 +91,14 @@ class _Rule:
         return [self.regex] if self.scans_text and self.literal is None else []
 
     def spans(
-        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+        self,
+        text: str,
+        lower: str,
+        found: dict[object, list[int]] | None = None,
+        memo: Memo | None = None,
     ) -> Iterator[Span]:
         """Spans to replace. ``found`` caches anchor positions for one text (rules sharing
-        anchors share one scan)."""
+        anchors share one scan); ``memo`` remembers verdicts for one call (see ``reach``)."""
         if self.literal is not None:
             marker = _marker_of(self.kind)
             size = len(self.literal)
@@ -104,19 +115,32 @@ class _Rule:
         hits = _positions(haystack, self.anchors, self.exact_anchors, found)
         last = 0
         offset = self.offset
+        reach = self.reach if memo is not None else None
+        gate, regex, repl = self.gate, self.regex, self.repl
         for hit in hits:
             start = hit - offset
             # a start inside a match already judged is not tried again: each position is
             # tried at most once, and a judged match is never re-read from inside
             if start < last or start < 0:
                 continue
-            if self.gate is not None and not self.gate(text, start):
+            if reach is None:
+                if gate is not None and not gate(text, start):
+                    continue
+                m = regex.match(text, start)
+                if m is None:
+                    continue
+                last = max(m.end(), start + 1)
+                yield from _judged(m, repl)
                 continue
-            m = self.regex.match(text, start)
+            assert memo is not None
+            # the bounded match (C) before the gate (Python): most anchors fail it
+            m = regex.match(text, start)
             if m is None:
                 continue
+            if gate is not None and not memo.gate(gate, text, start, reach):
+                continue
             last = max(m.end(), start + 1)
-            yield from _judged(m, self.repl)
+            yield from memo.judged(m, repl, reach)
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
@@ -134,25 +158,106 @@ class _Chain(_Rule):
         return [regex for regex, _, _ in self.parts]
 
     def spans(
-        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+        self,
+        text: str,
+        lower: str,
+        found: dict[object, list[int]] | None = None,
+        memo: Memo | None = None,
     ) -> Iterator[Span]:
         haystack = text if self.exact_anchors else lower
         hits = _positions(haystack, self.anchors, self.exact_anchors, found)
         parts = self.parts
         last = [0] * len(parts)
         offset = self.offset
+        reach = self.reach if memo is not None else None
         for hit in hits:
             start = hit - offset
             if start < 0:
                 continue
             for k, (regex, repl, gate) in enumerate(parts):
-                if start < last[k] or (gate is not None and not gate(text, start)):
+                if start < last[k]:
                     continue
-                m = regex.match(text, start)
-                if m is None:
-                    continue
+                if reach is None or memo is None:
+                    if gate is not None and not gate(text, start):
+                        continue
+                    m = regex.match(text, start)
+                    if m is None:
+                        continue
+                else:
+                    m = regex.match(text, start)
+                    if m is None or (
+                        gate is not None and not memo.gate(gate, text, start, reach)
+                    ):
+                        continue
                 last[k] = max(m.end(), start + 1)
-                yield from _judged(m, repl)
+                if reach is None or memo is None:
+                    yield from _judged(m, repl)
+                else:
+                    yield from memo.judged(m, repl, reach)
+
+
+class Memo:
+    """Verdicts of gates and judges for one ``sanitize`` call, keyed by the text they can read.
+
+    A judge reads the match and at most ``reach`` characters around it (its rule says how far),
+    so the same window gives the same verdict: a text repeating one credential (a hostile or
+    chatty program's output, the dense recipes in ``bench/sanitize.py``) pays the Python judge
+    once per distinct window rather than once per match. The cost of a lookup is a copy and a
+    hash of the window (bounded by ``reach``), so the worst case stays linear; the table holds
+    at most ``MAX_ENTRIES`` windows, so memory stays bounded when every window differs.
+    """
+
+    MAX_ENTRIES = 4096
+
+    __slots__ = ("_table",)
+
+    def __init__(self) -> None:
+        self._table: dict[tuple[object, ...], object] = {}
+
+    def _store(self, key: tuple[object, ...], value: object) -> None:
+        if len(self._table) < self.MAX_ENTRIES:
+            self._table[key] = value
+
+    def gate(
+        self, gate: Callable[[str, int], bool], text: str, at: int, reach: tuple[int, int]
+    ) -> bool:
+        lo = at - reach[0]
+        if lo < 0:
+            lo = 0
+        key = (gate, text[lo : at + reach[1] + 1], at - lo)
+        verdict = self._table.get(key)
+        if verdict is None:
+            verdict = gate(text, at)
+            self._store(key, verdict)
+        return verdict is True
+
+    def judged(self, m: re.Match[str], repl: Replacer, reach: tuple[int, int]) -> list[Span]:
+        """``_judged``'s spans, remembered relative to the match's start."""
+        return self.remembered(repl, m, reach, lambda: list(_judged(m, repl)))
+
+    def remembered(
+        self,
+        judge: object,
+        m: re.Match[str],
+        reach: tuple[int, int],
+        compute: Callable[[], list[Span]],
+        shift: int = 0,
+    ) -> list[Span]:
+        """``compute()``'s spans for match ``m``, from the table when the same window was
+        judged before. ``shift``: how far the spans' coordinates lag ``m``'s (a rule that
+        matched over a padded copy of the text)."""
+        start, end = m.span()
+        lo = start - reach[0]
+        if lo < 0:
+            lo = 0
+        key = (m.re, judge, m.string[lo : end + reach[1]], start - lo, end - start)
+        base = start - shift
+        cached = self._table.get(key)
+        if cached is None:
+            spans = compute()
+            self._store(key, [(s - base, e - base, marker) for s, e, marker in spans])
+            return spans
+        return [(s + base, e + base, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
 
 
 def _positions(
@@ -284,8 +389,8 @@ def _blank_markers(text: str, split: Splitter) -> str:
 def _rewrite(rule: _Rule, text: str, lower: str) -> str:
     """Apply a rule that rewrites rather than redacts (home paths become "~"), matching only
     at its anchors; the same text object back when nothing changed."""
-    if not rule.anchors:
-        new = rule.regex.sub(rule.repl, text)
+    if rule.fixed is not None or not rule.anchors:
+        new = rule.regex.sub(rule.fixed if rule.fixed is not None else rule.repl, text)
         return text if new == text else new
     haystack = text if rule.exact_anchors else lower
     out: list[str] = []
@@ -308,7 +413,13 @@ def _rewrite(rule: _Rule, text: str, lower: str) -> str:
     return "".join(out)
 
 
-def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:
+def _pass(
+    text: str,
+    rules: Sequence[_Rule],
+    prepass: Sequence[_Rule],
+    split: Splitter,
+    memo: Memo | None = None,
+) -> str:
     if prepass:  # home paths: rewritten first, so every rule sees the same "~"
         lower = _lower(text)
         for rule in prepass:
@@ -323,7 +434,7 @@ def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Sp
     for rank, rule in enumerate(rules):
         if not rule.present(view, lower):
             continue
-        for start, end, marker in rule.spans(view, lower, anchors):
+        for start, end, marker in rule.spans(view, lower, anchors, memo):
             if end > start:
                 spans.append((start, end, rank, marker))
     if not spans:
@@ -331,7 +442,9 @@ def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Sp
     return replace(text, merge(spans))
 
 
-def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:
+def _settle(
+    text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter, memo: Memo
+) -> str:
     """Run the rules again where the last pass changed something, until nothing changes.
 
     A marker changes what surrounds it, so a rule may now match next to it: redaction is
@@ -354,7 +467,7 @@ def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: 
         changed = False
         for lo, hi in reversed(blocks):
             block = "\n".join(lines[lo:hi])
-            new = _pass(block, rules, prepass, split)
+            new = _pass(block, rules, prepass, split, memo)
             if new != block:
                 lines[lo:hi] = new.split("\n")
                 changed = True
@@ -367,5 +480,6 @@ def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: 
 def redact(
     text: str, rules: Sequence[_Rule], split: Splitter, prepass: Sequence[_Rule] = ()
 ) -> str:
-    out = _pass(text, rules, prepass, split)
-    return _settle(out, rules, prepass, split) if out != text else out
+    memo = Memo()
+    out = _pass(text, rules, prepass, split, memo)
+    return _settle(out, rules, prepass, split, memo) if out != text else out

@@ -542,16 +542,30 @@ def _structural_rules() -> list[_Rule]:
             anchors=("//",),
             offset=1,
             exact_anchors=True,
+            reach=(34, 1),
             parts=(
                 (_URL_CREDS, _url_repl, None),
                 (_URL_TOKEN_USER, _url_token_repl, None),
                 (_URL_CREDS_NO_COLON, _url_no_colon_repl, None),
             ),
         ),
-        _Rule("authorization", _AUTH_HEADER, _auth_repl, anchors=("authorization",)),
-        _Rule("cookie", _COOKIE, _cookie_repl, anchors=("cookie",)),
-        _Rule("bearer-token", _BEARER, _bearer_repl, anchors=("bearer",)),
-        _Rule("basic-auth", _BASIC, _basic_repl, anchors=("Basic",), exact_anchors=True),
+        _Rule(
+            "authorization",
+            _AUTH_HEADER,
+            _auth_repl,
+            anchors=("authorization",),
+            reach=(1, 1),
+        ),
+        _Rule("cookie", _COOKIE, _cookie_repl, anchors=("cookie",), reach=(CONTEXT + 6, 0)),
+        _Rule("bearer-token", _BEARER, _bearer_repl, anchors=("bearer",), reach=(1, 0)),
+        _Rule(
+            "basic-auth",
+            _BASIC,
+            _basic_repl,
+            anchors=("Basic",),
+            exact_anchors=True,
+            reach=(1, 0),
+        ),
         _Rule(
             "password",
             _PYDANTIC,
@@ -569,6 +583,7 @@ def _structural_rules() -> list[_Rule]:
             offset=1,
             exact_anchors=True,
             gate=_cli_short_gate,
+            reach=(CONTEXT + 1, 1),
         ),
         # SQL literals, flags, name=value pairs and messages start at the same secret words
         _Chain(
@@ -576,6 +591,8 @@ def _structural_rules() -> list[_Rule]:
             _KV,
             _kv_repl,
             anchors=_KV_ANCHORS,
+            # _kv_repl finds the name's start (up to CONTEXT back), then its line's start
+            reach=(2 * CONTEXT + 2, CONTEXT + 2),
             parts=(
                 (_SQL, _sql_repl, None),
                 (_CLI_FLAG, _cli_repl, _cli_gate),
