@@ -50,7 +50,7 @@ def _home_rules() -> list[_Rule]:
             exact_anchors=True,
             fixed="~",
         ),
-        _Rule("home", _HOME_ROOT, _tilde, anchors=("/root",), exact_anchors=True, fixed="~"),
+        _Rule("home", _HOME_ROOT, _tilde, anchors=("/root",), exact_anchors=True),
         _Rule(
             "home",
             _HOME_WINDOWS,
