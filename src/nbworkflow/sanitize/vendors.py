@@ -384,8 +384,11 @@ class _ScanRule(_Rule):
                 yield from self._judge(text, m)
             else:
                 yield from memo.remembered(
-                    self, m, reach, lambda m=m: list(self._judge(text, m)), 1
+                    self, m, reach, functools.partial(self._judged, text, m), 1
                 )
+
+    def _judged(self, text: str, m: re.Match[str]) -> list[Span]:
+        return list(self._judge(text, m))
 
     def _judge(self, text: str, m: re.Match[str]) -> Iterator[Span]:
         whole = m.group(0)
