@@ -426,15 +426,20 @@ def _pass(
     split: Splitter,
     memo: Memo | None = None,
 ) -> str:
-    if prepass:  # home paths: rewritten first, so every rule sees the same "~"
-        lower = _lower(text)
-        for rule in prepass:
-            if rule.applies(text, lower):
-                new = _rewrite(rule, text, lower)
-                if new is not text:
-                    text, lower = new, _lower(new)
+    lower: str | None = None  # lowered only when a rule reads it, once per version of text
+    for rule in prepass:  # home paths: rewritten first, so every rule sees the same "~"
+        if lower is None and (
+            rule.triggers or (rule.fixed is None and rule.anchors and not rule.exact_anchors)
+        ):
+            lower = _lower(text)
+        low = text if lower is None else lower  # (not read by this rule)
+        if rule.applies(text, low):
+            new = _rewrite(rule, text, low)
+            if new is not text:
+                text, lower = new, None
     view = _blank_markers(text, split)
-    lower = _lower(view)
+    if view is not text or lower is None:
+        lower = _lower(view)
     spans: list[tuple[int, int, int, str]] = []
     anchors: dict[object, list[int]] = {}
     for rank, rule in enumerate(rules):
