@@ -52,6 +52,7 @@ def test_a_repeated_credential_is_judged_once_per_window(san: Sanitizer) -> None
     assert out.count("[REDACTED:password]") == 2000
     # the cause of the speed: a handful of windows (the line's start, its end, the repeat)
     assert len(memo._table) < 200
+    assert not memo.off
 
 
 def test_memo_stays_bounded_when_every_window_differs(san: Sanitizer) -> None:
@@ -61,6 +62,7 @@ def test_memo_stays_bounded_when_every_window_differs(san: Sanitizer) -> None:
     out = engine._pass(text, plan.rules, plan.prepass, plan.split, memo)
     assert "S3cr3t" not in out
     assert len(memo._table) == engine.Memo.MAX_ENTRIES
+    assert memo.off  # full and never hit: lookups stop costing
 
 
 def test_joined_settle_equals_block_by_block(san: Sanitizer) -> None:

@@ -201,18 +201,26 @@ class Memo:
 
     MAX_ENTRIES = 4096
 
-    __slots__ = ("_table",)
+    __slots__ = ("_hits", "_table", "off")
 
     def __init__(self) -> None:
         self._table: dict[tuple[object, ...], object] = {}
+        self._hits = 0
+        self.off = False
+        """Set once the table is full and rarely hit: every window differs (a log of distinct
+        credentials), so a lookup is pure cost; verdicts are computed directly from then on."""
 
     def _store(self, key: tuple[object, ...], value: object) -> None:
         if len(self._table) < self.MAX_ENTRIES:
             self._table[key] = value
+        elif self._hits < self.MAX_ENTRIES // 4:
+            self.off = True
 
     def gate(
         self, gate: Callable[[str, int], bool], text: str, at: int, reach: tuple[int, int]
     ) -> bool:
+        if self.off:
+            return gate(text, at)
         lo = at - reach[0]
         if lo < 0:
             lo = 0
@@ -221,6 +229,8 @@ class Memo:
         if verdict is None:
             verdict = gate(text, at)
             self._store(key, verdict)
+        else:
+            self._hits += 1
         return verdict is True
 
     def judged(self, m: re.Match[str], repl: Replacer, reach: tuple[int, int]) -> list[Span]:
@@ -238,6 +248,8 @@ class Memo:
         """``compute()``'s spans for match ``m``, from the table when the same window was
         judged before. ``shift``: how far the spans' coordinates lag ``m``'s (a rule that
         matched over a padded copy of the text)."""
+        if self.off:
+            return compute()
         start, end = m.span()
         lo = start - reach[0]
         if lo < 0:
@@ -249,6 +261,7 @@ class Memo:
             spans = compute()
             self._store(key, [(s - base, e - base, marker) for s, e, marker in spans])
             return spans
+        self._hits += 1
         return [(s + base, e + base, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
 
 
