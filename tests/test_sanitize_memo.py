@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from nbworkflow.sanitize import Sanitizer, engine
+from nbworkflow.sanitize.memo import Memo
 from tests.support.secret_corpus import benign_texts, secret_cases
 
 CASES = [c.text for c in secret_cases()[::7]] + benign_texts()[::3]
@@ -23,7 +24,7 @@ def san() -> Sanitizer:
 
 def _without_memo(san: Sanitizer, text: str, monkeypatch: pytest.MonkeyPatch) -> str:
     with monkeypatch.context() as patch:
-        patch.setattr(engine.Memo, "MAX_ENTRIES", 0)  # nothing is remembered: every verdict fresh
+        patch.setattr(Memo, "MAX_ENTRIES", 0)  # nothing is remembered: every verdict fresh
         return san.sanitize(text)
 
 
@@ -47,7 +48,7 @@ def test_memo_changes_no_output_when_it_is_hit(
 def test_a_repeated_credential_is_judged_once_per_window(san: Sanitizer) -> None:
     text = "mysql -pS3cr3tPw0rd " * 2000
     plan = san._plan(())
-    memo = engine.Memo()
+    memo = Memo()
     out = engine._pass(text, plan.rules, plan.prepass, plan.split, memo)
     assert out.count("[REDACTED:password]") == 2000
     # the cause of the speed: a handful of windows (the line's start, its end, the repeat)
@@ -56,20 +57,20 @@ def test_a_repeated_credential_is_judged_once_per_window(san: Sanitizer) -> None
 
 
 def test_memo_stays_bounded_when_every_window_differs(san: Sanitizer) -> None:
-    text = " ".join(f"mysql -pS3cr3t{i}q{i * 7919}" for i in range(engine.Memo.MAX_ENTRIES + 500))
+    text = " ".join(f"mysql -pS3cr3t{i}q{i * 7919}" for i in range(Memo.MAX_ENTRIES + 500))
     plan = san._plan(())
-    memo = engine.Memo()
+    memo = Memo()
     out = engine._pass(text, plan.rules, plan.prepass, plan.split, memo)
     assert "S3cr3t" not in out
-    assert len(memo._table) == engine.Memo.MAX_ENTRIES
+    assert len(memo._table) == Memo.MAX_ENTRIES
     assert memo.off  # full and never hit: lookups stop costing
 
 
 def test_joined_settle_equals_block_by_block(san: Sanitizer) -> None:
     plan = san._plan(())
     blocks = [san.sanitize(text) for text in CASES[:120]]
-    joined = engine._pass_blocks(blocks, plan.rules, plan.prepass, plan.split, engine.Memo())
-    alone = [engine._pass(b, plan.rules, plan.prepass, plan.split, engine.Memo()) for b in blocks]
+    joined = engine._pass_blocks(blocks, plan.rules, plan.prepass, plan.split, Memo())
+    alone = [engine._pass(b, plan.rules, plan.prepass, plan.split, Memo()) for b in blocks]
     assert joined == alone
 
 
@@ -77,7 +78,7 @@ def test_blocks_holding_the_joint_are_passed_one_by_one(san: Sanitizer) -> None:
     plan = san._plan(())
     joint = engine._BLOCK_JOIN
     blocks = [f"password=hunter2hunter2{joint}ok", "token: abc123def456ghi"]
-    out = engine._pass_blocks(blocks, plan.rules, plan.prepass, plan.split, engine.Memo())
+    out = engine._pass_blocks(blocks, plan.rules, plan.prepass, plan.split, Memo())
     assert len(out) == 2
     assert "hunter2hunter2" not in out[0] and out[0].endswith(f"{joint}ok")
     assert "abc123def456ghi" not in out[1]

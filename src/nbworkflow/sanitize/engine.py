@@ -1,5 +1,8 @@
 """The engine: every rule reports spans over the same text; spans are merged and replaced once.
 
+Over 400 lines on purpose: the anchored walks, the pass and its settle step share the
+invariants below (each position tried once, bounded reads), which are easier to check together.
+
 Why spans: when rules rewrote the text one after another, a marker inserted by one rule hid the
 rest of a token from the others, and a secret came out in pieces (a Discord token's middle part,
 Airtable's hex half). Now every rule sees the whole text, overlapping or touching spans are merged,
@@ -17,6 +20,11 @@ every keyword of a long line costs O(line) per keyword, O(n^2) in all. Here:
   head and tail only (the middle is dropped and marked) before any rule runs.
 
 So the cost is at most (number of rules) x (widest pattern) x (text length), whatever the text.
+
+Why fast: the cost that is left is interpreter work per anchor hit and per match. A judge's
+verdict is remembered per call, keyed by the window of text it can read (``Memo``; a rule opts
+in by declaring its ``reach``): a line repeating one credential is judged once. A lookup costs a
+copy and a hash of that bounded window, so the bound above still holds.
 """
 
 from __future__ import annotations
@@ -27,10 +35,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
+from .memo import Memo, Span
 
 Replacer = Callable[[re.Match[str]], str]
-Span = tuple[int, int, str]
-"""start, end, marker: the text[start:end] becomes the marker."""
 
 #: How far a judge may look around a match (line start, the name before a value).
 CONTEXT = 256
@@ -140,7 +147,7 @@ class _Rule:
             if gate is not None and not memo.gate(gate, text, start, reach):
                 continue
             last = max(m.end(), start + 1)
-            yield from memo.judged(m, repl, reach)
+            yield from memo.remembered(repl, m, reach, functools.partial(_judged_list, m, repl))
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
@@ -185,84 +192,9 @@ class _Chain(_Rule):
                 if reach is None or memo is None:
                     yield from _judged(m, repl)
                 else:
-                    yield from memo.judged(m, repl, reach)
-
-
-class Memo:
-    """Verdicts of gates and judges for one ``sanitize`` call, keyed by the text they can read.
-
-    A judge reads the match and at most ``reach`` characters around it (its rule says how far),
-    so the same window gives the same verdict: a text repeating one credential (a hostile or
-    chatty program's output, the dense recipes in ``bench/sanitize.py``) pays the Python judge
-    once per distinct window rather than once per match. The cost of a lookup is a copy and a
-    hash of the window (bounded by ``reach``), so the worst case stays linear; the table holds
-    at most ``MAX_ENTRIES`` windows, so memory stays bounded when every window differs.
-    """
-
-    MAX_ENTRIES = 4096
-
-    __slots__ = ("_hits", "_table", "off")
-
-    def __init__(self) -> None:
-        self._table: dict[tuple[object, ...], object] = {}
-        self._hits = 0
-        self.off = False
-        """Set once the table is full and rarely hit: every window differs (a log of distinct
-        credentials), so a lookup is pure cost; verdicts are computed directly from then on."""
-
-    def _store(self, key: tuple[object, ...], value: object) -> None:
-        if len(self._table) < self.MAX_ENTRIES:
-            self._table[key] = value
-        elif self._hits < self.MAX_ENTRIES // 4:
-            self.off = True
-
-    def gate(
-        self, gate: Callable[[str, int], bool], text: str, at: int, reach: tuple[int, int]
-    ) -> bool:
-        if self.off:
-            return gate(text, at)
-        lo = at - reach[0]
-        if lo < 0:
-            lo = 0
-        key = (gate, text[lo : at + reach[1] + 1], at - lo)
-        verdict = self._table.get(key)
-        if verdict is None:
-            verdict = gate(text, at)
-            self._store(key, verdict)
-        else:
-            self._hits += 1
-        return verdict is True
-
-    def judged(self, m: re.Match[str], repl: Replacer, reach: tuple[int, int]) -> list[Span]:
-        """``_judged``'s spans, remembered relative to the match's start."""
-        return self.remembered(repl, m, reach, lambda: list(_judged(m, repl)))
-
-    def remembered(
-        self,
-        judge: object,
-        m: re.Match[str],
-        reach: tuple[int, int],
-        compute: Callable[[], list[Span]],
-        shift: int = 0,
-    ) -> list[Span]:
-        """``compute()``'s spans for match ``m``, from the table when the same window was
-        judged before. ``shift``: how far the spans' coordinates lag ``m``'s (a rule that
-        matched over a padded copy of the text)."""
-        if self.off:
-            return compute()
-        start, end = m.span()
-        lo = start - reach[0]
-        if lo < 0:
-            lo = 0
-        key = (m.re, judge, m.string[lo : end + reach[1]], start - lo, end - start)
-        base = start - shift
-        cached = self._table.get(key)
-        if cached is None:
-            spans = compute()
-            self._store(key, [(s - base, e - base, marker) for s, e, marker in spans])
-            return spans
-        self._hits += 1
-        return [(s + base, e + base, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
+                    yield from memo.remembered(
+                        repl, m, reach, functools.partial(_judged_list, m, repl)
+                    )
 
 
 def _positions(
@@ -299,6 +231,10 @@ def _literal(anchor: str) -> re.Pattern[str] | None:
     if any(anchor[:k] == anchor[-k:] for k in range(1, len(anchor))):
         return None
     return re.compile(re.escape(anchor))
+
+
+def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:
+    return list(_judged(m, repl))
 
 
 def _judged(m: re.Match[str], repl: Replacer) -> Iterator[Span]:

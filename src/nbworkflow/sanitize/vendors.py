@@ -9,9 +9,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .engine import CONTEXT, Memo, Span, _Rule, align
+from .engine import CONTEXT, _Rule, align
 from .entropy import _looks_random
 from .markers import _group, _marker, _whole
+from .memo import Memo, Span
 from .names import _NAME_CHARS, _kind_for, is_secret_name
 from .shapes import is_dummy, vendor_dummy
 
