@@ -149,8 +149,7 @@ def _kv_repl(m: re.Match[str]) -> str:
         if sep == ":":
             # `password: hunter2` only as a header / YAML line of its own; a ':' in prose
             # ("password: must be 8 characters") is not a key-value pair.
-            line_start = text.rfind("\n", max(name_start - CONTEXT, 0), name_start) + 1
-            head = text[line_start:name_start].strip()
+            head = text[_line_start(text, name_start) : name_start].strip()
             stop = min(m.end() + CONTEXT, len(text))
             line_end = text.find("\n", m.end(), stop)
             tail = text[m.end() : stop if line_end < 0 else line_end].strip()
@@ -169,6 +168,14 @@ _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
 #: Words that make a name unambiguous: api_key and access_token hold credentials whatever
 #: their value looks like, where key and token alone may name a dict key or a lexer token.
 _STRONG_WORDS = _words("API ACCESS AUTH SECRET PRIVATE CLIENT BEARER REFRESH SESSION APIKEY")
+
+
+def _line_start(text: str, at: int) -> int:
+    """Where the line holding ``at`` starts, looking back ``CONTEXT`` characters at most (a
+    line start further back would make every judge on a long line read O(line): quadratic)."""
+    lo = max(at - CONTEXT, 0)
+    nl = text.rfind("\n", lo, at)
+    return nl + 1 if nl >= 0 else lo
 
 
 def _strong_name(name: str, *, passwords_only: bool = False) -> bool:
@@ -339,8 +346,7 @@ def _cookie_repl(m: re.Match[str]) -> str:
         if before != m.group("q") or not quoted:
             return m.group(0)
     else:
-        line_start = text.rfind("\n", max(start - CONTEXT, 0), start) + 1
-        head = text[line_start:start]
+        head = text[_line_start(text, start) : start]
         if (
             head.strip(" \t>*-")
             and not head.rstrip().endswith(("-H", "--header"))
@@ -469,11 +475,10 @@ def _pydantic_gate(text: str, at: int) -> bool:
 
 def _pydantic_repl(m: re.Match[str]) -> str:
     text = m.string
-    line_start = text.rfind("\n", max(m.start() - CONTEXT, 0), m.start()) + 1
-    if "[type=" not in text[line_start : m.start()] or line_start == 0:
+    nl = text.rfind("\n", max(m.start() - CONTEXT, 0), m.start())
+    if nl < 0 or "[type=" not in text[nl + 1 : m.start()]:
         return m.group(0)
-    loc_start = text.rfind("\n", max(line_start - 1 - CONTEXT, 0), line_start - 1) + 1
-    loc = text[loc_start : line_start - 1]
+    loc = text[_line_start(text, nl) : nl]
     parts = re.split(r"[.\s]+", loc.strip())
     field = next((p for p in reversed(parts) if is_secret_name(p)), None)
     value = m.group("v")
