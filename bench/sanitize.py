@@ -202,6 +202,8 @@ DISTINCT: dict[str, Callable[[int], str]] = {
     "mysql -px<n>": lambda i: f"mysql -px{i:07d} ",
     "token=abc<n>": lambda i: f"token=abc{i:07d} ",
     "'password': '<n>'": lambda i: f"'password': 'x{i:07d}', ",
+    # was quadratic: the judge of the ':' form read the whole line before each match
+    "password: <n>": lambda i: f"password: hu{i}x{i * 7}q ",
 }
 
 SIZES = (10_000, 100_000, 1_000_000)
