@@ -112,3 +112,17 @@ def test_a_verdict_is_reused_only_where_the_judge_would_read_the_same(
         out = san.sanitize(text)
         assert out == _without_memo(san, text, monkeypatch)
         assert kept in out and secret not in out.replace(kept, "")
+
+
+def test_anchors_found_from_a_base_equal_a_scan(san: Sanitizer) -> None:
+    # "authorization", "KeyError: " and the webhook URLs are found among the hits of "auth",
+    # "key" and "//" (scanned anyway) instead of by a scan of their own: the same positions
+    anchors = sorted({(a, r.exact_anchors) for r in san.rules() for a in r.anchors})
+    texts = [*CASES, "KEYERROR: x KeyError: 'a' https:///x https://hooks.slack.com/ AUTHORIZATION"]
+    for text in texts:
+        lower = engine._lower(text)
+        found: dict[object, list[int]] = {}
+        for anchor, exact in anchors:
+            hay = text if exact else lower
+            derived = engine._positions(hay, (anchor,), exact, found, lower)
+            assert derived == engine._positions(hay, (anchor,), exact, None), (anchor, text)
