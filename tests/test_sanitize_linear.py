@@ -136,3 +136,38 @@ def test_adversarial_recipes_grow_linearly(unit: str) -> None:
     san.sanitize(small)
     ratio = _cpu(san.sanitize, big) / _cpu(san.sanitize, small)
     assert ratio < 30, f"10x more {unit!r} cost {ratio:.0f}x"
+
+
+class _Spy(str):
+    """A text that records the longest slice a judge takes of it."""
+
+    longest = 0
+
+    def __getitem__(self, key: object) -> str:
+        out = str.__getitem__(self, key)  # type: ignore[index]
+        if isinstance(key, slice):
+            _Spy.longest = max(_Spy.longest, len(out))
+        return out
+
+
+@pytest.mark.parametrize(
+    ("pattern", "judge", "line"),
+    [
+        ("_KV", "_kv_repl", "password: hunter2x9"),  # the ':' form reads the line's head
+        ("_COOKIE", "_cookie_repl", "Cookie: sid=abc123def456ghi"),
+        ("_PYDANTIC", "_pydantic_repl", "[type=x, input_value='s3cret', input_type=str]"),
+    ],
+)
+def test_a_judge_reads_a_bounded_window_on_a_long_line(pattern: str, judge: str, line: str) -> None:
+    # a judge that looked back to the line's start read O(line) per match: O(n^2) on one long
+    # line of distinct credentials ("password: hu1 password: hu2 ...": 1.8 s at 300 KB)
+    from nbworkflow.sanitize import engine, structural
+
+    regex, repl = getattr(structural, pattern), getattr(structural, judge)
+    for before in ("x " * 50_000 + " ", "x " * 50_000 + "\n" + "x " * 50_000 + "\n"):
+        text = _Spy(before + line)
+        m = regex.search(text, len(before) - 1)
+        assert m is not None
+        _Spy.longest = 0
+        repl(m)
+        assert _Spy.longest <= 3 * engine.CONTEXT + len(line), (judge, _Spy.longest)

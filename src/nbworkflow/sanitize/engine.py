@@ -1,5 +1,8 @@
 """The engine: every rule reports spans over the same text; spans are merged and replaced once.
 
+Over 400 lines on purpose: the anchored walks, the pass and its settle step share the
+invariants below (each position tried once, bounded reads), which are easier to check together.
+
 Why spans: when rules rewrote the text one after another, a marker inserted by one rule hid the
 rest of a token from the others, and a secret came out in pieces (a Discord token's middle part,
 Airtable's hex half). Now every rule sees the whole text, overlapping or touching spans are merged,
@@ -17,6 +20,11 @@ every keyword of a long line costs O(line) per keyword, O(n^2) in all. Here:
   head and tail only (the middle is dropped and marked) before any rule runs.
 
 So the cost is at most (number of rules) x (widest pattern) x (text length), whatever the text.
+
+Why fast: the cost that is left is interpreter work per anchor hit and per match. A judge's
+verdict is remembered per call, keyed by the window of text it can read (``Memo``; a rule opts
+in by declaring its ``reach``): a line repeating one credential is judged once. A lookup costs a
+copy and a hash of that bounded window, so the bound above still holds.
 """
 
 from __future__ import annotations
@@ -27,10 +35,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
+from .memo import Memo, Span
 
 Replacer = Callable[[re.Match[str]], str]
-Span = tuple[int, int, str]
-"""start, end, marker: the text[start:end] becomes the marker."""
 
 #: How far a judge may look around a match (line start, the name before a value).
 CONTEXT = 256
@@ -66,6 +73,13 @@ class _Rule:
     """Whether ``regex`` runs over the whole text (and so must be linear; see the module doc)."""
     gate: Callable[[str, int], bool] | None = None
     """A cheap check at an anchor (bounded look-around) before the regex is tried there."""
+    reach: tuple[int, int] | None = None
+    """How far before a match's start and after its end the gate and judges read. When set,
+    their verdicts are remembered for one call, keyed by the text in that window (they are pure
+    functions of it): a line repeating one credential pays the Python judge once."""
+    fixed: str | None = None
+    """For rewriting rules: the replacement when it does not depend on the match (``~``), so
+    ``re.sub`` does the whole rewrite in C."""
 
     def applies(self, text: str, lower: str) -> bool:
         if not self.triggers and not self.case_sensitive_triggers:
@@ -84,10 +98,14 @@ class _Rule:
         return [self.regex] if self.scans_text and self.literal is None else []
 
     def spans(
-        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+        self,
+        text: str,
+        lower: str,
+        found: dict[object, list[int]] | None = None,
+        memo: Memo | None = None,
     ) -> Iterator[Span]:
         """Spans to replace. ``found`` caches anchor positions for one text (rules sharing
-        anchors share one scan)."""
+        anchors share one scan); ``memo`` remembers verdicts for one call (see ``reach``)."""
         if self.literal is not None:
             marker = _marker_of(self.kind)
             size = len(self.literal)
@@ -101,22 +119,35 @@ class _Rule:
                 yield from _judged(match, self.repl)
             return
         haystack = text if self.exact_anchors else lower
-        hits = _positions(haystack, self.anchors, self.exact_anchors, found)
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
         last = 0
         offset = self.offset
+        reach = self.reach if memo is not None else None
+        gate, regex, repl = self.gate, self.regex, self.repl
         for hit in hits:
             start = hit - offset
             # a start inside a match already judged is not tried again: each position is
             # tried at most once, and a judged match is never re-read from inside
             if start < last or start < 0:
                 continue
-            if self.gate is not None and not self.gate(text, start):
+            if reach is None:
+                if gate is not None and not gate(text, start):
+                    continue
+                m = regex.match(text, start)
+                if m is None:
+                    continue
+                last = max(m.end(), start + 1)
+                yield from _judged(m, repl)
                 continue
-            m = self.regex.match(text, start)
+            assert memo is not None
+            # the bounded match (C) before the gate (Python): most anchors fail it
+            m = regex.match(text, start)
             if m is None:
                 continue
+            if gate is not None and not memo.gate(gate, text, start, reach):
+                continue
             last = max(m.end(), start + 1)
-            yield from _judged(m, self.repl)
+            yield from memo.remembered(repl, m, reach, functools.partial(_judged_list, m, repl))
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
@@ -134,47 +165,125 @@ class _Chain(_Rule):
         return [regex for regex, _, _ in self.parts]
 
     def spans(
-        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+        self,
+        text: str,
+        lower: str,
+        found: dict[object, list[int]] | None = None,
+        memo: Memo | None = None,
     ) -> Iterator[Span]:
         haystack = text if self.exact_anchors else lower
-        hits = _positions(haystack, self.anchors, self.exact_anchors, found)
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
         parts = self.parts
         last = [0] * len(parts)
         offset = self.offset
+        reach = self.reach if memo is not None else None
         for hit in hits:
             start = hit - offset
             if start < 0:
                 continue
             for k, (regex, repl, gate) in enumerate(parts):
+                # a part's gate is a cheap look at a few characters: it runs first, unremembered
                 if start < last[k] or (gate is not None and not gate(text, start)):
                     continue
                 m = regex.match(text, start)
                 if m is None:
                     continue
                 last[k] = max(m.end(), start + 1)
-                yield from _judged(m, repl)
+                if reach is None or memo is None:
+                    yield from _judged(m, repl)
+                else:
+                    yield from memo.remembered(
+                        repl, m, reach, functools.partial(_judged_list, m, repl)
+                    )
 
 
 def _positions(
-    haystack: str, anchors: tuple[str, ...], exact: bool, found: dict[object, list[int]] | None
+    haystack: str,
+    anchors: tuple[str, ...],
+    exact: bool,
+    found: dict[object, list[int]] | None,
+    lower: str | None = None,
 ) -> list[int]:
-    """Sorted start positions of the anchors: ``str.find`` per anchor (C speed; a regex
+    """Sorted start positions of the anchors: one literal scan per anchor (C speed; a regex
     alternation of literals is several times slower), shared through ``found`` by the rules
-    of one pass (name=value, flags and messages share their secret-word anchors)."""
+    of one pass (name=value, flags and messages share their secret-word anchors). With
+    ``lower``, an anchor holding one of ``_BASES`` is found from that base's hits instead."""
     if found is not None:
         cached = found.get((anchors, exact))
         if cached is not None:
             return cached
     hits: list[int] = []
     for anchor in anchors:
-        i = haystack.find(anchor)
-        while i >= 0:
-            hits.append(i)
-            i = haystack.find(anchor, i + 1)
+        derived = None
+        if lower is not None and found is not None:
+            derived = _derived(anchor, haystack, exact, lower, found)
+        hits += derived if derived is not None else _scan(haystack, anchor)
     hits.sort()
     if found is not None:
         found[(anchors, exact)] = hits
     return hits
+
+
+#: Anchors every pass scans anyway (their rules have no triggers). A longer anchor holding one
+#: ("authorization", "KeyError: ", a webhook's "https://...") is found by checking the base's
+#: few hits rather than by another scan of the whole text (some 50 us per 100 KB each).
+_BASES = ("//", "key", "auth")
+
+
+def _derived(
+    anchor: str, haystack: str, exact: bool, lower: str, found: dict[object, list[int]]
+) -> list[int] | None:
+    low = anchor.lower()
+    for base in _BASES:
+        j = low.find(base)
+        if j < 0:
+            continue
+        if low == base:
+            # the base itself: shared when case cannot matter
+            caseless = not exact or not any(c.isalpha() for c in anchor)
+            return list(_base_hits(lower, base, found)) if caseless else None
+        base_hits = _base_hits(lower, base, found)
+        if len(base_hits) * 300 > len(lower):
+            return None  # many hits: checking each costs more than a scan
+        # an occurrence of the anchor (in the text or its lower-cased copy) puts the base
+        # at +j in the lower-cased copy, so every one is among the base's hits
+        starts = haystack.startswith
+        return [h - j for h in base_hits if h >= j and starts(anchor, h - j)]
+    return None
+
+
+def _base_hits(lower: str, base: str, found: dict[object, list[int]]) -> list[int]:
+    key = ("base", base)
+    hits = found.get(key)
+    if hits is None:
+        hits = found[key] = _scan(lower, base)
+    return hits
+
+
+def _scan(haystack: str, anchor: str) -> list[int]:
+    literal = _literal(anchor)
+    if literal is not None:
+        return [m.start() for m in literal.finditer(haystack)]
+    hits: list[int] = []
+    i = haystack.find(anchor)
+    while i >= 0:
+        hits.append(i)
+        i = haystack.find(anchor, i + 1)
+    return hits
+
+
+@functools.lru_cache(maxsize=256)
+def _literal(anchor: str) -> re.Pattern[str] | None:
+    """The anchor as a literal pattern, when its occurrences cannot overlap (no prefix of it
+    is also its suffix: "key", not "//"): ``finditer`` then lists them all, in C, where a
+    ``str.find`` loop pays the interpreter per hit (3x slower on "key=key=...")."""
+    if any(anchor[:k] == anchor[-k:] for k in range(1, len(anchor))):
+        return None
+    return re.compile(re.escape(anchor))
+
+
+def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:
+    return list(_judged(m, repl))
 
 
 def _judged(m: re.Match[str], repl: Replacer) -> Iterator[Span]:
@@ -284,8 +393,8 @@ def _blank_markers(text: str, split: Splitter) -> str:
 def _rewrite(rule: _Rule, text: str, lower: str) -> str:
     """Apply a rule that rewrites rather than redacts (home paths become "~"), matching only
     at its anchors; the same text object back when nothing changed."""
-    if not rule.anchors:
-        new = rule.regex.sub(rule.repl, text)
+    if rule.fixed is not None or not rule.anchors:
+        new = rule.regex.sub(rule.fixed if rule.fixed is not None else rule.repl, text)
         return text if new == text else new
     haystack = text if rule.exact_anchors else lower
     out: list[str] = []
@@ -308,22 +417,33 @@ def _rewrite(rule: _Rule, text: str, lower: str) -> str:
     return "".join(out)
 
 
-def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:
-    if prepass:  # home paths: rewritten first, so every rule sees the same "~"
-        lower = _lower(text)
-        for rule in prepass:
-            if rule.applies(text, lower):
-                new = _rewrite(rule, text, lower)
-                if new is not text:
-                    text, lower = new, _lower(new)
+def _pass(
+    text: str,
+    rules: Sequence[_Rule],
+    prepass: Sequence[_Rule],
+    split: Splitter,
+    memo: Memo | None = None,
+) -> str:
+    lower: str | None = None  # lowered only when a rule reads it, once per version of text
+    for rule in prepass:  # home paths: rewritten first, so every rule sees the same "~"
+        if lower is None and (
+            rule.triggers or (rule.fixed is None and rule.anchors and not rule.exact_anchors)
+        ):
+            lower = _lower(text)
+        low = text if lower is None else lower  # (not read by this rule)
+        if rule.applies(text, low):
+            new = _rewrite(rule, text, low)
+            if new is not text:
+                text, lower = new, None
     view = _blank_markers(text, split)
-    lower = _lower(view)
+    if view is not text or lower is None:
+        lower = _lower(view)
     spans: list[tuple[int, int, int, str]] = []
     anchors: dict[object, list[int]] = {}
     for rank, rule in enumerate(rules):
         if not rule.present(view, lower):
             continue
-        for start, end, marker in rule.spans(view, lower, anchors):
+        for start, end, marker in rule.spans(view, lower, anchors, memo):
             if end > start:
                 spans.append((start, end, rank, marker))
     if not spans:
@@ -331,7 +451,9 @@ def _pass(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Sp
     return replace(text, merge(spans))
 
 
-def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter) -> str:
+def _settle(
+    text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: Splitter, memo: Memo
+) -> str:
     """Run the rules again where the last pass changed something, until nothing changes.
 
     A marker changes what surrounds it, so a rule may now match next to it: redaction is
@@ -351,10 +473,10 @@ def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: 
                 blocks[-1][1] = max(blocks[-1][1], hi)
             else:
                 blocks.append([lo, hi])
+        texts = ["\n".join(lines[lo:hi]) for lo, hi in blocks]
+        news = _pass_blocks(texts, rules, prepass, split, memo)
         changed = False
-        for lo, hi in reversed(blocks):
-            block = "\n".join(lines[lo:hi])
-            new = _pass(block, rules, prepass, split)
+        for (lo, hi), block, new in reversed(list(zip(blocks, texts, news, strict=True))):
             if new != block:
                 lines[lo:hi] = new.split("\n")
                 changed = True
@@ -364,8 +486,30 @@ def _settle(text: str, rules: Sequence[_Rule], prepass: Sequence[_Rule], split: 
     return text
 
 
+#: Joins the blocks ``_settle`` passes again, so one pass serves them all (a pass has a fixed
+#: cost of some 30 microseconds, paid per block before). Every rule stops at a newline except
+#: the PEM pairing, which the NUL stops (not base64, not whitespace): no span crosses it.
+_BLOCK_JOIN = "\n\x00\n"
+
+
+def _pass_blocks(
+    blocks: list[str],
+    rules: Sequence[_Rule],
+    prepass: Sequence[_Rule],
+    split: Splitter,
+    memo: Memo,
+) -> list[str]:
+    if len(blocks) > 1 and not any(_BLOCK_JOIN in block for block in blocks):
+        news = _pass(_BLOCK_JOIN.join(blocks), rules, prepass, split, memo).split(_BLOCK_JOIN)
+        if len(news) == len(blocks):
+            return news
+    # one block, or a rule did reach across the joint: each block on its own
+    return [_pass(block, rules, prepass, split, memo) for block in blocks]
+
+
 def redact(
     text: str, rules: Sequence[_Rule], split: Splitter, prepass: Sequence[_Rule] = ()
 ) -> str:
-    out = _pass(text, rules, prepass, split)
-    return _settle(out, rules, prepass, split) if out != text else out
+    memo = Memo()
+    out = _pass(text, rules, prepass, split, memo)
+    return _settle(out, rules, prepass, split, memo) if out != text else out

@@ -41,7 +41,15 @@ def _tilde(m: re.Match[str]) -> str:
 def _home_rules() -> list[_Rule]:
     windows = (":\\users", ":/users", ":\\\\users", ":\\documents and settings")
     return [
-        _Rule("home", _HOME_POSIX, _tilde, anchors=("/home/", "/Users/"), exact_anchors=True),
+        # "~" whatever the match: re.sub rewrites in C (a traceback names the home on every frame)
+        _Rule(
+            "home",
+            _HOME_POSIX,
+            _tilde,
+            anchors=("/home/", "/Users/"),
+            exact_anchors=True,
+            fixed="~",
+        ),
         _Rule("home", _HOME_ROOT, _tilde, anchors=("/root",), exact_anchors=True),
         _Rule(
             "home",

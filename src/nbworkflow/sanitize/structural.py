@@ -149,8 +149,7 @@ def _kv_repl(m: re.Match[str]) -> str:
         if sep == ":":
             # `password: hunter2` only as a header / YAML line of its own; a ':' in prose
             # ("password: must be 8 characters") is not a key-value pair.
-            line_start = text.rfind("\n", max(name_start - CONTEXT, 0), name_start) + 1
-            head = text[line_start:name_start].strip()
+            head = text[_line_start(text, name_start) : name_start].strip()
             stop = min(m.end() + CONTEXT, len(text))
             line_end = text.find("\n", m.end(), stop)
             tail = text[m.end() : stop if line_end < 0 else line_end].strip()
@@ -169,6 +168,14 @@ _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
 #: Words that make a name unambiguous: api_key and access_token hold credentials whatever
 #: their value looks like, where key and token alone may name a dict key or a lexer token.
 _STRONG_WORDS = _words("API ACCESS AUTH SECRET PRIVATE CLIENT BEARER REFRESH SESSION APIKEY")
+
+
+def _line_start(text: str, at: int) -> int:
+    """Where the line holding ``at`` starts, looking back ``CONTEXT`` characters at most (a
+    line start further back would make every judge on a long line read O(line): quadratic)."""
+    lo = max(at - CONTEXT, 0)
+    nl = text.rfind("\n", lo, at)
+    return nl + 1 if nl >= 0 else lo
 
 
 def _strong_name(name: str, *, passwords_only: bool = False) -> bool:
@@ -339,8 +346,7 @@ def _cookie_repl(m: re.Match[str]) -> str:
         if before != m.group("q") or not quoted:
             return m.group(0)
     else:
-        line_start = text.rfind("\n", max(start - CONTEXT, 0), start) + 1
-        head = text[line_start:start]
+        head = text[_line_start(text, start) : start]
         if (
             head.strip(" \t>*-")
             and not head.rstrip().endswith(("-H", "--header"))
@@ -469,11 +475,10 @@ def _pydantic_gate(text: str, at: int) -> bool:
 
 def _pydantic_repl(m: re.Match[str]) -> str:
     text = m.string
-    line_start = text.rfind("\n", max(m.start() - CONTEXT, 0), m.start()) + 1
-    if "[type=" not in text[line_start : m.start()] or line_start == 0:
+    nl = text.rfind("\n", max(m.start() - CONTEXT, 0), m.start())
+    if nl < 0 or "[type=" not in text[nl + 1 : m.start()]:
         return m.group(0)
-    loc_start = text.rfind("\n", max(line_start - 1 - CONTEXT, 0), line_start - 1) + 1
-    loc = text[loc_start : line_start - 1]
+    loc = text[_line_start(text, nl) : nl]
     parts = re.split(r"[.\s]+", loc.strip())
     field = next((p for p in reversed(parts) if is_secret_name(p)), None)
     value = m.group("v")
@@ -542,16 +547,30 @@ def _structural_rules() -> list[_Rule]:
             anchors=("//",),
             offset=1,
             exact_anchors=True,
+            reach=(34, 1),
             parts=(
                 (_URL_CREDS, _url_repl, None),
                 (_URL_TOKEN_USER, _url_token_repl, None),
                 (_URL_CREDS_NO_COLON, _url_no_colon_repl, None),
             ),
         ),
-        _Rule("authorization", _AUTH_HEADER, _auth_repl, anchors=("authorization",)),
-        _Rule("cookie", _COOKIE, _cookie_repl, anchors=("cookie",)),
-        _Rule("bearer-token", _BEARER, _bearer_repl, anchors=("bearer",)),
-        _Rule("basic-auth", _BASIC, _basic_repl, anchors=("Basic",), exact_anchors=True),
+        _Rule(
+            "authorization",
+            _AUTH_HEADER,
+            _auth_repl,
+            anchors=("authorization",),
+            reach=(1, 1),
+        ),
+        _Rule("cookie", _COOKIE, _cookie_repl, anchors=("cookie",), reach=(CONTEXT + 6, 0)),
+        _Rule("bearer-token", _BEARER, _bearer_repl, anchors=("bearer",), reach=(1, 0)),
+        _Rule(
+            "basic-auth",
+            _BASIC,
+            _basic_repl,
+            anchors=("Basic",),
+            exact_anchors=True,
+            reach=(1, 0),
+        ),
         _Rule(
             "password",
             _PYDANTIC,
@@ -569,6 +588,7 @@ def _structural_rules() -> list[_Rule]:
             offset=1,
             exact_anchors=True,
             gate=_cli_short_gate,
+            reach=(CONTEXT + 1, 1),
         ),
         # SQL literals, flags, name=value pairs and messages start at the same secret words
         _Chain(
@@ -576,6 +596,8 @@ def _structural_rules() -> list[_Rule]:
             _KV,
             _kv_repl,
             anchors=_KV_ANCHORS,
+            # _kv_repl finds the name's start (up to CONTEXT back), then its line's start
+            reach=(2 * CONTEXT + 2, CONTEXT + 2),
             parts=(
                 (_SQL, _sql_repl, None),
                 (_CLI_FLAG, _cli_repl, _cli_gate),

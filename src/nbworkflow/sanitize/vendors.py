@@ -4,13 +4,15 @@ Over 400 lines: the format tables are long, and the token scan dispatches on the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .engine import CONTEXT, Span, _Rule, align
+from .engine import CONTEXT, _Rule, align
 from .entropy import _looks_random
 from .markers import _group, _marker, _whole
+from .memo import Memo, Span
 from .names import _NAME_CHARS, _kind_for, is_secret_name
 from .shapes import is_dummy, vendor_dummy
 
@@ -37,7 +39,11 @@ class _PemRule(_Rule):
         return [_PEM_BEGIN, _PEM_END, _PEM_CUT]
 
     def spans(
-        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+        self,
+        text: str,
+        lower: str,
+        found: dict[object, list[int]] | None = None,
+        memo: Memo | None = None,
     ) -> Iterator[Span]:
         marker = _marker("private-key")
         ends: list[re.Match[str]] = []
@@ -256,6 +262,23 @@ _VALUE_OPENERS = frozenset(" \t\"'")
 _EXTENSION = re.compile(r"\.[a-z][a-z0-9]{1,4}(?![A-Za-z0-9_])")
 
 
+#: Runs longer than this are judged afresh (the cache below must not hold a long input).
+_KEPT_MAX = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept(token: str) -> bool:
+    """Whether ``_token_repl`` keeps this run whatever surrounds it: a traceback repeats the
+    same path segments on every frame, so their verdict is looked up, not recomputed."""
+    body = token[1:]
+    if body.startswith(_VENDOR_PREFIXES):
+        return False
+    if "/" not in body:
+        return not _looks_random(body)
+    # a path (a segment is a word) with no 16-character piece: kept in a URL and out of one
+    return _PATH_WORD.search(body) is not None and not _LONG_PIECE.search(body)
+
+
 def _file_name(m: re.Match[str]) -> bool:
     """``...-97B6C6C59241976086FABDC41472150C.bfu``: a name with a file extension."""
     return _EXTENSION.match(m.string, m.end()) is not None
@@ -344,16 +367,37 @@ class _ScanRule(_Rule):
     after a non-token character and each character is read by one match at most: linear."""
 
     def spans(
-        self, text: str, lower: str, found: dict[object, list[int]] | None = None
+        self,
+        text: str,
+        lower: str,
+        found: dict[object, list[int]] | None = None,
+        memo: Memo | None = None,
     ) -> Iterator[Span]:
         padded = "\n" + text
+        # the judge reads CONTEXT characters before a run (the name of a value, a URL's
+        # scheme) and a few after it (a file extension); _widen CONTEXT either side
+        reach = (CONTEXT + 8, CONTEXT + 8)
         for m in self.regex.finditer(padded):
-            whole = m.group(0)
-            replacement = self.repl(m)
-            if replacement != whole:
-                for start, end, marker in align(whole, replacement, m.start() - 1):
-                    lo, hi = _widen(text, start, end)
-                    yield lo, hi, marker
+            token = m.group(0)
+            if len(token) <= _KEPT_MAX and _kept(token):
+                continue  # most runs: paths, words, digests (their context cannot matter)
+            if memo is None:
+                yield from self._judge(text, m)
+            else:
+                yield from memo.remembered(
+                    self, m, reach, functools.partial(self._judged, text, m), 1
+                )
+
+    def _judged(self, text: str, m: re.Match[str]) -> list[Span]:
+        return list(self._judge(text, m))
+
+    def _judge(self, text: str, m: re.Match[str]) -> Iterator[Span]:
+        whole = m.group(0)
+        replacement = self.repl(m)
+        if replacement != whole:
+            for start, end, marker in align(whole, replacement, m.start() - 1):
+                lo, hi = _widen(text, start, end)
+                yield lo, hi, marker
 
 
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:
