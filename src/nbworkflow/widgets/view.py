@@ -74,6 +74,10 @@ class RunView:
         self._finished = False
         self._picked: str | None = None
         """The node a person picked in the drop-down (it then stays shown)."""
+        self._shown: Any = None
+        """The selector's value as this view last set it: any other value is a pick whose
+        observer has not run yet (the browser's change lands before the observer takes the
+        lock)."""
         self._ours = threading.local()
         """Set while this view itself changes the selector, in the thread that changes it: a
         pick arriving from the browser at that moment (another thread) is still a pick."""
@@ -190,8 +194,11 @@ class RunView:
             f'<div class="nbw-live-summary" data-run-status="{state.status.value}" '
             f'style="font-weight:600;color:{colour}">{escape(line)}</div>'
         )
+        current = self.selector.value
+        if self._picked is None and current is not None and current != self._shown:
+            self._picked = current  # a pick already applied to the widget: never undo it
         pick = self._picked if self._picked is not None else self._auto_selection()
-        if pick is not None and pick != self.selector.value:
+        if pick is not None and pick != current:
             # Also puts a person's pick back if an automatic one crossed it on the wire.
             self._set_selector(value=pick)
         self._draw_details()
@@ -236,6 +243,7 @@ class RunView:
         try:
             for name, value in traits.items():
                 setattr(self.selector, name, value)
+            self._shown = self.selector.value
         finally:
             self._ours.active = False
 
@@ -244,6 +252,8 @@ class RunView:
             return
         with self._lock:
             self._picked = change["new"]
+            if self.selector.value != self._picked:  # a redraw crossed the pick: put it back
+                self._set_selector(value=self._picked)
             self._draw_details()
 
 
