@@ -219,6 +219,9 @@ def _zygote_spare(libc: ctypes.CDLL, sp_fd: int, cg_mounts: list[str], cg_name: 
         sys.argv = ["solution.py"]
         result = _harness.run_request(req)
         _harness.finish(req, result, 3)
+        # The caller is done once all three pipes are closed: close them now rather than in
+        # exit, which first tears down the address space (~1 ms measured).
+        os.closerange(0, 4)
         os._exit(0)
     os.close(3)
     while True:
