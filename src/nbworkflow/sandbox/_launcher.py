@@ -270,6 +270,11 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
     spare_groups: dict[int, str] = {}
     cpu_limits: dict[int, float] = {}
     seq = [0]
+    # A spare's group starts with the limits the last run asked for (numbers only, nothing of a
+    # request; never below what preparing a spare needs): the next run usually asks the same,
+    # and its dispatch then writes no limit file.
+    last_limits = (64, 384 << 20)
+    spare_limits: dict[int, tuple[int, int]] = {}
     buf = b""
     fd_queue: list[list[int]] = []
     head = struct.Struct(_wire.LAUNCH)
@@ -277,11 +282,12 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
     fd_size = array.array("i").itemsize
 
     def make_spare() -> None:
+        pids, mem = max(last_limits[0], 8), max(last_limits[1], 64 << 20)
         seq[0] += 1
         name = f"nbworkflow-spare-{token}-{seq[0]}"
         for m in cg_mounts:
             os.mkdir(m + "/" + name)
-            _cg_limits(m + "/" + name, 64, 384 << 20)
+            _cg_limits(m + "/" + name, pids, mem)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
@@ -293,6 +299,7 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
         child.close()
         children[pid] = None
         spare_groups[pid] = name
+        spare_limits[pid] = (pids, mem)
         spares.append((pid, parent, name))
 
     def drop_group(name: str) -> None:
@@ -319,6 +326,8 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
         return None
 
     def dispatch(rid: bytes, names: str, cpu: float, pids: int, mem: int, fds: list[int]) -> None:
+        nonlocal last_limits
+        last_limits = (pids, mem)
         spare = take_spare()
         if spare is None:
             sock.sendall(status.pack(b"S", rid, 126))
@@ -327,9 +336,11 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
         # pid 1 of the spare is already alone in its group: give the group the run's name (the
         # caller kills, checks and removes it by that name) and the run's limits, then the fds
         # go to pid 1. Its parent only waits and stays outside.
+        same = spare_limits.pop(ipid, None) == (pids, mem)
         for m in cg_mounts:
             os.rename(m + "/" + group, m + "/" + names)
-            _cg_limits(m + "/" + names, pids, mem)
+            if not same:
+                _cg_limits(m + "/" + names, pids, mem)
         spare_groups.pop(ipid, None)
         children[ipid] = rid
         cpu_limits[ipid] = cpu
@@ -358,6 +369,7 @@ def zygote_main(ctl_fd: int, cg_mounts: list[str], token: str, seccomp_fd: int) 
                 rid = children.pop(pid, None)
                 cpu = cpu_limits.pop(pid, 0.0)
                 unused = spare_groups.pop(pid, None)
+                spare_limits.pop(pid, None)
                 if unused is not None:
                     drop_group(unused)
                 if rid is not None:
