@@ -3,12 +3,13 @@
 It runs as real root inside its own bwrap (mount/pid/net/ipc/uts namespaces, read-only view). It
 keeps one spare ready: a child that unshares fresh mount, pid, net, ipc and uts namespaces and
 forks pid 1 there, which joins its own cgroup, unshares a cgroup namespace, mounts a private
-/proc, devpts, size-capped /tmp and /dev/shm, hides the cgroup folders and brings up lo. A request
+/proc, devpts, size-capped /tmp and /dev/shm, hides the cgroup folders, brings up lo, joins a
+fresh session keyring and warms its copy-on-write heap with a constant snippet. A request
 goes straight to a spare: its stdout, stderr and result pipes and the memfd holding the request
 arrive as SCM_RIGHTS, and the launcher never reads the request, so no spare it forks later can
-find an earlier request in memory it inherited. The spare then reads the request, joins a fresh
-session keyring, drops to uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp
-filter, applies the rlimits and only then runs the user code.
+find an earlier request in memory it inherited. The spare then reads the request, drops to
+uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp filter, applies the
+rlimits and only then runs the user code. Two spares are kept prepared per launcher.
 
 Like the harness it never imports the nbworkflow package (``python -I -S``), only ``_harness``
 and ``_wire`` next to it.
@@ -126,6 +127,9 @@ def _zygote_prepare(libc: ctypes.CDLL, cg_mounts: list[str], cg_name: str) -> No
     )
     _lo_up()
     libc.sethostname(b"sandbox", 7)
+    # A fresh, empty session keyring for this sandbox alone (as root, before the filter denies
+    # keyctl); joined while idle, it holds nothing of a request either.
+    _wire.join_fresh_session_keyring(libc)
 
 
 def _zygote_drop(libc: ctypes.CDLL, req: dict[str, Any]) -> None:
@@ -137,7 +141,6 @@ def _zygote_drop(libc: ctypes.CDLL, req: dict[str, Any]) -> None:
             flags = _MS_REMOUNT | _MS_NOSUID | _MS_NODEV
             _zcheck(libc, libc.mount(b"tmpfs", target, b"tmpfs", flags, opts), "resize tmpfs")
     os.chdir("/tmp")
-    _wire.join_fresh_session_keyring(libc)  # as root, before the filter denies keyctl
     os.setgroups([])
     os.setresgid(65534, 65534, 65534)
     os.setresuid(65534, 65534, 65534)

@@ -9,9 +9,9 @@ sandbox ready (see ``_launcher``): fresh mount/pid/net/ipc/uts/cgroup namespaces
 private /proc, devpts, size-capped /tmp and /dev/shm. Per request the caller writes the request
 into a memfd and sends it with the three pipe ends (stdout, stderr, result) over a unix socket
 (SCM_RIGHTS); the launcher passes the fds on to the spare without reading them, so it never holds
-a request that a later spare could inherit. The spare joins a fresh session keyring, drops to
-uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp filter, applies the
-rlimits, and only then runs the user code. The zygote reports each child's exit status back.
+a request that a later spare could inherit. The spare (already in a fresh session keyring)
+drops to uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp filter, applies
+the rlimits, and only then runs the user code. The zygote reports each child's exit status back.
 
 Available where the caller is root with cgroups (the zygote must mount and change uid); the
 ``auto`` choice falls back to cold ``bwrap`` elsewhere.
