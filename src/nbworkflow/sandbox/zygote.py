@@ -9,9 +9,9 @@ sandbox ready (see ``_launcher``): fresh mount/pid/net/ipc/uts/cgroup namespaces
 private /proc, devpts, size-capped /tmp and /dev/shm. Per request the caller writes the request
 into a memfd and sends it with the three pipe ends (stdout, stderr, result) over a unix socket
 (SCM_RIGHTS); the launcher passes the fds on to the spare without reading them, so it never holds
-a request that a later spare could inherit. The spare joins a fresh session keyring, drops to
-uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp filter, applies the
-rlimits, and only then runs the user code. The zygote reports each child's exit status back.
+a request that a later spare could inherit. The spare (already in a fresh session keyring)
+drops to uid/gid 65534 with no capabilities and no_new_privs, loads the seccomp filter, applies
+the rlimits, and only then runs the user code. The zygote reports each child's exit status back.
 
 Available where the caller is root with cgroups (the zygote must mount and change uid); the
 ``auto`` choice falls back to cold ``bwrap`` elsewhere.
@@ -46,7 +46,7 @@ from ._backends import (
     runtime_dir,
     view,
 )
-from ._cgroup import Cgroup, _own_paths, factory
+from ._cgroup import Cgroup, _janitor, _own_paths, factory
 from ._runner import Cancel, Raw, Sinks, decode_result, new_nonce
 from ._seccomp import _BENCH_OFF as _seccomp_off
 from ._seccomp import program_fd
@@ -355,6 +355,7 @@ class ZygoteBackend(_Base):
         box: list[int] = []
         sel = selectors.DefaultSelector()
         rid: bytes | None = None
+        killed = False
         try:
             nonce = new_nonce()
             import marshal
@@ -420,10 +421,12 @@ class ZygoteBackend(_Base):
                         sel.select(0.01)
                     if cg.oom_killed():
                         raw.extra["oom"] = True
+            reported = bool(box)  # the exit status, if it came before our sweep below
             if raw.stopped is not None:
                 cg.kill()
             else:
                 cg.kill_once()
+            killed = True
             drain()
             if not box and raw.stopped is not None:
                 # the zygote reports the exit status of the killed child shortly
@@ -431,6 +434,10 @@ class ZygoteBackend(_Base):
                 while not box and time.monotonic() < end:
                     sel.select(0.05)
             code = box[0] if box else (0 if raw.result is not None else None)
+            if code == 128 + 9 and raw.result is not None and raw.stopped is None and not reported:
+                # The harness wrote its result and closed its pipes just before exiting: a
+                # SIGKILL it met after that is our sweep above, not the run's end.
+                code = 0
             if code is not None and code > 128:
                 code = -(code - 128)
             raw.exit_code = code
@@ -450,7 +457,10 @@ class ZygoteBackend(_Base):
                 if fd >= 0:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-            cg.release()
+            if killed:
+                _janitor.add(cg)  # removal only: the kill above already ran
+            else:
+                cg.release()
         raw.duration_s = time.monotonic() - start
         return raw
 
