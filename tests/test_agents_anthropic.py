@@ -28,7 +28,7 @@ from nbworkflow.agents.guard import (
     is_loopback,
     model_requests_allowed,
 )
-from nbworkflow.agents.structured import answer_schema, call_structured
+from nbworkflow.agents.structured import answer_schema
 from nbworkflow.engine import run_workflow
 from nbworkflow.exceptions import OutputValidationError, ProviderError
 from nbworkflow.spec import load_workflow
@@ -40,6 +40,8 @@ from nbworkflow.testing import (
     message_reply,
     tool_reply,
 )
+from tests.support.providers import complete, make_request
+from tests.support.providers import structured as structured_call
 
 T = TypeVar("T")
 KEY = "sk-ant-test-0123456789abcdef-secret"
@@ -56,38 +58,11 @@ def make(server: MessagesServer, **kwargs: Any) -> AnthropicProvider:
 
 
 def request(**kwargs: Any) -> ModelRequest:
-    base: dict[str, Any] = {
-        "node_id": "n1",
-        "model": "claude-test-1",
-        "system": "You are a Systems Analyst.",
-        "messages": (Message("user", "# Task\nSay hi"),),
-        "max_tokens": 321,
-        "temperature": 0.25,
-    }
-    base.update(kwargs)
-    return ModelRequest(**base)
+    return make_request("claude-test-1", **kwargs)
 
 
-async def complete(provider: AnthropicProvider, req: ModelRequest) -> Any:
-    try:
-        return await provider.complete(req)
-    finally:
-        await provider.aclose()
-
-
-async def structured(provider: AnthropicProvider, fmt: str, **kwargs: Any) -> Any:
-    repairs: list[tuple[int, str]] = []
-    try:
-        answer, responses = await call_structured(
-            provider,
-            request(),
-            fmt,
-            on_repair=lambda n, problem: repairs.append((n, problem)),
-            **kwargs,
-        )
-    finally:
-        await provider.aclose()
-    return answer, responses, repairs
+async def structured(provider: Any, fmt: str, **kwargs: Any) -> Any:
+    return await structured_call(provider, request(), fmt, **kwargs)
 
 
 # --- plain and structured answers -------------------------------------------------------------

@@ -13,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from nbworkflow.agents.base import Message, ModelRequest
+from nbworkflow.agents.base import ModelRequest
 from nbworkflow.agents.openai import OpenAIProvider, map_error
 from nbworkflow.agents.replay import RecordingProvider, ReplayProvider, load_cassette
 from nbworkflow.agents.structured import answer_schema, call_structured
@@ -26,6 +26,8 @@ from nbworkflow.testing.openai_server import (
     openai_error_reply,
     response_format,
 )
+from tests.support.providers import complete, make_request
+from tests.support.providers import structured as structured_call
 
 T = TypeVar("T")
 KEY = "sk-openai-test-0123456789abcdef-secret"
@@ -43,38 +45,11 @@ def make(server: ChatCompletionsServer, **kwargs: Any) -> OpenAIProvider:
 
 
 def request(**kwargs: Any) -> ModelRequest:
-    base: dict[str, Any] = {
-        "node_id": "n1",
-        "model": "gpt-test-1",
-        "system": "You are a Systems Analyst.",
-        "messages": (Message("user", "# Task\nSay hi"),),
-        "max_tokens": 321,
-        "temperature": 0.25,
-    }
-    base.update(kwargs)
-    return ModelRequest(**base)
-
-
-async def complete(provider: Any, req: ModelRequest) -> Any:
-    try:
-        return await provider.complete(req)
-    finally:
-        await provider.aclose()
+    return make_request("gpt-test-1", **kwargs)
 
 
 async def structured(provider: Any, fmt: str, **kwargs: Any) -> Any:
-    repairs: list[tuple[int, str]] = []
-    try:
-        answer, responses = await call_structured(
-            provider,
-            request(),
-            fmt,
-            on_repair=lambda n, problem: repairs.append((n, problem)),
-            **kwargs,
-        )
-    finally:
-        await provider.aclose()
-    return answer, responses, repairs
+    return await structured_call(provider, request(), fmt, **kwargs)
 
 
 # --- answers ----------------------------------------------------------------------------------

@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 from nbworkflow.magics.advice import did_you_mean, for_notebook
 from nbworkflow.magics.workflow import WorkflowMagics, format_backend
+from tests.test_magics import shell  # noqa: F401  (the module-wide IPython fixture)
 
 SPEC = """\
 name: advice
@@ -28,18 +27,11 @@ nodes:
 """
 
 
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    start_ipython()
-    ip = get_ipython()
-    assert ip is not None
-    ip.run_line_magic("load_ext", "nbworkflow.magics")
-    return ip
-
-
 @pytest.fixture
 def ip(
-    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shell: InteractiveShell,  # noqa: F811 (the imported fixture)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[InteractiveShell]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NBWORKFLOW_RUNS_DIR", raising=False)
