@@ -281,6 +281,27 @@ def test_kernel_interrupt_cancels_the_run_within_a_second(ip: InteractiveShell) 
     assert ip.user_ns["res"].ok
 
 
+def test_interrupt_while_the_run_starts_cancels_it_too(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel interrupt that lands after the run's thread started but before the cell waits
+    on it (inside ``start()``) must not leave the run going on unseen in the background."""
+    from nbworkflow.magics.runner import LoopThreadRun
+
+    real_start = LoopThreadRun.start
+
+    def start_then_interrupted(self: LoopThreadRun[Any]) -> LoopThreadRun[Any]:
+        real_start(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LoopThreadRun, "start", start_then_interrupted)
+    with pytest.raises(UsageError, match="cancelled by a kernel interrupt"):
+        run_cell(ip, "--script answers --latency 30")
+    assert not [t for t in threading.enumerate() if t.name.startswith("nbworkflow-")]
+    (info,) = list_runs(runs_root())
+    assert info.status == "cancelled"
+
+
 # -- line magics -----------------------------------------------------------------------------
 def test_runs_log_and_show(ip: InteractiveShell) -> None:
     run_cell(ip, "--script answers -q --out res")

@@ -287,10 +287,14 @@ class WorkflowMagics(Magics):
             return None
         if awaited:
             return self._settle_awaited(cell_runs, attempt)
-        attempt.run.start()
         try:
+            attempt.run.start()
             attempt.run.wait()
         except KeyboardInterrupt:
+            # Also while starting: the run's thread may be going already, stop it before
+            # settling (wait() has done so when the interrupt came there; this is then a no-op).
+            attempt.run.cancel()
+            attempt.run.join_after_cancel()
             self._settle(cell_runs, attempt, interrupted=True)
         except BaseException as exc:
             self._settle(cell_runs, attempt, error=exc)
