@@ -2,7 +2,7 @@
 
 Unit tests drive the loop with a subprocess test double for the sandbox (``FakeSandbox``: the
 code still never runs in this process) and an ``httpx.MockTransport`` for staging. Integration
-tests run the same loop against the real mock CRM over loopback HTTP, and the seed's whole CRM
+tests run the same loop against the CRM's contract mock over loopback HTTP, and the seed's whole CRM
 workflow with the real sandbox.
 """
 
@@ -396,7 +396,7 @@ def test_code_from_defaults_to_the_upstream_code_node(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Integration: the real mock CRM over loopback HTTP
+# Integration: the CRM's contract mock over loopback HTTP
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The human in the loop: approve before staging, choices after max_retries, waiting runs.
 
-The Python API flows run the real adaptive loop against the real mock CRM over loopback HTTP
+The Python API flows run the real adaptive loop against the CRM's contract mock over loopback HTTP
 (the sandbox is ``test_adaptive``'s subprocess double: generated code never runs in this
 process). The CLI flows run ``nbworkflow`` in a child process, on a real pseudo-terminal when a
 person must answer, with the ``process`` sandbox backend.
@@ -262,7 +262,7 @@ def test_approve_in_defaults_applies_only_where_it_fits() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Approve before staging (Python API, real mock CRM)
+# Approve before staging (Python API, the CRM's contract mock)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """The notebook's approval buttons, in IPython's in-process shell: the cell's run ends waiting
 and returns, a click resumes it on a loop thread, and the same output area shows the resumed run.
 
-The adaptive node runs its code in the ``process`` sandbox backend and talks to the real mock CRM
+The adaptive node runs its code in the ``process`` sandbox backend and talks to the CRM's contract mock
 over loopback HTTP. Waits are on the resumed run's future, never on sleeps.
 """
 

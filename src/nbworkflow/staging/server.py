@@ -21,7 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-
 DEFAULT_TOKEN = "staging-demo-token"
 DEFAULT_PORT = 8765
 MAX_BODY = 1 << 20
