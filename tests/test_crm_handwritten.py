@@ -19,26 +19,12 @@ from hypothesis import strategies as st
 
 from nbworkflow.staging import OpenAPIMock, bundled_document, mapper_code, repair
 
+from .support.crm import ADA, GOOD_PAYLOAD, SEED_PAYLOAD, USERS, run_mapper
 from .support.handwritten import handwritten_mock
 
 hw = handwritten_mock()
-ADA = {"email": "dev@example.com", "first": "Ada", "last": "Lovelace", "plan": "pro"}
-USERS = [
-    ADA,
-    {"email": "grace@example.com", "first": "Grace", "last": "Hopper", "plan": "free"},
-    {"email": "ken@example.com", "first": "Ken", "last": "Thompson", "plan": "enterprise"},
-]
-SEED_PAYLOAD = {"email": "dev@example.com", "full_name": "Ada Lovelace"}
-GOOD_PAYLOAD = {**SEED_PAYLOAD, "customer_tier": "pro"}
 TOKEN = "t0k-staging"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def run_mapper(code: str, user: dict[str, Any]) -> Any:
-    """Evaluate generated mapper code (our own deterministic generator, not model output)."""
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "<mapper>", "exec"), namespace)
-    return namespace["sync_to_crm"](user)
 
 
 # -- the contract is the document ------------------------------------------------------------

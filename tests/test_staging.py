@@ -15,7 +15,6 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -36,22 +35,9 @@ from nbworkflow.staging.document import parse_operation, request_schema
 from nbworkflow.staging.repair import find_staging_error
 from nbworkflow.staging.validation import RequestChecker
 
+from .support.crm import ADA, GOOD_PAYLOAD, SEED_PAYLOAD, USERS, run_mapper
+
 ROOT = Path(__file__).resolve().parents[1]
-ADA = {"email": "dev@example.com", "first": "Ada", "last": "Lovelace", "plan": "pro"}
-USERS = [
-    ADA,
-    {"email": "grace@example.com", "first": "Grace", "last": "Hopper", "plan": "free"},
-    {"email": "ken@example.com", "first": "Ken", "last": "Thompson", "plan": "enterprise"},
-]
-SEED_PAYLOAD = {"email": "dev@example.com", "full_name": "Ada Lovelace"}
-GOOD_PAYLOAD = {**SEED_PAYLOAD, "customer_tier": "pro"}
-
-
-def run_mapper(code: str, user: dict[str, Any]) -> Any:
-    """Evaluate generated mapper code (our own deterministic generator, not model output)."""
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "<mapper>", "exec"), namespace)
-    return namespace["sync_to_crm"](user)
 
 
 # -- the bundled document --------------------------------------------------------------------
@@ -93,26 +79,31 @@ def test_the_wheel_carries_the_crm_example_and_finds_it(tmp_path: Path) -> None:
     for name in ("crm_openapi.yaml", "workflow.yaml", "workflow.cassette.jsonl", "script.yaml"):
         assert f"nbworkflow/_examples/crm/{name}" in names
     assert not [n for n in names if "handwritten" in n or n.startswith("examples/")]
-    # The installed copy finds its own document (not this checkout's).
-    found = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); "
-            "from nbworkflow.staging.bundled import bundled_document; print(bundled_document())",
-            str(site),
-        ],
+    # The installed copy finds its own files (not this checkout's), and the demo runs from
+    # them in a folder with no examples/ (the recorded cassette: offline, no API key).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from nbworkflow.staging import bundled_document; print(bundled_document()); "
+        "from nbworkflow.cli import main; "
+        "sys.exit(main(['demo', '--runs-dir', 'runs', '-q']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    demo = subprocess.run(
+        [sys.executable, "-c", script, str(site)],
+        cwd=elsewhere,
+        env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
-    assert found.returncode == 0, found.stderr
-    assert (
-        Path(found.stdout.strip()) == site / "nbworkflow" / "_examples" / "crm" / "crm_openapi.yaml"
-    )
-    original = (ROOT / "examples" / "crm" / "crm_openapi.yaml").read_bytes()
-    assert Path(found.stdout.strip()).read_bytes() == original
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    shipped = site / "nbworkflow" / "_examples" / "crm" / "crm_openapi.yaml"
+    assert Path(demo.stdout.splitlines()[0]) == shipped
+    assert shipped.read_bytes() == (ROOT / "examples" / "crm" / "crm_openapi.yaml").read_bytes()
+    assert "contract mock of crm_openapi.yaml" in demo.stderr
+    assert "attempt 2 [success]" in demo.stdout  # healed: 422 -> rewrite -> 201
 
 
 # -- the repair agent ------------------------------------------------------------------------
