@@ -227,21 +227,20 @@ nodes:
 """
 
 SETUP = """
-from pathlib import Path
-
 import yaml
 
-import nbworkflow
-from nbworkflow.staging import MockCRM
+from nbworkflow.staging import OpenAPIMock, bundled_example
 
-# The example files ship with the source tree (examples/crm/).
-EXAMPLES = Path(nbworkflow.__file__).resolve().parents[2] / "examples" / "crm"
+# The CRM example's files: examples/crm/ in a checkout, the copy in the wheel otherwise.
+EXAMPLES = bundled_example("crm")
 answers = yaml.safe_load((EXAMPLES / "script.yaml").read_text())
 """
 
 CHAOS_SETUP = (
-    SETUP.replace("import MockCRM", "import MockCRM, repair_responder").replace(
-        "import nbworkflow\n", "import nbworkflow\nfrom nbworkflow.agents import ScriptedProvider\n"
+    SETUP.replace(
+        "from nbworkflow.staging import OpenAPIMock, bundled_example",
+        "from nbworkflow.agents import ScriptedProvider\n"
+        "from nbworkflow.staging import OpenAPIMock, bundled_example, repair_responder",
     )
     + """
 chaos_agent = ScriptedProvider(answers, responders={"adaptive_test_loop": repair_responder})
@@ -261,23 +260,27 @@ OpenAPI document, write a mapper `sync_to_crm(user)`, write tests and docs, and 
 forgets the required `customer_tier`; staging answers `422` with the field-level problem, and
 the adaptive node rewrites the code until staging accepts every payload.
 
-Everything here is offline: the CRM is the mock staging server shipped with nbworkflow
+Everything here is offline: the CRM's staging API is the contract mock of its OpenAPI document
 (on 127.0.0.1), and the model is the `scripted` provider reading `examples/crm/script.yaml`.
 To use a live model, run with `--provider anthropic --record crm.cassette.jsonl`, then replay
 that recording offline with `--provider replay --cassette crm.cassette.jsonl`.
 """),
             code("%load_ext nbworkflow"),
-            code("seed = 1  # papermill: -p seed 2 (the mock CRM's randomness)", "parameters"),
+            code(
+                "seed = 1  # papermill: -p seed 2 (the contract mock's mutations and faults)",
+                "parameters",
+            ),
             code(SETUP),
             md("""
 ## The staging CRM
 
-`MockCRM` serves `POST /users`, validates every payload against its contract and needs a bearer
-token. `STAGING_URL` and `STAGING_TOKEN` are notebook variables that the workflow below reads
+`OpenAPIMock` serves the operations of the CRM's OpenAPI document (`crm_openapi.yaml`, the one
+`analyze_docs` reads): it validates every `POST /users` payload against the document with
+openapi-core, answers `422` with field-level details, and needs a bearer token. `STAGING_URL` and `STAGING_TOKEN` are notebook variables that the workflow below reads
 through `${...}`; the token's value is redacted from every log, message and screen.
 """),
             code("""
-crm = MockCRM(seed=seed).start()
+crm = OpenAPIMock(EXAMPLES / "crm_openapi.yaml", seed=seed).start()
 STAGING_URL, STAGING_TOKEN = crm.url, crm.token
 print("staging CRM at", STAGING_URL)
 """),
@@ -294,7 +297,7 @@ decided (rewrite the code, retry the infrastructure, accept) and why.
             code("%workflow log last --node adaptive_test_loop"),
             code("""
 print(run.output("adaptive_test_loop").content)
-print("users created in the CRM:", [u["email"] for u in crm.users])
+print("users created in the CRM:", [u["email"] for u in crm.created])
 """),
             code("crm.stop()"),
         ],
@@ -313,7 +316,8 @@ becomes required) or the **infrastructure** misbehaves (503s, slow answers, drop
 connections). The adaptive node tells them apart: a 422 means "rewrite the code", a 503 means
 "same code, try again later", and every choice is written to the decision log.
 
-Offline: the mock CRM injects the chaos, and a deterministic repair agent stands in for the
+Offline: the contract mock of the CRM's OpenAPI document injects the chaos (it mutates the
+document's request schema and fails requests), and a deterministic repair agent stands in for the
 model when the code has to change (`repair_responder` rebuilds the mapper from the schema that
 the 422 answer carries).
 """),
@@ -330,7 +334,8 @@ Two contract mutations happen before the run (the docs the mapper was written fr
 stale), and 30% of the requests fail with a 503.
 """),
             code("""
-crm = MockCRM(seed=seed, fault_rates={"503": fault_rate}).start()
+crm = OpenAPIMock(EXAMPLES / "crm_openapi.yaml", seed=seed, fault_rates={"503": fault_rate})
+crm.start()
 STAGING_URL, STAGING_TOKEN = crm.url, crm.token
 for _ in range(2):
     print(crm.mutate().description)

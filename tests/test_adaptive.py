@@ -2,7 +2,7 @@
 
 Unit tests drive the loop with a subprocess test double for the sandbox (``FakeSandbox``: the
 code still never runs in this process) and an ``httpx.MockTransport`` for staging. Integration
-tests run the same loop against the real mock CRM over loopback HTTP, and the seed's whole CRM
+tests run the same loop against the CRM's contract mock over loopback HTTP, and the seed's whole CRM
 workflow with the real sandbox.
 """
 
@@ -28,7 +28,7 @@ from nbworkflow.engine import RunResult, arun_workflow
 from nbworkflow.events import Decision, NodeFailed, RunEvent, event_to_json
 from nbworkflow.nodes.adaptive import LOG_KEYS, SandboxPort, decision_log
 from nbworkflow.spec import WorkflowSpec, load_workflow
-from nbworkflow.staging import MockCRM, repair_responder
+from nbworkflow.staging import OpenAPIMock, bundled_document, repair_responder
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "crm"
 
@@ -396,18 +396,20 @@ def test_code_from_defaults_to_the_upstream_code_node(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Integration: the real mock CRM over loopback HTTP
+# Integration: the CRM's contract mock over loopback HTTP
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def crm() -> Iterator[MockCRM]:
-    with MockCRM(token="t0k-test-token", seed=7, slow_seconds=3.0) as server:
+def crm() -> Iterator[OpenAPIMock]:
+    with OpenAPIMock(
+        bundled_document("crm"), token="t0k-test-token", seed=7, slow_seconds=3.0
+    ) as server:
         yield server
 
 
 @pytest.mark.integration
-def test_real_crm_success_first_try(crm: MockCRM, tmp_path: Path) -> None:
+def test_real_crm_success_first_try(crm: OpenAPIMock, tmp_path: Path) -> None:
     run = run_heal(load(spec_text(crm.url)), tmp_path, code=GOOD)
     assert run.result.ok
     assert [e["attempt"] for e in run.log()] == [1]
@@ -415,7 +417,7 @@ def test_real_crm_success_first_try(crm: MockCRM, tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_real_crm_seed_scenario_heals_in_two_attempts(crm: MockCRM, tmp_path: Path) -> None:
+def test_real_crm_seed_scenario_heals_in_two_attempts(crm: OpenAPIMock, tmp_path: Path) -> None:
     run = run_heal(load(spec_text(crm.url)), tmp_path, code=BROKEN)
     assert run.result.ok, run.events[-3:]
     first, second = run.log()
@@ -440,7 +442,7 @@ def test_real_crm_seed_scenario_heals_in_two_attempts(crm: MockCRM, tmp_path: Pa
 
 
 @pytest.mark.integration
-def test_real_crm_retries_exhausted_surface_to_a_human(crm: MockCRM, tmp_path: Path) -> None:
+def test_real_crm_retries_exhausted_surface_to_a_human(crm: OpenAPIMock, tmp_path: Path) -> None:
     def stubborn(req: ModelRequest) -> dict[str, str]:
         return {"rationale": "I think it is fine", "code": BROKEN}
 
@@ -456,7 +458,7 @@ def test_real_crm_retries_exhausted_surface_to_a_human(crm: MockCRM, tmp_path: P
 
 
 @pytest.mark.integration
-def test_real_crm_503_storm_recovers_without_rewrite(crm: MockCRM, tmp_path: Path) -> None:
+def test_real_crm_503_storm_recovers_without_rewrite(crm: OpenAPIMock, tmp_path: Path) -> None:
     crm.fail_next(5, "503")
     run = run_heal(load(spec_text(crm.url, infra_retries=6)), tmp_path, code=BROKEN)
     assert run.result.ok
@@ -468,7 +470,7 @@ def test_real_crm_503_storm_recovers_without_rewrite(crm: MockCRM, tmp_path: Pat
 
 
 @pytest.mark.integration
-def test_real_crm_resets_and_slow_answers_are_infra(crm: MockCRM, tmp_path: Path) -> None:
+def test_real_crm_resets_and_slow_answers_are_infra(crm: OpenAPIMock, tmp_path: Path) -> None:
     crm.faults.schedule(["reset", "slow", "503"])
     run = run_heal(load(spec_text(crm.url, infra_retries=4, timeout=0.3)), tmp_path, code=GOOD)
     assert run.result.ok
@@ -491,7 +493,7 @@ def test_real_staging_down_fails_as_unavailable(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_real_crm_wrong_token_is_401_config(crm: MockCRM, tmp_path: Path) -> None:
+def test_real_crm_wrong_token_is_401_config(crm: OpenAPIMock, tmp_path: Path) -> None:
     run = run_heal(load(spec_text(crm.url), token="wrong-token-value"), tmp_path)
     assert not run.result.ok
     [failed] = [e for e in run.events if isinstance(e, NodeFailed)]
@@ -506,7 +508,8 @@ def test_secrets_never_reach_model_log_or_stdout(
     db_secret = "hunter2-db-pa55word-7f3a"
     token = "tok-s3cret-9d8c7b6a5f4e"
     monkeypatch.setenv("CRM_DB_PASSWORD", db_secret)
-    leaky = MockCRM(
+    leaky = OpenAPIMock(
+        bundled_document("crm"),
         token=token,
         error_debug=f"upstream db=postgres://admin:{db_secret}@10.0.0.5/crm",
         echo_auth_in_errors=True,
@@ -547,7 +550,9 @@ def test_seeded_mutation_series_is_healed_and_faults_never_cause_rewrites(tmp_pa
     503s, resets and timeouts injected on the way are retried and never rewrite the code."""
     schedules = [["503", "503"], ["reset"], ["slow", "503"], [], ["503", "reset", "503"], ["slow"]]
     seen_kinds: set[str] = set()
-    with MockCRM(token="t0k-test-token", seed=2024, slow_seconds=2.0) as crm:
+    with OpenAPIMock(
+        bundled_document("crm"), token="t0k-test-token", seed=2024, slow_seconds=2.0
+    ) as crm:
         code = GOOD
         for i, faults in enumerate(schedules):
             mutation = crm.mutate()
@@ -568,7 +573,7 @@ def test_seeded_mutation_series_is_healed_and_faults_never_cause_rewrites(tmp_pa
 
 
 # ---------------------------------------------------------------------------------------------
-# The seed's CRM workflow end to end: scripted provider, real sandbox, mock CRM
+# The seed's CRM workflow end to end: scripted provider, real sandbox, the CRM's contract mock
 # ---------------------------------------------------------------------------------------------
 
 
@@ -583,7 +588,7 @@ def _real_sandbox_available() -> bool:
 @pytest.mark.integration
 @pytest.mark.skipif(not _real_sandbox_available(), reason="nbworkflow.sandbox not available")
 def test_seed_crm_workflow_runs_end_to_end(tmp_path: Path) -> None:
-    with MockCRM(token="staging-demo-token") as crm:
+    with OpenAPIMock(bundled_document("crm"), token="staging-demo-token") as crm:
         events: list[RunEvent] = []
         result = asyncio.run(
             arun_workflow(

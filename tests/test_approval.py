@@ -1,6 +1,6 @@
 """The human in the loop: approve before staging, choices after max_retries, waiting runs.
 
-The Python API flows run the real adaptive loop against the real mock CRM over loopback HTTP
+The Python API flows run the real adaptive loop against the CRM's contract mock over loopback HTTP
 (the sandbox is ``test_adaptive``'s subprocess double: generated code never runs in this
 process). The CLI flows run ``nbworkflow`` in a child process, on a real pseudo-terminal when a
 person must answer, with the ``process`` sandbox backend.
@@ -46,7 +46,7 @@ from nbworkflow.nodes.adaptive import decision_log
 from nbworkflow.resume import aresume_workflow
 from nbworkflow.runlog import read_events
 from nbworkflow.spec import load_workflow
-from nbworkflow.staging import MockCRM
+from nbworkflow.staging import OpenAPIMock, bundled_document
 from nbworkflow.state import RunState
 from tests.test_adaptive import BROKEN, GOOD, SAMPLES, FakeSandbox
 
@@ -90,8 +90,8 @@ def spec_text(url: str, *, approve: bool = True, max_retries: int = 2) -> str:
 
 
 @pytest.fixture
-def crm() -> Iterator[MockCRM]:
-    with MockCRM(token=TOKEN, seed=3) as server:
+def crm() -> Iterator[OpenAPIMock]:
+    with OpenAPIMock(bundled_document("crm"), token=TOKEN, seed=3) as server:
         yield server
 
 
@@ -149,7 +149,7 @@ def options(approver: Any = None) -> RunOptions:
 
 
 def run(
-    crm: MockCRM,
+    crm: OpenAPIMock,
     tmp_path: Path,
     *,
     code: str = BROKEN,
@@ -262,15 +262,17 @@ def test_approve_in_defaults_applies_only_where_it_fits() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Approve before staging (Python API, real mock CRM)
+# Approve before staging (Python API, the CRM's contract mock)
 # ---------------------------------------------------------------------------------------------
 
 
-def test_headless_run_waits_cleanly_before_touching_staging(crm: MockCRM, tmp_path: Path) -> None:
+def test_headless_run_waits_cleanly_before_touching_staging(
+    crm: OpenAPIMock, tmp_path: Path
+) -> None:
     flow = run(crm, tmp_path, code=GOOD)
     result = flow.result
     assert result.status is RunStatus.WAITING and not result.ok
-    assert crm.counts["users_requests"] == 0  # nothing reached staging
+    assert crm.counts["staged_requests"] == 0  # nothing reached staging
     nodes = result.state.nodes
     assert nodes["heal"].status is NodeStatus.WAITING
     assert nodes["other"].status is NodeStatus.SUCCEEDED  # unrelated branch completed
@@ -290,7 +292,7 @@ def test_headless_run_waits_cleanly_before_touching_staging(crm: MockCRM, tmp_pa
     assert redrawn.message == "waiting for approval at: heal"
 
 
-def test_resume_with_approve_runs_nothing_twice(crm: MockCRM, tmp_path: Path) -> None:
+def test_resume_with_approve_runs_nothing_twice(crm: OpenAPIMock, tmp_path: Path) -> None:
     first = run(crm, tmp_path, code=GOOD)
     decision = HumanDecision("approve", "looks right", who="ada")
     second = resume(first.result.run_id, tmp_path, {"heal": decision})
@@ -314,7 +316,9 @@ def test_resume_with_approve_runs_nothing_twice(crm: MockCRM, tmp_path: Path) ->
     assert human["data"]["code_sha256"] == first.result.waiting["heal"].code_sha256
 
 
-def test_reject_sends_the_comment_to_the_model_and_asks_again(crm: MockCRM, tmp_path: Path) -> None:
+def test_reject_sends_the_comment_to_the_model_and_asks_again(
+    crm: OpenAPIMock, tmp_path: Path
+) -> None:
     first = run(crm, tmp_path, code=BROKEN)
     reject = HumanDecision("reject", "customer_tier is missing: map it from plan", who="bob")
     second = resume(first.result.run_id, tmp_path, {"heal": reject}, rewrites=[GOOD])
@@ -323,7 +327,7 @@ def test_reject_sends_the_comment_to_the_model_and_asks_again(crm: MockCRM, tmp_
     [prompt] = second.adapt_prompts()
     assert "customer_tier is missing: map it from plan" in prompt
     assert "rejected this code before it ran against staging" in prompt
-    assert crm.counts["users_requests"] == 0
+    assert crm.counts["staged_requests"] == 0
     request = second.result.waiting["heal"]
     assert request.attempt == 2 and request.code == GOOD
     assert '+        "customer_tier": internal_user["plan"],' in request.diff
@@ -337,7 +341,7 @@ def test_reject_sends_the_comment_to_the_model_and_asks_again(crm: MockCRM, tmp_
     assert third.result.output("heal").content == GOOD
 
 
-def test_live_approver_rejects_then_approves_in_one_run(crm: MockCRM, tmp_path: Path) -> None:
+def test_live_approver_rejects_then_approves_in_one_run(crm: OpenAPIMock, tmp_path: Path) -> None:
     approver = ScriptedApprover(
         HumanDecision("reject", "add customer_tier", who="carol"),
         HumanDecision("approve", who="carol"),
@@ -350,7 +354,9 @@ def test_live_approver_rejects_then_approves_in_one_run(crm: MockCRM, tmp_path: 
     assert all(d.data["who"] == "carol" and d.data["when"] for d in flow.human())
 
 
-def test_edit_before_staging_is_checked_and_not_asked_again(crm: MockCRM, tmp_path: Path) -> None:
+def test_edit_before_staging_is_checked_and_not_asked_again(
+    crm: OpenAPIMock, tmp_path: Path
+) -> None:
     approver = ScriptedApprover(HumanDecision("edit", "added the tier", who="dan", code=GOOD))
     flow = run(crm, tmp_path, code=BROKEN, approver=approver)
     assert flow.result.ok and flow.result.output("heal").content == GOOD
@@ -364,14 +370,14 @@ def test_edit_before_staging_is_checked_and_not_asked_again(crm: MockCRM, tmp_pa
     assert artifacts == ["heal.attempt1.py", "heal.attempt2.py"]
 
 
-def test_auto_approver_approves_without_asking(crm: MockCRM, tmp_path: Path) -> None:
+def test_auto_approver_approves_without_asking(crm: OpenAPIMock, tmp_path: Path) -> None:
     flow = run(crm, tmp_path, code=GOOD, approver=AutoApprover())
     assert flow.result.ok
     [d] = flow.human()
     assert d.verdict == "human-approve" and d.data["who"] == "auto-approve"
 
 
-def test_code_that_fails_in_the_sandbox_is_never_shown(crm: MockCRM, tmp_path: Path) -> None:
+def test_code_that_fails_in_the_sandbox_is_never_shown(crm: OpenAPIMock, tmp_path: Path) -> None:
     crashing = "def sync_to_crm(user):\n    return {'email': user['mail']}\n"
     approver = ScriptedApprover(HumanDecision("approve", who="eve"))
     flow = run(crm, tmp_path, code=crashing, rewrites=[GOOD], approver=approver)
@@ -379,15 +385,15 @@ def test_code_that_fails_in_the_sandbox_is_never_shown(crm: MockCRM, tmp_path: P
     assert [r.attempt for r in approver.requests] == [2]  # attempt 1 crashed: adapted silently
 
 
-def test_pinned_decision_for_other_code_is_not_used(crm: MockCRM, tmp_path: Path) -> None:
+def test_pinned_decision_for_other_code_is_not_used(crm: OpenAPIMock, tmp_path: Path) -> None:
     first = run(crm, tmp_path, code=GOOD)
     stale = HumanDecision("approve", who="ada", code_sha256="0" * 64)
     second = resume(first.result.run_id, tmp_path, {"heal": stale})
     assert second.result.status is RunStatus.WAITING
-    assert crm.counts["users_requests"] == 0
+    assert crm.counts["staged_requests"] == 0
 
 
-def test_decisions_must_answer_a_waiting_node(crm: MockCRM, tmp_path: Path) -> None:
+def test_decisions_must_answer_a_waiting_node(crm: OpenAPIMock, tmp_path: Path) -> None:
     first = run(crm, tmp_path, code=GOOD)
     with pytest.raises(WorkflowError, match="node 'other' is not waiting"):
         resume(first.result.run_id, tmp_path, {"other": HumanDecision("approve")})
@@ -397,7 +403,7 @@ def test_decisions_must_answer_a_waiting_node(crm: MockCRM, tmp_path: Path) -> N
         HumanDecision("edit")
 
 
-def test_two_waiting_branches_are_answered_together(crm: MockCRM, tmp_path: Path) -> None:
+def test_two_waiting_branches_are_answered_together(crm: OpenAPIMock, tmp_path: Path) -> None:
     text = spec_text(crm.url)
     heal = text[text.index("  - id: heal") : text.index("  - id: report")]
     text = text.replace("  - id: report", heal.replace("id: heal", "id: heal2") + "  - id: report")
@@ -418,7 +424,7 @@ def test_two_waiting_branches_are_answered_together(crm: MockCRM, tmp_path: Path
 
 
 def test_notebook_path_headless_cell_then_click_resumes_in_a_thread(
-    crm: MockCRM, tmp_path: Path
+    crm: OpenAPIMock, tmp_path: Path
 ) -> None:
     """What the widget does: the cell's run ends waiting and returns; a click resumes it on a
     worker thread while the caller's own event loop keeps running."""
@@ -479,14 +485,14 @@ def test_decisions_approver_answers_once_then_falls_back() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_without_an_approver_exhaustion_fails_as_before(crm: MockCRM, tmp_path: Path) -> None:
+def test_without_an_approver_exhaustion_fails_as_before(crm: OpenAPIMock, tmp_path: Path) -> None:
     flow = run(crm, tmp_path, code=BROKEN, approve=False, max_retries=1)
     assert flow.result.status is RunStatus.FAILED
     assert flow.result.state.nodes["heal"].status is NodeStatus.FAILED
     assert "surfaced to a human after 2 attempts" in flow.result.state.nodes["heal"].message
 
 
-def test_exhausted_headless_waits_with_the_decision_log(crm: MockCRM, tmp_path: Path) -> None:
+def test_exhausted_headless_waits_with_the_decision_log(crm: OpenAPIMock, tmp_path: Path) -> None:
     flow = run(crm, tmp_path, code=BROKEN, approve=False, max_retries=1, approver=PendingApprover())
     assert flow.result.status is RunStatus.WAITING
     request = flow.result.waiting["heal"]
@@ -497,11 +503,11 @@ def test_exhausted_headless_waits_with_the_decision_log(crm: MockCRM, tmp_path: 
     assert flow.result.state.message == "waiting for a human decision at: heal"
 
 
-def test_exhausted_retry_asks_the_model_once_more(crm: MockCRM, tmp_path: Path) -> None:
+def test_exhausted_retry_asks_the_model_once_more(crm: OpenAPIMock, tmp_path: Path) -> None:
     first = run(
         crm, tmp_path, code=BROKEN, approve=False, max_retries=1, approver=PendingApprover()
     )
-    staged = crm.counts["users_requests"]
+    staged = crm.counts["staged_requests"]
     retry = HumanDecision("retry", "the CRM wants customer_tier", who="fay", extra_attempts=1)
     second = resume(first.result.run_id, tmp_path, {"heal": retry}, rewrites=[GOOD])
     assert second.result.ok
@@ -510,13 +516,13 @@ def test_exhausted_retry_asks_the_model_once_more(crm: MockCRM, tmp_path: Path) 
     assert "fay: the CRM wants customer_tier" in prompt
     assert len(second.model_calls()) == 1
     # The failed attempt was not sent again: only the new code reached staging.
-    assert crm.counts["users_requests"] - staged == len(SAMPLES)
+    assert crm.counts["staged_requests"] - staged == len(SAMPLES)
     assert [e["gate"] for e in decision_log(second.events, "heal")] == ["success"]
     retrying = [e for e in second.events if isinstance(e, ev.NodeRetrying)]
     assert [e.attempt for e in retrying] == [3]
 
 
-def test_exhausted_edit_is_rechecked(crm: MockCRM, tmp_path: Path) -> None:
+def test_exhausted_edit_is_rechecked(crm: OpenAPIMock, tmp_path: Path) -> None:
     approver = ScriptedApprover(HumanDecision("edit", who="gil", code=GOOD))
     flow = run(crm, tmp_path, code=BROKEN, approve=False, max_retries=1, approver=approver)
     assert flow.result.ok and flow.result.output("heal").content == GOOD
@@ -525,7 +531,7 @@ def test_exhausted_edit_is_rechecked(crm: MockCRM, tmp_path: Path) -> None:
     assert flow.verdicts() == ["adapt", "surfaced", "human-edit", "success"]
 
 
-def test_exhausted_edit_that_still_fails_asks_again(crm: MockCRM, tmp_path: Path) -> None:
+def test_exhausted_edit_that_still_fails_asks_again(crm: OpenAPIMock, tmp_path: Path) -> None:
     approver = ScriptedApprover(HumanDecision("edit", who="gil", code=BROKEN + "\n# tweak\n"))
     flow = run(crm, tmp_path, code=BROKEN, approve=False, max_retries=0, approver=approver)
     assert flow.result.status is RunStatus.WAITING
@@ -533,7 +539,7 @@ def test_exhausted_edit_that_still_fails_asks_again(crm: MockCRM, tmp_path: Path
     assert flow.adapt_prompts() == []
 
 
-def test_exhausted_accept_as_is_is_clearly_marked(crm: MockCRM, tmp_path: Path) -> None:
+def test_exhausted_accept_as_is_is_clearly_marked(crm: OpenAPIMock, tmp_path: Path) -> None:
     approver = ScriptedApprover(HumanDecision("accept", "the CRM is wrong", who="hal"))
     flow = run(crm, tmp_path, code=BROKEN, approve=False, max_retries=0, approver=approver)
     assert flow.result.ok
@@ -547,7 +553,7 @@ def test_exhausted_accept_as_is_is_clearly_marked(crm: MockCRM, tmp_path: Path) 
     assert flow.result.state.nodes["report"].status is NodeStatus.SUCCEEDED
 
 
-def test_exhausted_reject_gives_up(crm: MockCRM, tmp_path: Path) -> None:
+def test_exhausted_reject_gives_up(crm: OpenAPIMock, tmp_path: Path) -> None:
     approver = ScriptedApprover(HumanDecision("reject", "contract under review", who="ivy"))
     flow = run(crm, tmp_path, code=BROKEN, approve=False, max_retries=0, approver=approver)
     assert flow.result.status is RunStatus.FAILED
@@ -557,14 +563,14 @@ def test_exhausted_reject_gives_up(crm: MockCRM, tmp_path: Path) -> None:
     assert flow.result.state.nodes["report"].status is NodeStatus.SKIPPED
 
 
-def test_exhausted_resume_accept(crm: MockCRM, tmp_path: Path) -> None:
+def test_exhausted_resume_accept(crm: OpenAPIMock, tmp_path: Path) -> None:
     first = run(
         crm, tmp_path, code=BROKEN, approve=False, max_retries=0, approver=PendingApprover()
     )
-    staged = crm.counts["users_requests"]
+    staged = crm.counts["staged_requests"]
     second = resume(first.result.run_id, tmp_path, {"heal": HumanDecision("accept", who="jo")})
     assert second.result.ok and [r.node_id for r in second.provider.requests] == ["report"]
-    assert crm.counts["users_requests"] == staged
+    assert crm.counts["staged_requests"] == staged
     assert second.result.output("heal").content == BROKEN
     assert second.result.state.nodes["heal"].accepted_by == "jo"
 
@@ -644,7 +650,7 @@ def test_approval_node_edit_replaces_the_output(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_secrets_are_redacted_in_the_request(crm: MockCRM, tmp_path: Path) -> None:
+def test_secrets_are_redacted_in_the_request(crm: OpenAPIMock, tmp_path: Path) -> None:
     leaky = GOOD.replace(
         '"customer_tier": internal_user["plan"],',
         f'"customer_tier": internal_user["plan"], "note": "{TOKEN}",',
@@ -662,7 +668,7 @@ def test_secrets_are_redacted_in_the_request(crm: MockCRM, tmp_path: Path) -> No
 
 
 @pytest.fixture
-def cli_files(tmp_path: Path, crm: MockCRM, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_files(tmp_path: Path, crm: OpenAPIMock, monkeypatch: pytest.MonkeyPatch) -> Path:
     # In-process CLI runs are headless even under `pytest -s` on a terminal.
     monkeypatch.setattr("nbworkflow.cli.commands._interactive", lambda: False)
     (tmp_path / "wf.yaml").write_text(spec_text(crm.url))
@@ -697,7 +703,7 @@ def events_of(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_cli_without_a_tty_waits_and_exits_4_then_resumes(
-    cli_files: Path, crm: MockCRM, capsys: pytest.CaptureFixture[str]
+    cli_files: Path, crm: OpenAPIMock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = cli(["run", str(cli_files / "wf.yaml"), *cli_args(cli_files)])
     assert code == 4
@@ -706,7 +712,7 @@ def test_cli_without_a_tty_waits_and_exits_4_then_resumes(
     assert "⏸ heal WAITING for a human (approve, attempt 1)" in err
     assert "choices: approve, reject, edit" in err
     assert "run waiting" in err and "--approve heal" in err
-    assert crm.counts["users_requests"] == 0
+    assert crm.counts["staged_requests"] == 0
     # The code to approve is in the log.
     assert cli(["log", "last", "--node", "heal", "--runs-dir", str(cli_files / "runs")]) == 0
     out = capsys.readouterr().out
@@ -746,7 +752,7 @@ def test_cli_without_a_tty_waits_and_exits_4_then_resumes(
     assert human == [("human-reject", "nora", True), ("human-edit", "nora", True)]
 
 
-def test_cli_auto_approve(cli_files: Path, crm: MockCRM) -> None:
+def test_cli_auto_approve(cli_files: Path, crm: OpenAPIMock) -> None:
     (cli_files / "wf.yaml").write_text(
         (cli_files / "wf.yaml").read_text().replace("max_retries: 2", "max_retries: 0")
     )
@@ -807,7 +813,7 @@ def _pty_cli(
 
 
 @pytest.mark.integration
-def test_cli_asks_on_a_terminal_reject_then_approve(cli_files: Path, crm: MockCRM) -> None:
+def test_cli_asks_on_a_terminal_reject_then_approve(cli_files: Path, crm: OpenAPIMock) -> None:
     code, screen = _pty_cli(
         ["run", str(cli_files / "wf.yaml"), "--who", "olga", *cli_args(cli_files)],
         [
@@ -834,7 +840,7 @@ def test_cli_asks_on_a_terminal_reject_then_approve(cli_files: Path, crm: MockCR
 
 @pytest.mark.integration
 def test_cli_end_of_input_on_a_terminal_leaves_the_node_waiting(
-    cli_files: Path, crm: MockCRM
+    cli_files: Path, crm: OpenAPIMock
 ) -> None:
     code, screen = _pty_cli(
         ["run", str(cli_files / "wf.yaml"), *cli_args(cli_files)],
@@ -842,11 +848,11 @@ def test_cli_end_of_input_on_a_terminal_leaves_the_node_waiting(
     )
     assert code == 4, screen[-3000:]
     assert "no answer (end of input)" in screen and "--approve heal" in screen
-    assert crm.counts["users_requests"] == 0
+    assert crm.counts["staged_requests"] == 0
 
 
 @pytest.mark.integration
-def test_cli_ctrl_c_at_the_prompt_cancels_cleanly(cli_files: Path, crm: MockCRM) -> None:
+def test_cli_ctrl_c_at_the_prompt_cancels_cleanly(cli_files: Path, crm: OpenAPIMock) -> None:
     t0 = time.monotonic()
     code, screen = _pty_cli(
         ["run", str(cli_files / "wf.yaml"), *cli_args(cli_files)],
@@ -858,4 +864,4 @@ def test_cli_ctrl_c_at_the_prompt_cancels_cleanly(cli_files: Path, crm: MockCRM)
     [run_dir] = list((cli_files / "runs").glob("2*"))
     last = events_of(run_dir)[-1]
     assert last["kind"] == "run_finished" and last["status"] == "cancelled"
-    assert crm.counts["users_requests"] == 0
+    assert crm.counts["staged_requests"] == 0

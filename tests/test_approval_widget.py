@@ -1,7 +1,7 @@
 """The notebook's approval buttons, in IPython's in-process shell: the cell's run ends waiting
 and returns, a click resumes it on a loop thread, and the same output area shows the resumed run.
 
-The adaptive node runs its code in the ``process`` sandbox backend and talks to the real mock CRM
+The adaptive node runs its code in the ``process`` sandbox backend and talks to the CRM's contract mock
 over loopback HTTP. Waits are on the resumed run's future, never on sleeps.
 """
 
@@ -26,7 +26,7 @@ from nbworkflow.agents.scripted import ScriptedProvider
 from nbworkflow.magics import workflow as wf
 from nbworkflow.magics.cell import CellRuns
 from nbworkflow.runlog import read_events
-from nbworkflow.staging import MockCRM
+from nbworkflow.staging import OpenAPIMock, bundled_document
 from tests.test_adaptive import BROKEN, GOOD, SAMPLES
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -68,14 +68,14 @@ def shell() -> InteractiveShell:
 
 
 @pytest.fixture
-def crm() -> Iterator[MockCRM]:
-    with MockCRM(seed=3) as server:
+def crm() -> Iterator[OpenAPIMock]:
+    with OpenAPIMock(bundled_document("crm"), seed=3) as server:
         yield server
 
 
 @pytest.fixture
 def ip(
-    shell: InteractiveShell, crm: MockCRM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shell: InteractiveShell, crm: OpenAPIMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[InteractiveShell]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NBWORKFLOW_RUNS_DIR", raising=False)
@@ -120,12 +120,12 @@ def click(cell: CellRuns, node: str, action: str, comment: str = "") -> Any:
 
 
 def test_cell_returns_waiting_with_code_and_buttons_then_approve_resumes(
-    ip: InteractiveShell, crm: MockCRM
+    ip: InteractiveShell, crm: OpenAPIMock
 ) -> None:
     ip.user_ns["answers"] = answers(GOOD)
     cap = run_cell(ip, f"--script answers {LINE}")
     first = ip.user_ns["res"]
-    assert first.status.value == "waiting" and crm.counts["users_requests"] == 0
+    assert first.status.value == "waiting" and crm.counts["staged_requests"] == 0
     static, panel_out = cap.outputs[-2].data, cap.outputs[-1].data
     # Two outputs: a static rendering for shared notebooks (never sharing an output with a
     # widget view, which nbconvert would pick and draw blank), then the buttons.
@@ -166,7 +166,9 @@ def test_cell_returns_waiting_with_code_and_buttons_then_approve_resumes(
     assert human.data["code_sha256"] == first.waiting["heal"].code_sha256  # type: ignore[attr-defined]
 
 
-def test_reject_needs_a_comment_which_goes_to_the_model(ip: InteractiveShell, crm: MockCRM) -> None:
+def test_reject_needs_a_comment_which_goes_to_the_model(
+    ip: InteractiveShell, crm: OpenAPIMock
+) -> None:
     prompts: list[str] = []
 
     def heal(request: ModelRequest) -> dict[str, str]:
@@ -190,7 +192,7 @@ def test_reject_needs_a_comment_which_goes_to_the_model(ip: InteractiveShell, cr
     click(cell, "heal", "reject", "customer_tier is missing: map it from plan")
     [prompt] = prompts
     assert "customer_tier is missing: map it from plan" in prompt
-    assert crm.counts["users_requests"] == 0
+    assert crm.counts["staged_requests"] == 0
     # The rewrite waits for approval in turn, with its diff against the rejected code.
     second_id, cell2 = waiting_cell()
     assert cell2 is cell and second_id != first_id
@@ -206,7 +208,7 @@ def test_reject_needs_a_comment_which_goes_to_the_model(ip: InteractiveShell, cr
 
 
 def test_edit_opens_the_code_and_submits_the_persons_version(
-    ip: InteractiveShell, crm: MockCRM
+    ip: InteractiveShell, crm: OpenAPIMock
 ) -> None:
     model = ScriptedProvider(answers(BROKEN))
     ip.user_ns["model"] = model

@@ -43,3 +43,15 @@ def test_demo_heals_the_seed_scenario(
     healed = (run.path / "artifacts" / "adaptive_test_loop.py").read_text()
     assert "customer_tier" in healed
     assert "attempt 2 [success]" in out.out  # the decision log is printed
+
+
+def test_demo_names_what_an_example_folder_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--example", str(tmp_path)]) != 0
+    assert "no example at" in capsys.readouterr().err
+    (tmp_path / "workflow.yaml").write_text((ROOT / "examples/crm/workflow.yaml").read_text())
+    assert main(["demo", "--example", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert "no OpenAPI document at" in err and "crm_openapi.yaml" in err
+    assert "Traceback" not in err

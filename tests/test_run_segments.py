@@ -23,7 +23,7 @@ from nbworkflow.exceptions import WorkflowError
 from nbworkflow.report import RUNS_HEADER, run_log_lines, runs_table
 from nbworkflow.runlog import RunWriter, list_runs, read_events
 from nbworkflow.segments import find_logical_run, list_logical_runs, read_segments
-from nbworkflow.staging import MockCRM
+from nbworkflow.staging import OpenAPIMock
 from tests.test_adaptive import BROKEN, GOOD
 from tests.test_approval import crm, resume, run
 from tests.test_approval_widget import LINE as CELL_LINE
@@ -55,7 +55,7 @@ def magic_out(ip: InteractiveShell, line: str) -> list[str]:
     return cap.stdout.splitlines()
 
 
-def approved_run(crm: MockCRM, tmp_path: Path) -> tuple[str, str]:
+def approved_run(crm: OpenAPIMock, tmp_path: Path) -> tuple[str, str]:
     """A run that waits at 'heal', then is approved by ada and succeeds: (first id, second id)."""
     first = run(crm, tmp_path, code=GOOD)
     assert first.result.status is RunStatus.WAITING
@@ -65,7 +65,7 @@ def approved_run(crm: MockCRM, tmp_path: Path) -> tuple[str, str]:
 
 
 def test_waiting_then_approved_run_is_one_row_and_one_log(
-    crm: MockCRM,
+    crm: OpenAPIMock,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     shell: InteractiveShell,
@@ -123,7 +123,7 @@ def test_waiting_then_approved_run_is_one_row_and_one_log(
 
 
 def test_resume_by_the_runs_id_continues_its_last_segment(
-    crm: MockCRM, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    crm: OpenAPIMock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``nbworkflow runs`` shows the first segment's id: resuming with it continues the last
     segment (no fork that would redo what a later segment did)."""
@@ -151,7 +151,7 @@ def test_resume_by_the_runs_id_continues_its_last_segment(
         resume(first.result.run_id, tmp_path, {})
 
 
-def test_a_click_in_the_notebook_keeps_one_run(ip: InteractiveShell, crm: MockCRM) -> None:
+def test_a_click_in_the_notebook_keeps_one_run(ip: InteractiveShell, crm: OpenAPIMock) -> None:
     """The notebook path: the cell waits, a click approves, ``%workflow runs`` shows one row,
     and the question and its code are shown once in the cell's outputs (not in the panel and
     again in the static rendering's banner and table)."""
@@ -270,7 +270,7 @@ def test_runs_table_lines_up_under_its_header(tmp_path: Path) -> None:
 
 
 def test_a_click_whose_resume_cannot_start_is_not_a_segment(
-    ip: InteractiveShell, crm: MockCRM
+    ip: InteractiveShell, crm: OpenAPIMock
 ) -> None:
     ip.user_ns["answers"] = answers(GOOD)
     run_cell(ip, f"--script answers {CELL_LINE}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from nbworkflow.staging import MockCRM
+from nbworkflow.staging import OpenAPIMock
 from tests.test_approval_widget import shell
 from tests.test_run_segments import approved_run, crm
 
@@ -23,7 +23,7 @@ def show(ip: InteractiveShell, line: str) -> tuple[str, str]:
 
 
 def test_show_draws_the_last_segment_from_any_segments_id(
-    crm: MockCRM, tmp_path: Path, shell: InteractiveShell
+    crm: OpenAPIMock, tmp_path: Path, shell: InteractiveShell
 ) -> None:
     first, second = approved_run(crm, tmp_path)
     root = tmp_path / "runs"
@@ -40,7 +40,7 @@ def test_show_draws_the_last_segment_from_any_segments_id(
 
 
 def test_show_falls_back_to_the_last_readable_segment_and_says_why(
-    crm: MockCRM, tmp_path: Path, shell: InteractiveShell
+    crm: OpenAPIMock, tmp_path: Path, shell: InteractiveShell
 ) -> None:
     first, second = approved_run(crm, tmp_path)
     root = tmp_path / "runs"
@@ -57,7 +57,7 @@ def test_show_falls_back_to_the_last_readable_segment_and_says_why(
 
 
 def test_a_run_never_resumed_is_drawn_without_a_note(
-    crm: MockCRM, tmp_path: Path, shell: InteractiveShell
+    crm: OpenAPIMock, tmp_path: Path, shell: InteractiveShell
 ) -> None:
     first, _ = approved_run(crm, tmp_path)
     root = tmp_path / "runs"

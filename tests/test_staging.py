@@ -1,169 +1,136 @@
-"""The mock CRM: contract validation, seeded mutations, faults, the HTTP server, the repair agent."""
+"""The bundled CRM as the contract mock of its document: faults, token, chaos routes, 422 shape,
+mutations over HTTP, the repair agent, and the document shipped in the wheel.
+
+(The hand-written mock CRM these tests used to cover is ``examples/crm/handwritten_mock``, the
+chaos benchmark's baseline: ``test_crm_handwritten.py``.)
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbworkflow.staging import (
-    MUTATION_KINDS,
+    DocumentMutator,
     FaultPlan,
-    MockCRM,
-    Mutator,
-    initial_contract,
+    OpenAPIMock,
+    bundled_document,
+    bundled_example,
+    load_document,
     mapper_code,
-    openapi_document,
     repair,
 )
-from nbworkflow.staging.contract import Contract, contract_from_schema
+from nbworkflow.staging.document import parse_operation, request_schema
 from nbworkflow.staging.repair import find_staging_error
+from nbworkflow.staging.validation import RequestChecker
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "crm"
-ADA = {"email": "dev@example.com", "first": "Ada", "last": "Lovelace", "plan": "pro"}
-USERS = [
-    ADA,
-    {"email": "grace@example.com", "first": "Grace", "last": "Hopper", "plan": "free"},
-    {"email": "ken@example.com", "first": "Ken", "last": "Thompson", "plan": "enterprise"},
-]
-SEED_PAYLOAD = {"email": "dev@example.com", "full_name": "Ada Lovelace"}
-GOOD_PAYLOAD = {**SEED_PAYLOAD, "customer_tier": "pro"}
+from .support.crm import ADA, GOOD_PAYLOAD, SEED_PAYLOAD, USERS, run_mapper
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_mapper(code: str, user: dict[str, Any]) -> Any:
-    """Evaluate generated mapper code (our own deterministic generator, not model output)."""
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "<mapper>", "exec"), namespace)
-    return namespace["sync_to_crm"](user)
+# -- the bundled document --------------------------------------------------------------------
 
 
-# -- contract --------------------------------------------------------------------------------
+def test_bundled_document_is_the_examples_copy_in_a_checkout() -> None:
+    assert bundled_document("crm") == ROOT / "examples" / "crm" / "crm_openapi.yaml"
+    assert (bundled_example("crm") / "workflow.yaml").is_file()
+    with pytest.raises(ValueError, match="no bundled example 'billing'; there is: crm"):
+        bundled_example("billing")
 
 
-def test_seed_payload_misses_customer_tier() -> None:
-    [problem] = initial_contract().validate(SEED_PAYLOAD)
-    assert problem["field"] == "customer_tier" and problem["type"] == "missing"
-    assert problem["loc"] == ["body", "customer_tier"]
-    assert problem["expected"]["enum"] == ["free", "pro", "enterprise"]
-    assert initial_contract().validate(GOOD_PAYLOAD) == []
+@pytest.mark.integration
+def test_the_wheel_carries_the_crm_example_and_finds_it(tmp_path: Path) -> None:
+    """A non-editable install has no examples/ folder: the wheel's copy is what the demo runs."""
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = tmp_path.glob("nbworkflow-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        zf.extractall(site)
+    for name in ("crm_openapi.yaml", "workflow.yaml", "workflow.cassette.jsonl", "script.yaml"):
+        assert f"nbworkflow/_examples/crm/{name}" in names
+    assert not [n for n in names if "handwritten" in n or n.startswith("examples/")]
+    # The installed copy finds its own files (not this checkout's), and the demo runs from
+    # them in a folder with no examples/ (the recorded cassette: offline, no API key).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from nbworkflow.staging import bundled_document; print(bundled_document()); "
+        "from nbworkflow.cli import main; "
+        "sys.exit(main(['demo', '--runs-dir', 'runs', '-q']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    demo = subprocess.run(
+        [sys.executable, "-c", script, str(site)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    shipped = site / "nbworkflow" / "_examples" / "crm" / "crm_openapi.yaml"
+    assert Path(demo.stdout.splitlines()[0]) == shipped
+    assert shipped.read_bytes() == (ROOT / "examples" / "crm" / "crm_openapi.yaml").read_bytes()
+    assert "contract mock of crm_openapi.yaml" in demo.stderr
+    assert "attempt 2 [success]" in demo.stdout  # healed: 422 -> rewrite -> 201
 
 
-@pytest.mark.parametrize(
-    ("payload", "field", "kind"),
-    [
-        ({**GOOD_PAYLOAD, "customer_tier": "gold"}, "customer_tier", "enum"),
-        ({**GOOD_PAYLOAD, "full_name": 42}, "full_name", "wrong_type"),
-        ({**GOOD_PAYLOAD, "email": "not-an-email"}, "email", "format"),
-        ({**GOOD_PAYLOAD, "fullname": "x"}, "fullname", "unknown_field"),
-    ],
-)
-def test_field_level_problems(payload: dict[str, Any], field: str, kind: str) -> None:
-    problems = initial_contract().validate(payload)
-    assert [(p["field"], p["type"]) for p in problems] == [(field, kind)]
+# -- the repair agent ------------------------------------------------------------------------
 
 
-def test_unknown_field_suggests_a_close_name() -> None:
-    problems = initial_contract().validate({**GOOD_PAYLOAD, "customer_teir": "pro"})
-    assert "did you mean 'customer_tier'" in problems[0]["msg"]
-
-
-def test_body_must_be_an_object() -> None:
-    [problem] = initial_contract().validate(["not", "an", "object"])
-    assert problem["type"] == "type_error" and "array" in problem["msg"]
-
-
-def with_added(kind: str) -> Contract:
-    """The initial contract plus one added required field of type ``kind``."""
-    for seed in range(100):
-        contract, _ = Mutator(seed).mutate(initial_contract(), "add_required")
-        if contract.fields[-1].type == kind and contract.fields[-1].source is None:
-            return contract
-    raise AssertionError(f"no seed adds a constant {kind} field")
-
-
-def test_booleans_are_not_integers() -> None:
-    contract = with_added("integer")
-    payload = {**GOOD_PAYLOAD, contract.fields[-1].name: True}
-    assert [p["type"] for p in contract.validate(payload)] == ["wrong_type"]
-
-
-def test_schema_round_trips() -> None:
-    contract = initial_contract()
-    for _ in range(5):
-        contract, _ = Mutator(3).mutate(contract)
-    back = Contract(contract_from_schema(contract.request_schema()))
-    assert back.request_schema() == {
-        k: v for k, v in contract.request_schema().items() if k != "title"
-    } | {"title": "UserCreate"}
-
-
-# -- mutator ---------------------------------------------------------------------------------
-
-
-def mutation_series(seed: int, count: int) -> list[str]:
-    mutator, contract, out = Mutator(seed), initial_contract(), []
-    for _ in range(count):
-        contract, mutation = mutator.mutate(contract)
-        out.append(mutation.description)
-    return out
-
-
-def test_same_seed_same_mutations() -> None:
-    assert mutation_series(11, 8) == mutation_series(11, 8)
-    assert mutation_series(11, 8) != mutation_series(12, 8)
-
-
-@pytest.mark.parametrize("kind", MUTATION_KINDS)
-def test_each_mutation_kind_breaks_the_previous_payload(kind: str) -> None:
-    before = initial_contract()
-    if kind == "change_type":  # needs a constant field first
-        before = with_added("integer")
-    after, mutation = Mutator(5).mutate(before, kind)  # type: ignore[arg-type]
-    assert mutation.kind == kind and after.version == before.version + 1
-    assert mutation.description in after.history[-1]
-    payload = run_mapper(mapper_code(before.request_schema()), ADA)
-    assert before.validate(payload) == []
-    assert after.validate(payload), f"{kind} did not break {payload}"
-
-
-def test_inapplicable_or_unknown_mutation_is_refused() -> None:
-    with pytest.raises(ValueError, match="does not apply"):
-        Mutator(0).mutate(initial_contract(), "change_type")
-    with pytest.raises(ValueError, match="unknown mutation kind"):
-        Mutator(0).mutate(initial_contract(), "explode")  # type: ignore[arg-type]
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=8))
-def test_repair_agent_heals_every_seeded_mutation(seed: int, steps: int) -> None:
-    """Each regression is detected (422 details) and the repair answers valid code."""
-    mutator, contract = Mutator(seed), initial_contract()
-    code = mapper_code(contract.request_schema())
-    for _ in range(steps):
-        contract, _ = mutator.mutate(contract)
-        payload = run_mapper(code, ADA)
-        problems = contract.validate(payload)
+@settings(max_examples=15, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=6))
+def test_repair_agent_heals_every_seeded_mutation_of_the_document(seed: int, steps: int) -> None:
+    """Each regression is detected (openapi-core's 422 details) and the repair answers code
+    that every sample user passes with."""
+    doc = load_document(bundled_document("crm"))
+    op = parse_operation(doc, None)
+    mutator = DocumentMutator(seed)
+    code = mapper_code(request_schema(doc, op))
+    for version in range(2, steps + 2):
+        doc, _ = mutator.mutate(doc, op)
+        checker = RequestChecker(doc)
+        problems = checker.problems(op, "/users", run_mapper(code, ADA))
         assert problems  # every mutation is a regression for the code that fit before
-        body = {"detail": problems, "schema": contract.request_schema(), "contract_version": 2}
+        body = {"detail": problems, "schema": request_schema(doc, op), "contract_version": version}
         prompt = (
-            "Entrypoint: `sync_to_crm`\n\n## Staging response\n```json\n"
-            f"{__import__('json').dumps(body, indent=2)}\n```\n\n# Current code\n```python\n"
-            f"{code}\n```\n"
+            f"Entrypoint: `sync_to_crm`\n\n## Staging response\n```json\n{json.dumps(body)}\n```"
+            f"\n\n# Current code\n```python\n{code}\n```\n"
         )
-        answer = repair(prompt)
-        code = answer["code"]
+        code = repair(prompt)["code"]
         for user in USERS:
-            assert contract.validate(run_mapper(code, user)) == []
+            assert checker.problems(op, "/users", run_mapper(code, user)) == []
 
 
 def test_repair_without_contract_details_keeps_the_code() -> None:
@@ -202,16 +169,6 @@ def test_bad_fault_configuration_is_refused() -> None:
         FaultPlan(rates={"503": 0.7, "reset": 0.7})
 
 
-# -- OpenAPI ---------------------------------------------------------------------------------
-
-
-def test_example_openapi_is_the_initial_document() -> None:
-    shipped = yaml.safe_load((EXAMPLES / "crm_openapi.yaml").read_text())
-    assert shipped == openapi_document(initial_contract())
-    schema = shipped["components"]["schemas"]["UserCreate"]
-    assert schema["required"] == ["email", "full_name", "customer_tier"]
-
-
 # -- the server over HTTP --------------------------------------------------------------------
 
 TOKEN = "t0k-staging"
@@ -219,8 +176,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def crm() -> Iterator[MockCRM]:
-    with MockCRM(token=TOKEN, seed=3, slow_seconds=2.0) as server:
+def crm() -> Iterator[OpenAPIMock]:
+    with OpenAPIMock(bundled_document("crm"), token=TOKEN, seed=3, slow_seconds=2.0) as server:
         yield server
 
 
@@ -231,17 +188,18 @@ def client() -> Iterator[httpx.Client]:
 
 
 @pytest.mark.integration
-def test_serves_its_openapi_without_auth(crm: MockCRM, client: httpx.Client) -> None:
+def test_serves_its_current_document_without_auth(crm: OpenAPIMock, client: httpx.Client) -> None:
     doc = client.get(f"{crm.url}/openapi.json").json()
     assert doc["info"]["version"] == "contract-v1"
+    assert doc["components"]["schemas"]["UserCreate"] == crm.request_schema()
     crm.mutate("rename")
     doc = client.get(f"{crm.url}/openapi.json").json()
-    assert doc["info"]["version"] == "contract-v2"
-    assert doc["components"]["schemas"]["UserCreate"] == crm.contract.request_schema()
+    assert doc["components"]["schemas"]["UserCreate"] == crm.request_schema()
+    assert crm.state()["contract_version"] == 2
 
 
 @pytest.mark.integration
-def test_requires_the_bearer_token(crm: MockCRM, client: httpx.Client) -> None:
+def test_requires_the_bearer_token(crm: OpenAPIMock, client: httpx.Client) -> None:
     assert client.post(f"{crm.url}/users", json=GOOD_PAYLOAD).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
     assert client.post(f"{crm.url}/users", json=GOOD_PAYLOAD, headers=wrong).status_code == 401
@@ -250,36 +208,39 @@ def test_requires_the_bearer_token(crm: MockCRM, client: httpx.Client) -> None:
 
 
 @pytest.mark.integration
-def test_post_users_validates_against_the_current_contract(
-    crm: MockCRM, client: httpx.Client
+def test_post_users_validates_against_the_current_document(
+    crm: OpenAPIMock, client: httpx.Client
 ) -> None:
     r = client.post(f"{crm.url}/users", json=SEED_PAYLOAD, headers=AUTH)
     assert r.status_code == 422
     body = r.json()
     assert [(d["field"], d["type"]) for d in body["detail"]] == [("customer_tier", "missing")]
-    assert body["schema"] == crm.contract.request_schema() and body["contract_version"] == 1
+    assert body["detail"][0]["expected"]["enum"] == ["free", "pro", "enterprise"]
+    assert body["schema"] == crm.request_schema() and body["contract_version"] == 1
+    assert find_staging_error(f"```json\n{r.text}\n```") == body
     r = client.post(f"{crm.url}/users", json=GOOD_PAYLOAD, headers=AUTH)
-    assert r.status_code == 201 and r.json()["id"] == "usr_0001"
-    assert client.get(f"{crm.url}/users", headers=AUTH).json()["users"][0]["email"] == ADA["email"]
-    r = client.post(f"{crm.url}/users", content=b"{nope", headers=AUTH)
-    assert r.status_code == 400
+    assert r.status_code == 201 and r.json()["email"] == ADA["email"]
+    assert crm.created == [r.json()]
+    assert client.post(f"{crm.url}/users", content=b"{nope", headers=AUTH).status_code == 400
     assert client.get(f"{crm.url}/nowhere").status_code == 404
-    assert client.put(f"{crm.url}/users", json={}, headers=AUTH).status_code == 405
+    assert client.put(f"{crm.url}/users", json={}, headers=AUTH).status_code == 404
 
 
 @pytest.mark.integration
 def test_mutate_every_n_requests(client: httpx.Client) -> None:
-    with MockCRM(token=TOKEN, seed=9, mutate_every=2) as crm:
+    with OpenAPIMock(bundled_document("crm"), token=TOKEN, seed=9, mutate_every=2) as crm:
         statuses = [
             client.post(f"{crm.url}/users", json=GOOD_PAYLOAD, headers=AUTH).status_code
             for _ in range(3)
         ]
         assert statuses == [201, 201, 422]
-        assert crm.contract.version == 2 and len(crm.mutations) == 1
+        assert crm.state()["contract_version"] == 2 and len(crm.mutations) == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        OpenAPIMock(bundled_document("crm"), mutate_every=0)
 
 
 @pytest.mark.integration
-def test_scheduled_faults(crm: MockCRM, client: httpx.Client) -> None:
+def test_scheduled_faults(crm: OpenAPIMock, client: httpx.Client) -> None:
     crm.fail_next(3, "503")
     statuses = [
         client.post(f"{crm.url}/users", json=GOOD_PAYLOAD, headers=AUTH).status_code
@@ -293,18 +254,20 @@ def test_scheduled_faults(crm: MockCRM, client: httpx.Client) -> None:
     with pytest.raises(httpx.TimeoutException):
         client.post(f"{crm.url}/users", json=GOOD_PAYLOAD, headers=AUTH, timeout=0.2)
     assert crm.state()["faults_injected"] == {"503": 3, "reset": 1, "slow": 1}
-    # Faults hit POST /users only: the documentation stays reachable.
+    # Faults hit the staged operation only: the documentation and the other routes stay up.
     crm.fail_next(1, "503")
     assert client.get(f"{crm.url}/openapi.json").status_code == 200
+    assert client.get(f"{crm.url}/users", headers=AUTH).status_code == 200
 
 
 @pytest.mark.integration
-def test_chaos_admin_endpoints(crm: MockCRM, client: httpx.Client) -> None:
+def test_chaos_admin_endpoints(crm: OpenAPIMock, client: httpx.Client) -> None:
     assert client.post(f"{crm.url}/_chaos/mutate", json={}).status_code == 401
     r = client.post(f"{crm.url}/_chaos/mutate", json={"kind": "nest"}, headers=AUTH)
     assert r.status_code == 200 and r.json()["kind"] == "nest" and r.json()["version"] == 2
-    r = client.post(f"{crm.url}/_chaos/mutate", json={"kind": "nest"}, headers=AUTH)
-    assert r.status_code == 400 and "does not apply" in r.json()["message"]
+    assert r.json()["diff"].startswith("---")
+    r = client.post(f"{crm.url}/_chaos/mutate", json={"kind": "explode"}, headers=AUTH)
+    assert r.status_code == 400 and "unknown mutation kind" in r.json()["message"]
     r = client.post(f"{crm.url}/_chaos/faults", json={"next": ["429"]}, headers=AUTH)
     assert r.json()["faults_pending"] == 1
     assert client.post(f"{crm.url}/users", json={}, headers=AUTH).status_code == 429

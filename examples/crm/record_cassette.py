@@ -1,8 +1,8 @@
 """Re-record ``workflow.cassette.jsonl``: the CRM workflow through the real ``anthropic`` SDK.
 
 The SDK talks real HTTP to a loopback server that speaks the Messages API and answers like the
-scripted agent (``script.yaml``), while the adaptive node checks its code against the bundled
-mock CRM. Every request/response pair is recorded, keyed by model, system prompt, messages and
+scripted agent (``script.yaml``), while the adaptive node checks its code against the contract
+mock of ``crm_openapi.yaml``. Every request/response pair is recorded, keyed by model, system prompt, messages and
 output schema (no headers, no key). ``nbworkflow run examples/crm/workflow.yaml`` then replays
 it offline (the ``auto`` provider prefers a cassette next to the spec).
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from nbworkflow import load_workflow, run_workflow
-from nbworkflow.staging import MockCRM
+from nbworkflow.staging import OpenAPIMock
 from nbworkflow.testing import MessagesServer, ReceivedRequest, message_reply
 
 HERE = Path(__file__).parent
@@ -40,7 +40,10 @@ def main() -> int:
         )
 
     CASSETTE.unlink(missing_ok=True)
-    with MockCRM(token="staging-demo-token") as crm, MessagesServer(responder=answer) as server:
+    with (
+        OpenAPIMock(HERE / "crm_openapi.yaml", token="staging-demo-token") as crm,
+        MessagesServer(responder=answer) as server,
+    ):
         spec = load_workflow(HERE / "workflow.yaml", variables={"STAGING_URL": crm.url})
         result = run_workflow(
             spec,

@@ -78,8 +78,8 @@ def cells(mapper: str) -> list[str]:
     }
     return [
         "%load_ext nbworkflow",
-        "from nbworkflow.staging import MockCRM\n"
-        "crm = MockCRM().start()\n"
+        "from nbworkflow.staging import OpenAPIMock, bundled_document\n"
+        'crm = OpenAPIMock(bundled_document("crm")).start()\n'
         "STAGING_URL, STAGING_TOKEN = crm.url, crm.token\n"
         f"answers = {answers!r}",
         WORKFLOW,

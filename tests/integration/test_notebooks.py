@@ -208,8 +208,8 @@ nodes:
 
 SETUP = """\
 %load_ext nbworkflow
-from nbworkflow.staging import MockCRM
-crm = MockCRM().start()
+from nbworkflow.staging import OpenAPIMock, bundled_document
+crm = OpenAPIMock(bundled_document("crm")).start()
 STAGING_URL, STAGING_TOKEN = crm.url, crm.token
 answers = {"mapper": {"rationale": "slow", "code": (
     "import subprocess, time\\n\\ndef sync_to_crm(user):\\n"

@@ -391,18 +391,26 @@ def cmd_chaos(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The seed's CRM workflow, offline, against the bundled mock CRM."""
-    from ..staging import MockCRM
+    """The seed's CRM workflow, offline, against the contract mock of the CRM's document."""
+    from ..staging import OpenAPIMock, bundled_example
 
-    example = Path(args.example)
+    example = Path(args.example) if args.example else bundled_example("crm")
     spec = example / "workflow.yaml"
     if not spec.is_file():
         raise WorkflowError(
-            f"no example at {spec}: run from the repository root or pass --example DIR"
+            f"no example at {spec}: pass --example DIR (a folder with workflow.yaml), or leave "
+            "it out for the bundled CRM example"
         )
-    with MockCRM(token="staging-demo-token") as crm:
+    document = example / "crm_openapi.yaml"
+    if not document.is_file():
+        raise WorkflowError(
+            f"no OpenAPI document at {document}: the demo's staging API is the contract mock of "
+            "the example's crm_openapi.yaml"
+        )
+    with OpenAPIMock(document, token="staging-demo-token") as crm:
         print(
-            f"mock CRM staging API on {crm.url} (contract v{crm.contract.version})", file=sys.stderr
+            f"contract mock of {document.name} on {crm.url} (staged: {crm.operation})",
+            file=sys.stderr,
         )
         code = execute(
             str(spec),

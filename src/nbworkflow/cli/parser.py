@@ -165,10 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser(
-        "demo", help="run the seed's CRM workflow offline against the bundled mock CRM"
+        "demo", help="run the seed's CRM workflow offline against the contract mock of its API"
     )
     p.add_argument(
-        "--example", default="examples/crm", help="example folder (default: %(default)s)"
+        "--example",
+        default=None,
+        help="example folder with workflow.yaml and crm_openapi.yaml (default: the bundled CRM)",
     )
     add_provider(p)
     p.add_argument("-q", "--quiet", action="store_true")
@@ -199,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "staging",
-        help="contract mock of an OpenAPI document, or the mock CRM (`nbworkflow staging serve -h`)",
+        help="contract mock of an OpenAPI document, the CRM's by default "
+        "(`nbworkflow staging serve -h`)",
         add_help=False,
     )
     p.add_argument("rest", nargs=argparse.REMAINDER)

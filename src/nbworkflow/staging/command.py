@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .faults import FAULTS
@@ -48,9 +49,13 @@ def add_staging_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="serve an OpenAPI document's operations on loopback, validating requests",
         description="Serve a contract mock: requests are validated by openapi-core (422 with "
         "field-level detail), 2xx bodies are built from the response schema. Without "
-        "--openapi: the hand-written mock CRM.",
+        "--openapi: the bundled CRM's document (examples/crm/crm_openapi.yaml).",
     )
-    s.add_argument("--openapi", metavar="FILE", help="OpenAPI 3.0/3.1 document (YAML or JSON)")
+    s.add_argument(
+        "--openapi",
+        metavar="FILE",
+        help="OpenAPI 3.0/3.1 document, YAML or JSON (default: the bundled CRM's)",
+    )
     s.add_argument(
         "--operation",
         metavar='"METHOD /path"',
@@ -69,7 +74,7 @@ def add_staging_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="(hand-written mock CRM only) change the contract after every N POST /users",
+        help="change the staged operation's request schema after every N requests to it",
     )
     _fault_options(s, "request to the operation")
     s.add_argument("--quiet", action="store_true", help="do not log requests")
@@ -77,56 +82,64 @@ def add_staging_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def run_staging(args: argparse.Namespace) -> int:
-    if args.openapi is None:
-        from .server import serve
-
-        try:
-            serve(
-                args.host,
-                args.port,
-                token=args.token,
-                seed=args.seed,
-                mutate_every=args.mutate_every,
-                fault_rates=_rates(args),
-                slow_seconds=args.slow_seconds,
-                quiet=args.quiet,
-            )
-        except (OSError, ValueError) as exc:
-            print(f"nbworkflow staging serve: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        return EXIT_OK
+def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    openapi: str | Path | None = None,
+    operation: str | None = None,
+    token: str = DEFAULT_TOKEN,
+    seed: int = 0,
+    mutate_every: int | None = None,
+    fault_rates: Mapping[str, float] | None = None,
+    slow_seconds: float = 5.0,
+    quiet: bool = False,
+) -> None:
+    """Serve the contract mock of ``openapi`` (default: the bundled CRM's document) in the
+    foreground until Ctrl-C: what ``nbworkflow staging serve`` runs. ``DocumentError`` (a
+    ``ValueError``) or ``OSError`` when it cannot start."""
+    from .bundled import bundled_document
     from .mock import OpenAPIMock
 
-    if args.mutate_every is not None:
-        print(
-            "nbworkflow staging serve: --mutate-every needs the hand-written mock (no "
-            "--openapi); mutate a document with POST /_chaos/mutate",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    document = bundled_document("crm") if openapi is None else openapi
+    target = OpenAPIMock(
+        document,
+        operation,
+        host=host,
+        port=port,
+        token=token,
+        seed=seed,
+        mutate_every=mutate_every,
+        fault_rates=fault_rates,
+        slow_seconds=slow_seconds,
+        quiet=quiet,
+    )
+    target.bind()
+    print(
+        f"contract mock of {document} on {target.url} (staged: {target.operation}, seed "
+        f"{seed}); OpenAPI at {target.url}/openapi.json; Ctrl-C to stop",
+        flush=True,
+    )
+    target.serve_forever()
+
+
+def run_staging(args: argparse.Namespace) -> int:
     try:
-        target = OpenAPIMock(
-            args.openapi,
-            args.operation,
-            host=args.host,
-            port=args.port,
+        serve(
+            args.host,
+            args.port,
+            openapi=args.openapi,
+            operation=args.operation,
             token=args.token,
             seed=args.seed,
+            mutate_every=args.mutate_every,
             fault_rates=_rates(args),
             slow_seconds=args.slow_seconds,
             quiet=args.quiet,
         )
-        target.bind()
     except (OSError, ValueError) as exc:
         print(f"nbworkflow staging serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(
-        f"contract mock of {args.openapi} on {target.url} (staged: {target.operation}); "
-        f"OpenAPI at {target.url}/openapi.json; Ctrl-C to stop",
-        flush=True,
-    )
-    target.serve_forever()
     return EXIT_OK
 
 
@@ -158,5 +171,6 @@ __all__ = [
     "build_parser",
     "main",
     "run_staging",
+    "serve",
     "serve_main",
 ]

@@ -1,4 +1,4 @@
-"""Infrastructure fault injection for the mock CRM: seeded rates and deterministic schedules.
+"""Infrastructure fault injection for the contract mock: seeded rates and deterministic schedules.
 
 A fault is what a flaky dependency does to a request that is otherwise fine: answer ``503`` (or
 ``500``/``502``/``429``), answer too slowly (``slow``), or drop the connection without a word

@@ -6,7 +6,7 @@ dropped). Requests with a JSON body are validated by ``openapi-core``: 422 with 
 read), otherwise a 2xx body built from the response schema. One operation is *staged*: it gets
 the infrastructure faults (``FaultPlan``) and the seeded mutations (``DocumentMutator``). Every
 route but ``/openapi.json`` and ``/healthz`` needs ``Authorization: Bearer <token>``; the chaos
-routes (``/_chaos/state``, ``mutate``, ``faults``, ``reset``) are the hand-written CRM mock's.
+routes (``/_chaos/state``, ``mutate``, ``faults``, ``reset``) drive it from outside the process.
 """
 
 from __future__ import annotations
@@ -54,12 +54,15 @@ class OpenAPIMock(ServedMock):
         port: int = 0,
         token: str = DEFAULT_TOKEN,
         seed: int = 0,
+        mutate_every: int | None = None,
         fault_rates: Mapping[str, float] | None = None,
         slow_seconds: float = 5.0,
         error_debug: str | None = None,
         echo_auth_in_errors: bool = False,
         quiet: bool = True,
     ) -> None:
+        if mutate_every is not None and mutate_every < 1:
+            raise ValueError("mutate_every must be at least 1")
         doc = (
             load_document(document)
             if isinstance(document, (str, Path))
@@ -71,6 +74,8 @@ class OpenAPIMock(ServedMock):
         self.version = 1
         self.host, self.port, self.token, self.seed = host, port, token, seed
         self.mutator = DocumentMutator(seed)
+        self.mutate_every = mutate_every
+        """Mutate before every N-th checked request to the staged operation (N+1, 2N+1...)."""
         self.mutations: list[DocumentMutation] = []
         self.faults = FaultPlan(seed=seed, rates=fault_rates, slow_seconds=slow_seconds)
         self.error_debug = error_debug
@@ -134,6 +139,11 @@ class OpenAPIMock(ServedMock):
 
     def answer(self, op: Operation, path: str, body: Any) -> tuple[int, Any]:
         with self._lock:
+            if self.mutate_every and op == self.operation:
+                self.counts["checked_requests"] += 1
+                n = self.counts["checked_requests"]
+                if n > 1 and (n - 1) % self.mutate_every == 0:
+                    self.mutate()
             checker, doc, version = self._checker, self.document, self.version
         has_body = body is not None or op == self.operation
         problems = checker.problems(op, path, body) if has_body else []

@@ -1,11 +1,12 @@
-"""A deterministic repair agent for the mock CRM: the test double that heals mappers offline.
+"""A deterministic repair agent: the test double that heals mappers offline from 422 answers.
 
 ``repair_responder`` plugs into ``ScriptedProvider(responders={node_id: repair_responder})``. It
 reads what the adaptive node sends the model: the staging 422 body (its field-level ``detail``
-and the current ``schema``) and the current code, and answers ``{rationale, code}`` with a mapper
-that follows the contract the 422 describes. Each field's value comes from its ``x-source``
-(which attribute of the internal user it holds) or, for constants, its ``default``; enums are
-matched to the user's plan, types converted, nested objects built.
+and the current ``schema``, as ``OpenAPIMock`` answers for any document) and the current code,
+and answers ``{rationale, code}`` with a mapper that follows the schema the 422 carries. Each
+field's value comes from its ``x-source`` (which attribute of the internal user it holds) or, for
+constants, its ``default``; enums are matched to the user's plan, types converted, nested objects
+built. (A schema without ``x-source`` is ``chaos.heal``'s job: it edits the code instead.)
 
 It never sees more than the (sanitized) prompt, so it also proves that the prompt carries what
 a real model would need. It finds the prompt's parts through ``SECTIONS``, the section names the
@@ -20,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..nodes.adaptive.prompt import SECTIONS
-from .contract import FieldSpec, contract_from_schema
 
 _JSON_FENCE = re.compile(r"```json\s*\n(.*?)\n```", re.S)
 _PY_FENCE = SECTIONS.code_block()
@@ -45,6 +45,10 @@ class _Request(Protocol):
 PLANS = ("free", "pro", "enterprise")
 """Internal plan names, in the order the CRM's tiers are usually listed."""
 
+_SCALARS = ("string", "integer", "boolean", "object")
+
+# What each ``x-source`` is, as an expression over the internal user (the demos' samples:
+# ``{email, first, last, plan}``).
 _SOURCES: dict[str, str] = {
     "email": '{u}["email"]',
     "full_name": '{u}["first"] + " " + {u}["last"]',
@@ -55,7 +59,8 @@ _SOURCES: dict[str, str] = {
 
 
 def find_staging_error(text: str) -> dict[str, Any] | None:
-    """The first JSON block in ``text`` that is a mock-CRM validation error (has ``schema``)."""
+    """The first JSON block in ``text`` that is a contract mock's validation error (has
+    ``schema``)."""
     for block in _JSON_FENCE.findall(text):
         try:
             value = json.loads(block)
@@ -81,37 +86,43 @@ def _enum_map(values: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
-def _value_expr(spec: FieldSpec, u: str, indent: str) -> str:
-    if spec.type == "object":
-        return _dict_literal(spec.properties, u, indent)
-    if spec.source in _SOURCES:
-        expr = _SOURCES[spec.source].format(u=u)
-        if spec.enum is not None:
-            return f"{_enum_map(spec.enum)!r}[{expr}]"
-        if spec.type == "integer":
+def _type(prop: Mapping[str, Any]) -> str:
+    kind = prop.get("type", "string")
+    return kind if kind in _SCALARS else "string"
+
+
+def _value_expr(prop: Mapping[str, Any], u: str, indent: str) -> str:
+    kind, source, enum = _type(prop), prop.get("x-source"), prop.get("enum")
+    if kind == "object":
+        return _dict_literal(prop, u, indent)
+    if source in _SOURCES:
+        expr = _SOURCES[source].format(u=u)
+        if enum is not None:
+            return f"{_enum_map(enum)!r}[{expr}]"
+        if kind == "integer":
             return f"int({expr})"
-        if spec.type == "boolean":
+        if kind == "boolean":
             return f"bool({expr})"
         return expr
-    if spec.default is not None:
-        return repr(spec.default)
-    if spec.enum:
-        return repr(spec.enum[0])
-    return {"string": '""', "integer": "0", "boolean": "False"}.get(spec.type, "None")
+    if prop.get("default") is not None:
+        return repr(prop["default"])
+    if enum:
+        return repr(enum[0])
+    return {"string": '""', "integer": "0", "boolean": "False"}[kind]
 
 
-def _dict_literal(fields: Sequence[FieldSpec], u: str, indent: str) -> str:
+def _dict_literal(schema: Mapping[str, Any], u: str, indent: str) -> str:
     inner = indent + "    "
-    lines = [f"{inner}{f.name!r}: {_value_expr(f, u, inner)}," for f in fields]
+    props = schema.get("properties") or {}
+    lines = [f"{inner}{name!r}: {_value_expr(prop, u, inner)}," for name, prop in props.items()]
     return "{\n" + "\n".join(lines) + f"\n{indent}}}"
 
 
 def mapper_code(
     schema: Mapping[str, Any], *, entrypoint: str = "sync_to_crm", arg: str = "user"
 ) -> str:
-    """Python source of a mapper that satisfies ``schema`` (a UserCreate JSON Schema)."""
-    fields = contract_from_schema(schema)
-    body = _dict_literal(fields, arg, "    ").replace("'", '"')
+    """Python source of a mapper that satisfies ``schema`` (a request body's JSON Schema)."""
+    body = _dict_literal(schema, arg, "    ").replace("'", '"')
     return (
         f"def {entrypoint}({arg}):\n"
         f'    """Map an internal user to the CRM\'s UserCreate payload."""\n'

@@ -1,4 +1,4 @@
-"""The mock CRM's OpenAPI 3.1 document, built from its current contract."""
+"""The hand-written mock CRM's OpenAPI 3.1 document, built from its current contract."""
 
 from __future__ import annotations
 
