@@ -387,7 +387,7 @@ def two_vendors() -> nbformat.NotebookNode:
 # One workflow, two vendors
 
 A model string names the vendor and the model: `model: openai:gpt-4.1-mini` for the whole
-workflow, and `model: anthropic:claude-sonnet-4-5` on the node that writes code. Other strings:
+workflow, and `model: anthropic:claude-sonnet-5` on the node that writes code. Other strings:
 `ollama:llama3.2` (a local Ollama, no key), `openai-compatible:NAME` (vLLM, LM Studio,
 llama.cpp, OpenRouter... with `OPENAI_COMPATIBLE_BASE_URL`), `bedrock:...` and `vertex:...`
 (Claude on AWS and Google Cloud). A bare name means what it always meant (Anthropic).

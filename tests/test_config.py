@@ -92,7 +92,7 @@ def test_option_model_beats_node_and_workflow_models() -> None:
 
 # -- surfaces ---------------------------------------------------------------------------------
 
-ROUTINE = "name: surfaces\nmodel: claude-sonnet-4-5\nnodes:\n  - id: a\n    action: say hi\n"
+ROUTINE = "name: surfaces\nmodel: claude-sonnet-5\nnodes:\n  - id: a\n    action: say hi\n"
 MODEL = "claude-override-xyz"
 
 
@@ -167,7 +167,7 @@ def test_model_option_lands_in_the_request_and_the_cache_key(
     _run(*args, ["--model", MODEL], {"model": MODEL}, provider, {"provider": "anthropic"})
     assert len(messages.requests) == 1
     _run(*args, [], {}, provider, {"provider": "anthropic"})
-    assert [r.model for r in messages.requests] == [MODEL, "claude-sonnet-4-5"]
+    assert [r.model for r in messages.requests] == [MODEL, "claude-sonnet-5"]
 
 
 def _run_json(runs: Path) -> list[dict[str, Any]]:

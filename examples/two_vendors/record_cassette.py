@@ -1,7 +1,7 @@
 """Re-record ``workflow.cassette.jsonl``: one workflow on two vendors through their real SDKs.
 
 ``requirements`` and ``fields`` run on ``openai:gpt-4.1-mini`` (the ``openai`` SDK, Chat
-Completions), ``implement`` on ``anthropic:claude-sonnet-4-5`` (the ``anthropic`` SDK,
+Completions), ``implement`` on ``anthropic:claude-sonnet-5`` (the ``anthropic`` SDK,
 Messages). Each SDK talks real HTTP to a loopback server of nbworkflow's test doubles that
 answers like ``script.yaml``; every call is recorded with the vendor that answered. Then
 ``nbworkflow run examples/two_vendors/workflow.yaml`` replays it offline.
@@ -46,7 +46,7 @@ def main() -> int:
         text, out = answer_text(request.system or "")
         prompt = len(json.dumps(request.json)) // 4
         return message_reply(
-            text, input_tokens=prompt, output_tokens=out, model="claude-sonnet-4-5"
+            text, input_tokens=prompt, output_tokens=out, model="claude-sonnet-5"
         )
 
     CASSETTE.unlink(missing_ok=True)

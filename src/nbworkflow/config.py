@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from .spec import NodeSpec, WorkflowSpec
 
 Isolation = Literal["best", "strict"]
+DEFAULT_MODEL = "claude-sonnet-5"
+"""The model of a workflow that names none (a bare name is Anthropic's). It was
+claude-sonnet-4-5 until Anthropic's SDK listed that one as ending on 2026-11-30."""
 INFRA_BACKOFF_S = 0.5
 """First infrastructure retry of a staging request waits about this long (then doubling)."""
 INFRA_BACKOFF_MAX_S = 8.0

@@ -143,11 +143,11 @@ def test_two_vendors_replays_one_workflow_answered_by_two_vendors(tmp_path: Path
     assert calls == {
         "requirements": "gpt-4.1-mini",
         "fields": "gpt-4.1-mini",
-        "implement": "claude-sonnet-4-5",
+        "implement": "claude-sonnet-5",
     }
     table = "".join(o.get("text", "") for o in nb.cells[-2].outputs)
     assert re.search(r"requirements +openai +gpt-4\.1-mini .*\$0\.\d{4}", table)
-    assert re.search(r"implement +anthropic +claude-sonnet-4-5 .*\$0\.\d{4}", table)
+    assert re.search(r"implement +anthropic +claude-sonnet-5 .*\$0\.\d{4}", table)
     assert "run total: $0." in table and "def due_for_reminder" in table
 
 

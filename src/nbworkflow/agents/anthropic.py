@@ -32,6 +32,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..config import DEFAULT_MODEL
 from ..exceptions import ProviderError
 from .base import ModelRequest, ModelResponse
 from .failures import retries_note, timed_out, unreachable
@@ -43,7 +44,6 @@ from .strict import strict_compatible, without_defaults
 if TYPE_CHECKING:
     import anthropic
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
 DEFAULT_TIMEOUT = 300.0
 """Seconds for one HTTP attempt (connect 10 s at most)."""
 DEFAULT_MAX_RETRIES = 4

@@ -1,6 +1,6 @@
 """Model strings: one string names the vendor and the model, per workflow and per node.
 
-``openai:gpt-4.1-mini``, ``anthropic:claude-sonnet-4-5``, ``ollama:llama3.2``,
+``openai:gpt-4.1-mini``, ``anthropic:claude-sonnet-5``, ``ollama:llama3.2``,
 ``openai-compatible:NAME`` (a server of your own, ``base_url`` from the options or
 ``OPENAI_COMPATIBLE_BASE_URL``), ``bedrock:...`` and ``vertex:...`` (Claude through AWS and
 Google Cloud). A bare name keeps its old meaning: the provider chosen with ``--provider``

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from ..config import DEFAULT_MODEL
 from ..exceptions import SpecIssue
 
 NodeType = Literal["routine", "adaptive", "approval"]
@@ -257,7 +258,7 @@ class WorkflowSpec(_Strict):
     name: Label
     version: Label = "1"
     description: str = ""
-    model: Label = "claude-sonnet-4-5"
+    model: Label = DEFAULT_MODEL
     """Default model for every node."""
     max_concurrency: int = Field(default=4, ge=1, le=256)
     """How many nodes may run at the same time."""
