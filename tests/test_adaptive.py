@@ -501,6 +501,20 @@ def test_real_crm_wrong_token_is_401_config(crm: OpenAPIMock, tmp_path: Path) ->
     assert run.adapt_requests() == [] and crm.counts["401"] == 1
 
 
+def test_a_base_url_without_the_endpoint_path_says_so(crm: OpenAPIMock, tmp_path: Path) -> None:
+    """The usual slip: the service's base URL where the endpoint's full URL belongs."""
+    text = spec_text(crm.url).replace(f"{crm.url}/users", crm.url)
+    assert crm.url + "/users" not in text
+    run = run_heal(load(text), tmp_path)
+    [failed] = [e for e in run.events if isinstance(e, NodeFailed)]
+    assert "HTTP 404" in failed.message and "The URL has no path" in failed.message
+    assert run.adapt_requests() == []
+    # a wrong path is a different slip: no such hint
+    run = run_heal(load(spec_text(crm.url).replace("/users", "/user")), tmp_path / "b")
+    [failed] = [e for e in run.events if isinstance(e, NodeFailed)]
+    assert "HTTP 404" in failed.message and "no path" not in failed.message
+
+
 @pytest.mark.integration
 def test_secrets_never_reach_model_log_or_stdout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

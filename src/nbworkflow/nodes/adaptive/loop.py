@@ -206,7 +206,7 @@ class AdaptiveLoop(People):
             raise StagingError(
                 ctx.sanitize(
                     f"staging configuration problem on attempt {attempt}: {gate.reason} "
-                    f"({self._target()}); the code was not rewritten"
+                    f"({self._target()}); the code was not rewritten{self._no_path_hint(outcome.status)}"
                 ),
                 status_code=outcome.status,
             )

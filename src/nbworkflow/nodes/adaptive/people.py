@@ -162,6 +162,18 @@ class People:
             return "no staging target"
         return f"{self.staging.method} {self.staging.url}"
 
+    def _no_path_hint(self, status: int | None) -> str:
+        """For a 404 from a URL with no path: the usual slip is giving the service's base URL
+        where the endpoint's full URL is expected."""
+        if self.staging is None or status != 404:
+            return ""
+        if urlsplit(self.staging.url).path not in ("", "/"):
+            return ""
+        return (
+            ". The URL has no path: staging.url, --staging and STAGING_URL take the "
+            "endpoint's full URL (e.g. http://host:port/users), not the service's base URL"
+        )
+
     def _endpoint(self) -> str | None:
         """Method and path only, for the model: the host and port say nothing about the
         contract, and leaving them out keeps recorded prompts replayable on any port."""
