@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from . import dense
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
 from .memo import Memo, Span
 
@@ -124,6 +125,22 @@ class _Rule:
         offset = self.offset
         reach = self.reach if memo is not None else None
         gate, regex, repl = self.gate, self.regex, self.repl
+        # (a gate that runs before the regex is what keeps this rule cheap: walk it)
+        search = None
+        if gate is None or reach is not None:
+            search = _dense_search(regex, self.exact_anchors, text, hits, found)
+        if search is not None:
+            judge_gate = gate
+            if gate is not None and reach is not None and memo is not None:
+                judge_gate = functools.partial(memo.gate, gate, reach=reach)
+            for m in dense.matches(haystack, text, regex, search, self.anchors, offset, judge_gate):
+                if reach is None or memo is None:
+                    yield from _judged(m, repl)
+                else:
+                    yield from memo.remembered(
+                        repl, m, reach, functools.partial(_judged_list, m, repl)
+                    )
+            return
         for hit in hits:
             start = hit - offset
             # a start inside a match already judged is not tried again: each position is
@@ -160,9 +177,11 @@ class _Chain(_Rule):
     loop is paid once, not once per regex. Each part keeps its own "judged up to" mark."""
 
     parts: tuple[Part, ...] = ()
+    leads: tuple[re.Pattern[str] | None, ...] = ()
+    """Per part, optionally: what must come before a match (``dense.matches``' ``lead``)."""
 
     def patterns(self) -> list[re.Pattern[str]]:
-        return [regex for regex, _, _ in self.parts]
+        return [regex for regex, _, _ in self.parts] + [p for p in self.leads if p is not None]
 
     def spans(
         self,
@@ -174,6 +193,9 @@ class _Chain(_Rule):
         haystack = text if self.exact_anchors else lower
         hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
         parts = self.parts
+        if _dense_text(text, hits, self.exact_anchors, found):
+            yield from self._dense_spans(haystack, text, memo)
+            return
         last = [0] * len(parts)
         offset = self.offset
         reach = self.reach if memo is not None else None
@@ -195,6 +217,65 @@ class _Chain(_Rule):
                     yield from memo.remembered(
                         repl, m, reach, functools.partial(_judged_list, m, repl)
                     )
+
+    def _dense_spans(self, haystack: str, text: str, memo: Memo | None) -> Iterator[Span]:
+        """Each part searched on its own (each keeps its own mark, as in the walk); a part whose
+        regex cannot be searched in the haystack is walked over the anchors alone."""
+        reach = self.reach if memo is not None else None
+        leads = self.leads or (None,) * len(self.parts)
+        for (regex, repl, gate), lead in zip(self.parts, leads, strict=True):
+            search = dense.search_form(regex, not self.exact_anchors)
+            if search is None or (gate is not None and lead is None):
+                only = _Rule(
+                    self.kind,
+                    regex,
+                    repl,
+                    anchors=self.anchors,
+                    offset=self.offset,
+                    exact_anchors=self.exact_anchors,
+                    gate=gate,
+                    reach=self.reach,
+                )
+                yield from only.spans(text, haystack, None, memo)
+                continue
+            for m in dense.matches(
+                haystack, text, regex, search, self.anchors, self.offset, gate, lead
+            ):
+                if reach is None or memo is None:
+                    yield from _judged(m, repl)
+                else:
+                    yield from memo.remembered(
+                        repl, m, reach, functools.partial(_judged_list, m, repl)
+                    )
+
+
+def _dense_text(
+    text: str, hits: list[int], exact: bool, found: dict[object, list[int]] | None
+) -> bool:
+    """Whether anchor hits are dense enough that a regex search (C) beats trying each hit."""
+    if len(hits) * dense.DENSE <= len(text):
+        return False
+    if exact:
+        return True
+    if found is None:
+        return dense.FOLDS_TO_ASCII.search(text) is None
+    key = ("folds",)
+    folds = found.get(key)
+    if folds is None:
+        folds = found[key] = [1] if dense.FOLDS_TO_ASCII.search(text) else []
+    return not folds
+
+
+def _dense_search(
+    regex: re.Pattern[str],
+    exact: bool,
+    text: str,
+    hits: list[int],
+    found: dict[object, list[int]] | None,
+) -> re.Pattern[str] | None:
+    if not _dense_text(text, hits, exact, found):
+        return None
+    return dense.search_form(regex, not exact)
 
 
 def _positions(

@@ -381,6 +381,11 @@ def _cli_gate(text: str, at: int) -> bool:
 
 
 _FLAG_WORD = re.compile(r"-[A-Za-z0-9-]{0,64}")
+#: ``_cli_gate`` as a search (``dense.matches``' lead): a dash, at most 63 letters or digits,
+#: then the flag's secret word; searched in the lower-cased text.
+_CLI_LEAD = re.compile(
+    r"-[a-z0-9]{0,63}?(?=" + _CLI_FLAG.pattern.removeprefix("(?ix)") + ")", re.VERBOSE
+)
 
 
 def _cli_repl(m: re.Match[str]) -> str:
@@ -604,6 +609,7 @@ def _structural_rules() -> list[_Rule]:
                 (_KV, _kv_repl, None),
                 (_NAMED_VALUE, _named_value_repl, None),
             ),
+            leads=(None, _CLI_LEAD, None, None),
         ),
         _Rule(
             "credential",

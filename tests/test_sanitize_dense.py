@@ -1,0 +1,191 @@
+"""Dense anchor hits are searched in C (``sanitize.dense``); the output is the walk's.
+
+Each text is sanitized twice: with every anchored rule forced onto the C search, and with the
+per-anchor walk only. Random texts are built from the pieces the rules key on (secret words in
+mixed case, separators, dashes, quotes, URLs, values), so both paths meet flags, ``name=value``
+pairs, near misses and judged matches that overlap the next anchor.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from nbworkflow.sanitize import Sanitizer, dense, engine
+from nbworkflow.sanitize.memo import Memo
+from tests.support.secret_corpus import benign_texts, secret_cases
+
+PIECES = [
+    "password",
+    "PASSWORD",
+    "Passwd",
+    "pwd",
+    "secret",
+    "token",
+    "Token",
+    "key",
+    "KEY",
+    "auth",
+    "cred",
+    "session",
+    "sig",
+    "dsn",
+    "code",
+    "code=",
+    "identified by",
+    "IDENTIFIED BY",
+    "api_key",
+    "apiKey",
+    "db-password",
+    "--",
+    "-",
+    "--db-",
+    "-p",
+    " -p",
+    "-u",
+    "--user",
+    "mysql",
+    "sshpass",
+    "curl",
+    "redis-cli",
+    "=",
+    ":",
+    ": ",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "'",
+    '"',
+    ",",
+    "', '",
+    "=>",
+    "->",
+    "==",
+    ":=",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "://",
+    "//",
+    "@",
+    "https://",
+    "u:p@",
+    "Authorization",
+    "authorization: ",
+    "Bearer ",
+    "Basic ",
+    "Cookie: ",
+    "input_value=",
+    "[type=x, ",
+    "KeyError: ",
+    "x",
+    "abc",
+    "hunter2",
+    "S3cr3tPw0rd",
+    "aB3dE5gH7jK9mN1pQ3sT",
+    "0123",
+    "sk-",
+    "ghp_",
+    "eyJ",
+    "/home/bob",
+    "$",
+    "${X}",
+    "None",
+    "<redacted>",
+    "é",
+    "ß",
+]
+
+
+def _random_text(rng: random.Random) -> str:
+    return "".join(rng.choice(PIECES) for _ in range(rng.randint(5, 120)))
+
+
+def _sanitize(san: Sanitizer, text: str, monkeypatch: pytest.MonkeyPatch, c_search: bool) -> str:
+    with monkeypatch.context() as patch:
+        # DENSE=0: no text is dense (the walk); huge: one hit makes any text dense (C search)
+        patch.setattr(dense, "DENSE", 10**12 if c_search else 0)
+        return san.sanitize(text)
+
+
+@pytest.fixture
+def san() -> Sanitizer:
+    return Sanitizer(use_environ=False)
+
+
+def test_c_search_and_walk_agree_on_random_text(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(14)
+    for _ in range(1500):
+        text = _random_text(rng)
+        walked = _sanitize(san, text, monkeypatch, c_search=False)
+        assert _sanitize(san, text, monkeypatch, c_search=True) == walked, text
+
+
+def test_c_search_and_walk_agree_on_the_corpus(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [c.text for c in secret_cases()[::3]] + benign_texts()
+    for text in texts:
+        walked = _sanitize(san, text, monkeypatch, c_search=False)
+        assert _sanitize(san, text, monkeypatch, c_search=True) == walked, text
+
+
+def test_dense_flags_are_found_behind_their_dash(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the flag rule's candidates come from a search for the dash before the secret word; a
+    # flag glued to a long judged value still has its own dash
+    text = " ".join(
+        ["--db-password hunter2x", "--token abc-def --key=1", "-" + "a" * 70 + "token x"] * 40
+    )
+    walked = _sanitize(san, text, monkeypatch, c_search=False)
+    assert "hunter2x" not in walked  # (the case does exercise a redaction)
+    assert _sanitize(san, text, monkeypatch, c_search=True) == walked
+
+
+def test_dense_text_takes_the_c_search(san: Sanitizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the cause of the speed: on "token token ..." the flag rule's gate (Python) is never
+    # asked, where the walk asks it at every word
+    calls: list[int] = []
+    from nbworkflow.sanitize import structural
+
+    real = structural._cli_gate
+
+    def counting(text: str, at: int) -> bool:
+        calls.append(at)
+        return real(text, at)
+
+    chain = next(r for r in san._plan(()).rules if isinstance(r, engine._Chain) and r.leads)
+    parts = tuple((rx, repl, counting if g is real else g) for rx, repl, g in chain.parts)
+    patched = engine._Chain(
+        chain.kind,
+        chain.regex,
+        chain.repl,
+        anchors=chain.anchors,
+        reach=chain.reach,
+        parts=parts,
+        leads=chain.leads,
+    )
+    text = "token " * 5000
+    assert list(patched.spans(text, text, {}, Memo())) == []
+    assert calls == []
+    with monkeypatch.context() as patch:
+        patch.setattr(dense, "DENSE", 0)
+        assert list(patched.spans(text, text, {}, Memo())) == []
+    assert len(calls) == 5000
+
+
+def test_unsafe_case_insensitive_patterns_are_not_searched_lowered() -> None:
+    import re
+
+    assert dense.search_form(re.compile(r"(?i)AccountKey=\w"), True) is None
+    assert dense.search_form(re.compile(r"key=[A-Z]"), True) is None  # case-sensitive
+    form = dense.search_form(re.compile(r"(?i)key=[A-Za-z\S]"), True)
+    assert form is not None and not form.flags & re.IGNORECASE
