@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from . import dense
+from . import budget, dense
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
 from .memo import Memo, Span
 
@@ -134,12 +134,9 @@ class _Rule:
             if gate is not None and reach is not None and memo is not None:
                 judge_gate = functools.partial(memo.gate, gate, reach=reach)
             for m in dense.matches(haystack, text, regex, search, self.anchors, offset, judge_gate):
-                if reach is None or memo is None:
-                    yield from _judged(m, repl)
-                else:
-                    yield from memo.remembered(
-                        repl, m, reach, functools.partial(_judged_list, m, repl)
-                    )
+                if memo is not None and not memo.spend(id(self), m.start()):
+                    return
+                yield from _verdict(m, repl, reach, memo)
             return
         for hit in hits:
             start = hit - offset
@@ -153,6 +150,8 @@ class _Rule:
                 m = regex.match(text, start)
                 if m is None:
                     continue
+                if memo is not None and not memo.spend(id(self), start):
+                    return
                 last = max(m.end(), start + 1)
                 yield from _judged(m, repl)
                 continue
@@ -163,6 +162,8 @@ class _Rule:
                 continue
             if gate is not None and not memo.gate(gate, text, start, reach):
                 continue
+            if not memo.spend(id(self), start):
+                return
             last = max(m.end(), start + 1)
             yield from memo.remembered(repl, m, reach, functools.partial(_judged_list, m, repl))
 
@@ -210,20 +211,17 @@ class _Chain(_Rule):
                 m = regex.match(text, start)
                 if m is None:
                     continue
+                if memo is not None and not memo.spend((id(self), k), start):
+                    return  # (every later start is past the cut too)
                 last[k] = max(m.end(), start + 1)
-                if reach is None or memo is None:
-                    yield from _judged(m, repl)
-                else:
-                    yield from memo.remembered(
-                        repl, m, reach, functools.partial(_judged_list, m, repl)
-                    )
+                yield from _verdict(m, repl, reach, memo)
 
     def _dense_spans(self, haystack: str, text: str, memo: Memo | None) -> Iterator[Span]:
         """Each part searched on its own (each keeps its own mark, as in the walk); a part whose
         regex cannot be searched in the haystack is walked over the anchors alone."""
         reach = self.reach if memo is not None else None
         leads = self.leads or (None,) * len(self.parts)
-        for (regex, repl, gate), lead in zip(self.parts, leads, strict=True):
+        for k, ((regex, repl, gate), lead) in enumerate(zip(self.parts, leads, strict=True)):
             search = dense.search_form(regex, not self.exact_anchors)
             if search is None or (gate is not None and lead is None):
                 only = _Rule(
@@ -241,12 +239,9 @@ class _Chain(_Rule):
             for m in dense.matches(
                 haystack, text, regex, search, self.anchors, self.offset, gate, lead
             ):
-                if reach is None or memo is None:
-                    yield from _judged(m, repl)
-                else:
-                    yield from memo.remembered(
-                        repl, m, reach, functools.partial(_judged_list, m, repl)
-                    )
+                if memo is not None and not memo.spend((id(self), k), m.start()):
+                    break
+                yield from _verdict(m, repl, reach, memo)
 
 
 def _dense_text(
@@ -361,6 +356,14 @@ def _literal(anchor: str) -> re.Pattern[str] | None:
     if any(anchor[:k] == anchor[-k:] for k in range(1, len(anchor))):
         return None
     return re.compile(re.escape(anchor))
+
+
+def _verdict(
+    m: re.Match[str], repl: Replacer, reach: tuple[int, int] | None, memo: Memo | None
+) -> Iterable[Span]:
+    if reach is None or memo is None:
+        return _judged(m, repl)
+    return memo.remembered(repl, m, reach, functools.partial(_judged_list, m, repl))
 
 
 def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:
@@ -532,6 +535,12 @@ def _pass(
         for start, end, marker in rule.spans(view, lower, anchors, memo):
             if end > start:
                 spans.append((start, end, rank, marker))
+    if memo is not None and memo.cut < len(text):
+        # a rule ran out of budget: every rule judged what comes before the cut, nothing after
+        cut = memo.cut
+        kept = [(s, min(e, cut), r, m) for s, e, r, m in spans if s < cut]
+        head = replace(text[:cut], merge(kept)) if kept else text[:cut]
+        return budget.withhold(head, len(text) - cut)
     if not spans:
         return text
     return replace(text, merge(spans))
@@ -596,6 +605,7 @@ def _pass_blocks(
 def redact(
     text: str, rules: Sequence[_Rule], split: Splitter, prepass: Sequence[_Rule] = ()
 ) -> str:
-    memo = Memo()
+    memo = Memo(budget.allowance(text))
     out = _pass(text, rules, prepass, split, memo)
+    memo.unbudgeted()
     return _settle(out, rules, prepass, split, memo) if out != text else out

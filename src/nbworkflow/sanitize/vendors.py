@@ -381,6 +381,8 @@ class _ScanRule(_Rule):
             token = m.group(0)
             if len(token) <= _KEPT_MAX and _kept(token):
                 continue  # most runs: paths, words, digests (their context cannot matter)
+            if memo is not None and not memo.spend(id(self), m.start()):
+                return
             if memo is None:
                 yield from self._judge(text, m)
             else:
