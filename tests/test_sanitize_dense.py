@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from nbworkflow.sanitize import Sanitizer, dense, engine
+from nbworkflow.sanitize import Sanitizer, dense, engine, vendors
 from nbworkflow.sanitize.memo import Memo
 from tests.support.secret_corpus import benign_texts, secret_cases
 
@@ -189,3 +189,15 @@ def test_unsafe_case_insensitive_patterns_are_not_searched_lowered() -> None:
     assert dense.search_form(re.compile(r"key=[A-Z]"), True) is None  # case-sensitive
     form = dense.search_form(re.compile(r"(?i)key=[A-Za-z\S]"), True)
     assert form is not None and not form.flags & re.IGNORECASE
+
+
+def test_token_runs_are_the_run_patterns_matches() -> None:
+    # the token scan finds runs of 20 by a substring search in a flattened copy; the matches
+    # must be the run pattern's own (base64 padding, "==" between runs, runs at the edges)
+    rng = random.Random(7)
+    alphabet = ["a", "Z", "9", "+", "/", "_", "-", "=", "==", " ", ".", "\n", "é"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) * rng.choice((1, 1, 3, 12, 25)) for _ in range(30))
+        padded = "\n" + text
+        got = [m.span() for m in vendors._runs(vendors._TOKEN_RUN, padded)]
+        assert got == [m.span() for m in vendors._TOKEN_RUN.finditer(padded)], text

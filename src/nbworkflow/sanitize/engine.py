@@ -211,7 +211,8 @@ class _Chain(_Rule):
                 m = regex.match(text, start)
                 if m is None:
                     continue
-                if memo is not None and not memo.spend((id(self), k), start):
+                # (one key for the walk: its parts' candidates come in order of position)
+                if memo is not None and not memo.spend(id(self), start):
                     return  # (every later start is past the cut too)
                 last[k] = max(m.end(), start + 1)
                 yield from _verdict(m, repl, reach, memo)
@@ -535,9 +536,9 @@ def _pass(
         for start, end, marker in rule.spans(view, lower, anchors, memo):
             if end > start:
                 spans.append((start, end, rank, marker))
-    if memo is not None and memo.cut < len(text):
-        # a rule ran out of budget: every rule judged what comes before the cut, nothing after
-        cut = memo.cut
+    if memo is not None and memo.ledger is not None and memo.ledger.cut < len(text):
+        # the budget ran out: every rule judged what comes before the cut, nothing after it
+        cut = memo.ledger.cut
         kept = [(s, min(e, cut), r, m) for s, e, r, m in spans if s < cut]
         head = replace(text[:cut], merge(kept)) if kept else text[:cut]
         return budget.withhold(head, len(text) - cut)
@@ -605,7 +606,7 @@ def _pass_blocks(
 def redact(
     text: str, rules: Sequence[_Rule], split: Splitter, prepass: Sequence[_Rule] = ()
 ) -> str:
-    memo = Memo(budget.allowance(text))
+    memo = Memo(budget.ledger(text))
     out = _pass(text, rules, prepass, split, memo)
-    memo.unbudgeted()
+    memo.ledger = None  # the settle passes re-read only what the first pass showed
     return _settle(out, rules, prepass, split, memo) if out != text else out

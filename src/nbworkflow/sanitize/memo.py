@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_NEVER = 1 << 62
+from .budget import Ledger
 
 Span = tuple[int, int, str]
 """start, end, marker: the text[start:end] becomes the marker."""
@@ -24,40 +24,24 @@ class Memo:
 
     MAX_ENTRIES = 4096
 
-    __slots__ = ("_hits", "_spent", "_table", "budget", "cut", "off")
+    __slots__ = ("_hits", "_table", "ledger", "off")
 
-    def __init__(self, budget: tuple[int, int] | None = None) -> None:
+    def __init__(self, ledger: Ledger | None = None) -> None:
         self._table: dict[tuple[object, ...], object] = {}
         self._hits = 0
         self.off = False
         """Set once the table is full and rarely hit: every window differs (a log of distinct
         credentials), so a lookup is pure cost; verdicts are computed directly from then on."""
-        self.budget = budget
-        """The work budget (``budget.allowance``) of the pass under way; None: unlimited."""
-        self.cut = _NEVER
-        """Where a rule ran out of budget: nothing from here on is judged or shown."""
-        self._spent: dict[object, int] = {}
+        self.ledger = ledger
+        """The work budget of the pass under way (``budget.Ledger``); None: unlimited."""
 
     def spend(self, rule: object, at: int) -> bool:
-        """Whether ``rule`` may judge a candidate starting at ``at`` (and count it). A rule's
-        candidates come in order of position; once one is refused, ``cut`` is set there and
-        every rule stops at it."""
-        if at >= self.cut:
-            return False
-        budget = self.budget
-        if budget is None:
-            return True
-        spent = self._spent.get(rule, 0)
-        if spent >= budget[0] + at // budget[1]:
-            self.cut = at
-            return False
-        self._spent[rule] = spent + 1
-        return True
+        """Whether ``rule`` may judge a candidate starting at ``at`` (see ``budget.Ledger``)."""
+        return True if self.ledger is None else self.ledger.spend(rule, at)
 
-    def unbudgeted(self) -> None:
-        """No budget from here on (the settle passes re-read only what the first kept)."""
-        self.budget = None
-        self.cut = _NEVER
+    def _fresh(self) -> None:
+        if self.ledger is not None:
+            self.ledger.fresh()
 
     def _store(self, key: tuple[object, ...], value: object) -> None:
         if len(self._table) < self.MAX_ENTRIES:
@@ -94,6 +78,7 @@ class Memo:
         judged before. ``shift``: how far the spans' coordinates lag ``m``'s (a rule that
         matched over a padded copy of the text)."""
         if self.off:
+            self._fresh()
             return compute()
         start, end = m.span()
         lo = start - reach[0]
@@ -103,6 +88,7 @@ class Memo:
         base = start - shift
         cached = self._table.get(key)
         if cached is None:
+            self._fresh()
             spans = compute()
             self._store(key, [(s - base, e - base, marker) for s, e, marker in spans])
             return spans
