@@ -26,7 +26,7 @@ FRESH = 4
 #: fresh judgement ``FRESH``) ...
 BASE = 1024
 #: ... plus one per this many characters before the candidate.
-PER = 32
+PER = 64
 #: The allowance of a text that already ends with the marker (sanitized before).
 AGAIN = 2
 
@@ -88,7 +88,8 @@ class Ledger:
             if self._pos:
                 self._done.append((self._pos, self._cum))
             self._key, self._pos, self._cum = key, [], []
-        spent = self._cum[-1] if self._cum else 0
+        own = self._cum[-1] if self._cum else 0
+        spent = own
         for pos, cum in self._done:
             i = bisect_right(pos, at)
             if i:
@@ -97,7 +98,7 @@ class Ledger:
             self.cut = at
             return False
         self._pos.append(at)
-        self._cum.append((self._cum[-1] if self._cum else 0) + 1)
+        self._cum.append(own + 1)
         return True
 
     def fresh(self) -> None:

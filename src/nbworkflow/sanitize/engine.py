@@ -133,10 +133,12 @@ class _Rule:
             judge_gate = gate
             if gate is not None and reach is not None and memo is not None:
                 judge_gate = functools.partial(memo.gate, gate, reach=reach)
-            for m in dense.matches(haystack, text, regex, search, self.anchors, offset, judge_gate):
-                if memo is not None and not memo.spend(id(self), m.start()):
+            for found_m in dense.matches(
+                haystack, text, regex, search, self.anchors, offset, judge_gate
+            ):
+                if memo is not None and not memo.spend(id(self), found_m.start()):
                     return
-                yield from _verdict(m, repl, reach, memo)
+                yield from _verdict(found_m, repl, reach, memo)
             return
         for hit in hits:
             start = hit - offset
@@ -165,7 +167,7 @@ class _Rule:
             if not memo.spend(id(self), start):
                 return
             last = max(m.end(), start + 1)
-            yield from memo.remembered(repl, m, reach, functools.partial(_judged_list, m, repl))
+            yield from memo.remembered(repl, m, reach, _judged_list, (m, repl))
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
@@ -180,6 +182,14 @@ class _Chain(_Rule):
     parts: tuple[Part, ...] = ()
     leads: tuple[re.Pattern[str] | None, ...] = ()
     """Per part, optionally: what must come before a match (``dense.matches``' ``lead``)."""
+    reaches: tuple[tuple[int, int], ...] = ()
+    """Per part, how far its judge reads (``reach``; a smaller window is a cheaper and more
+    often repeated memo key); default: the chain's ``reach`` for every part."""
+
+    def _reaches(self, memo: Memo | None) -> tuple[tuple[int, int] | None, ...]:
+        if memo is None or self.reach is None:
+            return (None,) * len(self.parts)
+        return self.reaches or (self.reach,) * len(self.parts)
 
     def patterns(self) -> list[re.Pattern[str]]:
         return [regex for regex, _, _ in self.parts] + [p for p in self.leads if p is not None]
@@ -199,7 +209,7 @@ class _Chain(_Rule):
             return
         last = [0] * len(parts)
         offset = self.offset
-        reach = self.reach if memo is not None else None
+        reaches = self._reaches(memo)
         for hit in hits:
             start = hit - offset
             if start < 0:
@@ -215,12 +225,12 @@ class _Chain(_Rule):
                 if memo is not None and not memo.spend(id(self), start):
                     return  # (every later start is past the cut too)
                 last[k] = max(m.end(), start + 1)
-                yield from _verdict(m, repl, reach, memo)
+                yield from _verdict(m, repl, reaches[k], memo)
 
     def _dense_spans(self, haystack: str, text: str, memo: Memo | None) -> Iterator[Span]:
         """Each part searched on its own (each keeps its own mark, as in the walk); a part whose
         regex cannot be searched in the haystack is walked over the anchors alone."""
-        reach = self.reach if memo is not None else None
+        reaches = self._reaches(memo)
         leads = self.leads or (None,) * len(self.parts)
         for k, ((regex, repl, gate), lead) in enumerate(zip(self.parts, leads, strict=True)):
             search = dense.search_form(regex, not self.exact_anchors)
@@ -233,7 +243,7 @@ class _Chain(_Rule):
                     offset=self.offset,
                     exact_anchors=self.exact_anchors,
                     gate=gate,
-                    reach=self.reach,
+                    reach=reaches[k],
                 )
                 yield from only.spans(text, haystack, None, memo)
                 continue
@@ -242,7 +252,7 @@ class _Chain(_Rule):
             ):
                 if memo is not None and not memo.spend((id(self), k), m.start()):
                     break
-                yield from _verdict(m, repl, reach, memo)
+                yield from _verdict(m, repl, reaches[k], memo)
 
 
 def _dense_text(
@@ -364,7 +374,7 @@ def _verdict(
 ) -> Iterable[Span]:
     if reach is None or memo is None:
         return _judged(m, repl)
-    return memo.remembered(repl, m, reach, functools.partial(_judged_list, m, repl))
+    return memo.remembered(repl, m, reach, _judged_list, (m, repl))
 
 
 def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:

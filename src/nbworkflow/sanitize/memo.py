@@ -71,15 +71,16 @@ class Memo:
         judge: object,
         m: re.Match[str],
         reach: tuple[int, int],
-        compute: Callable[[], list[Span]],
+        compute: Callable[..., list[Span]],
+        args: tuple[object, ...],
         shift: int = 0,
     ) -> list[Span]:
-        """``compute()``'s spans for match ``m``, from the table when the same window was
+        """``compute(*args)``'s spans for match ``m``, from the table when the same window was
         judged before. ``shift``: how far the spans' coordinates lag ``m``'s (a rule that
         matched over a padded copy of the text)."""
         if self.off:
             self._fresh()
-            return compute()
+            return compute(*args)
         start, end = m.span()
         lo = start - reach[0]
         if lo < 0:
@@ -89,7 +90,7 @@ class Memo:
         cached = self._table.get(key)
         if cached is None:
             self._fresh()
-            spans = compute()
+            spans = compute(*args)
             self._store(key, [(s - base, e - base, marker) for s, e, marker in spans])
             return spans
         self._hits += 1

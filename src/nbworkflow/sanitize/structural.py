@@ -610,6 +610,9 @@ def _structural_rules() -> list[_Rule]:
                 (_NAMED_VALUE, _named_value_repl, None),
             ),
             leads=(None, _CLI_LEAD, None, None),
+            # SQL and message judges read the character before the match; the flag's walks
+            # back over the flag word; name=value's as above
+            reaches=((1, 0), (CONTEXT + 1, 0), (2 * CONTEXT + 2, CONTEXT + 2), (1, 0)),
         ),
         _Rule(
             "credential",

@@ -386,9 +386,7 @@ class _ScanRule(_Rule):
             if memo is None:
                 yield from self._judge(text, m)
             else:
-                yield from memo.remembered(
-                    self, m, reach, functools.partial(self._judged, text, m), 1
-                )
+                yield from memo.remembered(self, m, reach, self._judged, (text, m), 1)
 
     def _judged(self, text: str, m: re.Match[str]) -> list[Span]:
         return list(self._judge(text, m))
