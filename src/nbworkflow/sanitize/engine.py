@@ -89,10 +89,19 @@ class _Rule:
             t in text for t in self.case_sensitive_triggers
         )
 
-    def present(self, text: str, lower: str) -> bool:
+    def present(self, text: str, lower: str, found: dict[object, list[int]] | None = None) -> bool:
         """Whether the rule can match anywhere in ``text`` (its triggers; anchors are found
-        by ``spans`` itself, in one scan shared by the rules with the same anchors)."""
-        return self.applies(text, lower)
+        by ``spans`` itself, in one scan shared by the rules with the same anchors). A trigger
+        holding one of ``_BASES`` ("key=", "PRIVATE KEY") is checked at that base's few hits
+        rather than by another scan of the whole text."""
+        if found is None or (not self.triggers and not self.case_sensitive_triggers):
+            return self.applies(text, lower)
+        for trigger in self.triggers:
+            if _holds(lower, trigger, False, lower, found):
+                return True
+        return any(
+            _holds(text, trigger, True, lower, found) for trigger in self.case_sensitive_triggers
+        )
 
     def patterns(self) -> list[re.Pattern[str]]:
         """The patterns this rule runs over the whole text (checked for linearity by tests)."""
@@ -171,6 +180,7 @@ class _Rule:
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
+Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -182,11 +192,12 @@ class _Chain(_Rule):
     parts: tuple[Part, ...] = ()
     leads: tuple[re.Pattern[str] | None, ...] = ()
     """Per part, optionally: what must come before a match (``dense.matches``' ``lead``)."""
-    reaches: tuple[tuple[int, int], ...] = ()
-    """Per part, how far its judge reads (``reach``; a smaller window is a cheaper and more
-    often repeated memo key); default: the chain's ``reach`` for every part."""
+    reaches: tuple[Reach, ...] = ()
+    """Per part, how far its judge reads (``reach``, or a function of the match when that
+    depends on it; a smaller window is a cheaper and more often repeated memo key); default:
+    the chain's ``reach`` for every part."""
 
-    def _reaches(self, memo: Memo | None) -> tuple[tuple[int, int] | None, ...]:
+    def _reaches(self, memo: Memo | None) -> tuple[Reach | None, ...]:
         if memo is None or self.reach is None:
             return (None,) * len(self.parts)
         return self.reaches or (self.reach,) * len(self.parts)
@@ -243,7 +254,8 @@ class _Chain(_Rule):
                     offset=self.offset,
                     exact_anchors=self.exact_anchors,
                     gate=gate,
-                    reach=reaches[k],
+                    # (a reach that depends on the match: the chain's, which holds it)
+                    reach=fixed if isinstance(fixed := reaches[k], tuple) else self.reach,
                 )
                 yield from only.spans(text, haystack, None, memo)
                 continue
@@ -339,6 +351,13 @@ def _derived(
     return None
 
 
+def _holds(
+    haystack: str, literal: str, exact: bool, lower: str, found: dict[object, list[int]]
+) -> bool:
+    derived = _derived(literal, haystack, exact, lower, found)
+    return bool(derived) if derived is not None else literal in haystack
+
+
 def _base_hits(lower: str, base: str, found: dict[object, list[int]]) -> list[int]:
     key = ("base", base)
     hits = found.get(key)
@@ -370,11 +389,12 @@ def _literal(anchor: str) -> re.Pattern[str] | None:
 
 
 def _verdict(
-    m: re.Match[str], repl: Replacer, reach: tuple[int, int] | None, memo: Memo | None
+    m: re.Match[str], repl: Replacer, reach: Reach | None, memo: Memo | None
 ) -> Iterable[Span]:
     if reach is None or memo is None:
         return _judged(m, repl)
-    return memo.remembered(repl, m, reach, _judged_list, (m, repl))
+    window = reach if isinstance(reach, tuple) else reach(m)
+    return memo.remembered(repl, m, window, _judged_list, (m, repl))
 
 
 def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:
@@ -541,7 +561,7 @@ def _pass(
     spans: list[tuple[int, int, int, str]] = []
     anchors: dict[object, list[int]] = {}
     for rank, rule in enumerate(rules):
-        if not rule.present(view, lower):
+        if not rule.present(view, lower, anchors):
             continue
         for start, end, marker in rule.spans(view, lower, anchors, memo):
             if end > start:

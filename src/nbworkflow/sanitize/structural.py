@@ -164,6 +164,14 @@ def _kv_repl(m: re.Match[str]) -> str:
     return whole[:vstart] + marker
 
 
+def _kv_reach(m: re.Match[str]) -> tuple[int, int]:
+    """How far ``_kv_repl`` reads around ``m``: back over the name (``CONTEXT``) and the
+    character before it, one character after; with a ":" also the line around the pair."""
+    if m.group("sep").strip() == ":":
+        return 2 * CONTEXT + 2, CONTEXT + 2
+    return CONTEXT + 1, 1
+
+
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
 #: Words that make a name unambiguous: api_key and access_token hold credentials whatever
 #: their value looks like, where key and token alone may name a dict key or a lexer token.
@@ -611,8 +619,8 @@ def _structural_rules() -> list[_Rule]:
             ),
             leads=(None, _CLI_LEAD, None, None),
             # SQL and message judges read the character before the match; the flag's walks
-            # back over the flag word; name=value's as above
-            reaches=((1, 0), (CONTEXT + 1, 0), (2 * CONTEXT + 2, CONTEXT + 2), (1, 0)),
+            # back over the flag word; name=value's see ``_kv_reach``
+            reaches=((1, 0), (CONTEXT + 1, 0), _kv_reach, (1, 0)),
         ),
         _Rule(
             "credential",
