@@ -70,43 +70,65 @@ def matches(
     when given, finds candidates by what must come before them instead (``--db-password``: a
     dash, then letters up to the secret word): its match *ends* where the regex starts.
     """
+    anchor = _alternation(anchors).match
+    if lead is None:
+        yield from _searched(haystack, text, regex, search, anchor, offset, gate)
+        return
     size = len(haystack)
     last = 0  # the walk's "judged up to": no start before it is tried again
     pos = 0
-    finder = lead or search
-    anchor = _alternation(anchors)
-    same = lead is None and search is regex and haystack is text
     while pos <= size:
-        found = finder.search(haystack, pos)
+        found = lead.search(haystack, pos)
         if found is None:
             return
-        if lead is None:
-            starts: range | tuple[int, ...] = (found.start(),)
-            pos = found.start() + 1
-        else:
-            dash = found.start()
-            pos = dash + 1
-            first = found.end()
-            # the lead's own start (the nearest), then the rest of the dash's letters: tried
-            # only when the nearest was not judged (it is before the mark, or failed a check)
-            starts = range(max(first, last), _run_end(haystack, dash) + 1)
-        for start in starts:
-            if start < last:
-                continue
-            if anchor.match(haystack, start + offset) is None:
+        dash = found.start()
+        pos = dash + 1
+        # the lead's own start (the nearest), then the rest of the dash's letters: tried only
+        # when the nearest was not judged (it is before the mark, or failed a check)
+        for start in range(max(found.end(), last), _run_end(haystack, dash) + 1):
+            if anchor(haystack, start + offset) is None:
                 continue
             if gate is not None and not gate(text, start):
                 continue
-            # the match the walk makes (on the original text); the search's own when it is one
-            m = found if same and start == found.start() else regex.match(text, start)
+            m = regex.match(text, start)  # the match the walk makes, on the original text
             if m is None:
                 continue
             yield m
             last = max(m.end(), start + 1)
             # a dash before the mark whose letters run past it still leads to starts after it
-            pos = max(pos, last if lead is None else _resume(haystack, last))
-            if lead is not None:
-                break
+            pos = max(pos, _resume(haystack, last))
+            break
+
+
+def _searched(
+    haystack: str,
+    text: str,
+    regex: re.Pattern[str],
+    search: re.Pattern[str],
+    anchor: Callable[[str, int], re.Match[str] | None],
+    offset: int,
+    gate: Gate | None,
+) -> Iterator[re.Match[str]]:
+    """``matches`` without a lead: each search finds one start (the hot loop of dense text)."""
+    find = search.search
+    rematch = None if search is regex and haystack is text else regex.match
+    pos = 0
+    while True:
+        found = find(haystack, pos)
+        if found is None:
+            return
+        start = found.start()
+        if anchor(haystack, start + offset) is None or (gate is not None and not gate(text, start)):
+            pos = start + 1
+            continue
+        # the match the walk makes (on the original text); the search's own when it is one
+        m = found if rematch is None else rematch(text, start)
+        if m is None:
+            pos = start + 1
+            continue
+        yield m
+        end = m.end()
+        pos = end if end > start else start + 1
 
 
 @functools.lru_cache(maxsize=64)
