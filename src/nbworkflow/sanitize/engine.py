@@ -24,7 +24,10 @@ So the cost is at most (number of rules) x (widest pattern) x (text length), wha
 Why fast: the cost that is left is interpreter work per anchor hit and per match. A judge's
 verdict is remembered per call, keyed by the window of text it can read (``Memo``; a rule opts
 in by declaring its ``reach``): a line repeating one credential is judged once. A lookup costs a
-copy and a hash of that bounded window, so the bound above still holds.
+copy and a hash of that bounded window, so the bound above still holds. Where a rule's anchors
+hit densely, its regex is searched in C instead of tried at each hit (``dense``: the same
+matches, Python only where one is found). Text too dense with candidates to judge at all meets
+the work budget (``budget``): past where it runs out, the rest is withheld under one marker.
 """
 
 from __future__ import annotations
