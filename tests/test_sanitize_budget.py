@@ -163,3 +163,15 @@ def test_the_marker_is_left_alone_and_a_forged_one_buys_little(san: Sanitizer) -
     out = san.sanitize(text + "\n" + marker)
     m = WITHHELD.search(out)
     assert m is not None and int(m.group(1)) > 200_000
+
+
+def test_the_ledger_counts_by_position() -> None:
+    ledger = budget.Ledger(10, 1000)
+    # a first rule judged 8 candidates late in the text
+    assert all(ledger.spend("a", 5000 + i) for i in range(8))
+    # a second rule early in the text is not charged for them: 10 before any position
+    assert all(ledger.spend("b", i) for i in range(10))
+    assert not ledger.spend("b", 10)  # its 11th before position 10: refused, the cut is here
+    assert ledger.cut == 10
+    assert not ledger.spend("c", 20)  # past the cut: every rule stops
+    assert ledger.spend("c", 3)  # before it: 4 were judged before position 3, 10 allowed

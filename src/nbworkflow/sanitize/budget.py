@@ -63,8 +63,8 @@ class Ledger:
 
     Rules run one after another, each over the whole text in order of position, so what the
     rules already finished spent before ``at`` is looked up by position (a bisection per rule
-    that judged anything); the first refusal sets ``cut`` and every rule stops there. The count
-    does not depend on the order the rules run in, only on where their candidates are.
+    that judged anything): a rule running late is not refused for what the others judged
+    after its candidate. The first refusal sets ``cut`` and every rule stops there.
     """
 
     __slots__ = ("_cum", "_done", "_key", "_pos", "base", "cut", "per")
@@ -84,7 +84,8 @@ class Ledger:
         counted when it may. A key's candidates come in order of position."""
         if at >= self.cut:
             return False
-        if key != self._key:
+        # (a new stint also when positions go back: a key reused by another rule's walk)
+        if key != self._key or (self._pos and at < self._pos[-1]):
             if self._pos:
                 self._done.append((self._pos, self._cum))
             self._key, self._pos, self._cum = key, [], []
