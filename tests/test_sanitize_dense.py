@@ -201,3 +201,46 @@ def test_token_runs_are_the_run_patterns_matches() -> None:
         padded = "\n" + text
         got = [m.span() for m in vendors._runs(vendors._TOKEN_RUN, padded)]
         assert got == [m.span() for m in vendors._TOKEN_RUN.finditer(padded)], text
+
+
+def _walked(
+    text: str, regex: object, anchors: tuple[str, ...], gate: object
+) -> list[tuple[int, int]]:
+    """The per-anchor walk, written out: every anchor hit in order, none inside a match."""
+    lower = text.lower()
+    hits = sorted({i for a in anchors for i in range(len(lower)) if lower.startswith(a, i)})
+    out: list[tuple[int, int]] = []
+    last = 0
+    for start in hits:
+        if start < last or (gate is not None and not gate(text, start)):  # type: ignore[operator]
+            continue
+        m = regex.match(text, start)  # type: ignore[attr-defined]
+        if m is not None:
+            out.append(m.span())
+            last = max(m.end(), start + 1)
+    return out
+
+
+def test_each_part_judges_the_walks_matches() -> None:
+    # the judged matches themselves, not only the output: near misses of the anchors
+    # ("psswd", "code:" where the anchor is "code="), and a flag value cut at its 512-character
+    # bound inside a run of letters that a dash leads to another secret word
+    chain = next(r for r in Sanitizer(use_environ=False)._plan(()).rules if getattr(r, "leads", ()))
+    value = "x" * 455 + ".-" + "a" * 50
+    texts = [
+        "psswd=S3cr3tPw0rd code: Zq9Zq9Zq9 code=Zq9Zq9Zq9 pasword=S3cr3tPw0rd " * 3,
+        f" --token {value}aaaaaaapassword zz --key -a1token q" * 3,
+        " --db-password x --tokenkey y -" + "b" * 62 + "token z -" + "c" * 63 + "key w" * 2,
+    ]
+    rng = random.Random(3)
+    texts += [_random_text(rng) for _ in range(300)]
+    for text in texts:
+        lower = text.lower()
+        for (regex, _, gate), lead in zip(chain.parts, chain.leads, strict=True):
+            search = dense.search_form(regex, True)
+            assert search is not None
+            got = [
+                m.span()
+                for m in dense.matches(lower, text, regex, search, chain.anchors, 0, gate, lead)
+            ]
+            assert got == _walked(text, regex, chain.anchors, gate), (regex.pattern[:40], text)
