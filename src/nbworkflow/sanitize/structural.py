@@ -164,6 +164,14 @@ def _kv_repl(m: re.Match[str]) -> str:
     return whole[:vstart] + marker
 
 
+def _kv_reach(m: re.Match[str]) -> tuple[int, int]:
+    """How far ``_kv_repl`` reads around ``m``: back over the name (``CONTEXT``) and the
+    character before it, one character after; with a ":" also the line around the pair."""
+    if m.group("sep").strip() == ":":
+        return 2 * CONTEXT + 2, CONTEXT + 2
+    return CONTEXT + 1, 1
+
+
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
 #: Words that make a name unambiguous: api_key and access_token hold credentials whatever
 #: their value looks like, where key and token alone may name a dict key or a lexer token.
@@ -381,6 +389,11 @@ def _cli_gate(text: str, at: int) -> bool:
 
 
 _FLAG_WORD = re.compile(r"-[A-Za-z0-9-]{0,64}")
+#: ``_cli_gate`` as a search (``dense.matches``' lead): a dash, at most 63 letters or digits,
+#: then the flag's secret word; searched in the lower-cased text.
+_CLI_LEAD = re.compile(
+    r"-[a-z0-9]{0,63}?(?=" + _CLI_FLAG.pattern.removeprefix("(?ix)") + ")", re.VERBOSE
+)
 
 
 def _cli_repl(m: re.Match[str]) -> str:
@@ -604,6 +617,10 @@ def _structural_rules() -> list[_Rule]:
                 (_KV, _kv_repl, None),
                 (_NAMED_VALUE, _named_value_repl, None),
             ),
+            leads=(None, _CLI_LEAD, None, None),
+            # SQL and message judges read the character before the match; the flag's walks
+            # back over the flag word; name=value's see ``_kv_reach``
+            reaches=((1, 0), (CONTEXT + 1, 0), _kv_reach, (1, 0)),
         ),
         _Rule(
             "credential",

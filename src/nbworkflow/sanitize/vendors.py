@@ -377,16 +377,16 @@ class _ScanRule(_Rule):
         # the judge reads CONTEXT characters before a run (the name of a value, a URL's
         # scheme) and a few after it (a file extension); _widen CONTEXT either side
         reach = (CONTEXT + 8, CONTEXT + 8)
-        for m in self.regex.finditer(padded):
+        for m in _runs(self.regex, padded):
             token = m.group(0)
             if len(token) <= _KEPT_MAX and _kept(token):
                 continue  # most runs: paths, words, digests (their context cannot matter)
+            if memo is not None and not memo.spend(id(self), m.start()):
+                return
             if memo is None:
                 yield from self._judge(text, m)
             else:
-                yield from memo.remembered(
-                    self, m, reach, functools.partial(self._judged, text, m), 1
-                )
+                yield from memo.remembered(self, m, reach, self._judged, (text, m), 1)
 
     def _judged(self, text: str, m: re.Match[str]) -> list[Span]:
         return list(self._judge(text, m))
@@ -398,6 +398,31 @@ class _ScanRule(_Rule):
             for start, end, marker in align(whole, replacement, m.start() - 1):
                 lo, hi = _widen(text, start, end)
                 yield lo, hi, marker
+
+
+_RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+#: Token characters as "a", everything else as " ": a run of 20 is then found by a plain
+#: substring search (C), where the run pattern is tried after every delimiter (~40% faster).
+_FLAT = bytes(0x61 if bytes([i]) in _RUN_CHARS else 0x20 for i in range(256))
+_FLAT_RUN = b"a" * 20
+
+
+def _runs(regex: re.Pattern[str], padded: str) -> Iterator[re.Match[str]]:
+    """``regex.finditer(padded)`` for the token-run pattern: the same matches, found by their
+    first 20 characters in a flattened copy when the text is ASCII."""
+    if not padded.isascii():
+        yield from regex.finditer(padded)
+        return
+    flat = padded.encode("ascii").translate(_FLAT)
+    i = flat.find(_FLAT_RUN)
+    while i >= 0:
+        m = regex.match(padded, i - 1)  # (i >= 1: the padding's newline leads)
+        if m is not None:
+            yield m
+        end = flat.find(b" ", i)
+        if end < 0:
+            return
+        i = flat.find(_FLAT_RUN, end)
 
 
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:

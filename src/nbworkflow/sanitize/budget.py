@@ -1,0 +1,108 @@
+"""The work budget: text too dense with candidate credentials to judge is withheld, not shown.
+
+Each candidate a rule judges costs interpreter work (microseconds; a distinct credential some
+ten). A text made of nothing but credentials ("token=abc0000001 token=abc0000002 ...") would
+take seconds per megabyte, so in one ``sanitize`` call the rules together judge at most
+``BASE + position // PER`` candidates before any position (``Ledger``): a log may hold a
+credential every few lines and never meet it; past the point where the budget runs out, the
+rest of the text is dropped and replaced by one marker saying how much was withheld and why::
+
+    [... 812345 characters withheld unchecked: too dense with credentials to check ...]
+
+Nothing after that point is shown unchecked; everything before it was judged by every rule. A
+text that already ends with the marker (a sanitized text sanitized again) gets twice the
+allowance, so redacting it again cuts nothing more: ``sanitize`` stays idempotent. A forged
+marker buys at most that factor of two.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+
+#: What a fresh judgement costs, in verdicts looked up (``Memo``): some four times the work.
+FRESH = 4
+#: Candidates the rules may judge together wherever they are (a verdict looked up counts one, a
+#: fresh judgement ``FRESH``) ...
+BASE = 1024
+#: ... plus one per this many characters before the candidate.
+PER = 64
+#: The allowance of a text that already ends with the marker (sanitized before).
+AGAIN = 2
+
+_MARKER = "[... {} characters withheld unchecked: too dense with credentials to check ...]"
+_MARKER_END = re.compile(
+    r"\[\.\.\. [0-9]{1,12} characters withheld unchecked: too dense with credentials to check"
+    r" \.\.\.\]\Z"
+)
+
+
+def withheld_marker(chars: int) -> str:
+    return _MARKER.format(chars)
+
+
+def ledger(text: str) -> Ledger:
+    """The budget of one ``sanitize`` call's first pass over ``text``."""
+    if _MARKER_END.search(text, max(len(text) - 120, 0)):
+        return Ledger(BASE * AGAIN, max(PER // AGAIN, 1))
+    return Ledger(BASE, PER)
+
+
+def withhold(head: str, dropped: int) -> str:
+    """``head``, then the marker on a line of its own."""
+    sep = "" if not head or head.endswith("\n") else "\n"
+    return f"{head}{sep}{withheld_marker(dropped)}"
+
+
+_NEVER = 1 << 62
+
+
+class Ledger:
+    """The candidates judged in one pass, by position: a candidate at ``at`` may be judged while
+    the rules together judged less than ``base + at // per`` before ``at``.
+
+    Rules run one after another, each over the whole text in order of position, so what the
+    rules already finished spent before ``at`` is looked up by position (a bisection per rule
+    that judged anything): a rule running late is not refused for what the others judged
+    after its candidate. The first refusal sets ``cut`` and every rule stops there.
+    """
+
+    __slots__ = ("_cum", "_done", "_key", "_pos", "base", "cut", "per")
+
+    def __init__(self, base: int, per: int) -> None:
+        self.base = base
+        self.per = per
+        self.cut = _NEVER
+        """Where the budget ran out: nothing from here on is judged or shown."""
+        self._done: list[tuple[list[int], list[int]]] = []
+        self._key: object = None
+        self._pos: list[int] = []
+        self._cum: list[int] = []
+
+    def spend(self, key: object, at: int) -> bool:
+        """Whether the rule (or chain part) ``key`` may judge a candidate starting at ``at``;
+        counted when it may. A key's candidates come in order of position."""
+        if at >= self.cut:
+            return False
+        # (a new stint also when positions go back: a key reused by another rule's walk)
+        if key != self._key or (self._pos and at < self._pos[-1]):
+            if self._pos:
+                self._done.append((self._pos, self._cum))
+            self._key, self._pos, self._cum = key, [], []
+        own = self._cum[-1] if self._cum else 0
+        spent = own
+        for pos, cum in self._done:
+            i = bisect_right(pos, at)
+            if i:
+                spent += cum[i - 1]
+        if spent >= self.base + at // self.per:
+            self.cut = at
+            return False
+        self._pos.append(at)
+        self._cum.append(own + 1)
+        return True
+
+    def fresh(self) -> None:
+        """The candidate just counted was judged afresh, not looked up: it costs ``FRESH``."""
+        if self._cum:
+            self._cum[-1] += FRESH - 1

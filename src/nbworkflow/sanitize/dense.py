@@ -1,0 +1,155 @@
+"""Candidates found in C when anchor hits are dense: the same matches as the per-anchor walk.
+
+The engine's walk tries a rule's regex at every anchor hit, paying some microseconds of
+interpreter work per hit. On text made of keywords ("key=key=...", "token token ...") that is
+almost all the cost, and almost every hit fails. There a rule's regex is *searched* instead
+(``search`` skips ahead in C on its leading literal), so Python runs only where the regex
+matches; each match is then checked the way the walk would (an anchor at its start, the gate)
+and matched again on the original text, so the judged matches are the walk's, in its order.
+``tests/test_sanitize_dense.py`` compares the two on random text.
+
+Case-insensitive rules find anchors in the lower-cased copy; their regex is searched there too,
+without IGNORECASE (the engine skips no work then: a case-insensitive search tries its leading
+alternation at every position, 10x slower). That is the same match only when lower-casing
+cannot change what the regex reads: ``search_form`` refuses a pattern with an upper-case
+letter outside ``A-Za-z`` or an escape, and callers skip texts holding a character that
+case-folds to ASCII from outside it (``FOLDS_TO_ASCII``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator
+
+#: Anchor hits denser than one per this many characters: search in C rather than walk.
+DENSE = 64
+#: Non-ASCII characters that case-insensitive matching equates with ASCII letters (the
+#: Kelvin sign, the long s, the dotted and the dotless i): text holding one is walked.
+FOLDS_TO_ASCII = re.compile("[\u017f\u212a\u0130\u0131]")
+
+_LEADING_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+_SAFE_UPPER = re.compile(r"\\[A-Za-z]|A-Za-z|\(\?P[<=]")
+_UPPER = re.compile("[A-Z]")
+
+Gate = Callable[[str, int], bool]
+
+
+@functools.lru_cache(maxsize=256)
+def search_form(regex: re.Pattern[str], lowered: bool) -> re.Pattern[str] | None:
+    """The pattern to search the haystack with: ``regex`` itself for the original text; for the
+    lower-cased copy, ``regex`` without IGNORECASE, or None when that could match differently
+    (a case-sensitive regex, or an upper-case letter the lower-cased text never holds)."""
+    if not lowered:
+        return regex
+    if not regex.flags & re.IGNORECASE:
+        return None
+    body = regex.pattern
+    lead = _LEADING_FLAGS.match(body)
+    if lead is not None:
+        body = body[lead.end() :]
+    if _UPPER.search(_SAFE_UPPER.sub("", body)):
+        return None
+    return re.compile(body, regex.flags & ~re.IGNORECASE)
+
+
+def matches(
+    haystack: str,
+    text: str,
+    regex: re.Pattern[str],
+    search: re.Pattern[str],
+    anchors: tuple[str, ...],
+    offset: int,
+    gate: Gate | None,
+    lead: re.Pattern[str] | None = None,
+) -> Iterator[re.Match[str]]:
+    """The matches the per-anchor walk would judge, in order: at an anchor hit (``offset``
+    after the match start), not inside a match already yielded, passing ``gate``.
+
+    ``search`` finds the leftmost place the regex can match at or after a position; ``lead``,
+    when given, finds candidates by what must come before them instead (``--db-password``: a
+    dash, then letters up to the secret word): its match *ends* where the regex starts.
+    """
+    anchor = _alternation(anchors).match
+    if lead is None:
+        yield from _searched(haystack, text, regex, search, anchor, offset, gate)
+        return
+    size = len(haystack)
+    last = 0  # the walk's "judged up to": no start before it is tried again
+    pos = 0
+    while pos <= size:
+        found = lead.search(haystack, pos)
+        if found is None:
+            return
+        dash = found.start()
+        pos = dash + 1
+        # the lead's own start (the nearest), then the rest of the dash's letters: tried only
+        # when the nearest was not judged (it is before the mark, or failed a check)
+        for start in range(max(found.end(), last), _run_end(haystack, dash) + 1):
+            if anchor(haystack, start + offset) is None:
+                continue
+            if gate is not None and not gate(text, start):
+                continue
+            m = regex.match(text, start)  # the match the walk makes, on the original text
+            if m is None:
+                continue
+            yield m
+            last = max(m.end(), start + 1)
+            # a dash before the mark whose letters run past it still leads to starts after it
+            pos = max(pos, _resume(haystack, last))
+            break
+
+
+def _searched(
+    haystack: str,
+    text: str,
+    regex: re.Pattern[str],
+    search: re.Pattern[str],
+    anchor: Callable[[str, int], re.Match[str] | None],
+    offset: int,
+    gate: Gate | None,
+) -> Iterator[re.Match[str]]:
+    """``matches`` without a lead: each search finds one start (the hot loop of dense text)."""
+    find = search.search
+    rematch = None if search is regex and haystack is text else regex.match
+    pos = 0
+    while True:
+        found = find(haystack, pos)
+        if found is None:
+            return
+        start = found.start()
+        if anchor(haystack, start + offset) is None or (gate is not None and not gate(text, start)):
+            pos = start + 1
+            continue
+        # the match the walk makes (on the original text); the search's own when it is one
+        m = found if rematch is None else rematch(text, start)
+        if m is None:
+            pos = start + 1
+            continue
+        yield m
+        end = m.end()
+        pos = end if end > start else start + 1
+
+
+@functools.lru_cache(maxsize=64)
+def _alternation(anchors: tuple[str, ...]) -> re.Pattern[str]:
+    """Whether an anchor starts at a position, in one C call (the longest tried first)."""
+    return re.compile("|".join(re.escape(a) for a in sorted(anchors, key=len, reverse=True)))
+
+
+def _run_end(haystack: str, dash: int) -> int:
+    """Where the ASCII letters and digits after ``dash`` end (at most 64 after it)."""
+    stop = min(dash + 65, len(haystack))
+    j = dash + 1
+    while j < stop and haystack[j].isascii() and haystack[j].isalnum():
+        j += 1
+    return j
+
+
+def _resume(haystack: str, last: int) -> int:
+    """Where a lead search goes on after a match ending at ``last``: at the dash whose letters
+    reach ``last`` (a start there may follow the match), else at ``last``."""
+    dash = haystack.rfind("-", max(last - 64, 0), last)
+    if dash >= 0 and _run_end(haystack, dash) >= last:
+        return dash
+    return last

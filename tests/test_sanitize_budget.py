@@ -1,0 +1,177 @@
+"""The work budget (``sanitize.budget``): text too dense with candidate credentials to judge is
+withheld under one marker, never shown unchecked; realistic text never meets it.
+
+These check causes (how many judgements a call makes, where it cuts), not the clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from nbworkflow.sanitize import Sanitizer, budget, engine, structural
+from nbworkflow.sanitize.memo import Memo
+from tests import test_sanitize_corpus as corpus
+from tests.support.secret_corpus import benign_texts, secret_cases
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import sanitize as bench  # bench/sanitize.py: the realistic mix and the recipes
+
+WITHHELD = re.compile(r"\[\.\.\. ([0-9]+) characters withheld unchecked: too dense with")
+
+
+@pytest.fixture
+def san() -> Sanitizer:
+    return Sanitizer(use_environ=False)
+
+
+def _distinct(make: object, size: int) -> str:
+    return bench._distinct(make, size)  # type: ignore[arg-type]
+
+
+def _cuts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records every cut the budget makes."""
+    cuts: list[int] = []
+    real = budget.Ledger.spend
+
+    def spend(self: budget.Ledger, key: object, at: int) -> bool:
+        ok = real(self, key, at)
+        if not ok and self.cut == at:
+            cuts.append(at)
+        return ok
+
+    monkeypatch.setattr(budget.Ledger, "spend", spend)
+    return cuts
+
+
+def test_realistic_text_and_the_corpus_never_meet_the_budget(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cuts = _cuts(monkeypatch)
+    mix = bench.build_mix(size=300_000)
+    assert WITHHELD.search(san.sanitize(mix)) is None
+    for case in secret_cases():
+        san.sanitize(case.text)
+    for text in benign_texts():
+        san.sanitize(text)
+    # the bug corpus in one text (11 KB, some 200 credentials next to benign look-alikes):
+    # the densest realistic text we have
+    pieces = [c.text for c in corpus.SECRET_CASES if not c.env] + [t for _, t in corpus.BENIGN]
+    everything = "\n".join(pieces)
+    assert WITHHELD.search(san.sanitize(everything)) is None
+    assert cuts == []
+
+
+def test_judgements_are_bounded_by_the_budget(san: Sanitizer) -> None:
+    # the cause of the speed floor on text made of distinct credentials: the name=value judge
+    # runs at most BASE + length/PER times, not once per pair
+    calls: list[int] = []
+    real = structural._kv_repl
+
+    def counting(m: re.Match[str]) -> str:
+        calls.append(m.start())
+        return real(m)
+
+    plan = san._plan(())
+    rules = []
+    for rule in plan.rules:
+        if isinstance(rule, engine._Chain) and rule.leads:
+            parts = tuple((rx, counting if r is real else r, g) for rx, r, g in rule.parts)
+            rule = dataclasses.replace(rule, parts=parts)
+        rules.append(rule)
+    size = 200_000
+    text = _distinct(lambda i: f"token=abc{i:07d} ", size)
+    out = engine.redact(text, rules, plan.split, plan.prepass)
+    assert len(calls) <= budget.BASE + size // budget.PER
+    assert len(calls) < text.count("token=") // 4
+    assert WITHHELD.search(out) is not None
+    # without the budget every pair is judged (the test would fail on the engine without it)
+    calls.clear()
+    unlimited = budget.Ledger(10**9, 1)
+    memo = Memo(unlimited)
+    engine._pass(text, rules, plan.prepass, plan.split, memo)
+    assert len(calls) == text.count("token=")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda i: f"token=abc{i:07d} ",
+        lambda i: f"mysql -px{i:07d} ",
+        lambda i: f"'password': 'x{i:07d}', ",
+        lambda i: f"password: hu{i}x{i * 7}q ",
+        lambda i: f"https://u:p{i:05d}x@h ",
+        lambda i: f"key={i:09d}A{i % 97:02d} ghp_{i:036d} ",
+    ],
+)
+def test_nothing_past_the_cut_is_shown_and_nothing_before_it_leaks(
+    san: Sanitizer, make: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _distinct(make, 150_000)
+    out = san.sanitize(text)
+    m = WITHHELD.search(out)
+    assert m is not None
+    withheld = int(m.group(1))
+    assert out.endswith(budget.withheld_marker(withheld))
+    assert 0 < withheld < len(text)
+    head = out[: m.start()].removesuffix("\n")
+    # what is shown is what the sanitizer shows without a budget (every rule judged it),
+    # and it ends where the withheld part starts: nothing after the cut is shown
+    with monkeypatch.context() as patch:
+        patch.setattr(budget, "BASE", 10**9)
+        full = san.sanitize(text)
+    assert full.startswith(head)
+    assert len(head) < len(full)
+    source_head = text[: len(text) - withheld]
+    assert san.sanitize(source_head).startswith(head.rstrip())
+
+
+def test_a_cut_text_sanitized_again_is_unchanged(san: Sanitizer) -> None:
+    rng = random.Random(5)
+    makers = [
+        lambda i: f"token=abc{i:07d} ",
+        lambda i: "secret_key: ",
+        lambda i: f"mysql -px{i} ",
+        lambda i: "IDENTIFIED BY '",
+        lambda i: "Authorization: Bearer " + "A" * 30 + f"{i} ",
+        lambda i: f"api_key={'Zq9' * 40}{i} ",
+    ]
+    for _ in range(12):
+        chosen = rng.sample(makers, 3)
+        text = _distinct(lambda i, c=chosen: c[i % 3](i), rng.choice((30_000, 120_000)))
+        once = san.sanitize(text)
+        assert san.sanitize(once) == once
+    for name in ("mysql -px", "token=abc123xyz", "https://u:p@", "random 20-char runs"):
+        unit = bench.RECIPES[name]
+        text = (unit * (200_000 // len(unit) + 1))[:200_000]
+        once = san.sanitize(text)
+        assert WITHHELD.search(once) is not None
+        assert san.sanitize(once) == once, name
+
+
+def test_the_marker_is_left_alone_and_a_forged_one_buys_little(san: Sanitizer) -> None:
+    marker = budget.withheld_marker(123456)
+    assert san.sanitize(marker) == marker
+    assert san.sanitize("x = 1\n" + marker) == "x = 1\n" + marker
+    # a forged marker at the end doubles the allowance, no more: dense text is still cut
+    text = _distinct(lambda i: f"token=abc{i:07d} ", 400_000)
+    out = san.sanitize(text + "\n" + marker)
+    m = WITHHELD.search(out)
+    assert m is not None and int(m.group(1)) > 200_000
+
+
+def test_the_ledger_counts_by_position() -> None:
+    ledger = budget.Ledger(10, 1000)
+    # a first rule judged 8 candidates late in the text
+    assert all(ledger.spend("a", 5000 + i) for i in range(8))
+    # a second rule early in the text is not charged for them: 10 before any position
+    assert all(ledger.spend("b", i) for i in range(10))
+    assert not ledger.spend("b", 10)  # its 11th before position 10: refused, the cut is here
+    assert ledger.cut == 10
+    assert not ledger.spend("c", 20)  # past the cut: every rule stops
+    assert ledger.spend("c", 3)  # before it: 4 were judged before position 3, 10 allowed

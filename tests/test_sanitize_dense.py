@@ -1,0 +1,246 @@
+"""Dense anchor hits are searched in C (``sanitize.dense``); the output is the walk's.
+
+Each text is sanitized twice: with every anchored rule forced onto the C search, and with the
+per-anchor walk only. Random texts are built from the pieces the rules key on (secret words in
+mixed case, separators, dashes, quotes, URLs, values), so both paths meet flags, ``name=value``
+pairs, near misses and judged matches that overlap the next anchor.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from nbworkflow.sanitize import Sanitizer, dense, engine, vendors
+from nbworkflow.sanitize.memo import Memo
+from tests.support.secret_corpus import benign_texts, secret_cases
+
+PIECES = [
+    "password",
+    "PASSWORD",
+    "Passwd",
+    "pwd",
+    "secret",
+    "token",
+    "Token",
+    "key",
+    "KEY",
+    "auth",
+    "cred",
+    "session",
+    "sig",
+    "dsn",
+    "code",
+    "code=",
+    "identified by",
+    "IDENTIFIED BY",
+    "api_key",
+    "apiKey",
+    "db-password",
+    "--",
+    "-",
+    "--db-",
+    "-p",
+    " -p",
+    "-u",
+    "--user",
+    "mysql",
+    "sshpass",
+    "curl",
+    "redis-cli",
+    "=",
+    ":",
+    ": ",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "'",
+    '"',
+    ",",
+    "', '",
+    "=>",
+    "->",
+    "==",
+    ":=",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "://",
+    "//",
+    "@",
+    "https://",
+    "u:p@",
+    "Authorization",
+    "authorization: ",
+    "Bearer ",
+    "Basic ",
+    "Cookie: ",
+    "input_value=",
+    "[type=x, ",
+    "KeyError: ",
+    "x",
+    "abc",
+    "hunter2",
+    "S3cr3tPw0rd",
+    "aB3dE5gH7jK9mN1pQ3sT",
+    "0123",
+    "sk-",
+    "ghp_",
+    "eyJ",
+    "/home/bob",
+    "$",
+    "${X}",
+    "None",
+    "<redacted>",
+    "é",
+    "ß",
+]
+
+
+def _random_text(rng: random.Random) -> str:
+    return "".join(rng.choice(PIECES) for _ in range(rng.randint(5, 120)))
+
+
+def _sanitize(san: Sanitizer, text: str, monkeypatch: pytest.MonkeyPatch, c_search: bool) -> str:
+    with monkeypatch.context() as patch:
+        # DENSE=0: no text is dense (the walk); huge: one hit makes any text dense (C search)
+        patch.setattr(dense, "DENSE", 10**12 if c_search else 0)
+        return san.sanitize(text)
+
+
+@pytest.fixture
+def san() -> Sanitizer:
+    return Sanitizer(use_environ=False)
+
+
+def test_c_search_and_walk_agree_on_random_text(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(14)
+    for _ in range(1500):
+        text = _random_text(rng)
+        walked = _sanitize(san, text, monkeypatch, c_search=False)
+        assert _sanitize(san, text, monkeypatch, c_search=True) == walked, text
+
+
+def test_c_search_and_walk_agree_on_the_corpus(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [c.text for c in secret_cases()[::3]] + benign_texts()
+    for text in texts:
+        walked = _sanitize(san, text, monkeypatch, c_search=False)
+        assert _sanitize(san, text, monkeypatch, c_search=True) == walked, text
+
+
+def test_dense_flags_are_found_behind_their_dash(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the flag rule's candidates come from a search for the dash before the secret word; a
+    # flag glued to a long judged value still has its own dash
+    text = " ".join(
+        ["--db-password hunter2x", "--token abc-def --key=1", "-" + "a" * 70 + "token x"] * 40
+    )
+    walked = _sanitize(san, text, monkeypatch, c_search=False)
+    assert "hunter2x" not in walked  # (the case does exercise a redaction)
+    assert _sanitize(san, text, monkeypatch, c_search=True) == walked
+
+
+def test_dense_text_takes_the_c_search(san: Sanitizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the cause of the speed: on "token token ..." the flag rule's gate (Python) is never
+    # asked, where the walk asks it at every word
+    calls: list[int] = []
+    from nbworkflow.sanitize import structural
+
+    real = structural._cli_gate
+
+    def counting(text: str, at: int) -> bool:
+        calls.append(at)
+        return real(text, at)
+
+    chain = next(r for r in san._plan(()).rules if isinstance(r, engine._Chain) and r.leads)
+    parts = tuple((rx, repl, counting if g is real else g) for rx, repl, g in chain.parts)
+    patched = engine._Chain(
+        chain.kind,
+        chain.regex,
+        chain.repl,
+        anchors=chain.anchors,
+        reach=chain.reach,
+        parts=parts,
+        leads=chain.leads,
+    )
+    text = "token " * 5000
+    assert list(patched.spans(text, text, {}, Memo())) == []
+    assert calls == []
+    with monkeypatch.context() as patch:
+        patch.setattr(dense, "DENSE", 0)
+        assert list(patched.spans(text, text, {}, Memo())) == []
+    assert len(calls) == 5000
+
+
+def test_unsafe_case_insensitive_patterns_are_not_searched_lowered() -> None:
+    import re
+
+    assert dense.search_form(re.compile(r"(?i)AccountKey=\w"), True) is None
+    assert dense.search_form(re.compile(r"key=[A-Z]"), True) is None  # case-sensitive
+    form = dense.search_form(re.compile(r"(?i)key=[A-Za-z\S]"), True)
+    assert form is not None and not form.flags & re.IGNORECASE
+
+
+def test_token_runs_are_the_run_patterns_matches() -> None:
+    # the token scan finds runs of 20 by a substring search in a flattened copy; the matches
+    # must be the run pattern's own (base64 padding, "==" between runs, runs at the edges)
+    rng = random.Random(7)
+    alphabet = ["a", "Z", "9", "+", "/", "_", "-", "=", "==", " ", ".", "\n", "é"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) * rng.choice((1, 1, 3, 12, 25)) for _ in range(30))
+        padded = "\n" + text
+        got = [m.span() for m in vendors._runs(vendors._TOKEN_RUN, padded)]
+        assert got == [m.span() for m in vendors._TOKEN_RUN.finditer(padded)], text
+
+
+def _walked(
+    text: str, regex: object, anchors: tuple[str, ...], gate: object
+) -> list[tuple[int, int]]:
+    """The per-anchor walk, written out: every anchor hit in order, none inside a match."""
+    lower = text.lower()
+    hits = sorted({i for a in anchors for i in range(len(lower)) if lower.startswith(a, i)})
+    out: list[tuple[int, int]] = []
+    last = 0
+    for start in hits:
+        if start < last or (gate is not None and not gate(text, start)):  # type: ignore[operator]
+            continue
+        m = regex.match(text, start)  # type: ignore[attr-defined]
+        if m is not None:
+            out.append(m.span())
+            last = max(m.end(), start + 1)
+    return out
+
+
+def test_each_part_judges_the_walks_matches() -> None:
+    # the judged matches themselves, not only the output: near misses of the anchors
+    # ("psswd", "code:" where the anchor is "code="), and a flag value cut at its 512-character
+    # bound inside a run of letters that a dash leads to another secret word
+    chain = next(r for r in Sanitizer(use_environ=False)._plan(()).rules if getattr(r, "leads", ()))
+    value = "x" * 455 + ".-" + "a" * 50
+    texts = [
+        "psswd=S3cr3tPw0rd code: Zq9Zq9Zq9 code=Zq9Zq9Zq9 pasword=S3cr3tPw0rd " * 3,
+        f" --token {value}aaaaaaapassword zz --key -a1token q" * 3,
+        " --db-password x --tokenkey y -" + "b" * 62 + "token z -" + "c" * 63 + "key w" * 2,
+    ]
+    rng = random.Random(3)
+    texts += [_random_text(rng) for _ in range(300)]
+    for text in texts:
+        lower = text.lower()
+        for (regex, _, gate), lead in zip(chain.parts, chain.leads, strict=True):
+            search = dense.search_form(regex, True)
+            assert search is not None
+            got = [
+                m.span()
+                for m in dense.matches(lower, text, regex, search, chain.anchors, 0, gate, lead)
+            ]
+            assert got == _walked(text, regex, chain.anchors, gate), (regex.pattern[:40], text)
