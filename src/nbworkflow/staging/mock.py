@@ -42,6 +42,30 @@ def _route_pattern(path: str) -> re.Pattern[str]:
     )
 
 
+def _templated(op: Operation) -> int:
+    return op.path.count("{")
+
+
+class _Version:
+    """One document version as the request path reads it; replaced whole on mutate/reset.
+
+    Handler threads take a reference to the current one and use it without the lock: nothing
+    in it changes after it is built, only the memos of what the document already determines.
+    """
+
+    def __init__(self, doc: dict[str, Any], number: int) -> None:
+        self.doc, self.number = doc, number
+        self.checker = RequestChecker(doc)
+        self._responses: dict[Operation, tuple[int, dict[str, Any] | None]] = {}
+
+    def success(self, op: Operation) -> tuple[int, dict[str, Any] | None]:
+        """``document.success_response`` of ``op``, inlined once; shared, so never change it."""
+        found = self._responses.get(op)
+        if found is None:
+            found = self._responses.setdefault(op, success_response(self.doc, op))
+        return found
+
+
 class OpenAPIMock(ServedMock):
     """``with OpenAPIMock(doc_or_path, "POST /users") as mock: ... mock.url ...``."""
 
@@ -80,15 +104,18 @@ class OpenAPIMock(ServedMock):
         self.created: list[Any] = []
         self._lock = threading.RLock()
         self._init_served()
-        self._checker = RequestChecker(self.document)
-        self._routes = [(op, _route_pattern(op.path)) for op in operations(doc)]
+        self._current = _Version(self.document, self.version)
+        # Concrete paths before templated ones (OpenAPI's matching rule): /pet/findByStatus is
+        # not /pet/{petId}.
+        ops = sorted(operations(doc), key=_templated)
+        self._routes = [(op, _route_pattern(op.path)) for op in ops]
 
     # -- chaos -------------------------------------------------------------------------------
     def mutate(self, kind: MutationKind | None = None) -> DocumentMutation:
         """Change the staged operation's request schema now (seeded unless ``kind``)."""
         with self._lock:
             doc, mutation = self.mutator.mutate(self.document, self.operation, kind)
-            self._checker = RequestChecker(doc)
+            self._current = _Version(doc, self.version + 1)
             self.document = doc
             self.version += 1
             self.mutations.append(mutation)
@@ -101,7 +128,7 @@ class OpenAPIMock(ServedMock):
     def reset_contract(self) -> None:
         with self._lock:
             self.document = copy.deepcopy(self.initial)
-            self._checker = RequestChecker(self.document)
+            self._current = _Version(self.document, 1)
             self.version = 1
             self.mutations.clear()
 
@@ -133,13 +160,13 @@ class OpenAPIMock(ServedMock):
         return None
 
     def answer(self, op: Operation, path: str, body: Any) -> tuple[int, Any]:
-        with self._lock:
-            checker, doc, version = self._checker, self.document, self.version
+        current = self._current  # one version for the whole answer, even if a mutation lands
+        version = current.number
         has_body = body is not None or op == self.operation
-        problems = checker.problems(op, path, body) if has_body else []
+        problems = current.checker.problems(op, path, body) if has_body else []
         if problems:
             fields = ", ".join(sorted({p["field"] or "body" for p in problems}))
-            schema = request_schema(doc, op)
+            schema = current.checker.request_schema(op)
             title = schema.get("title") or str(op)
             return 422, {
                 "error": "validation_failed",
@@ -148,7 +175,7 @@ class OpenAPIMock(ServedMock):
                 "schema": schema,
                 "contract_version": version,
             }
-        status, response_schema = success_response(doc, op)
+        status, response_schema = current.success(op)
         if response_schema is None:
             return status, {"ok": True}
         value = example_value(response_schema, body)
