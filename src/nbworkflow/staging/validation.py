@@ -46,7 +46,7 @@ class _BodyCheck:
     """
 
     def __init__(self, validator: Any, media: Any) -> None:
-        self._schema = validator.schema_validators_factory.create(
+        self._validator = validator.schema_validators_factory.create(
             validator.spec,
             media / "schema",
             format_validators=validator.format_validators,
@@ -55,17 +55,16 @@ class _BodyCheck:
                 validator.forbid_unspecified_additional_properties
             ),
             enforce_properties_required=validator.enforce_properties_required,
-        )
+        ).validator
 
     def errors(self, body: Any) -> list[Any]:
-        """The ``jsonschema`` errors of ``body`` (``[]``: valid); other exceptions propagate."""
-        from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
+        """The ``jsonschema`` errors of ``body`` (``[]``: valid); other exceptions propagate.
 
-        try:
-            self._schema.validate(body)
-        except InvalidSchemaValue as exc:
-            return list(exc.schema_errors)
-        return []
+        What ``SchemaValidator.validate`` collects before raising ``InvalidSchemaValue``; that
+        exception's message (the schema's type, read through ``jsonschema-path``, ~10 us) is
+        never shown, so the errors are taken straight from its ``jsonschema`` validator.
+        """
+        return list(self._validator.iter_errors(body))
 
 
 class RequestChecker:
