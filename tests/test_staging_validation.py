@@ -23,6 +23,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.validation.request import validators
 
+from nbworkflow.staging import validation
 from nbworkflow.staging.document import (
     Operation,
     json_body_operations,
@@ -384,3 +385,45 @@ def test_concurrent_requests_share_one_checker(crm: OpenAPIMock) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+# -- one checker per document content -----------------------------------------------------------
+
+
+def test_checkers_are_reused_for_an_identical_document_only() -> None:
+    doc = _kitchen_sink("3.1.0")
+    first = RequestChecker.of(doc)
+    assert RequestChecker.of(copy.deepcopy(doc)) is first
+    reordered = {k: doc[k] for k in reversed(list(doc))}  # same dict, other key order
+    assert RequestChecker.of(reordered) is not first
+    changed = copy.deepcopy(doc)
+    changed["components"]["schemas"]["Line"]["required"].remove("price")
+    assert RequestChecker.of(changed) is not first
+    # the checker keeps its own copy: changing the caller's document later changes nothing
+    op = json_body_operations(doc)[0]
+    doc["components"]["schemas"]["Money"]["title"] = "changed after the checker was built"
+    (problem,) = first.problems(op, "/orders/1/lines", {"sku": "ABC-1", "quantity": 1})
+    assert problem["field"] == "price" and "title" not in problem["expected"]
+
+
+def test_the_checker_memo_is_bounded() -> None:
+    docs = []
+    for n in range(validation._BUILT_MAX + 1):
+        doc = _kitchen_sink("3.1.0")
+        doc["info"]["version"] = f"bounded-{n}"
+        docs.append(doc)
+    first = RequestChecker.of(docs[0])
+    for doc in docs[1:]:
+        RequestChecker.of(doc)
+    assert len(validation._BUILT) == validation._BUILT_MAX
+    assert RequestChecker.of(docs[0]) is not first  # the oldest went first
+
+
+def test_a_reset_mock_checks_version_one_again_with_its_checker(crm: OpenAPIMock) -> None:
+    v1 = RequestChecker.of(crm.document)
+    crm.mutate("rename")
+    assert RequestChecker.of(crm.document) is not v1
+    crm.reset_contract()
+    assert crm._current.checker is v1
+    with OpenAPIMock(CRM_DOC, token=TOKEN) as other:
+        assert other._current.checker is v1

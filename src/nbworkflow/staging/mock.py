@@ -55,7 +55,7 @@ class _Version:
 
     def __init__(self, doc: dict[str, Any], number: int) -> None:
         self.doc, self.number = doc, number
-        self.checker = RequestChecker(doc)
+        self.checker = RequestChecker.of(doc)
         self._responses: dict[Operation, tuple[int, dict[str, Any] | None]] = {}
 
     def success(self, op: Operation) -> tuple[int, dict[str, Any] | None]:

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
+import pickle
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from .document import DocumentError, Operation, request_schema
 
 _JSON = "application/json"
+_BUILT_MAX = 32
+_BUILT: OrderedDict[bytes, RequestChecker] = OrderedDict()
+_BUILT_LOCK = threading.Lock()
 
 
 class _Request:
@@ -70,9 +76,34 @@ class _BodyCheck:
 class RequestChecker:
     """Validates JSON bodies of one document's operations (built once per document version).
 
-    Read-only once built (handler threads share it): what it memoizes per operation depends
-    on the document alone, and a mutation builds a new checker.
+    Read-only once built (handler threads and mocks of the same document share it): it keeps
+    its own copy of the document, and what it memoizes per operation depends on that alone.
     """
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> RequestChecker:
+        """The checker of ``doc``: reused while an identical document was checked recently.
+
+        Building one costs 15-40 ms (openapi-core validates the whole document); a test suite
+        starts a mock of the same document over and over, and a chaos run's reset returns to
+        the document of version 1. The key is the document's pickle (types, values and key
+        order: openapi-core reads some of them in order), hashed.
+        """
+        try:
+            key = hashlib.blake2b(pickle.dumps(doc, protocol=5), digest_size=20).digest()
+        except Exception:  # a value that does not pickle: build without the memo
+            return cls(doc)
+        with _BUILT_LOCK:
+            found = _BUILT.get(key)
+            if found is not None:
+                _BUILT.move_to_end(key)
+                return found
+        checker = cls(doc)
+        with _BUILT_LOCK:
+            _BUILT[key] = checker
+            while len(_BUILT) > _BUILT_MAX:
+                _BUILT.popitem(last=False)
+        return checker
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         from openapi_core import Config, OpenAPI
@@ -88,7 +119,7 @@ class RequestChecker:
             self._api = OpenAPI.from_dict(spec, config=Config(request_validator_cls=cls))
         except Exception as exc:  # openapi-core raises many kinds for a broken document
             raise DocumentError(f"openapi-core refuses the document: {exc}") from exc
-        self.doc = doc
+        self.doc: Mapping[str, Any] = copy.deepcopy(dict(doc))
         self._lock = threading.Lock()
         self._bodies: dict[Operation, _BodyCheck | None] = {}
         self._schemas: dict[Operation, dict[str, Any]] = {}
