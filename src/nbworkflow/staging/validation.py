@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from .contract import _json_type
 from .document import DocumentError, Operation, request_schema
 
 _JSON = "application/json"
@@ -215,25 +216,6 @@ class RequestChecker:
             for p in _translate(err, schema):
                 out.setdefault((p["field"], p["type"]), p)
         return [out[k] for k in sorted(out)]
-
-
-def _json_type(value: Any) -> str:
-    """The JSON type name of a parsed JSON value, as the 422 messages say it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__
 
 
 def _at(schema: Any, path: list[str]) -> Any:
