@@ -427,3 +427,13 @@ def test_a_reset_mock_checks_version_one_again_with_its_checker(crm: OpenAPIMock
     assert crm._current.checker is v1
     with OpenAPIMock(CRM_DOC, token=TOKEN) as other:
         assert other._current.checker is v1
+
+
+def test_a_body_nested_too_deeply_gets_a_400_and_the_mock_keeps_serving(crm: OpenAPIMock) -> None:
+    """The JSON decoder's recursion limit used to kill the handler: no answer, a traceback."""
+    headers = {**AUTH, "Content-Type": "application/json"}
+    deep = '{"email": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    r = httpx.post(f"{crm.url}/users", content=deep, headers=headers)
+    assert r.status_code == 400 and "too deeply" in r.json()["message"]
+    good = {"email": "dev@example.com", "full_name": "Ada Lovelace", "customer_tier": "pro"}
+    assert httpx.post(f"{crm.url}/users", json=good, headers=AUTH).status_code == 201

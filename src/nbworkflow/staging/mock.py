@@ -226,6 +226,9 @@ class _OpenAPIHandler(_Handler):
             except ValueError as exc:
                 self._error(400, f"the body is not valid JSON: {exc}")
                 return
+            except RecursionError:  # ~1000 nested arrays/objects: the decoder's own limit
+                self._error(400, "the body nests arrays/objects too deeply (limit: ~900 levels)")
+                return
         status, answer = mock.answer(op, path, body)
         self._send(status, answer)
 
