@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from nbworkflow.staging.document import (
     Operation,
     json_body_operations,
     load_document,
+    operations,
     request_schema,
 )
 from nbworkflow.staging.example import example_value
@@ -437,3 +439,42 @@ def test_a_body_nested_too_deeply_gets_a_400_and_the_mock_keeps_serving(crm: Ope
     assert r.status_code == 400 and "too deeply" in r.json()["message"]
     good = {"email": "dev@example.com", "full_name": "Ada Lovelace", "customer_tier": "pro"}
     assert httpx.post(f"{crm.url}/users", json=good, headers=AUTH).status_code == 201
+
+
+# -- routing ---------------------------------------------------------------------------------------
+
+
+def _scan(ops: list[Operation], method: str, path: str) -> Operation | None:
+    """The router's rule as one regex per operation, tried in order (what it replaced)."""
+    for op in sorted(ops, key=lambda o: o.path.count("{")):
+        parts = re.split(r"(\{[^}/]+\})", op.path)
+        body = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        if op.method == method and re.match("^" + body + "/?$", path):
+            return op
+    return None
+
+
+def test_routing_follows_the_one_regex_per_operation_rule() -> None:
+    rng = random.Random(7)
+    ok = {"200": {"description": "ok"}}
+    paths: dict[str, Any] = {}
+    for i in range(300):
+        base = f"/v{i % 3}/res{i % 50}"
+        shape = rng.choice(("", "/{id}", "/{id}/lines", "/search", "/{id}.{ext}", "/{a}/{b}", "/"))
+        item = paths.setdefault(base + shape, {})
+        item[rng.choice(("get", "post", "put", "delete"))] = {"responses": ok}
+        item["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"\{([^}/]+)\}", shape)
+        ]
+    doc = {"openapi": "3.1.0", "info": {"title": "big", "version": "1"}, "paths": paths}
+    ops = operations(doc)
+    with OpenAPIMock(doc, str(ops[0]), token=TOKEN) as mock:
+        probes = [
+            op.path.replace("{id}", "42").replace("{ext}", "json").replace("{a}", "x") for op in ops
+        ]
+        probes += [p.replace("{b}", "search") + rng.choice(("", "/", "//", "x")) for p in probes]
+        probes += ["/", "", "/v0", "/v9/res1", "/v1/res1/42/lines/extra", "/v0/res0/.json"]
+        for path in probes:
+            for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+                assert mock.route(method, path) == _scan(ops, method, path), (method, path)

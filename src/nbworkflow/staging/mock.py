@@ -35,15 +35,47 @@ from .server import DEFAULT_TOKEN, ServedMock, _Handler
 from .validation import RequestChecker
 
 
-def _route_pattern(path: str) -> re.Pattern[str]:
+def _route_regex(path: str) -> str:
     parts = re.split(r"(\{[^}/]+\})", path)
-    return re.compile(
-        "^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "/?$"
-    )
+    return "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
 
 
-def _templated(op: Operation) -> int:
-    return op.path.count("{")
+class _Router:
+    """Operation of a request path: literal paths by dict, templated ones by one regex per method.
+
+    OpenAPI matches concrete paths before templated ones (``/pet/findByStatus`` is not
+    ``/pet/{petId}``); among templated ones, fewer parameters first, then document order. A
+    scan of one regex per operation cost ~0.1 ms per request on a 400-path document.
+    """
+
+    def __init__(self, ops: list[Operation]) -> None:
+        self._literal: dict[tuple[str, str], Operation] = {}
+        templated: dict[str, list[Operation]] = {}
+        for op in sorted(ops, key=lambda o: o.path.count("{")):
+            if "{" in op.path:
+                templated.setdefault(op.method, []).append(op)
+            else:  # a path is served with or without one trailing slash
+                self._literal.setdefault((op.method, op.path), op)
+                self._literal.setdefault((op.method, op.path + "/"), op)
+        # One alternation per method: the engine tries the alternatives in order, and the
+        # group that matched (``lastindex``) says which operation it was.
+        self._templated = {
+            method: (
+                re.compile("^(?:" + "|".join(f"({_route_regex(o.path)})" for o in group) + ")/?$"),
+                group,
+            )
+            for method, group in templated.items()
+        }
+
+    def __call__(self, method: str, path: str) -> Operation | None:
+        found = self._literal.get((method, path))
+        if found is not None:
+            return found
+        entry = self._templated.get(method)
+        if entry is None:
+            return None
+        match = entry[0].match(path)
+        return entry[1][match.lastindex - 1] if match and match.lastindex else None
 
 
 class _Version:
@@ -105,10 +137,7 @@ class OpenAPIMock(ServedMock):
         self._lock = threading.RLock()
         self._init_served()
         self._current = _Version(self.document, self.version)
-        # Concrete paths before templated ones (OpenAPI's matching rule): /pet/findByStatus is
-        # not /pet/{petId}.
-        ops = sorted(operations(doc), key=_templated)
-        self._routes = [(op, _route_pattern(op.path)) for op in ops]
+        self._route = _Router(operations(doc))
 
     # -- chaos -------------------------------------------------------------------------------
     def mutate(self, kind: MutationKind | None = None) -> DocumentMutation:
@@ -154,10 +183,7 @@ class OpenAPIMock(ServedMock):
 
     # -- request handling (handler threads) --------------------------------------------------
     def route(self, method: str, path: str) -> Operation | None:
-        for op, pattern in self._routes:
-            if op.method == method and pattern.match(path):
-                return op
-        return None
+        return self._route(method, path)
 
     def answer(self, op: Operation, path: str, body: Any) -> tuple[int, Any]:
         current = self._current  # one version for the whole answer, even if a mutation lands
