@@ -311,6 +311,11 @@ def test_trailing_slash_is_the_same_operation(crm: OpenAPIMock) -> None:
     assert r.status_code == 201, r.text
     bad = httpx.post(f"{crm.url}/users/", json={**body, "customer_tier": "gold"}, headers=AUTH)
     assert [d["field"] for d in bad.json()["detail"]] == ["customer_tier"]
+    checker, op = RequestChecker.of(crm.document), crm.operation
+    for payload in (body, {**body, "customer_tier": "gold"}):
+        assert checker.reference_problems(op, "/users/", payload) == checker.problems(
+            op, "/users/", payload
+        )
 
 
 def test_concrete_paths_are_routed_before_templated_ones() -> None:

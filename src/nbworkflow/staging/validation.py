@@ -160,7 +160,9 @@ class RequestChecker:
         from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 
         # The mock serves ``/users/`` as ``/users``; openapi-core's path finder would not.
-        path = concrete_path.rstrip("/") or "/"
+        path = concrete_path
+        if len(path) > 1 and path.endswith("/") and not op.path.endswith("/"):
+            path = path[:-1]
         request = _Request(path, op.method.lower(), json.dumps(body).encode())
         try:
             self._api.validate_request(request)
