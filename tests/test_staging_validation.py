@@ -431,9 +431,9 @@ def test_a_reset_mock_checks_version_one_again_with_its_checker(crm: OpenAPIMock
     crm.mutate("rename")
     assert RequestChecker.of(crm.document) is not v1
     crm.reset_contract()
-    assert crm._current.checker is v1
+    assert crm._checker is v1
     with OpenAPIMock(CRM_DOC, token=TOKEN) as other:
-        assert other._current.checker is v1
+        assert other._checker is v1
 
 
 def test_a_body_nested_too_deeply_gets_a_400_and_the_mock_keeps_serving(crm: OpenAPIMock) -> None:

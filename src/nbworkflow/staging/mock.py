@@ -26,7 +26,6 @@ from .document import (
     operations,
     parse_operation,
     request_schema,
-    success_response,
 )
 from .example import example_value
 from .faults import FaultPlan
@@ -78,26 +77,6 @@ class _Router:
         return entry[1][match.lastindex - 1] if match and match.lastindex else None
 
 
-class _Version:
-    """One document version as the request path reads it; replaced whole on mutate/reset.
-
-    Handler threads take a reference to the current one and use it without the lock: nothing
-    in it changes after it is built, only the memos of what the document already determines.
-    """
-
-    def __init__(self, doc: dict[str, Any], number: int) -> None:
-        self.doc, self.number = doc, number
-        self.checker = RequestChecker.of(doc)
-        self._responses: dict[Operation, tuple[int, dict[str, Any] | None]] = {}
-
-    def success(self, op: Operation) -> tuple[int, dict[str, Any] | None]:
-        """``document.success_response`` of ``op``, inlined once; shared, so never change it."""
-        found = self._responses.get(op)
-        if found is None:
-            found = self._responses.setdefault(op, success_response(self.doc, op))
-        return found
-
-
 class OpenAPIMock(ServedMock):
     """``with OpenAPIMock(doc_or_path, "POST /users") as mock: ... mock.url ...``."""
 
@@ -136,7 +115,7 @@ class OpenAPIMock(ServedMock):
         self.created: list[Any] = []
         self._lock = threading.RLock()
         self._init_served()
-        self._current = _Version(self.document, self.version)
+        self._checker = RequestChecker.of(self.document)
         self._route = _Router(operations(doc))
 
     # -- chaos -------------------------------------------------------------------------------
@@ -144,7 +123,7 @@ class OpenAPIMock(ServedMock):
         """Change the staged operation's request schema now (seeded unless ``kind``)."""
         with self._lock:
             doc, mutation = self.mutator.mutate(self.document, self.operation, kind)
-            self._current = _Version(doc, self.version + 1)
+            self._checker = RequestChecker.of(doc)
             self.document = doc
             self.version += 1
             self.mutations.append(mutation)
@@ -157,7 +136,7 @@ class OpenAPIMock(ServedMock):
     def reset_contract(self) -> None:
         with self._lock:
             self.document = copy.deepcopy(self.initial)
-            self._current = _Version(self.document, 1)
+            self._checker = RequestChecker.of(self.document)
             self.version = 1
             self.mutations.clear()
 
@@ -186,13 +165,13 @@ class OpenAPIMock(ServedMock):
         return self._route(method, path)
 
     def answer(self, op: Operation, path: str, body: Any) -> tuple[int, Any]:
-        current = self._current  # one version for the whole answer, even if a mutation lands
-        version = current.number
+        with self._lock:
+            checker, version = self._checker, self.version
         has_body = body is not None or op == self.operation
-        problems = current.checker.problems(op, path, body) if has_body else []
+        problems = checker.problems(op, path, body) if has_body else []
         if problems:
             fields = ", ".join(sorted({p["field"] or "body" for p in problems}))
-            schema = current.checker.request_schema(op)
+            schema = checker.request_schema(op)
             title = schema.get("title") or str(op)
             return 422, {
                 "error": "validation_failed",
@@ -201,7 +180,7 @@ class OpenAPIMock(ServedMock):
                 "schema": schema,
                 "contract_version": version,
             }
-        status, response_schema = current.success(op)
+        status, response_schema = checker.success_response(op)
         if response_schema is None:
             return status, {"ok": True}
         value = example_value(response_schema, body)

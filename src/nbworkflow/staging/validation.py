@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .contract import _json_type
-from .document import DocumentError, Operation, request_schema
+from .document import DocumentError, Operation, request_schema, success_response
 
 _JSON = "application/json"
 _BUILT_MAX = 32
@@ -124,6 +124,7 @@ class RequestChecker:
         self._lock = threading.Lock()
         self._bodies: dict[Operation, _BodyCheck | None] = {}
         self._schemas: dict[Operation, dict[str, Any]] = {}
+        self._responses: dict[Operation, tuple[int, dict[str, Any] | None]] = {}
 
     def request_schema(self, op: Operation) -> dict[str, Any]:
         """``document.request_schema`` of ``op``, inlined once; shared, so never change it."""
@@ -131,6 +132,14 @@ class RequestChecker:
         if schema is None:
             schema = self._schemas.setdefault(op, request_schema(self.doc, op))
         return schema
+
+    def success_response(self, op: Operation) -> tuple[int, dict[str, Any] | None]:
+        """``document.success_response`` of ``op`` (the 2xx the mock answers), inlined once;
+        shared, so never change it."""
+        found = self._responses.get(op)
+        if found is None:
+            found = self._responses.setdefault(op, success_response(self.doc, op))
+        return found
 
     def problems(self, op: Operation, concrete_path: str, body: Any) -> list[dict[str, Any]]:
         """Field-level problems with ``body`` for ``op`` (``[]``: valid).
