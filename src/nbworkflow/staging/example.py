@@ -7,6 +7,7 @@ so ``POST /pet`` answers with the pet it was given plus an ``id``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,11 +23,12 @@ _BY_FORMAT = {
 def example_value(schema: Any, echo: Any = None, depth: int = 0) -> Any:
     if not isinstance(schema, Mapping) or depth > 8:
         return echo
+    # Copies: the schema is the mock's shared, memoized one, and the value is handed out.
     for key in ("const", "example", "default"):
         if key in schema and echo is None:
-            return schema[key]
+            return copy.deepcopy(schema[key])
     if isinstance(schema.get("enum"), list) and schema["enum"] and echo is None:
-        return schema["enum"][0]
+        return copy.deepcopy(schema["enum"][0])
     for combo in ("allOf", "oneOf", "anyOf"):
         parts = schema.get(combo)
         if isinstance(parts, list) and parts:
