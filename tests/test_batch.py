@@ -100,6 +100,7 @@ def test_items_from_list_jsonl_and_csv(tmp_path: Path) -> None:
     [
         ("bad.jsonl", '{"a": 1}\n[1, 2]\n', "bad.jsonl:2"),
         ("bad.jsonl", '{"a": 1}\n{oops\n', "bad.jsonl:2"),
+        ("deep.jsonl", '{"a": 1}\n{"b": ' + "[" * 5000 + "]" * 5000 + "}\n", "deep.jsonl:2"),
         ("items.txt", "a\n", "items.txt"),
         ("empty.csv", "name,city\n", "no rows"),
     ],
@@ -146,6 +147,23 @@ def test_batch_runs_every_item_with_its_fields(spec_file: Path, tmp_path: Path) 
         assert r.tokens > 0 or not r.ok
     assert len({r.run_id for r in result[:3]}) == 3
     assert [r.index for r in result.failures] == [1, 3]
+
+
+def test_a_damaged_manifest_line_nested_too_deeply_is_skipped(
+    spec_file: Path, tmp_path: Path
+) -> None:
+    """A manifest line is read back on resume: a deep one raised RecursionError (not the
+    ValueError of a line cut short) and stopped the resume with a traceback."""
+    runs = tmp_path / "runs"
+    first = run_workflows(spec_file, ITEMS, provider=Greeter().provider(), runs_dir=runs)
+    folder = runs / ".batches" / first.batch_id
+    with (folder / "manifest.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"key": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    assert sorted(r.status for r in read_manifest(folder).values()) == [
+        "failed",
+        "succeeded",
+        "succeeded",
+    ]
 
 
 def test_resumed_batch_runs_only_what_did_not_succeed(spec_file: Path, tmp_path: Path) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from nbworkflow.agents import ScriptedProvider
 from nbworkflow.engine import run_workflow
+from nbworkflow.exceptions import ProviderError
 from nbworkflow.spec import load_workflow
 
 SPEC = """\
@@ -41,6 +44,17 @@ def test_a_script_file_with_plain_strings(tmp_path: Path) -> None:
     assert result.ok  # type: ignore[attr-defined]
     assert result.output("left").content == "I am LEFT"  # type: ignore[attr-defined]
     assert result.output("data").data == ["x"]  # type: ignore[attr-defined]
+
+
+def test_a_script_file_with_an_alias_bomb_is_refused(tmp_path: Path) -> None:
+    """``yaml.safe_load`` expands aliases without bound: a small script could stall a run."""
+    lines = ["a0: &a0 [lol]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)
+    ]
+    path = tmp_path / "script.yaml"
+    path.write_text("\n".join(lines) + "\nplan: hello\n", encoding="utf-8")
+    with pytest.raises(ProviderError, match=r"script\.yaml:\d+:\d+ is refused: aliases"):
+        ScriptedProvider.from_file(path)
 
 
 def test_objects_with_a_rationale_keep_working(tmp_path: Path) -> None:

@@ -276,6 +276,17 @@ def test_chaos_admin_endpoints(crm: OpenAPIMock, client: httpx.Client) -> None:
     assert client.get(f"{crm.url}/_chaos/state", headers=AUTH).json()["history"] == []
 
 
+def test_chaos_routes_answer_400_to_a_body_nested_too_deeply(
+    crm: OpenAPIMock, client: httpx.Client
+) -> None:
+    """The decoder's RecursionError killed the handler thread: no answer, a traceback."""
+    deep = b"[" * 5000 + b"]" * 5000
+    for route in ("mutate", "faults", "reset"):
+        r = client.post(f"{crm.url}/_chaos/{route}", content=deep, headers=AUTH)
+        assert r.status_code == 400 and "nested deeper than" in r.json()["message"]
+    assert client.get(f"{crm.url}/_chaos/state", headers=AUTH).status_code == 200
+
+
 @pytest.mark.integration
 def test_cli_main_serves_until_interrupted(tmp_path: Path) -> None:
     code = "import sys; from nbworkflow.staging import main; sys.exit(main(sys.argv[1:]))"

@@ -166,3 +166,34 @@ def test_the_node_retries_a_trickling_staging_within_its_deadlines(
     [entry] = run.log()
     assert entry["gate"] == "infra" or entry["http"][0]["deadline_hit"]
     assert server.connections == 3  # the first try and two retries, each cut at its deadline
+
+
+def nested(depth: int) -> Handler:
+    """A 422 whose JSON body nests ``depth`` arrays (the JSON decoder recurses per level)."""
+
+    def handler(conn: socket.socket) -> None:
+        body = ("[" * depth + "]" * depth).encode()
+        conn.sendall(
+            b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+
+    return handler
+
+
+@pytest.mark.parametrize("depth", [150, 5000])
+def test_a_deeply_nested_error_body_is_fed_back_as_text(tmp_path: Path, depth: int) -> None:
+    """Pretty-printing the 422 body for the model recursed once per level: a hostile staging
+    server crashed the attempt with RecursionError. The body now goes back as plain text."""
+    server = RawServer(nested(depth))
+    try:
+        spec = load(spec_text(server.url.rsplit("/", 1)[0], max_retries=1))
+        run = run_heal(spec, tmp_path, code=GOOD)
+    finally:
+        server.close()
+    assert not run.result.ok
+    [request, *_] = run.adapt_requests()
+    prompt = request.messages[-1].content
+    assert "```text\n[[[" in prompt and "```json\n[\n" not in prompt
+    assert "RecursionError" not in "\n".join(str(e) for e in run.events)

@@ -256,3 +256,44 @@ def test_existing_staging_entry_point_serves_a_document(capsys: pytest.CaptureFi
     code = staging_main(["serve", "--openapi", str(PET_DOC), "--operation", "PUT /nope"])
     assert code == 2
     assert "no operation 'PUT /nope'" in capsys.readouterr().err
+
+
+# -- hostile documents ----------------------------------------------------------------------
+
+
+def _laughs(levels: int, width: int) -> str:
+    lines = ["openapi: 3.0.3", "info: {title: t, version: '1'}", "x-a0: &a0 [lol]"]
+    for i in range(1, levels):
+        lines.append(f"x-a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+    lines.append("paths: {/u: {post: {responses: {'201': {description: ok}}}}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    """A 9x9 "billion laughs" document took 48 s to load (and again at every /openapi.json)."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_laughs(9, 9))
+    with pytest.raises(DocumentError, match=r"bomb\.yaml:\d+:\d+: refused: aliases .*expand"):
+        load_document(bomb)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("openapi: 3.0.3\nx-a: &a [*a]\npaths: {/u: {get: {}}}\n")
+    with pytest.raises(
+        DocumentError, match=r"loop\.yaml:2:6: refused: an alias \(\*name\) refers to"
+    ):
+        load_document(loop)
+    # a few small aliases, as real documents use them, still load
+    fine = tmp_path / "fine.yaml"
+    fine.write_text(_laughs(3, 3))
+    assert load_document(fine)["x-a2"] == [[["lol"]] * 3] * 3
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_deeply_nested_document_is_refused_cleanly(tmp_path: Path, suffix: str) -> None:
+    for depth in (150, 100_000):  # past our bound; past the JSON decoder's recursion
+        deep = tmp_path / f"deep{depth}{suffix}"
+        nested = "[" * depth + "]" * depth
+        deep.write_text(f'{{"openapi": "3.0.3", "paths": {{"/u": {{}}}}, "x": {nested}}}')
+        # (libyaml itself stops a flow this deep: its own words, still one clean line)
+        refusal = "refused: nesting deeper than 100 levels|while increasing flow level"
+        with pytest.raises(DocumentError, match=refusal):
+            load_document(deep)

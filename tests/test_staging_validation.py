@@ -30,6 +30,7 @@ from nbworkflow.staging.document import (
     json_body_operations,
     load_document,
     operations,
+    parse_operation,
     request_schema,
 )
 from nbworkflow.staging.example import example_value
@@ -483,3 +484,18 @@ def test_routing_follows_the_one_regex_per_operation_rule() -> None:
         for path in probes:
             for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
                 assert mock.route(method, path) == _scan(ops, method, path), (method, path)
+
+
+def test_a_rejected_value_is_quoted_clipped_in_the_422() -> None:
+    """The message quoted the whole value: a megabyte in one field came back (and reached the
+    model's prompt) as a megabyte of 422 message."""
+    doc = load_document(CRM_DOC)
+    op = parse_operation(doc, "POST /users")
+    checker = RequestChecker(doc)
+    huge = ["x" * 1000] * 1000
+    body = {"email": huge, "full_name": "A B", "customer_tier": "x" * 100_000}
+    problems = checker.problems(op, "/users", body)
+    assert {p["field"] for p in problems} >= {"email", "customer_tier"}
+    for p in problems:
+        assert len(p["msg"]) < 1000, p["field"]
+        assert "…" in p["msg"]

@@ -29,6 +29,7 @@ import yaml
 
 from .. import boundedjson
 from ..exceptions import ProviderError
+from ..spec.located import Refused, load_yaml
 from .base import ModelRequest, ModelResponse
 
 Answer = Mapping[str, Any] | str
@@ -86,7 +87,10 @@ class ScriptedProvider:
         except OSError as exc:
             raise ProviderError(f"cannot read the script {p}: {exc.strerror}") from exc
         try:
-            data = boundedjson.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+            data = boundedjson.loads(text) if p.suffix == ".json" else load_yaml(text)
+        except Refused as exc:
+            where = f"{p}:{exc.line}:{exc.col}" if exc.line else str(p)
+            raise ProviderError(f"the script {where} is refused: {exc.reason}") from None
         except (ValueError, yaml.YAMLError) as exc:
             raise ProviderError(f"the script {p} is not valid YAML/JSON: {exc}") from exc
         if not isinstance(data, dict):

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import boundedjson
 from ..exceptions import WorkflowError
 
 Item = dict[str, Any]
@@ -70,7 +71,7 @@ def _read_file(path: Path) -> list[Item]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = boundedjson.loads(line)
         except ValueError as exc:
             raise WorkflowError(f"{path}:{number}: not valid JSON ({exc})") from exc
         if not isinstance(value, dict):

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
+from .. import boundedjson
 from ..exceptions import WorkflowError
 from .result import SUCCEEDED, ItemOutput, ItemResult
 
@@ -54,7 +55,7 @@ def read_manifest(folder: Path) -> dict[str, ItemResult]:
     done: dict[str, ItemResult] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            result = _from_dict(json.loads(line))
+            result = _from_dict(boundedjson.loads(line))
         except (ValueError, TypeError):
             continue  # a line cut short when the process died
         done[result.key] = result

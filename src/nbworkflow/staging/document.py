@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from ..spec.located import MAX_DEPTH, Refused, load_yaml
+
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_DOCUMENT_BYTES = 4 << 20
 _JSON = "application/json"
@@ -45,11 +47,33 @@ def load_document(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise DocumentError(f"{p}: cannot read the OpenAPI document ({exc.strerror})") from exc
+    deep = DocumentError(f"{p}: refused: nesting deeper than {MAX_DEPTH} levels")
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if p.suffix == ".json" else load_yaml(text)
+    except Refused as exc:
+        where = f"{p}:{exc.line}:{exc.col}" if exc.line else str(p)
+        raise DocumentError(f"{where}: refused: {exc.reason}") from None
+    except RecursionError:  # deeper than the JSON decoder goes
+        raise deep from None
     except (ValueError, yaml.YAMLError) as exc:
         raise DocumentError(f"{p}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from exc
+    if _too_deep(data):
+        raise deep
     return check_document(data, where=str(p))
+
+
+def _too_deep(data: Any) -> bool:
+    """Deeper than the YAML reader allows (JSON is read by ``json``, which stops only at the
+    interpreter's recursion limit, and a deep copy or a schema walk later would not)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def check_document(data: Any, *, where: str = "the document") -> dict[str, Any]:

@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
+from .. import boundedjson
+
 DEFAULT_TOKEN = "staging-demo-token"
 DEFAULT_PORT = 8765
 MAX_BODY = 1 << 20
@@ -202,7 +204,7 @@ class MockHandler(BaseHTTPRequestHandler):
     def _chaos(self, path: str, raw: bytes) -> None:
         crm = self.server.crm
         try:
-            body = json.loads(raw or b"{}")
+            body = boundedjson.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("the body must be a JSON object")
             if path == "/_chaos/mutate":

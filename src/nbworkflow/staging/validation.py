@@ -19,10 +19,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from ..text import clip
 from .contract import _json_type
 from .document import DocumentError, Operation, request_schema, success_response
 
 _JSON = "application/json"
+SHOWN_CHARS = 120
+"""Characters of a rejected value quoted in a 422 message (its repr, clipped)."""
 _BUILT_MAX = 32
 _BUILT: OrderedDict[bytes, RequestChecker] = OrderedDict()
 _BUILT_LOCK = threading.Lock()
@@ -284,11 +287,11 @@ def _translate(err: Any, schema: Mapping[str, Any]) -> list[dict[str, Any]]:
             got = _json_type(instance)
             return [_entry([], "type_error", f"the body must be a JSON object, got {got}", None)]
         want = err.validator_value
-        msg = f"expected {want}, got {_json_type(instance)} {instance!r}"
+        msg = f"expected {want}, got {_json_type(instance)} {_shown(instance)}"
         return [_entry(path, "wrong_type", msg, expected)]
     if keyword == "enum":
         allowed = ", ".join(repr(v) for v in err.validator_value)
-        msg = f"{instance!r} is not one of the allowed values: {allowed}"
+        msg = f"{_shown(instance)} is not one of the allowed values: {clip(allowed, 400)}"
         return [_entry(path, "enum", msg, expected)]
     if keyword == "format":
         what = (
@@ -296,8 +299,13 @@ def _translate(err: Any, schema: Mapping[str, Any]) -> list[dict[str, Any]]:
             if err.validator_value == "email"
             else f"a valid {err.validator_value}"
         )
-        return [_entry(path, "format", f"{instance!r} is not {what}", expected)]
+        return [_entry(path, "format", f"{_shown(instance)} is not {what}", expected)]
     return [_entry(path, keyword, str(err.message)[:300], expected)]
+
+
+def _shown(value: Any) -> str:
+    """A rejected value as the 422 quotes it: a client may send a megabyte in one field."""
+    return clip(repr(value), SHOWN_CHARS)
 
 
 __all__ = ["RequestChecker"]

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ... import boundedjson
 from ...config import SandboxSettings
 from ...text import clip
 from ..gate import ErrorKind
@@ -169,9 +170,12 @@ InfraHook = Callable[[Exchange, int, Reply, float, str], None]
 
 
 def pretty_body(text: str) -> tuple[str, str]:
-    """(fence language, body) with JSON pretty-printed so the model and the log can read it."""
+    """(fence language, body) with JSON pretty-printed so the model and the log can read it.
+
+    The body is the staging server's: JSON nested past ``boundedjson.MAX_DEPTH`` stays text
+    (decoding and indenting it recurse once per level)."""
     try:
-        return "json", json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return "json", json.dumps(boundedjson.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
         return "text", text
 
@@ -343,7 +347,7 @@ class AttemptRunner:
             return f"sample {ex.sample}: staging {kind}"
         message = ""
         try:
-            body = json.loads(ex.body)
+            body = boundedjson.loads(ex.body)
             if isinstance(body, dict):
                 message = str(body.get("message") or body.get("error") or "")
         except ValueError:
