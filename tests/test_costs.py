@@ -353,3 +353,49 @@ def test_a_price_that_is_no_price_in_a_run_log_counts_as_unknown() -> None:
 def test_cheap_calls_are_not_shown_as_free() -> None:
     assert format_usd(0.000042) == "$0.000042"
     assert (format_usd(0.0), format_usd(0.0123), format_usd(2.5)) == ("$0.0000", "$0.0123", "$2.50")
+
+
+# -- budgets across a resume ----------------------------------------------------------------
+
+PAUSED = """\
+name: paused
+model: openai:gpt-4.1-mini
+nodes:
+  - {id: draft, agent: Writer, action: Write it., output: text}
+  - {id: sign_off, type: approval, action: Approve the draft., depends_on: [draft]}
+  - {id: publish, agent: Writer, action: Publish it., output: text, depends_on: [sign_off]}
+"""
+
+
+@pytest.mark.parametrize("budget", ["token", "cost"])
+def test_a_resumed_run_counts_what_its_earlier_segments_spent(
+    tmp_path: Path, openai_env: ChatCompletionsServer, budget: str
+) -> None:
+    """A budget that one call fits and two calls do not: the call before the approval and
+    the one after it are in different segments, and approving must not reset the budget."""
+    from nbworkflow.approval import HumanDecision
+    from nbworkflow.resume import resume_workflow
+
+    one_call = price("gpt-4.1-mini")
+    limit: dict[str, Any] = (
+        {"token_budget": IN + OUT + 10} if budget == "token" else {"cost_budget": one_call * 1.5}
+    )
+    runs = tmp_path / "runs"
+    first = run_workflow(load_workflow(text=PAUSED), provider="auto", runs_dir=runs, **limit)
+    assert first.status.value == "waiting" and len(openai_env.requests) == 1
+    second = resume_workflow(
+        "last",
+        runs_dir=runs,
+        provider="auto",
+        decisions={"sign_off": HumanDecision("approve", who="kim")},
+        **limit,
+    )
+    assert not second.ok
+    message = second.state.nodes["publish"].message
+    assert f"{budget} budget is spent" in message or "would cost at least" in message
+    assert "before the last resume" in message
+    # the segment's own summary reports its own calls, and what the earlier ones used
+    record = json.loads((second.run_dir / "run.json").read_text())
+    assert record["input_tokens"] <= IN
+    assert record["spent_before"]["input_tokens"] == IN
+    assert record["spent_before"]["cost_usd"] == pytest.approx(one_call)

@@ -99,6 +99,8 @@ class RunOptions:
     a ``StagingTarget``. ``None``: ``STAGING_URL`` from the environment, if set."""
     resume_points: Mapping[str, ResumePoint] = field(default_factory=dict)
     """Per node id: where a waiting adaptive node of a previous run stopped (set by resume)."""
+    spent_before: Spent | None = None
+    """What the run's earlier segments used (set by resume; the budgets count it)."""
     # Injected parts and knobs for tests and benchmarks.
     infra_backoff_s: float | None = None
     """First staging infrastructure retry waits about this long (default ``INFRA_BACKOFF_S``)."""
@@ -108,6 +110,23 @@ class RunOptions:
     """Replaces the real sandbox of adaptive nodes (a test double; code never runs in-process)."""
     staging_transport: httpx.AsyncBaseTransport | None = None
     """An ``httpx`` transport for staging requests (e.g. ``MockTransport``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What the earlier segments of a resumed run used (set by resume): the run's token and
+    cost budgets count it, so approving and resuming never restarts a budget from zero."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usd: float = 0.0
+    """Dollars of the calls whose price was known."""
+    segments: int = 0
+    """How many earlier segments this sums."""
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +367,7 @@ def build_settings(spec: WorkflowSpec, options: RunOptions | None = None) -> Run
 
 
 __all__ = [
+    "DEFAULT_MODEL",
     "INFRA_BACKOFF_MAX_S",
     "INFRA_BACKOFF_S",
     "MAX_STAGING_BODY_BYTES",
@@ -355,6 +375,7 @@ __all__ = [
     "RunOptions",
     "RunSettings",
     "SandboxSettings",
+    "Spent",
     "StagingSettings",
     "StagingTarget",
     "build_settings",

@@ -16,17 +16,18 @@ asks the run's approver again (and waits again when there is none).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import boundedjson
 from . import events as ev
 from .approval import ApprovalRequest, HumanDecision, check_decision
-from .config import RunOptions
+from .config import RunOptions, Spent
 from .engine import RunResult, arun_workflow, run_workflow_sync
 from .exceptions import WorkflowError
 from .nodes.adaptive.record import ResumePoint, WaitPoint
@@ -182,6 +183,8 @@ class ResumeState:
     """Where each waiting adaptive node continues."""
     model: str | None = None
     """The model the old run was given as an option (``RunOptions.model``), if any."""
+    spent: Spent = field(default_factory=Spent)
+    """What the run's segments so far used: the resumed run's budgets count it."""
 
     def check(self, decisions: Mapping[str, HumanDecision]) -> None:
         """Every decision must answer a node that waits, with one of its choices."""
@@ -207,7 +210,23 @@ def load_resume_state(
     waiting = {k: v for k, v in waiting_nodes(run_dir).items() if k in known}
     points = {k: p for k, e in waiting.items() if (p := resume_point(run_dir, e)) is not None}
     requests = {k: ApprovalRequest.from_event(e) for k, e in waiting.items()}
-    return ResumeState(spec, outputs, old_id, requests, points, model)
+    return ResumeState(spec, outputs, old_id, requests, points, model, spent_so_far(run, runs_dir))
+
+
+def spent_so_far(run: str | os.PathLike[str], runs_dir: str | os.PathLike[str]) -> Spent:
+    """Tokens and known dollars of every segment of the run that ``run`` names, from their
+    recorded ``model_called`` events (a damaged segment counts what can still be read)."""
+    tokens_in = tokens_out = 0
+    usd = 0.0
+    logical = find_logical_run(str(run), runs_dir)
+    for segment in logical.segments:
+        for event in read_events(segment.path):
+            if isinstance(event, ev.ModelCalled):
+                tokens_in += max(event.input_tokens, 0)
+                tokens_out += max(event.output_tokens, 0)
+                if event.cost_usd is not None and math.isfinite(event.cost_usd):
+                    usd += max(event.cost_usd, 0.0)
+    return Spent(tokens_in, tokens_out, usd, len(logical.segments))
 
 
 def load_resume(
@@ -288,7 +307,12 @@ async def aresume_workflow(
     state = load_resume_state(run, runs_dir, variables)
     state.check(decisions or {})
     options = options or RunOptions()
-    options = replace(options, resume_points=state.points, model=options.model or state.model)
+    options = replace(
+        options,
+        resume_points=state.points,
+        model=options.model or state.model,
+        spent_before=state.spent,
+    )
     return await arun_workflow(
         state.spec,
         runs_dir=runs_dir,

@@ -193,10 +193,12 @@ def _fix() -> str:
 class CostMeter:
     """Dollars spent by one run, shared by its nodes; enforces the optional budget."""
 
-    def __init__(self, budget: float | None = None) -> None:
+    def __init__(self, budget: float | None = None, earlier_usd: float = 0.0) -> None:
         self.budget = budget
         self.usd = 0.0
-        """Sum over the calls whose price is known."""
+        """Sum over the calls whose price is known (this segment: what its summary reports)."""
+        self.earlier_usd = earlier_usd
+        """What the run's earlier segments spent (a resumed run): the budget counts it."""
         self.unknown_calls = 0
         """Calls of models the price table does not know (not in ``usd``)."""
         self.calls = 0
@@ -218,15 +220,25 @@ class CostMeter:
         return cost
 
     @property
+    def total_usd(self) -> float:
+        """Known dollars of the whole run, earlier segments included."""
+        return self.usd + self.earlier_usd
+
+    @property
     def spent(self) -> bool:
-        return self.budget is not None and self.usd > self.budget
+        return self.budget is not None and self.total_usd > self.budget
+
+    def _before(self) -> str:
+        if not self.earlier_usd:
+            return ""
+        return f", {format_usd(self.earlier_usd)} of it before the last resume"
 
     def check(self) -> None:
         """After a call: ``BudgetExceeded`` once the run has spent more than its budget."""
         if self.spent:
             raise BudgetExceeded(
-                f"the run's cost budget is spent ({format_usd(self.usd)} > "
-                f"{_budget(self.budget or 0.0)}): {_fix()}",
+                f"the run's cost budget is spent ({format_usd(self.total_usd)} > "
+                f"{_budget(self.budget or 0.0)}{self._before()}): {_fix()}",
                 budget="cost",
             )
 
@@ -239,13 +251,13 @@ class CostMeter:
             if self.budget is None:
                 return 0.0
             self.check()
-            if self.usd + self.reserved + held > self.budget:
+            if self.total_usd + self.reserved + held > self.budget:
                 in_flight = f" and {format_usd(self.reserved)} in flight" if self.reserved else ""
                 raise BudgetExceeded(
                     f"the next call to {request.model} would cost at "
-                    f"least {format_usd(held)}, and the run has spent {format_usd(self.usd)}"
-                    f"{in_flight} of its cost budget {_budget(self.budget or 0.0)}; the call was "
-                    f"not sent: {_fix()}",
+                    f"least {format_usd(held)}, and the run has spent "
+                    f"{format_usd(self.total_usd)}{self._before()}{in_flight} of its cost budget "
+                    f"{_budget(self.budget or 0.0)}; the call was not sent: {_fix()}",
                     budget="cost",
                 )
             self.reserved += held

@@ -17,9 +17,10 @@ from typing import Any
 
 from .. import events as ev
 from ..agents.base import Provider
+from ..agents.prices import CostMeter
 from ..approval import ApprovalRequest
 from ..cache import NodeCache
-from ..config import RunSettings, build_settings
+from ..config import RunSettings, Spent, build_settings
 from ..events import RunEvent, RunStatus
 from ..exceptions import WorkflowError
 from ..nodes.base import NodeHandler, RunContext, TokenMeter
@@ -96,7 +97,8 @@ class Engine:
         self.secrets = RunSecrets(spec, known_secrets)
         self.state = RunState()
         self.bus = EventBus(self.secrets.sanitize, self.state, writer, subscribers)
-        self.meter = TokenMeter(self.settings.token_budget)
+        before = self.settings.options.spent_before
+        self.meter = TokenMeter(self.settings.token_budget, before.tokens if before else 0)
         self.provider_name = str(getattr(provider, "name", type(provider).__name__))
         self.resumed_from = resumed_from
         force: set[str] = set()
@@ -116,6 +118,7 @@ class Engine:
             save_artifact(writer),
             self.meter,
             self.settings,
+            CostMeter(earlier_usd=before.usd if before else 0.0),
         )
         self.runner = NodeRunner(
             context,
@@ -205,7 +208,12 @@ class Engine:
         )
         if self.writer is not None:
             self.writer.write_summary(
-                run_summary(self.state, self.spec.name, self.settings.cost_budget)
+                run_summary(
+                    self.state,
+                    self.spec.name,
+                    self.settings.cost_budget,
+                    self.settings.options.spent_before,
+                )
             )
         return RunResult(
             self.run_id,
@@ -216,8 +224,26 @@ class Engine:
         )
 
 
-def run_summary(state: RunState, workflow: str, cost_budget: float | None = None) -> dict[str, Any]:
-    """``run.json``: how the run ended, per node, with what it cost and its dollar budget."""
+def run_summary(
+    state: RunState,
+    workflow: str,
+    cost_budget: float | None = None,
+    spent_before: Spent | None = None,
+) -> dict[str, Any]:
+    """``run.json``: how the run ended, per node, with what it cost and its dollar budget
+    (and, for a resumed run, what its earlier segments used: its budgets counted that too)."""
+    before = (
+        {
+            "spent_before": {
+                "input_tokens": spent_before.input_tokens,
+                "output_tokens": spent_before.output_tokens,
+                "cost_usd": round(spent_before.usd, 9),
+                "segments": spent_before.segments,
+            }
+        }
+        if spent_before is not None
+        else {}
+    )
     return {
         "run_id": state.run_id,
         "workflow": workflow,
@@ -231,6 +257,7 @@ def run_summary(state: RunState, workflow: str, cost_budget: float | None = None
         "cost_usd": round(state.cost_usd, 9),
         "unknown_cost_calls": state.unknown_cost_calls,
         "cost_budget": cost_budget,
+        **before,
         "message": state.message,
         "nodes": {
             nid: {

@@ -27,13 +27,16 @@ from ..spec import NodeSpec, WorkflowSpec
 class TokenMeter:
     """Tokens used by a whole run, shared by its nodes; enforces the optional budget."""
 
-    def __init__(self, budget: int | None = None) -> None:
+    def __init__(self, budget: int | None = None, earlier: int = 0) -> None:
         self.budget = budget
         self.input_tokens = 0
         self.output_tokens = 0
+        self.earlier = earlier
+        """Tokens the run's earlier segments used (a resumed run): the budget counts them."""
 
     @property
     def total(self) -> int:
+        """Tokens of this segment (what its summary reports)."""
         return self.input_tokens + self.output_tokens
 
     def add(self, response: ModelResponse) -> None:
@@ -41,10 +44,12 @@ class TokenMeter:
         self.output_tokens += response.output_tokens
 
     def check(self) -> None:
-        if self.budget is not None and self.total > self.budget:
+        used = self.total + self.earlier
+        if self.budget is not None and used > self.budget:
+            before = f", {self.earlier} of them before the last resume" if self.earlier else ""
             raise BudgetExceeded(
-                f"the run's token budget is spent ({self.total} > {self.budget} tokens): raise "
-                "token_budget in the workflow or --token-budget, or shorten the inputs",
+                f"the run's token budget is spent ({used} > {self.budget} tokens{before}): "
+                "raise token_budget in the workflow or --token-budget, or shorten the inputs",
                 budget="token",
             )
 
