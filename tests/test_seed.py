@@ -317,8 +317,12 @@ def test_staging_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         assert given.options.staging == StagingTarget(url="http://h/u", source="--staging")
         with pytest.raises(WorkflowError, match="give the endpoint's http"):
             resolve_staging(RunOptions(staging="ftp://x"), stack, env)
-        with pytest.raises(WorkflowError, match="no operation 'GET /nope'"):
+        with pytest.raises(WorkflowError, match="no operation 'GET /nope'.*to pick one"):
             resolve_staging(RunOptions(staging=f"openapi:{CRM_DOC}#GET /nope"), stack, env)
+        # a document that cannot be read gets no advice about picking an operation
+        with pytest.raises(WorkflowError, match="cannot read") as refused:
+            resolve_staging(RunOptions(staging="openapi:/no/such/file.yaml"), stack, env)
+        assert "pick one" not in str(refused.value)
 
 
 def test_chaos_runs_the_articles_yaml_through_mutations(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import RunOptions, StagingTarget
 from ..exceptions import WorkflowError
-from .document import DocumentError
+from .document import DocumentError, load_document
 
 OPENAPI_PREFIX = "openapi:"
 
@@ -66,7 +66,11 @@ def _start_mock(options: RunOptions, given: str, stack: ExitStack) -> RunStaging
     file, _, operation = given[len(OPENAPI_PREFIX) :].partition("#")
     token = secrets.token_urlsafe(24)
     try:
-        mock = OpenAPIMock(Path(file), operation.strip() or None, token=token)
+        document = load_document(Path(file))
+    except DocumentError as exc:  # unreadable or refused: picking an operation would not help
+        raise WorkflowError(f"--staging {given}: {exc}") from exc
+    try:
+        mock = OpenAPIMock(document, operation.strip() or None, token=token)
     except DocumentError as exc:
         raise WorkflowError(
             f"--staging {given}: {exc} (write openapi:FILE#METHOD /path to pick one)"
