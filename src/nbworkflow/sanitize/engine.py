@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from . import budget, dense
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
-from .memo import Memo, Span
+from .memo import Memo, Reach, Span
 
 Replacer = Callable[[re.Match[str]], str]
 
@@ -145,9 +145,11 @@ class _Rule:
             judge_gate = gate
             if gate is not None and reach is not None and memo is not None:
                 judge_gate = functools.partial(memo.gate, gate, reach=reach)
-            for found_m in dense.matches(
-                haystack, text, regex, search, self.anchors, offset, judge_gate
-            ):
+            found = dense.matches(haystack, text, regex, search, self.anchors, offset, judge_gate)
+            if memo is not None and reach is not None:
+                yield from memo.verdicts(found, id(self), repl, reach, _judged_list)[0]
+                return
+            for found_m in found:
                 if memo is not None and not memo.spend(id(self), found_m.start()):
                     return
                 yield from _verdict(found_m, repl, reach, memo)
@@ -183,7 +185,6 @@ class _Rule:
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
-Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -262,12 +263,18 @@ class _Chain(_Rule):
                 )
                 yield from only.spans(text, haystack, None, memo)
                 continue
-            for m in dense.matches(
+            found = dense.matches(
                 haystack, text, regex, search, self.anchors, self.offset, gate, lead
-            ):
+            )
+            reach = reaches[k]
+            if memo is not None and reach is not None:
+                spans, _ = memo.verdicts(found, (id(self), k), repl, reach, _judged_list)
+                yield from spans
+                continue
+            for m in found:
                 if memo is not None and not memo.spend((id(self), k), m.start()):
                     break
-                yield from _verdict(m, repl, reaches[k], memo)
+                yield from _verdict(m, repl, reach, memo)
 
 
 def _dense_text(
