@@ -107,10 +107,9 @@ class Memo:
         judge: Judge,
         reach: Reach,
         compute: Callable[[re.Match[str], Judge], list[Span]],
-    ) -> tuple[list[Span], bool]:
+    ) -> list[Span]:
         """The spans of every match, each paid for with ``spend(stint, start)`` and judged as
-        ``remembered`` would (``compute(m, judge)``); whether the budget refused one (the
-        matches after it were not judged).
+        ``remembered`` would (``compute(m, judge)``), up to the first the budget refuses.
 
         The loop of ``spend`` and ``remembered`` in one frame: on text repeating a credential
         almost every match is a remembered verdict, and the calls between them were most of
@@ -123,7 +122,7 @@ class Memo:
         for m in matches:
             start, end = m.span()
             if spend is not None and not spend(stint, start):
-                return out, True
+                return out
             if self.off:
                 self._fresh()
                 out += compute(m, judge)
@@ -143,4 +142,4 @@ class Memo:
                 self._hits += 1
                 if cached:
                     out += [(s + start, e + start, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
-        return out, False
+        return out
