@@ -572,10 +572,10 @@ def _pass(
     view = _blank_markers(text, split)
     if view is not text or lower is None:
         lower = _lower(view)
-        if lower == view:
-            # one object: a rule searching the lower-cased copy then finds its matches on
-            # the text itself, with nothing to match again (``dense._searched``)
-            lower = view
+    if lower is not view and lower == view:
+        # one object: a rule searching the lower-cased copy then finds its matches on the
+        # text itself, with nothing to match again (``dense._searched``)
+        lower = view
     spans: list[tuple[int, int, int, str]] = []
     anchors: dict[object, list[int]] = {}
     for rank, rule in enumerate(rules):
