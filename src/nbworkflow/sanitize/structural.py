@@ -60,10 +60,13 @@ _CODE_NAME = re.compile(
 )
 
 
+_CALL = re.compile(r"([A-Za-z_][\w.]*)[(\[]")
+
+
 def _code_like(name: str, value: str, after: str) -> bool:
     """An unquoted value that is a Python expression (``token=self.token``, ``key=len``,
     ``password=getpass()``, ``api_key=os.environ[...]``) rather than a literal secret."""
-    call = re.match(r"([A-Za-z_][\w.]*)[(\[]", value)
+    call = _CALL.match(value)
     if call and _IDENT_CHAIN.fullmatch(call.group(1)):
         return True  # os.environ[...], getpass(...)
     if not _IDENT_CHAIN.fullmatch(value):
@@ -186,6 +189,7 @@ def _line_start(text: str, at: int) -> int:
     return nl + 1 if nl >= 0 else lo
 
 
+@functools.lru_cache(maxsize=2048)
 def _strong_name(name: str, *, passwords_only: bool = False) -> bool:
     kind = _kind_for(name)
     if kind in _ALWAYS_SECRET_KINDS:
