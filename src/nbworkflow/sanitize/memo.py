@@ -113,7 +113,7 @@ class Memo:
 
         The loop of ``spend`` and ``remembered`` in one frame: on text repeating a credential
         almost every match is a remembered verdict, and the calls between them were most of
-        its cost (``tests/test_sanitize_memo.py`` checks the spans are the same)."""
+        its cost (``tests/test_sanitize_dense.py`` checks the spans are the walk's)."""
         out: list[Span] = []
         spend = None if self.ledger is None else self.ledger.spend
         table = self._table
