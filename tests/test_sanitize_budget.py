@@ -175,3 +175,55 @@ def test_the_ledger_counts_by_position() -> None:
     assert ledger.cut == 10
     assert not ledger.spend("c", 20)  # past the cut: every rule stops
     assert ledger.spend("c", 3)  # before it: 4 were judged before position 3, 10 allowed
+
+
+class _PerStintLedger:
+    """The ledger as first written: each finished stint kept apart, a bisection per stint."""
+
+    def __init__(self, base: int, per: int) -> None:
+        self.base, self.per, self.cut = base, per, 1 << 62
+        self.done: list[tuple[list[int], list[int]]] = []
+        self.key: object = None
+        self.pos: list[int] = []
+        self.cum: list[int] = []
+
+    def spend(self, key: object, at: int) -> bool:
+        from bisect import bisect_right
+
+        if at >= self.cut:
+            return False
+        if key != self.key or (self.pos and at < self.pos[-1]):
+            if self.pos:
+                self.done.append((self.pos, self.cum))
+            self.key, self.pos, self.cum = key, [], []
+        own = self.cum[-1] if self.cum else 0
+        spent = own + sum(cum[i - 1] for pos, cum in self.done if (i := bisect_right(pos, at)))
+        if spent >= self.base + at // self.per:
+            self.cut = at
+            return False
+        self.pos.append(at)
+        self.cum.append(own + 1)
+        return True
+
+    def fresh(self) -> None:
+        if self.cum:
+            self.cum[-1] += budget.FRESH - 1
+
+
+def test_the_merged_ledger_decides_as_one_kept_per_stint() -> None:
+    # one sorted list of every unit spent (one bisection) in place of a list per stint
+    import random
+
+    rng = random.Random(17)
+    for _ in range(300):
+        new, old = budget.Ledger(rng.randint(1, 60), rng.randint(1, 8)), _PerStintLedger(0, 1)
+        old.base, old.per = new.base, new.per
+        at = 0
+        for _ in range(rng.randint(1, 200)):
+            key = rng.choice("abcd")
+            at = at + rng.randint(0, 9) if rng.random() < 0.9 else rng.randint(0, 400)
+            assert new.spend(key, at) == old.spend(key, at)
+            if rng.random() < 0.3:
+                new.fresh()
+                old.fresh()
+            assert new.cut == old.cut

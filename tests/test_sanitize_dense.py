@@ -244,3 +244,43 @@ def test_each_part_judges_the_walks_matches() -> None:
                 for m in dense.matches(lower, text, regex, search, chain.anchors, 0, gate, lead)
             ]
             assert got == _walked(text, regex, chain.anchors, gate), (regex.pattern[:40], text)
+
+
+def test_c_search_and_walk_agree_on_lower_case_text(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a text lower-casing leaves as it is is its own lower-cased copy: the search's matches
+    # are judged as found, not matched again on the text
+    rng = random.Random(41)
+    for _ in range(800):
+        text = _random_text(rng).lower()
+        walked = _sanitize(san, text, monkeypatch, c_search=False)
+        assert _sanitize(san, text, monkeypatch, c_search=True) == walked, text
+
+
+def test_command_words_are_found_as_in_the_lower_cased_line() -> None:
+    # the short-flag rule looks for the command word ("mysql", "curl") in the line before the
+    # flag with a case-insensitive ASCII search; "word in line.lower()" is what it must find,
+    # the one character outside ASCII that lower-cases to an ASCII letter included
+    from nbworkflow.sanitize import structural as s
+
+    rng = random.Random(5)
+    alphabet = ["mysql", "MySQL", "redis-cli", "redis-cl\u0130", "REDIS-CLI", "smbcl\u0130ent"]
+    alphabet += ["SMBclient", "curl", "wGet", "x", "\n", " ", "\u0130", "\u212a", "i", "I"]
+    alphabet += ["mongo", "smbclient", "mariadb", "mar\u0130adb", "sshpass", "-p"]
+    searches = [
+        (s._CLI_SHORT_WORDS, s._CLI_SHORT_WORDS_RE),
+        (s._PASS_FLAG_WORDS, s._PASS_FLAG_RE),
+        (
+            tuple(w for w in s._PASS_FLAG_WORDS if w not in s._MYSQL_WORDS),
+            s._PASS_FLAG_NOT_MYSQL_RE,
+        ),
+        (s._USER_FLAG_WORDS, s._USER_FLAG_RE),
+    ]
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        at = rng.randint(0, len(text))
+        head = text[s._command_head(text, at) : at].lower()
+        for words, regex in searches:
+            expected = any(word in head for word in words)
+            assert (regex.search(text, s._command_head(text, at), at) is not None) == expected

@@ -62,47 +62,46 @@ class Ledger:
     the rules together judged less than ``base + at // per`` before ``at``.
 
     Rules run one after another, each over the whole text in order of position, so what the
-    rules already finished spent before ``at`` is looked up by position (a bisection per rule
-    that judged anything): a rule running late is not refused for what the others judged
-    after its candidate. The first refusal sets ``cut`` and every rule stops there.
+    rules already finished spent before ``at`` is looked up by position: a rule running late is
+    not refused for what the others judged after its candidate. Each unit spent is one entry
+    (its position) in a sorted list, so that lookup is one bisection whatever the number of
+    rules (a finished stint is merged in by ``sorted``, which merges two sorted runs in C).
+    The first refusal sets ``cut`` and every rule stops there.
     """
 
-    __slots__ = ("_cum", "_done", "_key", "_pos", "base", "cut", "per")
+    __slots__ = ("_done", "_key", "_pos", "base", "cut", "per")
 
     def __init__(self, base: int, per: int) -> None:
         self.base = base
         self.per = per
         self.cut = _NEVER
         """Where the budget ran out: nothing from here on is judged or shown."""
-        self._done: list[tuple[list[int], list[int]]] = []
+        self._done: list[int] = []
+        """The position of every unit finished stints spent, sorted (a fresh judgement is
+        ``FRESH`` entries)."""
         self._key: object = None
         self._pos: list[int] = []
-        self._cum: list[int] = []
+        """The same for the stint under way, in the order spent (ascending)."""
 
     def spend(self, key: object, at: int) -> bool:
         """Whether the rule (or chain part) ``key`` may judge a candidate starting at ``at``;
         counted when it may. A key's candidates come in order of position."""
         if at >= self.cut:
             return False
+        pos = self._pos
         # (a new stint also when positions go back: a key reused by another rule's walk)
-        if key != self._key or (self._pos and at < self._pos[-1]):
-            if self._pos:
-                self._done.append((self._pos, self._cum))
-            self._key, self._pos, self._cum = key, [], []
-        own = self._cum[-1] if self._cum else 0
-        spent = own
-        for pos, cum in self._done:
-            i = bisect_right(pos, at)
-            if i:
-                spent += cum[i - 1]
-        if spent >= self.base + at // self.per:
+        if key != self._key or (pos and at < pos[-1]):
+            if pos:
+                self._done = sorted(self._done + pos)
+            self._key = key
+            pos = self._pos = []
+        if len(pos) + bisect_right(self._done, at) >= self.base + at // self.per:
             self.cut = at
             return False
-        self._pos.append(at)
-        self._cum.append(own + 1)
+        pos.append(at)
         return True
 
     def fresh(self) -> None:
         """The candidate just counted was judged afresh, not looked up: it costs ``FRESH``."""
-        if self._cum:
-            self._cum[-1] += FRESH - 1
+        if self._pos:
+            self._pos.extend([self._pos[-1]] * (FRESH - 1))

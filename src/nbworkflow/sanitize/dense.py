@@ -111,7 +111,9 @@ def _searched(
 ) -> Iterator[re.Match[str]]:
     """``matches`` without a lead: each search finds one start (the hot loop of dense text)."""
     find = search.search
-    rematch = None if search is regex and haystack is text else regex.match
+    # the haystack is the text itself (exact anchors, or a text lower-casing leaves as it is:
+    # the search form then matches as the regex does, see ``search_form``): no second match
+    rematch = None if haystack is text else regex.match
     pos = 0
     while True:
         found = find(haystack, pos)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from . import budget, dense
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
-from .memo import Memo, Span
+from .memo import Memo, Reach, Span
 
 Replacer = Callable[[re.Match[str]], str]
 
@@ -142,12 +142,12 @@ class _Rule:
         if gate is None or reach is not None:
             search = _dense_search(regex, self.exact_anchors, text, hits, found)
         if search is not None:
-            judge_gate = gate
-            if gate is not None and reach is not None and memo is not None:
-                judge_gate = functools.partial(memo.gate, gate, reach=reach)
-            for found_m in dense.matches(
-                haystack, text, regex, search, self.anchors, offset, judge_gate
-            ):
+            # (the gate asked directly: a search of a line's head in C costs less than a lookup)
+            candidates = dense.matches(haystack, text, regex, search, self.anchors, offset, gate)
+            if memo is not None and reach is not None:
+                yield from memo.verdicts(candidates, id(self), repl, reach, _judged_list)
+                return
+            for found_m in candidates:
                 if memo is not None and not memo.spend(id(self), found_m.start()):
                     return
                 yield from _verdict(found_m, repl, reach, memo)
@@ -183,7 +183,6 @@ class _Rule:
 
 
 Part = tuple[re.Pattern[str], Replacer, Callable[[str, int], bool] | None]
-Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -262,12 +261,17 @@ class _Chain(_Rule):
                 )
                 yield from only.spans(text, haystack, None, memo)
                 continue
-            for m in dense.matches(
+            found = dense.matches(
                 haystack, text, regex, search, self.anchors, self.offset, gate, lead
-            ):
+            )
+            reach = reaches[k]
+            if memo is not None and reach is not None:
+                yield from memo.verdicts(found, (id(self), k), repl, reach, _judged_list)
+                continue
+            for m in found:
                 if memo is not None and not memo.spend((id(self), k), m.start()):
                     break
-                yield from _verdict(m, repl, reaches[k], memo)
+                yield from _verdict(m, repl, reach, memo)
 
 
 def _dense_text(
@@ -372,13 +376,16 @@ def _base_hits(lower: str, base: str, found: dict[object, list[int]]) -> list[in
 def _scan(haystack: str, anchor: str) -> list[int]:
     literal = _literal(anchor)
     if literal is not None:
-        return [m.start() for m in literal.finditer(haystack)]
+        return list(map(_START, literal.finditer(haystack)))
     hits: list[int] = []
     i = haystack.find(anchor)
     while i >= 0:
         hits.append(i)
         i = haystack.find(anchor, i + 1)
     return hits
+
+
+_START = re.Match.start
 
 
 @functools.lru_cache(maxsize=256)
@@ -561,6 +568,10 @@ def _pass(
     view = _blank_markers(text, split)
     if view is not text or lower is None:
         lower = _lower(view)
+    if lower is not view and lower == view:
+        # one object: a rule searching the lower-cased copy then finds its matches on the
+        # text itself, with nothing to match again (``dense._searched``)
+        lower = view
     spans: list[tuple[int, int, int, str]] = []
     anchors: dict[object, list[int]] = {}
     for rank, rule in enumerate(rules):
@@ -622,6 +633,86 @@ _BLOCK_JOIN = "\n\x00\n"
 
 
 def _pass_blocks(
+    blocks: list[str],
+    rules: Sequence[_Rule],
+    prepass: Sequence[_Rule],
+    split: Splitter,
+    memo: Memo,
+) -> list[str]:
+    """Each block passed again (``_pass``); a block that cuts into repeated pieces at its
+    markers (``_pieces``) is passed as its distinct pieces."""
+    piecewise = _piecewise(rules, prepass)
+    cuts = [_pieces(block, split) if piecewise else None for block in blocks]
+    units = list(
+        dict.fromkeys(u for b, cut in zip(blocks, cuts, strict=True) for u in (cut or ((), [b]))[1])
+    )
+    done = dict(zip(units, _pass_units(units, rules, prepass, split, memo), strict=True))
+    news: list[str] = []
+    for block, cut in zip(blocks, cuts, strict=True):
+        if cut is None:
+            news.append(done[block])
+        elif all(done[piece] == piece for piece in cut[1]):
+            news.append(block)  # (the usual end: the pass changed nothing)
+        else:
+            joined = _joined(cut[0], done)
+            news.append(joined if joined is not None else _pass(block, rules, prepass, split, memo))
+    return news
+
+
+def _piecewise(rules: Sequence[_Rule], prepass: Sequence[_Rule]) -> bool:
+    """Whether every rule reads a marker's blank (a run of newlines, see ``_blank_markers``) as
+    the end of what it reads: the built-in rules do (their patterns match no newline, their
+    judges look back to a line's start at most), the PEM pairing aside (``_pieces`` checks it);
+    a pattern added by the user, or a known secret holding a newline, may not."""
+    return all(
+        (rule.scans_text or rule.literal is not None) and "\n" not in (rule.literal or "")
+        for rule in (*rules, *prepass)
+    )
+
+
+#: A block is cut into pieces only when its distinct pieces are this much shorter.
+_PIECES_GAIN = 2
+
+
+def _pieces(block: str, split: Splitter) -> tuple[list[str], list[str]] | None:
+    """``block`` cut at its trusted markers: each piece runs from one marker's start to the next
+    one's end (the first from the block's start, the last to its end), so every piece holds the
+    blank each side of the text between two markers, which is all any rule reads of it (see
+    ``_piecewise``). Returns the block split at its markers (text, marker, text, ... text) and
+    its distinct pieces; None when that does not pay: a long line repeating one redacted
+    credential has a few distinct pieces, a block of distinct ones is passed whole."""
+    if block.count(MARKER_PREFIX) < 3 or "-----BEGIN " in block:
+        return None  # (a PEM block pairs its BEGIN line with an END line across markers)
+    parts = split.split(block)
+    if len(parts) < 5:
+        return None
+    # piece j: marker j, the text after it, marker j + 1 (all in C but the distinct ones)
+    middles = set(zip(parts[1:-2:2], parts[2:-1:2], parts[3::2], strict=True))
+    units = dict.fromkeys([parts[0] + parts[1], *map("".join, middles), parts[-2] + parts[-1]])
+    if sum(map(len, units)) * _PIECES_GAIN > len(block):
+        return None
+    return parts, list(units)
+
+
+def _joined(parts: list[str], done: dict[str, str]) -> str | None:
+    """The block again from its pieces passed (``parts`` as ``_pieces`` split it): each piece
+    keeps its text between its markers, which are never changed; None if one did not."""
+    markers = len(parts) // 2
+    out: list[str] = []
+    for i in range(markers + 1):
+        before = parts[2 * i - 1] if i else ""
+        after = parts[2 * i + 1] if i < markers else ""
+        new = done[before + parts[2 * i] + after]
+        if len(new) < len(before) + len(after) or not (
+            new.startswith(before) and new.endswith(after)
+        ):
+            return None
+        out.append(new[len(before) : len(new) - len(after)])
+        out.append(after)
+    return "".join(out)
+
+
+def _pass_units(
     blocks: list[str],
     rules: Sequence[_Rule],
     prepass: Sequence[_Rule],

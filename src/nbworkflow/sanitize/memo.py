@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .budget import Ledger
 
 Span = tuple[int, int, str]
 """start, end, marker: the text[start:end] becomes the marker."""
+Judge = Callable[[re.Match[str]], str]
+Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
 
 
 class Memo:
@@ -97,3 +99,47 @@ class Memo:
             return spans
         self._hits += 1
         return [(s + base, e + base, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
+
+    def verdicts(
+        self,
+        matches: Iterable[re.Match[str]],
+        stint: object,
+        judge: Judge,
+        reach: Reach,
+        compute: Callable[[re.Match[str], Judge], list[Span]],
+    ) -> list[Span]:
+        """The spans of every match, each paid for with ``spend(stint, start)`` and judged as
+        ``remembered`` would (``compute(m, judge)``), up to the first the budget refuses.
+
+        The loop of ``spend`` and ``remembered`` in one frame: on text repeating a credential
+        almost every match is a remembered verdict, and the calls between them were most of
+        its cost (``tests/test_sanitize_dense.py`` checks the spans are the walk's)."""
+        out: list[Span] = []
+        spend = None if self.ledger is None else self.ledger.spend
+        table = self._table
+        fixed = reach if isinstance(reach, tuple) else None
+        judge_id = id(judge)
+        for m in matches:
+            start, end = m.span()
+            if spend is not None and not spend(stint, start):
+                return out
+            if self.off:
+                self._fresh()
+                out += compute(m, judge)
+                continue
+            window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
+            lo = start - window[0]
+            if lo < 0:
+                lo = 0
+            key = (id(m.re), judge_id, m.string[lo : end + window[1]], start - lo, end - start)
+            cached = table.get(key)
+            if cached is None:
+                self._fresh()
+                spans = compute(m, judge)
+                self._store(key, [(s - start, e - start, marker) for s, e, marker in spans])
+                out += spans
+            else:
+                self._hits += 1
+                if cached:
+                    out += [(s + start, e + start, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
+        return out

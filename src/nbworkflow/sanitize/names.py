@@ -146,6 +146,7 @@ _KIND_BY_WORD = (
 )
 
 
+@functools.lru_cache(maxsize=2048)
 def _kind_for(name: str) -> str:
     low = name.lower()
     for a, b, kind in _KIND_BY_WORD:

@@ -60,10 +60,13 @@ _CODE_NAME = re.compile(
 )
 
 
+_CALL = re.compile(r"([A-Za-z_][\w.]*)[(\[]")
+
+
 def _code_like(name: str, value: str, after: str) -> bool:
     """An unquoted value that is a Python expression (``token=self.token``, ``key=len``,
     ``password=getpass()``, ``api_key=os.environ[...]``) rather than a literal secret."""
-    call = re.match(r"([A-Za-z_][\w.]*)[(\[]", value)
+    call = _CALL.match(value)
     if call and _IDENT_CHAIN.fullmatch(call.group(1)):
         return True  # os.environ[...], getpass(...)
     if not _IDENT_CHAIN.fullmatch(value):
@@ -186,6 +189,7 @@ def _line_start(text: str, at: int) -> int:
     return nl + 1 if nl >= 0 else lo
 
 
+@functools.lru_cache(maxsize=2048)
 def _strong_name(name: str, *, passwords_only: bool = False) -> bool:
     kind = _kind_for(name)
     if kind in _ALWAYS_SECRET_KINDS:
@@ -438,32 +442,47 @@ _USER_FLAG_WORDS = ("curl", "wget")
 _CLI_SHORT_WORDS = (*_PASS_FLAG_WORDS, *_USER_FLAG_WORDS)
 
 
-def _command_head(text: str, at: int) -> str:
-    """The text before ``at`` on its line (at most ``CONTEXT`` characters), lower-cased."""
+def _words_re(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Finds one of ``words`` where ``word in text.lower()`` would: ASCII letters in either
+    case, and the one character outside ASCII whose lower case holds an ASCII letter that a
+    word can end with ("İ" lower-cases to "i" and a combining dot: "redis-clİ")."""
+    forms = (re.escape(w[:-1]) + "(?:i|\u0130)" if w.endswith("i") else re.escape(w) for w in words)
+    return re.compile("|".join(forms), re.IGNORECASE | re.ASCII)
+
+
+_CLI_SHORT_WORDS_RE = _words_re(_CLI_SHORT_WORDS)
+_PASS_FLAG_RE = _words_re(_PASS_FLAG_WORDS)
+_PASS_FLAG_NOT_MYSQL_RE = _words_re(tuple(w for w in _PASS_FLAG_WORDS if w not in _MYSQL_WORDS))
+_USER_FLAG_RE = _words_re(_USER_FLAG_WORDS)
+
+
+def _command_head(text: str, at: int) -> int:
+    """Where the text before ``at`` on its line starts (at most ``CONTEXT`` characters back)."""
     lo = max(at - CONTEXT, 0)
     nl = text.rfind("\n", lo, at)
-    return text[nl + 1 if nl >= 0 else lo : at].lower()
+    return nl + 1 if nl >= 0 else lo
 
 
 def _cli_short_gate(text: str, at: int) -> bool:
     if text[at] not in " \t'\"=":
         return False  # site-packages: a flag follows a space, a quote or "="
-    head = _command_head(text, at)
-    return any(word in head for word in _CLI_SHORT_WORDS)
+    return _CLI_SHORT_WORDS_RE.search(text, _command_head(text, at), at) is not None
 
 
 def _cli_short_repl(m: re.Match[str]) -> str:
-    head = _command_head(m.string, m.start())
+    text, at = m.string, m.start()
+    head = _command_head(text, at)
     if m.group("v") is not None:
         group = "v"
         # mysql -pX: a password; sshpass -pX too; elsewhere -p is a port or a path
-        ok = any(w in head for w in _PASS_FLAG_WORDS)
+        words = _PASS_FLAG_RE
     elif m.group("v2") is not None:
         group = "v2"
-        ok = any(w in head for w in _PASS_FLAG_WORDS if w not in _MYSQL_WORDS)
+        words = _PASS_FLAG_NOT_MYSQL_RE
     else:
         group = "v3"
-        ok = any(w in head for w in _USER_FLAG_WORDS)
+        words = _USER_FLAG_RE
+    ok = words.search(text, head, at) is not None
     value = m.group(group)
     if not ok or _is_placeholder(value):
         return m.group(0)
