@@ -478,3 +478,15 @@ def test_redact_values_removes_exact_secrets_and_touches_nothing_else(
     assert out.count("[REDACTED:") == 2
     assert "password=hunter2" in out and "ghp_abcdefghijklmnopqrstuvwxyz0123456789" in out
     assert redact_values("nothing secret here") == "nothing secret here"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["password Xk29vLq7Rm3p", "token: Zk3v9QpL2xW7mR", "secret hQ8zP2mV6tR1wY4k and more"],
+)
+def test_a_secret_word_at_the_very_start_of_the_text_still_guards_its_value(text: str) -> None:
+    """The "is the word part of a longer name" check read the character before the match,
+    which at position 0 is "" -- and "" is in every string, so the value was kept."""
+    value = text.split()[1]
+    assert value not in sanitize(text)
+    assert value not in sanitize("x " + text)

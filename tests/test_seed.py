@@ -317,7 +317,7 @@ def test_staging_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         assert given.options.staging == StagingTarget(url="http://h/u", source="--staging")
         with pytest.raises(WorkflowError, match="give the endpoint's http"):
             resolve_staging(RunOptions(staging="ftp://x"), stack, env)
-        with pytest.raises(WorkflowError, match="no operation 'GET /nope'.*to pick one"):
+        with pytest.raises(WorkflowError, match=r"no operation 'GET /nope'.*to pick one"):
             resolve_staging(RunOptions(staging=f"openapi:{CRM_DOC}#GET /nope"), stack, env)
         # a document that cannot be read gets no advice about picking an operation
         with pytest.raises(WorkflowError, match="cannot read") as refused:

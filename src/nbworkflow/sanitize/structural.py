@@ -557,7 +557,8 @@ _NAMED_VALUE = re.compile(
 
 
 def _named_value_repl(m: re.Match[str]) -> str:
-    if _prev_char(m).isalnum() or _prev_char(m) in "_-":
+    prev = _prev_char(m)  # "" at the start of the text ("" is in every string)
+    if prev and (prev.isalnum() or prev in "_-"):
         return m.group(0)
     value = m.group("v").rstrip(".,;:)]}>")
     if m.group("q") and not m.group("v").endswith(value):
