@@ -25,6 +25,7 @@ _KINDS = (
     *dict.fromkeys(kind for kind, _, _ in _VENDOR_TOKENS),
     *dict.fromkeys(kind for kind, _, _ in _VENDOR_ANCHORED),
     *dict.fromkeys(kind for kind, _, _, _ in _VENDOR_INNER),
+    "dropbox-token",
     "telegram-bot-token",
     "azure-key",
     "url-credentials",

@@ -137,4 +137,8 @@ def vendor_dummy(body: str) -> bool:
     core = body.strip("-_.")
     if is_dummy(core) or not any(c.isalpha() for c in core):
         return True
-    return not any(c in _DIGITS for c in core) and wordish(core)
+    if any(c in _DIGITS for c in core) or not wordish(core):
+        return False
+    # random mixed case splits into many 1-2 letter pieces (xqPvX_LwDiS) that pass as words
+    pieces = _WORD_PIECES.findall(core[:_MAX_VALUE])
+    return sum(map(len, pieces)) >= 3 * len(pieces)
