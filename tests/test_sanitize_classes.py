@@ -162,3 +162,62 @@ def test_a_token_after_a_digest_prefix_is_still_judged() -> None:
     secret = tok(40)
     assert gone(secret, clean(f"KeyError: 'sha256-{secret}'"))
     assert gone(secret, clean(f"api_key = h1:{secret}"))
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "jdbc:sqlserver://db7.example.net:1433;databaseName=orders;user=svc;password={};encrypt=true",
+        "jdbc:postgresql://db7.example.net:5432/orders?sslmode=require&password={}&user=svc",
+        "Server=db7.example.net;Database=orders;User Id=svc;Pwd={};",
+    ],
+)
+@pytest.mark.parametrize("password", ["sunshine", "bluefalcon", "Tr0ub4dor"])
+def test_password_in_a_connection_string_or_query_is_a_literal(
+    template: str, password: str
+) -> None:
+    # a plain word after password= read as a variable name (password=db_password) and stayed
+    out = clean(f"KeyError: '{template.format(password)}'")
+    assert password not in out
+    assert "db7.example.net" in out  # the host stays for the model to read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /oauth?access_token=ACCESS_TOKEN&grant_type=client_credentials",
+        "jdbc:mysql://db7.example.net/orders?user=svc&password=${DB_PASSWORD}",
+        "dsn = host=db7;user=svc;password={password};",
+    ],
+)
+def test_query_placeholders_stay(text: str) -> None:
+    assert clean(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'SOFTLAYER_APIKEY: "insert_key_here"',
+        "OPENAI_API_KEY=your_api_key_here",
+        "api_key: insert_your_key",
+        'password = "replace_me"',
+    ],
+)
+def test_placeholder_phrases_after_credential_keys_stay(text: str) -> None:
+    assert clean(text) == text
+
+
+def _teams() -> str:
+    def uuid() -> str:
+        return "-".join(tok(n, LOWER_DIGITS) for n in (8, 4, 4, 4, 12))
+
+    host = tok(8, LOWER_DIGITS)
+    path = f"{uuid()}@{uuid()}/IncomingWebhook/{tok(32, LOWER_DIGITS)}/{uuid()}"
+    return f"https://{host}.webhook.office.com/webhookb2/{path}"
+
+
+@pytest.mark.parametrize("context", CONTEXTS[:2])
+def test_teams_webhook_host_and_path_go(context: str) -> None:
+    url = _teams()
+    secret = url.removeprefix("https://")
+    assert gone(secret, clean(context.format(url)))

@@ -29,6 +29,7 @@ _KINDS = (
     "telegram-bot-token",
     "azure-key",
     "url-credentials",
+    "teams-webhook",
     "authorization",
     "bearer-token",
     "basic-auth",

@@ -24,7 +24,8 @@ _PLACEHOLDER = re.compile(
        \*+|x{3,}|\.{3}|…|-+|_+|\?+|0|
        <[^<>]*>|<[^<>]*|[^<>]*>|\$.*|\[[A-Za-z][A-Za-z0-9 _-]*\]|%\([^)]*\)[sdr]|%[sdr]|
        \{[A-Za-z_0-9.!:\[\]'"]*\}|\{\{[^}]*\}\}|
-       your[_-]?\w*|my[_-]?(?:secret|password|token|api[_-]?key)|
+       your[_-]?\w*|my[_-]?(?:secret|password|token|api[_-]?key)|insert[_-]?\w*|\w*[_-]here|
+       replace[_-]?me|
        pass(?:word|wd)?|pwd|secret|token|api[_-]?key|username|user|changeme|test|example|foo|bar|baz|foobar|mysecret|mypassword|
        (?:[^<>]*<[^<>]+>)+[^<>]*|
        <redacted>|redacted|\*\*\*\w*)
@@ -84,9 +85,12 @@ def _code_like(name: str, value: str, after: str) -> bool:
     return bare in ("key", "auth", "pass", "session", "sig", "cookie", "secret") and value.isalpha()
 
 
-# name ... separator ... value; anchored on the secret word so the regex skips most text fast
+# name ... separator ... value; anchored on the secret word so the regex skips most text fast.
+# Not "KeyError: '...'": a quoted key taken for a value would hide the pairs inside it
+# (KeyError: 'Server=h;Pwd=...') from this rule; the KeyError rule judges the key.
 _KV = re.compile(
     r"""(?ix)
+    (?!keyerror)
     (?P<kw>pass(?:word|wd|phrase)?|pa?s{1,2}w(?:or|ro|o|r)?d|pwd|secret|token|key|auth|credential|
         cred|session|sessid|sig|dsn|code)
     (?P<rest>[a-z0-9_.-]{0,64})
@@ -139,12 +143,17 @@ def _kv_repl(m: re.Match[str]) -> str:
         return m.group(0)  # key=abc, token=1: too short for a key or token
     if not quoted:
         after = text[m.end() : m.end() + 1]
-        if _code_like(bare, value, after):
+        # ?password=sunshine, ;pwd=hunter2: a value in a query or a connection string is
+        # text, not a variable
+        literal = in_query and _QUERY_LITERAL.fullmatch(value) is not None
+        if literal and _ENV_NAME.fullmatch(value) and is_secret_name(value):
+            return m.group(0)  # ?access_token=ACCESS_TOKEN: the name of one, in the docs
+        if not literal and _code_like(bare, value, after):
             return m.group(0)
         fake_marker = value.startswith(MARKER_PREFIX)  # trusted markers never get here
         if not fake_marker and (value[:1] in ("(", "[", "{", "<") or value.endswith(":")):
             return m.group(0)
-        if sep != ":" and not bare.isupper() and _PLAIN_IDENT.fullmatch(value):
+        if not literal and sep != ":" and not bare.isupper() and _PLAIN_IDENT.fullmatch(value):
             return m.group(0)  # key=literal_sort_key: a variable, in code-style naming
         if sep == ":":
             # `password: hunter2` only as a header / YAML line of its own; a ':' in prose
@@ -173,6 +182,7 @@ def _kv_reach(m: re.Match[str]) -> tuple[int, int]:
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
+_QUERY_LITERAL = re.compile(r"[A-Za-z0-9_.~%+-]{1,2000}")
 #: Words that make a name unambiguous: api_key and access_token hold credentials whatever
 #: their value looks like, where key and token alone may name a dict key or a lexer token.
 _STRONG_WORDS = _words("API ACCESS AUTH SECRET PRIVATE CLIENT BEARER REFRESH SESSION APIKEY")
@@ -252,6 +262,16 @@ def _url_no_colon_repl(m: re.Match[str]) -> str:
     if not text[j].isalpha() or _is_placeholder(m.group("v")):
         return m.group(0)
     return f"{text[m.start()]}//{m.group('user')}:{_marker('url-credentials')}@"
+
+
+#: Microsoft Teams incoming webhooks: the tenant's host and the path are the secret.
+_TEAMS_WEBHOOK = re.compile(
+    r"://(?P<v>[A-Za-z0-9-]{1,63}\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]{40,512})"
+)
+
+
+def _teams_repl(m: re.Match[str]) -> str:
+    return "://" + _marker("teams-webhook")
 
 
 _URL_TOKEN_USER = re.compile(r"://(?P<v>[A-Za-z0-9_.~-]{16,512})@")
@@ -565,6 +585,7 @@ def _structural_rules() -> list[_Rule]:
                 (_URL_CREDS, _url_repl, None),
                 (_URL_TOKEN_USER, _url_token_repl, None),
                 (_URL_CREDS_NO_COLON, _url_no_colon_repl, None),
+                (_TEAMS_WEBHOOK, _teams_repl, None),
             ),
         ),
         _Rule(
