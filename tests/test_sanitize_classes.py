@@ -221,3 +221,25 @@ def test_teams_webhook_host_and_path_go(context: str) -> None:
     url = _teams()
     secret = url.removeprefix("https://")
     assert gone(secret, clean(context.format(url)))
+
+
+def _counting_inside() -> str:
+    """A mixed 32-character key with a 16-digit counting run inside (half of it)."""
+    start = RNG.randrange(10)
+    run = "".join(str((start + i) % 10) for i in range(16))
+    return tok(7, string.ascii_letters, digits=False) + run + "_" + tok(8, LOWER_DIGITS)
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_a_counting_run_in_half_a_key_does_not_make_it_a_placeholder(context: str) -> None:
+    secret = _counting_inside()
+    assert gone(secret, clean(context.format(secret)))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["12345678901234567890abc", "sk_test_01234567890123456789", "abcdefghijklmnopqrstu1"],
+)
+def test_values_mostly_counting_stay_placeholders(value: str) -> None:
+    for text in (f"KeyError: '{value}'", f"API_TOKEN={value}"):
+        assert clean(text) == text

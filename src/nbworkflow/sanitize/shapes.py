@@ -64,7 +64,7 @@ def is_dummy(value: str) -> bool:
     if _RUN_OF_5.search(core) or _periodic(core):
         return True
     seq = _longest_sequence(core)
-    if seq >= 12 and seq >= 0.4 * len(core):
+    if seq >= 12 and 2 * seq > len(core):
         return True
     return core.endswith("EXAMPLE")
 
