@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import re
 import string
 
 import pytest
@@ -18,6 +19,7 @@ RNG = random.Random(1417)
 ALNUM = string.ascii_letters + string.digits
 LOWER_DIGITS = string.ascii_lowercase + string.digits
 HEX = "0123456789abcdef"
+MARKER = re.compile(r"\[REDACTED:[a-z0-9_.:-]+\]")
 
 
 def tok(n: int, alphabet: str = ALNUM, *, digits: bool | None = True) -> str:
@@ -243,3 +245,71 @@ def test_a_counting_run_in_half_a_key_does_not_make_it_a_placeholder(context: st
 def test_values_mostly_counting_stay_placeholders(value: str) -> None:
     for text in (f"KeyError: '{value}'", f"API_TOKEN={value}"):
         assert clean(text) == text
+
+
+def _connection_strings() -> list[str]:
+    pw = tok(12, ALNUM + "!#%")
+    return [
+        f"jdbc:sqlserver://db7.example.net:1433;databaseName=orders;user=svc;password={pw};"
+        "encrypt=true",
+        f"mongodb://svc:{pw}@db7.example.net:27017/orders?retryWrites=true&w=majority",
+        f"Server=db7.example.net;Database=orders;Uid=svc;Pwd={pw};",
+    ]
+
+
+def _punctuated() -> list[str]:
+    """Passwords heavy with punctuation, brackets unbalanced (no template or expression)."""
+    return [
+        "{{" + tok(3) + "}o)p$" + tok(6) + "]x(" + tok(5) + "[#" + tok(4) + "}}",
+        "A:J$" + tok(6) + ":u:L$_:" + tok(5) + "))h#" + tok(4) + "}O",
+    ]
+
+
+@pytest.mark.parametrize("value", _connection_strings() + _punctuated())
+@pytest.mark.parametrize(
+    "template",
+    [
+        "HOME=/home/app\nORDERS_API_KEY={}\nLANG=C.UTF-8",
+        "export DB_PASSWORD={}\n",
+        "> POST /v1/run HTTP/1.1\n> X-Api-Key: {}\n> Accept: */*",
+        "  secret_token: {}",
+    ],
+)
+def test_a_credential_on_a_line_of_its_own_runs_to_the_end_of_the_line(
+    value: str, template: str
+) -> None:
+    # the value stopped at ; & ) } ], leaving the rest (or, after ':', all of it) in clear
+    text = template.format(value)
+    out = clean(text)
+    assert gone(value, MARKER.sub("", out))
+    line = next(x for x in text.splitlines() if value in x)
+    assert line.replace(value, "[REDACTED:") in [
+        x[: x.index("[REDACTED:") + 10] for x in out.splitlines() if "[REDACTED:" in x
+    ]
+    assert out.endswith(("LANG=C.UTF-8", "\n", "> Accept: */*", "]"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "API_KEY=${API_KEY};echo done",
+        "token={{ secrets.GITHUB_TOKEN }}",
+        "password=getpass(prompt);",
+        "key=dict(a=1,b=2)",
+        "auth=(user,pass)",
+        "  token: {a: [1, 2]}",
+        "sorted(items, key=len)",
+    ],
+)
+def test_line_own_templates_and_expressions_stay(text: str) -> None:
+    assert clean(text) == text
+
+
+def test_pairs_after_a_cut_value_are_still_judged_one_by_one() -> None:
+    # not a line of its own: each pair as before (the tail is read, not redacted whole)
+    a, b = tok(16), tok(16)
+    out = clean(f"GET /v1/items?page=2&api_key={a}&sig={b}")
+    assert a not in out and b not in out
+    assert "page=2&api_key=[REDACTED:" in out
+    out = clean(f"call f(token={a}); then x=1;password={b}")
+    assert a not in out and b not in out and "then x=1;password=" in out

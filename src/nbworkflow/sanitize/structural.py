@@ -88,7 +88,7 @@ def _code_like(name: str, value: str, after: str) -> bool:
 # name ... separator ... value; anchored on the secret word so the regex skips most text fast.
 # Not "KeyError: '...'": a quoted key taken for a value would hide the pairs inside it
 # (KeyError: 'Server=h;Pwd=...') from this rule; the KeyError rule judges the key.
-_KV = re.compile(
+_KV_PAIR = re.compile(
     r"""(?ix)
     (?!keyerror)
     (?P<kw>pass(?:word|wd|phrase)?|pa?s{1,2}w(?:or|ro|o|r)?d|pwd|secret|token|key|auth|credential|
@@ -101,9 +101,80 @@ _KV = re.compile(
         |\$?\{[^{}\n]{0,200}\}|[^\s"'`,;&)\]}>]{1,2000})
     """
 )
+#: ``_KV_PAIR`` and, when the line ends there, the glued rest of the value after a ``;&,)]}>``
+#: that ended it: on a line of its own (``API_KEY=jdbc:...;password=...``, ``> X-Api-Key:
+#: a)b}c``) a credential runs to the end of the line. The pairs in a tail are judged by
+#: ``_kv_repl`` as the walk would have judged them (no match there can pass the line's end).
+_KV = re.compile(
+    _KV_PAIR.pattern.rstrip()
+    + r"""(?P<tail>[,;&)\]}>][^\s"'`]{1,128}+(?=[ \t]{0,8}(?:\r?\n|\Z)))?""",
+    _KV_PAIR.flags,
+)
+_BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
 
 
 def _kv_repl(m: re.Match[str]) -> str:
+    """``name=value`` (a match of ``_KV``): the value to the end of its line when the pair
+    is a line of its own, else each pair as ``_KV_PAIR`` alone finds them."""
+    if m.group("tail") is None:
+        return _kv_pair(m)
+    text = m.string
+    whole = _kv_line(m)
+    if whole is not None:
+        return whole
+    first = _KV_PAIR.match(text, m.start())
+    assert first is not None  # (the same pattern without the tail)
+    out = [_kv_pair(first)]
+    last = cursor = first.end()
+    tail = text[last : m.end()].lower()
+    hits = sorted({last + i.start() for a in _KV_ANCHORS for i in re.finditer(re.escape(a), tail)})
+    for at in hits:
+        if at < last:
+            continue
+        sub = _KV.match(text, at)
+        if sub is None:
+            continue
+        out += [text[cursor:at], _kv_repl(sub)]
+        last = cursor = sub.end()
+    out.append(text[cursor : m.end()])
+    return "".join(out)
+
+
+def _kv_line(m: re.Match[str]) -> str | None:
+    """The replacement when the whole rest of the line is the credential, else None."""
+    text = m.string
+    start = m.start()
+    i = start
+    floor = max(start - CONTEXT, 0)
+    while i > floor and text[i - 1] in _NAME_CHARS:
+        i -= 1
+    head = text[_line_start(text, i) : i].strip(" \t>-#")
+    sep = m.group("sep").strip()
+    if head not in ("", "export") or m.group("q") or sep not in ("=", ":", ":="):
+        return None
+    name = text[i:start] + m.group("kw") + m.group("rest")
+    value = text[m.start("v") : m.end()]
+    if not is_secret_name(name.strip(".-")) or _is_placeholder(value) or _balanced(value):
+        return None  # key=f(x), token={a: b}: an expression or a literal, not a credential
+    if _code_like(name, m.group("v"), m.group("tail")[:1]):
+        return None
+    if not _strong_name(name) and not _credential_like(value):
+        return None
+    return text[start : m.start("v")] + _marker(_kind_for(name.strip(".-")))
+
+
+def _balanced(value: str) -> bool:
+    """Whether the value's brackets open and close in order (code or a template does)."""
+    stack: list[str] = []
+    for c in value:
+        if c in "([{<":
+            stack.append(c)
+        elif c in _BRACKETS and (not stack or stack.pop() != _BRACKETS[c]):
+            return False
+    return not stack and any(c in value for c in "([{<")
+
+
+def _kv_pair(m: re.Match[str]) -> str:
     text = m.string
     start = m.start()
     # the regex starts at the secret word; walk back to the start of the name
@@ -175,8 +246,9 @@ def _kv_repl(m: re.Match[str]) -> str:
 
 def _kv_reach(m: re.Match[str]) -> tuple[int, int]:
     """How far ``_kv_repl`` reads around ``m``: back over the name (``CONTEXT``) and the
-    character before it, one character after; with a ":" also the line around the pair."""
-    if m.group("sep").strip() == ":":
+    character before it, one character after; with a ":" (or pairs in a tail, which may hold
+    one) also the line around the pair."""
+    if m.group("sep").strip() == ":" or m.group("tail") is not None:
         return 2 * CONTEXT + 2, CONTEXT + 2
     return CONTEXT + 1, 1
 
