@@ -122,21 +122,21 @@ def _kv_repl(m: re.Match[str]) -> str:
     whole = _kv_line(m)
     if whole is not None:
         return whole
+    # the walk over the tail that consuming it skipped: each anchor, the pattern without a tail
+    # (a pair glued to the one before it is not a line of its own; none passes the line's end)
     first = _KV_PAIR.match(text, m.start())
     assert first is not None  # (the same pattern without the tail)
     out = [_kv_pair(first)]
-    last = cursor = first.end()
-    tail = text[last : m.end()].lower()
-    hits = sorted({last + i.start() for a in _KV_ANCHORS for i in re.finditer(re.escape(a), tail)})
-    for at in hits:
+    base = last = first.end()
+    for hit in _KV_ANCHOR_RE.finditer(text[base : m.end()].lower()):
+        at = base + hit.start()
         if at < last:
             continue
-        sub = _KV.match(text, at)
-        if sub is None:
-            continue
-        out += [text[cursor:at], _kv_repl(sub)]
-        last = cursor = sub.end()
-    out.append(text[cursor : m.end()])
+        sub = _KV_PAIR.match(text, at)
+        if sub is not None:
+            out += [text[last:at], _kv_pair(sub)]
+            last = sub.end()
+    out.append(text[last : m.end()])
     return "".join(out)
 
 
@@ -160,6 +160,8 @@ def _kv_line(m: re.Match[str]) -> str | None:
         return None
     if not _strong_name(name) and not _credential_like(value):
         return None
+    if len(value) < 8 and not _strong_name(name, passwords_only=True):
+        return None  # API_KEY=a;b: too short for a key or token
     return text[start : m.start("v")] + _marker(_kind_for(name.strip(".-")))
 
 
@@ -605,6 +607,7 @@ def _sql_repl(m: re.Match[str]) -> str:
 _KV_ANCHORS = tuple(
     sorted(_words("pass pasw psw pwd secret token key auth cred sess sig dsn code= identified"))
 )
+_KV_ANCHOR_RE = re.compile("|".join(re.escape(a) for a in _KV_ANCHORS))
 
 
 # -- values with no name before them -----------------------------------------------------------
