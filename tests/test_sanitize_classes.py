@@ -299,6 +299,7 @@ def test_a_credential_on_a_line_of_its_own_runs_to_the_end_of_the_line(
         "auth=(user,pass)",
         "  token: {a: [1, 2]}",
         "sorted(items, key=len)",
+        "API_KEY=a;b",
     ],
 )
 def test_line_own_templates_and_expressions_stay(text: str) -> None:
