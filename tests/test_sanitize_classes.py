@@ -314,3 +314,29 @@ def test_pairs_after_a_cut_value_are_still_judged_one_by_one() -> None:
     assert "page=2&api_key=[REDACTED:" in out
     out = clean(f"call f(token={a}); then x=1;password={b}")
     assert a not in out and b not in out and "then x=1;password=" in out
+
+
+@pytest.mark.parametrize("value", _punctuated())
+@pytest.mark.parametrize("context", CONTEXTS[:2])
+def test_punctuated_password_with_no_name_before_it(value: str, context: str) -> None:
+    # words between symbols passed for a code name; unpaired brackets say it is typed, not code
+    assert gone(value, MARKER.sub("", clean(context.format(value))))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "KeyError: '{user}/{repo}#[ref]<main>'",
+        "KeyError: '$(HOME)/.cache/{name}[0]'",
+        "RuntimeError: login failed for credential {{user.name}} (HTTP 401)",
+    ],
+)
+def test_paired_punctuation_stays(text: str) -> None:
+    assert clean(text) == text
+
+
+def test_a_line_own_value_with_a_call_shaped_host_goes_whole() -> None:
+    pw = tok(14)
+    value = f"jdbc:mysql://svc:{pw}@tcp(db7.example.net:3306)/orders"
+    out = clean(f"HOME=/home/app\nORDERS_DB_PASSWORD={value}\nLANG=C.UTF-8")
+    assert gone(value, MARKER.sub("", out))

@@ -121,7 +121,9 @@ def opaque(value: str) -> bool:
         return False
     if _NUMBERISH.fullmatch(value) or "://" in value or value.startswith(("/", "~/", "./", "$")):
         return False
-    if is_dummy(value) or wordish(value):
+    if is_dummy(value):
+        return False
+    if wordish(value) and not _punctuated(value):
         return False
     has_digit = any(c in _DIGITS for c in value)
     has_alpha = any(c.isalpha() for c in value)
@@ -129,6 +131,27 @@ def opaque(value: str) -> bool:
         return False
     symbols = any(not c.isalnum() and c not in "_-." for c in value)
     return has_digit or (symbols and n >= 10) or value.endswith("=")
+
+
+_BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
+_PUNCTUATION = frozenset("!#$%&()*<>?@[]^{}~|")
+
+
+def balanced(value: str) -> bool:
+    """Whether the value's brackets open and close in order (code and templates do)."""
+    stack: list[str] = []
+    for c in value[:_MAX_VALUE]:
+        if c in "([{<":
+            stack.append(c)
+        elif c in _BRACKETS and (not stack or stack.pop() != _BRACKETS[c]):
+            return False
+    return not stack
+
+
+def _punctuated(value: str) -> bool:
+    """Words between many symbols with brackets that do not pair up (``{{h}o)p${e]nob(...``):
+    a typed password, not a code name or a template."""
+    return sum(c in _PUNCTUATION for c in value[:_MAX_VALUE]) >= 4 and not balanced(value)
 
 
 def vendor_dummy(body: str) -> bool:

@@ -15,7 +15,7 @@ from .engine import CONTEXT, _Chain, _Rule
 from .entropy import _DIGIT, _looks_random
 from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _words
 from .names import _NAME_CHARS, _QUERY_NAMES, _kind_for, is_secret_name
-from .shapes import is_dummy, opaque, wordish
+from .shapes import balanced, is_dummy, opaque, wordish
 
 # -- structure ---------------------------------------------------------------------------------
 _PLACEHOLDER = re.compile(
@@ -110,7 +110,6 @@ _KV = re.compile(
     + r"""(?P<tail>[,;&)\]}>][^\s"'`]{1,128}+(?=[ \t]{0,8}(?:\r?\n|\Z)))?""",
     _KV_PAIR.flags,
 )
-_BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
 
 
 def _kv_repl(m: re.Match[str]) -> str:
@@ -154,8 +153,10 @@ def _kv_line(m: re.Match[str]) -> str | None:
         return None
     name = text[i:start] + m.group("kw") + m.group("rest")
     value = text[m.start("v") : m.end()]
-    if not is_secret_name(name.strip(".-")) or _is_placeholder(value) or _balanced(value):
-        return None  # key=f(x), token={a: b}: an expression or a literal, not a credential
+    if not is_secret_name(name.strip(".-")) or _is_placeholder(value):
+        return None
+    if value[:1] in "([{<" and balanced(value):
+        return None  # token={a:b}, auth=(user,pw): a literal, not a credential
     if _code_like(name, m.group("v"), m.group("tail")[:1]):
         return None
     if not _strong_name(name) and not _credential_like(value):
@@ -163,17 +164,6 @@ def _kv_line(m: re.Match[str]) -> str | None:
     if len(value) < 8 and not _strong_name(name, passwords_only=True):
         return None  # API_KEY=a;b: too short for a key or token
     return text[start : m.start("v")] + _marker(_kind_for(name.strip(".-")))
-
-
-def _balanced(value: str) -> bool:
-    """Whether the value's brackets open and close in order (code or a template does)."""
-    stack: list[str] = []
-    for c in value:
-        if c in "([{<":
-            stack.append(c)
-        elif c in _BRACKETS and (not stack or stack.pop() != _BRACKETS[c]):
-            return False
-    return not stack and any(c in value for c in "([{<")
 
 
 def _kv_pair(m: re.Match[str]) -> str:
