@@ -259,10 +259,29 @@ def _connection_strings() -> list[str]:
 
 def _punctuated() -> list[str]:
     """Passwords heavy with punctuation, brackets unbalanced (no template or expression)."""
+    words = [RNG.choice(WORDS) for _ in range(4)]
     return [
+        # every piece a word: read as a code name before
+        "{{"
+        + words[0][0]
+        + "}"
+        + words[0][1:]
+        + ")"
+        + words[1]
+        + "${"
+        + words[2]
+        + "]"
+        + "("
+        + words[3]
+        + "[#>-_$#"
+        + RNG.choice(WORDS)
+        + "}}",
         "{{" + tok(3) + "}o)p$" + tok(6) + "]x(" + tok(5) + "[#" + tok(4) + "}}",
         "A:J$" + tok(6) + ":u:L$_:" + tok(5) + "))h#" + tok(4) + "}O",
     ]
+
+
+WORDS = ["open", "sesame", "river", "stone", "maple", "orbit", "lantern", "tulip"]
 
 
 @pytest.mark.parametrize("value", _connection_strings() + _punctuated())
