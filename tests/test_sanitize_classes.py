@@ -336,7 +336,7 @@ def test_pairs_after_a_cut_value_are_still_judged_one_by_one() -> None:
 
 
 @pytest.mark.parametrize("value", _punctuated())
-@pytest.mark.parametrize("context", CONTEXTS[:2])
+@pytest.mark.parametrize("context", [*CONTEXTS[:2], CONTEXTS[4]])
 def test_punctuated_password_with_no_name_before_it(value: str, context: str) -> None:
     # words between symbols passed for a code name; unpaired brackets say it is typed, not code
     assert gone(value, MARKER.sub("", clean(context.format(value))))

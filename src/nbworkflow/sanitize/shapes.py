@@ -123,7 +123,7 @@ def opaque(value: str) -> bool:
         return False
     if is_dummy(value):
         return False
-    if wordish(value) and not _punctuated(value):
+    if wordish(value) and not punctuated(value):
         return False
     has_digit = any(c in _DIGITS for c in value)
     has_alpha = any(c.isalpha() for c in value)
@@ -148,7 +148,7 @@ def balanced(value: str) -> bool:
     return not stack
 
 
-def _punctuated(value: str) -> bool:
+def punctuated(value: str) -> bool:
     """Words between many symbols with brackets that do not pair up (``{{h}o)p${e]nob(...``):
     a typed password, not a code name or a template."""
     return sum(c in _PUNCTUATION for c in value[:_MAX_VALUE]) >= 4 and not balanced(value)

@@ -15,7 +15,7 @@ from .engine import CONTEXT, _Chain, _Rule
 from .entropy import _DIGIT, _looks_random
 from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _words
 from .names import _NAME_CHARS, _QUERY_NAMES, _kind_for, is_secret_name
-from .shapes import balanced, is_dummy, opaque, wordish
+from .shapes import balanced, is_dummy, opaque, punctuated, wordish
 
 # -- structure ---------------------------------------------------------------------------------
 _PLACEHOLDER = re.compile(
@@ -283,8 +283,12 @@ def _credential_like(value: str) -> bool:
     value = value.strip()
     if _NUMBER.fullmatch(value) or "%s" in value or "%(" in value or "{}" in value:
         return False  # TOKEN_ADJUST = 0x00000020, "--token=%s": numbers and templates
-    if is_dummy(value) or wordish(value):
-        return False  # xxxx..., SalesResults-1.2, jetbrains.mps.v8_elimination
+    if is_dummy(value):
+        return False  # xxxx...
+    if punctuated(value):
+        return True  # {{h}o)p${e]...: words between unpaired brackets, a typed password
+    if wordish(value):
+        return False  # SalesResults-1.2, jetbrains.mps.v8_elimination
     if len(value) >= 8 and _DIGIT.search(value) and " " not in value:
         return True
     return _looks_random(value, min_len=16)
