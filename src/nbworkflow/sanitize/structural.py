@@ -143,10 +143,7 @@ def _kv_line(m: re.Match[str]) -> str | None:
     """The replacement when the whole rest of the line is the credential, else None."""
     text = m.string
     start = m.start()
-    i = start
-    floor = max(start - CONTEXT, 0)
-    while i > floor and text[i - 1] in _NAME_CHARS:
-        i -= 1
+    i = _name_start(text, start)
     head = text[_line_start(text, i) : i].strip(" \t>-#")
     sep = m.group("sep").strip()
     if head not in ("", "export") or m.group("q") or sep not in ("=", ":", ":="):
@@ -166,15 +163,19 @@ def _kv_line(m: re.Match[str]) -> str | None:
     return text[start : m.start("v")] + _marker(_kind_for(name.strip(".-")))
 
 
-def _kv_pair(m: re.Match[str]) -> str:
-    text = m.string
-    start = m.start()
-    # the regex starts at the secret word; walk back to the start of the name
+def _name_start(text: str, start: int) -> int:
+    """The regex starts at the secret word: where the name holding it starts (bounded)."""
     i = start
     floor = max(start - CONTEXT, 0)
     while i > floor and text[i - 1] in _NAME_CHARS:
         i -= 1
-    name_start = i
+    return i
+
+
+def _kv_pair(m: re.Match[str]) -> str:
+    text = m.string
+    start = m.start()
+    name_start = i = _name_start(text, start)
     quote_before = text[i - 1] if i > 0 else ""
     name = text[name_start:start] + m.group("kw") + m.group("rest")
     bare = name.strip(".-").rsplit(".", 1)[-1]  # self.api_key -> api_key
