@@ -81,6 +81,7 @@ def _slack_legacy() -> list[str]:
         f"xoxa-2-{ids}-3{ids}11-3{ids}1111-{tail}",
         f"xoxs-{tok(10, string.digits)}-{tok(11, string.digits)}-{tok(13, string.digits)}-"
         + tok(64, HEX),
+        f"xoxe.xoxp-1-{tok(146, string.ascii_uppercase + string.digits)}",
     ]
 
 
@@ -97,6 +98,9 @@ def test_slack_legacy_token_with_digit_groups(secret: str, context: str) -> None
         "KeyError: 'xoxb-111111111111-1111111111111-xxxxxxxxxxxxxxxxxxxxxxxx'",
         "KeyError: 'xoxa-2-111111111-111111111111-abcdefghijklmnopqrstuvwxyz'",
         "token: xoxb-my-bot-token-here",
+        # a version digit is not randomness: the words after it make the placeholder
+        "KeyError: 'xoxe.xoxp-1-YourConfigurationTokenGoesHere'",
+        "KeyError: 'xoxe.xoxp-1-PLACEHOLDERVALUEHERE'",
     ],
 )
 def test_slack_placeholders_stay(text: str) -> None:

@@ -244,7 +244,7 @@ _TOKEN_RUN = re.compile(r"[^A-Za-z0-9+/_-][A-Za-z0-9+/_-]{20,}+={0,2}(?![A-Za-z0
 
 #: Slack's legacy tokens lead with a workspace's and a user's ids (digit groups, often 1111...
 #: in fixtures): only the part after them says whether the token is a placeholder.
-_SLACK_IDS = re.compile(r"[a-z]-(?:\d{1,2}-)?(?:\d{6,14}-){1,3}(?=[A-Za-z0-9]{8})")
+_SLACK_IDS = re.compile(r"[a-z]-(?:\d{1,2}-)?(?:\d{6,14}-){0,3}(?=[A-Za-z0-9]{8})")
 
 
 def _vendor_piece(piece: str) -> str:
