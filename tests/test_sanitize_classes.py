@@ -207,6 +207,12 @@ def test_query_placeholders_stay(text: str) -> None:
         "OPENAI_API_KEY=your_api_key_here",
         "api_key: insert_your_key",
         'password = "replace_me"',
+        # the same phrases with hyphens
+        "api_key=your-api-key",
+        "OPENAI_API_KEY=your-openai-key-here",
+        "api_key: insert-your-key",
+        "password: CHANGE_ME",
+        "api_key=xxx-your-key-xxx",
     ],
 )
 def test_placeholder_phrases_after_credential_keys_stay(text: str) -> None:

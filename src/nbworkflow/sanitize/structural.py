@@ -24,8 +24,8 @@ _PLACEHOLDER = re.compile(
        \*+|x{3,}|\.{3}|…|-+|_+|\?+|0|
        <[^<>]*>|<[^<>]*|[^<>]*>|\$.*|\[[A-Za-z][A-Za-z0-9 _-]*\]|%\([^)]*\)[sdr]|%[sdr]|
        \{[A-Za-z_0-9.!:\[\]'"]*\}|\{\{[^}]*\}\}|
-       your[_-]?\w*|my[_-]?(?:secret|password|token|api[_-]?key)|insert[_-]?\w*|\w*[_-]here|
-       replace[_-]?me|
+       your[_-]?[\w-]*|(?:[\w-]*[_-])?your[_-][\w-]*|my[_-]?(?:secret|password|token|api[_-]?key)|
+       insert[_-]?[\w-]*|[\w-]*[_-]here|(?:replace|change)[_-]?me|
        pass(?:word|wd)?|pwd|secret|token|api[_-]?key|username|user|changeme|test|example|foo|bar|baz|foobar|mysecret|mypassword|
        (?:[^<>]*<[^<>]+>)+[^<>]*|
        <redacted>|redacted|\*\*\*\w*)
