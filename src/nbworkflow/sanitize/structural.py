@@ -655,8 +655,17 @@ def _structural_rules() -> list[_Rule]:
                 (_URL_CREDS, _url_repl, None),
                 (_URL_TOKEN_USER, _url_token_repl, None),
                 (_URL_CREDS_NO_COLON, _url_no_colon_repl, None),
-                (_TEAMS_WEBHOOK, _teams_repl, None),
             ),
+        ),
+        # its own rule behind a trigger: a part of the chain above cost every "//" a try
+        _Rule(
+            "teams-webhook",
+            _TEAMS_WEBHOOK,
+            _teams_repl,
+            case_sensitive_triggers=(".webhook.office.com/",),
+            anchors=("//",),
+            offset=1,
+            exact_anchors=True,
         ),
         _Rule(
             "authorization",
