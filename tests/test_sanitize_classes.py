@@ -369,3 +369,19 @@ def test_a_line_own_value_with_a_call_shaped_host_goes_whole() -> None:
     value = f"jdbc:mysql://svc:{pw}@tcp(db7.example.net:3306)/orders"
     out = clean(f"HOME=/home/app\nORDERS_DB_PASSWORD={value}\nLANG=C.UTF-8")
     assert gone(value, MARKER.sub("", out))
+
+
+def test_every_class_is_idempotent() -> None:
+    values = [
+        _dropbox(),
+        *_slack_legacy(),
+        *_prefixed(),
+        _teams(),
+        _counting_inside(),
+        *_connection_strings(),
+        *_punctuated(),
+    ]
+    for value in values:
+        for context in CONTEXTS:
+            once = clean(context.format(value))
+            assert clean(once) == once, once
