@@ -13,7 +13,7 @@ import re
 
 from .engine import CONTEXT, _Chain, _Rule
 from .entropy import _DIGIT, _looks_random
-from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _words
+from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _whole, _words
 from .names import _NAME_CHARS, _QUERY_NAMES, _kind_for, is_secret_name
 from .shapes import balanced, is_dummy, opaque, punctuated, wordish
 
@@ -333,14 +333,11 @@ def _url_no_colon_repl(m: re.Match[str]) -> str:
     return f"{text[m.start()]}//{m.group('user')}:{_marker('url-credentials')}@"
 
 
-#: Microsoft Teams incoming webhooks: the tenant's host and the path are the secret.
+#: Microsoft Teams incoming webhooks: the whole URL, as for Slack's and Discord's (the tenant's
+#: host and the path are the secret).
 _TEAMS_WEBHOOK = re.compile(
-    r"://(?P<v>[A-Za-z0-9-]{1,63}\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]{40,512})"
+    r"https://[A-Za-z0-9-]{1,63}\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]{40,512}"
 )
-
-
-def _teams_repl(m: re.Match[str]) -> str:
-    return "://" + _marker("teams-webhook")
 
 
 _URL_TOKEN_USER = re.compile(r"://(?P<v>[A-Za-z0-9_.~-]{16,512})@")
@@ -661,10 +658,10 @@ def _structural_rules() -> list[_Rule]:
         _Rule(
             "teams-webhook",
             _TEAMS_WEBHOOK,
-            _teams_repl,
+            _whole("teams-webhook"),
             case_sensitive_triggers=(".webhook.office.com/",),
             anchors=("//",),
-            offset=1,
+            offset=len("https:"),
             exact_anchors=True,
         ),
         _Rule(
