@@ -64,7 +64,7 @@ def is_dummy(value: str) -> bool:
     if _RUN_OF_5.search(core) or _periodic(core):
         return True
     seq = _longest_sequence(core)
-    if seq >= 12 and seq >= 0.4 * len(core):
+    if seq >= 12 and 2 * seq > len(core):
         return True
     return core.endswith("EXAMPLE")
 
@@ -121,7 +121,9 @@ def opaque(value: str) -> bool:
         return False
     if _NUMBERISH.fullmatch(value) or "://" in value or value.startswith(("/", "~/", "./", "$")):
         return False
-    if is_dummy(value) or wordish(value):
+    if is_dummy(value):
+        return False
+    if wordish(value) and not punctuated(value):
         return False
     has_digit = any(c in _DIGITS for c in value)
     has_alpha = any(c.isalpha() for c in value)
@@ -131,10 +133,35 @@ def opaque(value: str) -> bool:
     return has_digit or (symbols and n >= 10) or value.endswith("=")
 
 
+_BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
+_PUNCTUATION = frozenset("!#$%&()*<>?@[]^{}~|")
+
+
+def balanced(value: str) -> bool:
+    """Whether the value's brackets open and close in order (code and templates do)."""
+    stack: list[str] = []
+    for c in value[:_MAX_VALUE]:
+        if c in "([{<":
+            stack.append(c)
+        elif c in _BRACKETS and (not stack or stack.pop() != _BRACKETS[c]):
+            return False
+    return not stack
+
+
+def punctuated(value: str) -> bool:
+    """Words between many symbols with brackets that do not pair up (``{{h}o)p${e]nob(...``):
+    a typed password, not a code name or a template."""
+    return sum(c in _PUNCTUATION for c in value[:_MAX_VALUE]) >= 4 and not balanced(value)
+
+
 def vendor_dummy(body: str) -> bool:
     """What follows a vendor prefix is a placeholder: a dummy, digits only, or words with no
     digit (``hf_requiredCharacteristicTypesForDisplayMetadata``, ``xoxb-my-bot-token``)."""
     core = body.strip("-_.")
     if is_dummy(core) or not any(c.isalpha() for c in core):
         return True
-    return not any(c in _DIGITS for c in core) and wordish(core)
+    if any(c in _DIGITS for c in core) or not wordish(core):
+        return False
+    # random mixed case splits into many 1-2 letter pieces (xqPvX_LwDiS) that pass as words
+    pieces = _WORD_PIECES.findall(core[:_MAX_VALUE])
+    return sum(map(len, pieces)) >= 3 * len(pieces)

@@ -13,9 +13,9 @@ import re
 
 from .engine import CONTEXT, _Chain, _Rule
 from .entropy import _DIGIT, _looks_random
-from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _words
+from .markers import MARKER_PREFIX, _keep_prefix, _marker, _prev_char, _whole, _words
 from .names import _NAME_CHARS, _QUERY_NAMES, _kind_for, is_secret_name
-from .shapes import is_dummy, opaque, wordish
+from .shapes import balanced, is_dummy, opaque, punctuated, wordish
 
 # -- structure ---------------------------------------------------------------------------------
 _PLACEHOLDER = re.compile(
@@ -24,7 +24,8 @@ _PLACEHOLDER = re.compile(
        \*+|x{3,}|\.{3}|…|-+|_+|\?+|0|
        <[^<>]*>|<[^<>]*|[^<>]*>|\$.*|\[[A-Za-z][A-Za-z0-9 _-]*\]|%\([^)]*\)[sdr]|%[sdr]|
        \{[A-Za-z_0-9.!:\[\]'"]*\}|\{\{[^}]*\}\}|
-       your[_-]?\w*|my[_-]?(?:secret|password|token|api[_-]?key)|
+       your[_-]?[\w-]*|(?:[\w-]*[_-])?your[_-][\w-]*|my[_-]?(?:secret|password|token|api[_-]?key)|
+       insert[_-]?[\w-]*|[\w-]*[_-]here|(?:replace|change)[_-]?me|
        pass(?:word|wd)?|pwd|secret|token|api[_-]?key|username|user|changeme|test|example|foo|bar|baz|foobar|mysecret|mypassword|
        (?:[^<>]*<[^<>]+>)+[^<>]*|
        <redacted>|redacted|\*\*\*\w*)
@@ -87,9 +88,12 @@ def _code_like(name: str, value: str, after: str) -> bool:
     return bare in ("key", "auth", "pass", "session", "sig", "cookie", "secret") and value.isalpha()
 
 
-# name ... separator ... value; anchored on the secret word so the regex skips most text fast
-_KV = re.compile(
+# name ... separator ... value; anchored on the secret word so the regex skips most text fast.
+# Not "KeyError: '...'": a quoted key taken for a value would hide the pairs inside it
+# (KeyError: 'Server=h;Pwd=...') from this rule; the KeyError rule judges the key.
+_KV_PAIR = re.compile(
     r"""(?ix)
+    (?!keyerror)
     (?P<kw>pass(?:word|wd|phrase)?|pa?s{1,2}w(?:or|ro|o|r)?d|pwd|secret|token|key|auth|credential|
         cred|session|sessid|sig|dsn|code)
     (?P<rest>[a-z0-9_.-]{0,64})
@@ -100,17 +104,81 @@ _KV = re.compile(
         |\$?\{[^{}\n]{0,200}\}|[^\s"'`,;&)\]}>]{1,2000})
     """
 )
+#: ``_KV_PAIR`` and, when the line ends there, the glued rest of the value after a ``;&,)]}>``
+#: that ended it: on a line of its own (``API_KEY=jdbc:...;password=...``, ``> X-Api-Key:
+#: a)b}c``) a credential runs to the end of the line. The pairs in a tail are judged by
+#: ``_kv_repl`` as the walk would have judged them (no match there can pass the line's end).
+_KV = re.compile(
+    _KV_PAIR.pattern.rstrip()
+    + r"""(?P<tail>[,;&)\]}>][^\s"'`]{1,128}+(?=[ \t]{0,8}(?:\r?\n|\Z)))?""",
+    _KV_PAIR.flags,
+)
 
 
 def _kv_repl(m: re.Match[str]) -> str:
+    """``name=value`` (a match of ``_KV``): the value to the end of its line when the pair
+    is a line of its own, else each pair as ``_KV_PAIR`` alone finds them."""
+    if m.group("tail") is None:
+        return _kv_pair(m)
+    text = m.string
+    whole = _kv_line(m)
+    if whole is not None:
+        return whole
+    # the walk over the tail that consuming it skipped: each anchor, the pattern without a tail
+    # (a pair glued to the one before it is not a line of its own; none passes the line's end)
+    first = _KV_PAIR.match(text, m.start())
+    assert first is not None  # (the same pattern without the tail)
+    out = [_kv_pair(first)]
+    base = last = first.end()
+    for hit in _KV_ANCHOR_RE.finditer(text[base : m.end()].lower()):
+        at = base + hit.start()
+        if at < last:
+            continue
+        sub = _KV_PAIR.match(text, at)
+        if sub is not None:
+            out += [text[last:at], _kv_pair(sub)]
+            last = sub.end()
+    out.append(text[last : m.end()])
+    return "".join(out)
+
+
+def _kv_line(m: re.Match[str]) -> str | None:
+    """The replacement when the whole rest of the line is the credential, else None."""
     text = m.string
     start = m.start()
-    # the regex starts at the secret word; walk back to the start of the name
+    i = _name_start(text, start)
+    head = text[_line_start(text, i) : i].strip(" \t>-#")
+    sep = m.group("sep").strip()
+    if head not in ("", "export") or m.group("q") or sep not in ("=", ":", ":="):
+        return None
+    name = text[i:start] + m.group("kw") + m.group("rest")
+    value = text[m.start("v") : m.end()]
+    if not is_secret_name(name.strip(".-")) or _is_placeholder(value):
+        return None
+    if value[:1] in "([{<" and balanced(value):
+        return None  # token={a:b}, auth=(user,pw): a literal, not a credential
+    if _code_like(name, m.group("v"), m.group("tail")[:1]):
+        return None
+    if not _strong_name(name) and not _credential_like(value):
+        return None
+    if len(value) < 8 and not _strong_name(name, passwords_only=True):
+        return None  # API_KEY=a;b: too short for a key or token
+    return text[start : m.start("v")] + _marker(_kind_for(name.strip(".-")))
+
+
+def _name_start(text: str, start: int) -> int:
+    """The regex starts at the secret word: where the name holding it starts (bounded)."""
     i = start
     floor = max(start - CONTEXT, 0)
     while i > floor and text[i - 1] in _NAME_CHARS:
         i -= 1
-    name_start = i
+    return i
+
+
+def _kv_pair(m: re.Match[str]) -> str:
+    text = m.string
+    start = m.start()
+    name_start = i = _name_start(text, start)
     quote_before = text[i - 1] if i > 0 else ""
     name = text[name_start:start] + m.group("kw") + m.group("rest")
     bare = name.strip(".-").rsplit(".", 1)[-1]  # self.api_key -> api_key
@@ -142,12 +210,17 @@ def _kv_repl(m: re.Match[str]) -> str:
         return m.group(0)  # key=abc, token=1: too short for a key or token
     if not quoted:
         after = text[m.end() : m.end() + 1]
-        if _code_like(bare, value, after):
+        # ?password=sunshine, ;pwd=hunter2: a value in a query or a connection string is
+        # text, not a variable
+        literal = in_query and _QUERY_LITERAL.fullmatch(value) is not None
+        if literal and _ENV_NAME.fullmatch(value) and is_secret_name(value):
+            return m.group(0)  # ?access_token=ACCESS_TOKEN: the name of one, in the docs
+        if not literal and _code_like(bare, value, after):
             return m.group(0)
         fake_marker = value.startswith(MARKER_PREFIX)  # trusted markers never get here
         if not fake_marker and (value[:1] in ("(", "[", "{", "<") or value.endswith(":")):
             return m.group(0)
-        if sep != ":" and not bare.isupper() and _PLAIN_IDENT.fullmatch(value):
+        if not literal and sep != ":" and not bare.isupper() and _PLAIN_IDENT.fullmatch(value):
             return m.group(0)  # key=literal_sort_key: a variable, in code-style naming
         if sep == ":":
             # `password: hunter2` only as a header / YAML line of its own; a ':' in prose
@@ -169,13 +242,15 @@ def _kv_repl(m: re.Match[str]) -> str:
 
 def _kv_reach(m: re.Match[str]) -> tuple[int, int]:
     """How far ``_kv_repl`` reads around ``m``: back over the name (``CONTEXT``) and the
-    character before it, one character after; with a ":" also the line around the pair."""
-    if m.group("sep").strip() == ":":
+    character before it, one character after; with a ":" (or pairs in a tail, which may hold
+    one) also the line around the pair."""
+    if m.group("sep").strip() == ":" or m.group("tail") is not None:
         return 2 * CONTEXT + 2, CONTEXT + 2
     return CONTEXT + 1, 1
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
+_QUERY_LITERAL = re.compile(r"[A-Za-z0-9_.~%+-]{1,2000}")
 #: Words that make a name unambiguous: api_key and access_token hold credentials whatever
 #: their value looks like, where key and token alone may name a dict key or a lexer token.
 _STRONG_WORDS = _words("API ACCESS AUTH SECRET PRIVATE CLIENT BEARER REFRESH SESSION APIKEY")
@@ -213,8 +288,12 @@ def _credential_like(value: str) -> bool:
     value = value.strip()
     if _NUMBER.fullmatch(value) or "%s" in value or "%(" in value or "{}" in value:
         return False  # TOKEN_ADJUST = 0x00000020, "--token=%s": numbers and templates
-    if is_dummy(value) or wordish(value):
-        return False  # xxxx..., SalesResults-1.2, jetbrains.mps.v8_elimination
+    if is_dummy(value):
+        return False  # xxxx...
+    if punctuated(value):
+        return True  # {{h}o)p${e]...: words between unpaired brackets, a typed password
+    if wordish(value):
+        return False  # SalesResults-1.2, jetbrains.mps.v8_elimination
     if len(value) >= 8 and _DIGIT.search(value) and " " not in value:
         return True
     return _looks_random(value, min_len=16)
@@ -256,6 +335,13 @@ def _url_no_colon_repl(m: re.Match[str]) -> str:
     if not text[j].isalpha() or _is_placeholder(m.group("v")):
         return m.group(0)
     return f"{text[m.start()]}//{m.group('user')}:{_marker('url-credentials')}@"
+
+
+#: Microsoft Teams incoming webhooks: the whole URL, as for Slack's and Discord's (the tenant's
+#: host and the path are the secret).
+_TEAMS_WEBHOOK = re.compile(
+    r"https://[A-Za-z0-9-]{1,63}\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]{40,512}"
+)
 
 
 _URL_TOKEN_USER = re.compile(r"://(?P<v>[A-Za-z0-9_.~-]{16,512})@")
@@ -532,6 +618,7 @@ def _sql_repl(m: re.Match[str]) -> str:
 _KV_ANCHORS = tuple(
     sorted(_words("pass pasw psw pwd secret token key auth cred sess sig dsn code= identified"))
 )
+_KV_ANCHOR_RE = re.compile("|".join(re.escape(a) for a in _KV_ANCHORS))
 
 
 # -- values with no name before them -----------------------------------------------------------
@@ -586,6 +673,16 @@ def _structural_rules() -> list[_Rule]:
                 (_URL_TOKEN_USER, _url_token_repl, None),
                 (_URL_CREDS_NO_COLON, _url_no_colon_repl, None),
             ),
+        ),
+        # its own rule behind a trigger: a part of the chain above cost every "//" a try
+        _Rule(
+            "teams-webhook",
+            _TEAMS_WEBHOOK,
+            _whole("teams-webhook"),
+            case_sensitive_triggers=(".webhook.office.com/",),
+            anchors=("//",),
+            offset=len("https:"),
+            exact_anchors=True,
         ),
         _Rule(
             "authorization",

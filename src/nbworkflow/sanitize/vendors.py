@@ -140,6 +140,42 @@ _VENDOR_TOKENS: list[tuple[str, str, tuple[str, ...]]] = [
     ("atlassian-token", r"ATATT3[A-Za-z0-9_-]{40,}", ("ATATT3",)),
     ("linear-key", r"lin_api_[A-Za-z0-9]{40}" + _E, ("lin_api_",)),
     ("notion-token", r"(?:secret|ntn)_[A-Za-z0-9]{43}" + _E, ("secret_", "ntn_")),
+    # prefixed families from gitleaks' rule shapes: a distinctive prefix and a bounded body
+    ("huggingface-token", r"api_org_[A-Za-z0-9]{34}" + _E, ("api_org_",)),
+    ("planetscale-token", r"pscale_(?:tkn|oauth|pw)_[A-Za-z0-9_=-]{16,64}", ("pscale_",)),
+    ("rubygem-token", r"rubygems_[a-f0-9]{48}" + _E, ("rubygems_",)),
+    ("adobe-secret", r"p8e-[A-Za-z0-9]{32}" + _E, ("p8e-",)),
+    ("age-secret-key", r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}", ("AGE-",)),
+    ("alibaba-key", r"LTAI[A-Za-z0-9]{20}" + _E, ("LTAI",)),
+    ("artifactory-key", r"AKCp[A-Za-z0-9]{69}" + _E, ("AKCp",)),
+    ("clojars-token", r"CLOJARS_[a-z0-9]{60}" + _E, ("CLOJARS_",)),
+    ("defined-networking-token", r"dnkey-[a-z0-9=_-]{26}-[a-z0-9=_-]{52}", ("dnkey-",)),
+    ("duffel-token", r"duffel_(?:test|live)_[A-Za-z0-9_=-]{43}", ("duffel_",)),
+    ("easypost-token", r"EZ[AT]K[A-Za-z0-9]{54}" + _E, ("EZAK", "EZTK")),
+    ("facebook-token", r"EAA[MC][A-Za-z0-9]{100,140}" + _E, ("EAAM", "EAAC")),
+    ("flutterwave-key", r"FLWSECK_TEST-[a-h0-9]{12,32}(?:-X)?" + _E, ("FLWSECK_",)),
+    ("flyio-token", r"fo1_[A-Za-z0-9_-]{43}", ("fo1_",)),
+    ("flyio-token", r"fm2_[A-Za-z0-9+/]{100,140}", ("fm2_",)),
+    ("frameio-token", r"fio-u-[A-Za-z0-9_=-]{64}", ("fio-u-",)),
+    ("heroku-key", r"HRKU-AA[A-Za-z0-9_-]{58}", ("HRKU-",)),
+    ("intra42-secret", r"s-s4t2(?:ud|af)-[a-f0-9]{64}" + _E, ("s-s4t2",)),
+    ("newrelic-key", r"NR(?:II|AK|JS)-[A-Za-z0-9-]{19,32}", ("NRII-", "NRAK-", "NRJS-")),
+    ("octopus-key", r"API-[A-Z0-9]{26}" + _E, ("API-",)),
+    ("plaid-token", r"access-(?:sandbox|development|production)-[a-f0-9-]{36}", ("access-",)),
+    ("postman-key", r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}" + _E, ("PMAK-",)),
+    ("prefect-token", r"pnu_[A-Za-z0-9]{36}" + _E, ("pnu_",)),
+    ("pulumi-token", r"pul-[a-f0-9]{40}" + _E, ("pul-",)),
+    ("readme-token", r"rdme_[a-z0-9]{70}" + _E, ("rdme_",)),
+    ("scalingo-token", r"tk-us-[A-Za-z0-9_-]{48}", ("tk-us-",)),
+    ("sendinblue-key", r"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}" + _E, ("xkeysib-",)),
+    ("sentry-token", r"sntry[us]_[A-Za-z0-9+/=]{32,512}", ("sntryu_", "sntrys_")),
+    ("settlemint-token", r"sm_(?:aat|pat|sat)_[A-Za-z0-9]{16}" + _E, ("sm_",)),
+    ("shippo-token", r"shippo_(?:live|test)_[a-fA-F0-9]{40}" + _E, ("shippo_",)),
+    ("sourcegraph-token", r"sgp_(?:[a-fA-F0-9]{16}_)?[a-fA-F0-9]{40}" + _E, ("sgp_",)),
+    ("square-token", r"sq0(?:atp|csp)-[A-Za-z0-9_-]{22,43}", ("sq0",)),
+    ("square-token", r"EAAA[A-Za-z0-9_-]{60}", ("EAAA",)),
+    ("typeform-token", r"tfp_[a-z0-9_=-]{59}", ("tfp_",)),
+    ("yandex-key", r"AQVN[A-Za-z0-9_-]{35,38}", ("AQVN",)),
 ]
 _VENDOR_COMPILED = [(kind, re.compile(p), prefixes) for kind, p, prefixes in _VENDOR_TOKENS]
 _VENDOR_PREFIXES = tuple(dict.fromkeys(p for _, _, ps in _VENDOR_TOKENS for p in ps))
@@ -206,6 +242,11 @@ _AZURE = re.compile(r"(?i)(?:AccountKey|SharedAccessKey)=(?P<v>[A-Za-z0-9+/]{20,
 _TOKEN_RUN = re.compile(r"[^A-Za-z0-9+/_-][A-Za-z0-9+/_-]{20,}+={0,2}(?![A-Za-z0-9+/_-])")
 
 
+#: Slack's legacy tokens lead with a workspace's and a user's ids (digit groups, often 1111...
+#: in fixtures): only the part after them says whether the token is a placeholder.
+_SLACK_IDS = re.compile(r"[a-z]-(?:\d{1,2}-)?(?:\d{6,14}-){0,3}(?=[A-Za-z0-9]{8})")
+
+
 def _vendor_piece(piece: str) -> str:
     if not piece.startswith(_VENDOR_PREFIXES):
         return piece
@@ -214,7 +255,9 @@ def _vendor_piece(piece: str) -> str:
             m = regex.match(piece)
             if m:
                 prefix = next(p for p in prefixes if piece.startswith(p))
-                if vendor_dummy(m.group(0)[len(prefix) :]):
+                secret = m.group(0)[len(prefix) :]
+                ids = _SLACK_IDS.match(secret) if kind == "slack-token" else None
+                if vendor_dummy(secret[ids.end() :] if ids else secret):
                     return piece  # ghp_xxxx..., hf_requiredCharacteristicTypes...
                 return _marker(kind) + piece[m.end() :]
     return piece
@@ -226,6 +269,12 @@ def _token_repl(m: re.Match[str]) -> str:
     every long token (hundreds per 100 KB of traceback): keep the common path cheap."""
     token = m.group(0)
     body = token[1:]  # token[0] is the delimiter the scan is led by
+    if body[11:21] == _DROPBOX_RUN and _dropbox(m):
+        return token[0] + _marker("dropbox-token")
+    if token[0] == ":" and _go_sum(m):
+        return token
+    if body.startswith("sha") and _INTEGRITY.fullmatch(body):
+        return token
     vendor = body.startswith(_VENDOR_PREFIXES)
     if vendor:
         new = _vendor_piece(body)
@@ -271,12 +320,38 @@ def _kept(token: str) -> bool:
     """Whether ``_token_repl`` keeps this run whatever surrounds it: a traceback repeats the
     same path segments on every frame, so their verdict is looked up, not recomputed."""
     body = token[1:]
-    if body.startswith(_VENDOR_PREFIXES):
+    if body.startswith(_VENDOR_PREFIXES) or body[11:21] == _DROPBOX_RUN:
         return False
     if "/" not in body:
         return not _looks_random(body)
     # a path (a segment is a word) with no 16-character piece: kept in a URL and out of one
     return _PATH_WORD.search(body) is not None and not _LONG_PIECE.search(body)
+
+
+#: Dropbox's long-lived tokens: 11 characters, ten "A"s, 43 more. The run of "A"s makes the
+#: whole read as a placeholder; the parts around it are judged instead.
+_DROPBOX_RUN = "A" * 10
+_DROPBOX = re.compile(r"([a-z0-9]{11})A{10}((?:[A-Za-z0-9_=-]|%3D){43})(?![A-Za-z0-9_=%-])")
+
+
+def _dropbox(m: re.Match[str]) -> bool:
+    d = _DROPBOX.match(m.string, m.start() + 1)
+    return d is not None and not is_dummy(d.group(1)) and not is_dummy(d.group(2))
+
+
+#: A go.sum line's hash: "h1:" and a base64 SHA-256 (43 characters and "="), a digest.
+_GO_SUM = re.compile(r"(?<![A-Za-z0-9_])h1:[A-Za-z0-9+/]{43}=(?![A-Za-z0-9+/=])")
+
+
+#: Subresource-integrity and lockfile hashes: "sha512-" and the digest's base64 (its length).
+_INTEGRITY = re.compile(
+    r"sha1-[A-Za-z0-9+/]{27}=|sha256-[A-Za-z0-9+/]{43}=|sha384-[A-Za-z0-9+/]{64}"
+    r"|sha512-[A-Za-z0-9+/]{86}=="
+)
+
+
+def _go_sum(m: re.Match[str]) -> bool:
+    return _GO_SUM.match(m.string, m.start() - 2) is not None
 
 
 def _file_name(m: re.Match[str]) -> bool:
