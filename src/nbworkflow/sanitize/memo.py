@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from .budget import Ledger
+from .budget import FRESH, Ledger
 
 Span = tuple[int, int, str]
 """start, end, marker: the text[start:end] becomes the marker."""
@@ -113,33 +113,93 @@ class Memo:
 
         The loop of ``spend`` and ``remembered`` in one frame: on text repeating a credential
         almost every match is a remembered verdict, and the calls between them were most of
-        its cost (``tests/test_sanitize_dense.py`` checks the spans are the walk's)."""
+        its cost (``tests/test_sanitize_dense.py`` checks the spans are the walk's). Two
+        shortcuts decide exactly as the plain path (``tests/test_sanitize_budget.py`` checks
+        both): a unit the ledger cannot refuse is counted without its bisection
+        (``Ledger.room``), and a window equal to the previous candidate's reuses its verdict
+        without a copy, a hash or a lookup (a line repeating one credential repeats windows).
+        """
         out: list[Span] = []
-        spend = None if self.ledger is None else self.ledger.spend
+        append = out.append
+        ledger = self.ledger
         table = self._table
         fixed = reach if isinstance(reach, tuple) else None
         judge_id = id(judge)
+        pos: list[int] = []
+        # units the stint under way may still spend below ``until`` without a bisection
+        room = until = 0
+        hits = 0
+        off = self.off
+        # the previous candidate's key, as its parts: a window equal to it is found by one
+        # comparison in place (C, no copy) rather than by a copy, a hash and a lookup
+        prev_re: object = None
+        prev_window = ""
+        prev_rel = prev_len = -1
+        prev_spans: list[Span] = []
         for m in matches:
             start, end = m.span()
-            if spend is not None and not spend(stint, start):
-                return out
-            if self.off:
+            if ledger is not None:
+                if room > 0 and pos[-1] <= start < until:
+                    room -= 1
+                    pos.append(start)
+                elif not ledger.spend(stint, start):
+                    break
+                else:
+                    pos = ledger.stint()
+                    room, until = ledger.room()
+            if off:
                 self._fresh()
+                room -= FRESH - 1
                 out += compute(m, judge)
                 continue
             window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
             lo = start - window[0]
             if lo < 0:
                 lo = 0
-            key = (id(m.re), judge_id, m.string[lo : end + window[1]], start - lo, end - start)
-            cached = table.get(key)
-            if cached is None:
-                self._fresh()
-                spans = compute(m, judge)
-                self._store(key, [(s - start, e - start, marker) for s, e, marker in spans])
-                out += spans
+            text = m.string
+            if (
+                start - lo == prev_rel
+                and end - start == prev_len
+                and m.re is prev_re
+                and min(end + window[1], len(text)) - lo == len(prev_window)
+                and text.startswith(prev_window, lo)
+            ):
+                hits += 1
+                cached = prev_spans
             else:
-                self._hits += 1
-                if cached:
-                    out += [(s + start, e + start, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
+                window_text = text[lo : end + window[1]]
+                key = (id(m.re), judge_id, window_text, start - lo, end - start)
+                cached = table.get(key)  # type: ignore[assignment]
+                if cached is None:
+                    self._fresh()
+                    room -= FRESH - 1
+                    spans = compute(m, judge)
+                    out += spans
+                    if len(table) >= self.MAX_ENTRIES:  # (``_store``, inline)
+                        if self._hits + hits < self.MAX_ENTRIES // 4:
+                            off = self.off = True
+                        # not stored: the next equal window is judged afresh too
+                        prev_rel = -1
+                        continue
+                    cached = [(s - start, e - start, marker) for s, e, marker in spans]
+                    table[key] = prev_spans = cached
+                    prev_re, prev_window, prev_rel, prev_len = (
+                        m.re,
+                        window_text,
+                        start - lo,
+                        end - start,
+                    )
+                    continue
+                else:
+                    hits += 1
+                prev_re, prev_window, prev_rel, prev_len = (
+                    m.re,
+                    window_text,
+                    start - lo,
+                    end - start,
+                )
+                prev_spans = cached
+            for s, e, marker in cached:
+                append((s + start, e + start, marker))
+        self._hits += hits
         return out
