@@ -10,11 +10,12 @@ import dataclasses
 import random
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nbworkflow.sanitize import Sanitizer, budget, engine, structural
+from nbworkflow.sanitize import Sanitizer, budget, dense, engine, structural
 from nbworkflow.sanitize.memo import Memo
 from tests import test_sanitize_corpus as corpus
 from tests.support.secret_corpus import benign_texts, secret_cases
@@ -259,6 +260,8 @@ def _plain_verdicts(
 
 
 _PATTERN = re.compile(r"[a-c][0-9]{1,3}")
+#: anchors, offset, gate, lead and a reach bounding every window the test's judges are given
+_RUN_ARGS = (("a", "b", "c"), 0, None, None, (40, 12))
 
 
 def _judge(m: re.Match[str]) -> str:
@@ -312,8 +315,17 @@ def test_verdicts_shortcuts_decide_as_the_plain_path(monkeypatch: pytest.MonkeyP
                     lambda m: (2, 1 + m.end() % 3 * 5),  # windows of one start, unequal ends
                 ]
             )
-            matches = list(_PATTERN.finditer(text, rng.randint(0, 5)))
-            got = memos[0].verdicts(iter(matches), k, judge, reach, engine._judged_list)  # type: ignore[arg-type]
+            if rng.random() < 0.5:
+                matches = list(_PATTERN.finditer(text, rng.randint(0, 5)))
+                found: Iterator[object] = iter(matches)
+            else:
+                # repeats reported as runs (``periodic``): the reach bounds every window, and
+                # is a function of the text it reads (a rule's always is), not of a position
+                if not isinstance(reach, tuple):
+                    reach = lambda m: (len(m[0]), 1)  # noqa: E731
+                found = dense.with_runs(text, text, _PATTERN, _PATTERN, *_RUN_ARGS)
+                matches = list(dense.matches(text, text, _PATTERN, _PATTERN, *_RUN_ARGS[:3]))
+            got = memos[0].verdicts(found, k, judge, reach, engine._judged_list)  # type: ignore[arg-type]
             want = _plain_verdicts(memos[1], matches, k, judge, reach)
             assert got == want, (trial, k)
             new, old = ledgers

@@ -143,10 +143,13 @@ class _Rule:
             search = _dense_search(regex, self.exact_anchors, text, hits, found)
         if search is not None:
             # (the gate asked directly: a search of a line's head in C costs less than a lookup)
-            candidates = dense.matches(haystack, text, regex, search, self.anchors, offset, gate)
             if memo is not None and reach is not None:
-                yield from memo.verdicts(candidates, id(self), repl, reach, _judged_list)
+                runs = dense.with_runs(
+                    haystack, text, regex, search, self.anchors, offset, gate, None, reach
+                )
+                yield from memo.verdicts(runs, id(self), repl, reach, _judged_list)
                 return
+            candidates = dense.matches(haystack, text, regex, search, self.anchors, offset, gate)
             for found_m in candidates:
                 if memo is not None and not memo.spend(id(self), found_m.start()):
                     return
@@ -261,13 +264,17 @@ class _Chain(_Rule):
                 )
                 yield from only.spans(text, haystack, None, memo)
                 continue
+            reach = reaches[k]
+            if memo is not None and reach is not None and self.reach is not None:
+                # (runs: the chain's reach bounds what every part's gate and judge read)
+                runs = dense.with_runs(
+                    haystack, text, regex, search, self.anchors, self.offset, gate, lead, self.reach
+                )
+                yield from memo.verdicts(runs, (id(self), k), repl, reach, _judged_list)
+                continue
             found = dense.matches(
                 haystack, text, regex, search, self.anchors, self.offset, gate, lead
             )
-            reach = reaches[k]
-            if memo is not None and reach is not None:
-                yield from memo.verdicts(found, (id(self), k), repl, reach, _judged_list)
-                continue
             for m in found:
                 if memo is not None and not memo.spend((id(self), k), m.start()):
                     break

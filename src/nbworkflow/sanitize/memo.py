@@ -6,11 +6,14 @@ import re
 from collections.abc import Callable, Iterable
 
 from .budget import FRESH, Ledger
+from .periodic import Run
 
 Span = tuple[int, int, str]
 """start, end, marker: the text[start:end] becomes the marker."""
 Judge = Callable[[re.Match[str]], str]
 Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
+"""How far a judge reads around its match: fixed, or a function of the match's text (never of
+its position: equal windows must get equal reaches, which the memo and ``periodic`` rely on)."""
 
 
 class Memo:
@@ -102,7 +105,7 @@ class Memo:
 
     def verdicts(
         self,
-        matches: Iterable[re.Match[str]],
+        matches: Iterable[re.Match[str] | Run],
         stint: object,
         judge: Judge,
         reach: Reach,
@@ -118,6 +121,9 @@ class Memo:
         both): a unit the ledger cannot refuse is counted without its bisection
         (``Ledger.room``), and a window equal to the previous candidate's reuses its verdict
         without a copy, a hash or a lookup (a line repeating one credential repeats windows).
+        A ``periodic.Run`` (``dense.with_runs``) is that many candidates repeating the last:
+        that many remembered verdicts, counted at once when the ledger has room for them all,
+        else matched again and judged one by one (``_repeats``).
         """
         out: list[Span] = []
         append = out.append
@@ -136,7 +142,35 @@ class Memo:
         prev_window = ""
         prev_rel = prev_len = -1
         prev_spans: list[Span] = []
+        valid: object = None  # the match whose verdict ``prev_spans`` holds
         for m in matches:
+            if isinstance(m, Run):
+                run = m
+                if not off and run.template is valid and (ledger is None or room >= run.count):
+                    # each repeat is the template's candidate shifted, its window the same:
+                    # a remembered verdict, as the table would give
+                    step, first = run.step, run.template.start()
+                    last = first + run.count * step
+                    if ledger is not None:
+                        if not pos[-1] <= first + step or last >= until:
+                            # (near the allowance: counted one by one, exactly)
+                            out += self._repeats(run, stint, judge, reach, compute, hits)
+                            hits, room, off, valid = 0, 0, self.off, None
+                            if ledger.cut <= last:  # (one was refused: so is every later one)
+                                break
+                            continue
+                        pos += range(first + step, last + 1, step)
+                        room -= run.count
+                    hits += run.count
+                    for at in range(first + step, last + 1, step):
+                        for s, e, marker in prev_spans:
+                            append((s + at, e + at, marker))
+                    continue
+                out += self._repeats(run, stint, judge, reach, compute, hits)
+                hits, room, off, valid = 0, 0, self.off, None
+                if ledger is not None and ledger.cut <= run.template.start() + run.count * run.step:
+                    break
+                continue
             start, end = m.span()
             if ledger is not None:
                 if room > 0 and pos[-1] <= start < until:
@@ -150,6 +184,7 @@ class Memo:
             if off:
                 self._fresh()
                 room -= FRESH - 1
+                valid = None
                 out += compute(m, judge)
                 continue
             window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
@@ -171,8 +206,9 @@ class Memo:
                 key = (id(m.re), judge_id, window_text, start - lo, end - start)
                 cached = table.get(key)  # type: ignore[assignment]
                 if cached is None:
-                    self._fresh()
-                    room -= FRESH - 1
+                    if ledger is not None:  # (``Ledger.fresh``, inline)
+                        pos += (start,) * (FRESH - 1)
+                        room -= FRESH - 1
                     spans = compute(m, judge)
                     out += spans
                     if len(table) >= self.MAX_ENTRIES:  # (``_store``, inline)
@@ -180,9 +216,11 @@ class Memo:
                             off = self.off = True
                         # not stored: the next equal window is judged afresh too
                         prev_rel = -1
+                        valid = None
                         continue
                     cached = [(s - start, e - start, marker) for s, e, marker in spans]
                     table[key] = prev_spans = cached
+                    valid = m
                     prev_re, prev_window, prev_rel, prev_len = (
                         m.re,
                         window_text,
@@ -199,7 +237,28 @@ class Memo:
                     end - start,
                 )
                 prev_spans = cached
+            valid = m
             for s, e, marker in cached:
                 append((s + start, e + start, marker))
         self._hits += hits
         return out
+
+    def _repeats(
+        self,
+        run: Run,
+        stint: object,
+        judge: Judge,
+        reach: Reach,
+        compute: Callable[[re.Match[str], Judge], list[Span]],
+        hits: int,
+    ) -> list[Span]:
+        """A run the shortcut cannot take (near the allowance, the table full or off): its
+        candidates matched again and judged one by one (``verdicts`` on them)."""
+        self._hits += hits
+        template = run.template
+        first = template.start()
+        again = (
+            template.re.match(template.string, first + k * run.step)
+            for k in range(1, run.count + 1)
+        )
+        return self.verdicts((m for m in again if m is not None), stint, judge, reach, compute)
