@@ -284,7 +284,7 @@ def test_verdicts_shortcuts_decide_as_the_plain_path(monkeypatch: pytest.MonkeyP
     # near the allowance: cut mid-stint, cut by an earlier stint) and random earlier stints
     rng = random.Random(29)
     units = ["a1", "b22", "c333", "xa1", " ", "a0", "-", "b9"]
-    for trial in range(400):
+    for trial in range(600):
         pieces = []
         for _ in range(rng.randint(1, 12)):
             run = "".join(rng.choice(units) for _ in range(rng.randint(1, 4)))

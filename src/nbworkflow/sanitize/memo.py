@@ -145,30 +145,38 @@ class Memo:
         valid: object = None  # the match whose verdict ``prev_spans`` holds
         for m in matches:
             if isinstance(m, Run):
-                run = m
-                if not off and run.template is valid and (ledger is None or room >= run.count):
-                    # each repeat is the template's candidate shifted, its window the same:
-                    # a remembered verdict, as the table would give
-                    step, first = run.step, run.template.start()
-                    last = first + run.count * step
-                    if ledger is not None:
-                        if not pos[-1] <= first + step or last >= until:
-                            # (near the allowance: counted one by one, exactly)
-                            out += self._repeats(run, stint, judge, reach, compute, hits)
-                            hits, room, off, valid = 0, 0, self.off, None
-                            if ledger.cut <= last:  # (one was refused: so is every later one)
-                                break
-                            continue
-                        pos += range(first + step, last + 1, step)
-                        room -= run.count
-                    hits += run.count
-                    for at in range(first + step, last + 1, step):
-                        for s, e, marker in prev_spans:
-                            append((s + at, e + at, marker))
+                if off or m.template is not valid:
+                    # (the table full or off: each matched again and judged as usual)
+                    out += self._repeats(m, stint, judge, reach, compute, hits)
+                    hits, room, off, valid = 0, 0, self.off, None
+                    if ledger is not None and ledger.cut <= m.template.start() + m.count * m.step:
+                        break  # (one was refused: so is every later one)
                     continue
-                out += self._repeats(run, stint, judge, reach, compute, hits)
-                hits, room, off, valid = 0, 0, self.off, None
-                if ledger is not None and ledger.cut <= run.template.start() + run.count * run.step:
+                # each repeat is the template's candidate shifted, its window the same: a
+                # remembered verdict, as the table would give; counted in stretches the
+                # ledger has room for, one by one (exactly) where it has none
+                step = m.step
+                at = m.template.start() + step
+                stop = at + m.count * step
+                while at < stop:
+                    if ledger is None:
+                        many = (stop - at) // step
+                    elif room > 0 and pos[-1] <= at < until:
+                        many = min(room, (stop - at) // step, (until - at + step - 1) // step)
+                        pos += range(at, at + many * step, step)
+                        room -= many
+                    elif ledger.spend(stint, at):
+                        pos = ledger.stint()
+                        room, until = ledger.room()
+                        many = 1
+                    else:
+                        break
+                    hits += many
+                    for shift in range(at, at + many * step, step):
+                        for s, e, marker in prev_spans:
+                            append((s + shift, e + shift, marker))
+                    at += many * step
+                if at < stop:
                     break
                 continue
             start, end = m.span()
