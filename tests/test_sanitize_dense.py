@@ -431,3 +431,30 @@ def test_a_run_claims_only_what_its_candidates_read() -> None:
         got = list(dense.with_runs(text, text, regex, regex, ("a",), 0, None, None, reach))
         want = list(dense.matches(text, text, regex, regex, ("a",), 0, None))
         assert _windows(got, reach) == _windows(want, reach), (text, regex.pattern, reach)
+
+
+def _merged_step_by_step(spans: list[tuple[int, int, int, str]]) -> list[tuple[int, int, str]]:
+    out: list[list[object]] = []
+    for start, end, rank, marker in sorted(spans):
+        if out and start <= out[-1][1]:  # type: ignore[operator]
+            last = out[-1]
+            last[1] = max(last[1], end)  # type: ignore[call-overload]
+            if rank < last[2]:  # type: ignore[operator]
+                last[2], last[3] = rank, marker
+        else:
+            out.append([start, end, rank, marker])
+    return [(s, e, m) for s, e, _, m in out]  # type: ignore[misc]
+
+
+def test_spans_apart_merge_as_step_by_step() -> None:
+    # merge's shortcut (no span overlaps or touches the next: built without a Python step)
+    rng = random.Random(4)
+    for _ in range(3000):
+        spans = []
+        at = 0
+        for _ in range(rng.randint(0, 12)):
+            at += rng.randint(0, 4)
+            spans.append((at, at + rng.randint(1, 4), rng.randint(0, 3), rng.choice("ab")))
+            at += rng.choice((1, 3, 5))
+        rng.shuffle(spans)
+        assert engine.merge(list(spans)) == _merged_step_by_step(spans), spans

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from itertools import repeat
 
 from .budget import FRESH, Ledger
 from .periodic import Run
@@ -172,10 +173,20 @@ class Memo:
                     else:
                         break
                     hits += many
-                    for shift in range(at, at + many * step, step):
-                        for s, e, marker in prev_spans:
-                            append((s + shift, e + shift, marker))
-                    at += many * step
+                    until_at = at + many * step
+                    if len(prev_spans) == 1:  # (the usual verdict: one span; built in C)
+                        s, e, marker = prev_spans[0]
+                        out += zip(
+                            range(at + s, until_at + s, step),
+                            range(at + e, until_at + e, step),
+                            repeat(marker, many),
+                            strict=True,
+                        )
+                    else:
+                        for shift in range(at, until_at, step):
+                            for s, e, marker in prev_spans:
+                                append((s + shift, e + shift, marker))
+                    at = until_at
                 if at < stop:
                     break
                 continue
