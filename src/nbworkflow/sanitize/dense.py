@@ -186,13 +186,15 @@ def _searched(
         pos = end if end > start else start + 1
         if bounds is None:
             continue
-        # a run is looked for only where a segment repeats the last one's shape (two ints)
-        if pos - origin != step or start - origin != rel:
+        # a run is looked for only where a segment repeats the last one's shape (two ints),
+        # and not while waiting after misses (below)
+        if pos - origin != step or start - origin != rel or wait:
+            if wait:
+                wait -= 1
             step, rel, origin = pos - origin, start - origin, pos
             continue
         first = origin - bounds[0]  # the first character this segment read
-        if first < 0 or (step == skip_step and first < skip) or wait:
-            wait -= wait > 0
+        if first < 0 or (step == skip_step and first < skip):
             origin = pos
             continue
         hi = periodic.extent(text, first, step)

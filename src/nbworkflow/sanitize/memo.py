@@ -215,8 +215,8 @@ class Memo:
                 start - lo == prev_rel
                 and end - start == prev_len
                 and m.re is prev_re
-                and min(end + window[1], len(text)) - lo == len(prev_window)
                 and text.startswith(prev_window, lo)
+                and min(end + window[1], len(text)) - lo == len(prev_window)
             ):
                 hits += 1
                 cached = prev_spans
