@@ -26,8 +26,11 @@ verdict is remembered per call, keyed by the window of text it can read (``Memo`
 in by declaring its ``reach``): a line repeating one credential is judged once. A lookup costs a
 copy and a hash of that bounded window, so the bound above still holds. Where a rule's anchors
 hit densely, its regex is searched in C instead of tried at each hit (``dense``: the same
-matches, Python only where one is found). Text too dense with candidates to judge at all meets
-the work budget (``budget``): past where it runs out, the rest is withheld under one marker.
+matches, Python only where one is found); where that search finds candidates repeating the last
+one in a stretch of text that repeats, they are one run, counted at once (``periodic``: bounded
+by what the patterns and the rule's ``reach`` read, so it is exact). Text too dense with
+candidates to judge at all meets the work budget (``budget``): past where it runs out, the rest
+is withheld under one marker.
 """
 
 from __future__ import annotations
