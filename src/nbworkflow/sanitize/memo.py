@@ -123,8 +123,9 @@ class Memo:
         (``Ledger.room``), and a window equal to the previous candidate's reuses its verdict
         without a copy, a hash or a lookup (a line repeating one credential repeats windows).
         A ``periodic.Run`` (``dense.with_runs``) is that many candidates repeating the last:
-        that many remembered verdicts, counted at once when the ledger has room for them all,
-        else matched again and judged one by one (``_repeats``).
+        that many remembered verdicts, counted in stretches the ledger has room for (one by
+        one between them); matched again and judged one by one (``_repeats``) only when the
+        last verdict is not remembered (the table full or off).
         """
         out: list[Span] = []
         append = out.append
@@ -229,24 +230,15 @@ class Memo:
                         pos += (start,) * (FRESH - 1)
                         room -= FRESH - 1
                     spans = compute(m, judge)
-                    out += spans
                     if len(table) >= self.MAX_ENTRIES:  # (``_store``, inline)
                         if self._hits + hits < self.MAX_ENTRIES // 4:
                             off = self.off = True
                         # not stored: the next equal window is judged afresh too
                         prev_rel = -1
                         valid = None
+                        out += spans
                         continue
-                    cached = [(s - start, e - start, marker) for s, e, marker in spans]
-                    table[key] = prev_spans = cached
-                    valid = m
-                    prev_re, prev_window, prev_rel, prev_len = (
-                        m.re,
-                        window_text,
-                        start - lo,
-                        end - start,
-                    )
-                    continue
+                    cached = table[key] = [(s - start, e - start, mark) for s, e, mark in spans]
                 else:
                     hits += 1
                 prev_re, prev_window, prev_rel, prev_len = (
@@ -271,7 +263,7 @@ class Memo:
         compute: Callable[[re.Match[str], Judge], list[Span]],
         hits: int,
     ) -> list[Span]:
-        """A run the shortcut cannot take (near the allowance, the table full or off): its
+        """A run whose template's verdict is not remembered (the table full or off): its
         candidates matched again and judged one by one (``verdicts`` on them)."""
         self._hits += hits
         template = run.template
