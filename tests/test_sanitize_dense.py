@@ -361,6 +361,14 @@ def test_runs_change_no_output_on_the_recipes(
             assert _with_runs(san, edited, monkeypatch, runs=True) == plain
 
 
+def test_runs_change_no_output_on_realistic_text(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mix = bench.build_mix(size=200_000)
+    plain = _with_runs(san, mix, monkeypatch, runs=False)
+    assert _with_runs(san, mix, monkeypatch, runs=True) == plain
+
+
 def test_runs_change_no_output_on_the_corpus(
     san: Sanitizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
