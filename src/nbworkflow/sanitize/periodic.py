@@ -50,7 +50,8 @@ def reads(regex: re.Pattern[str]) -> tuple[int, int] | None:
     try:
         items = sre_parse.parse(regex.pattern, regex.flags).data
         return _behind(items) + 1, _width(items)
-    except _Unknown:
+    except (_Unknown, re.error, AttributeError, TypeError, ValueError):
+        # (a parse tree this does not know, e.g. from another Python version: no runs)
         return None
 
 
