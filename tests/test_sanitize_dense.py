@@ -466,3 +466,24 @@ def test_spans_apart_merge_as_step_by_step() -> None:
             at += rng.choice((1, 3, 5))
         rng.shuffle(spans)
         assert engine.merge(list(spans)) == _merged_step_by_step(spans), spans
+
+
+def test_one_marker_verdicts_align_as_the_general_path() -> None:
+    # _judged_list's shortcut for a replacement holding one marker: the spans align gives,
+    # also when the kept text before and after the marker overlap in the match
+    import re
+
+    rng = random.Random(6)
+    marker = "[REDACTED:credential]"
+    for _ in range(5000):
+        text = "".join(rng.choice("ab=:'") for _ in range(rng.randint(1, 12)))
+        m = re.compile(r".+").match(text)
+        assert m is not None
+        whole = m.group(0)
+        i, j = sorted(rng.randint(0, len(whole)) for _ in range(2))
+        pieces = [whole[:i], marker, whole[j:]]
+        if rng.random() < 0.3:
+            pieces[rng.choice((0, 2))] += rng.choice(("a", "b", marker))
+        replacement = "".join(pieces)
+        got = engine._judged_list(m, lambda _m, r=replacement: r)
+        assert got == list(engine._judged(m, lambda _m, r=replacement: r)), (whole, replacement)

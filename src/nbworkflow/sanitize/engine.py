@@ -422,7 +422,19 @@ def _verdict(
 
 
 def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:
-    return list(_judged(m, repl))
+    """``_judged`` as a list; a replacement holding one marker (the usual verdict) is aligned
+    without the generators (a fresh judgement on text of distinct credentials)."""
+    whole = m.group(0)
+    replacement = repl(m)
+    if replacement == whole:
+        return []
+    parts = _MARKER_SPLIT.split(replacement)
+    if len(parts) == 3 and whole.startswith(parts[0]) and whole.endswith(parts[2]):
+        start = m.start()
+        end = start + len(whole) - len(parts[2])
+        if end > start + len(parts[0]):
+            return [(start + len(parts[0]), end, parts[1])]
+    return list(align(whole, replacement, m.start()))
 
 
 def _judged(m: re.Match[str], repl: Replacer) -> Iterator[Span]:
