@@ -115,6 +115,12 @@ class _Rule:
         """The patterns this rule runs over the whole text (checked for linearity by tests)."""
         return [self.regex] if self.scans_text and self.literal is None else []
 
+    def span_list(
+        self, text: str, lower: str, found: dict[object, list[int]], memo: Memo | None
+    ) -> list[Span]:
+        """``spans`` as a list (what a pass takes; a rule may build it without generators)."""
+        return list(self.spans(text, lower, found, memo))
+
     def spans(
         self,
         text: str,
@@ -226,7 +232,7 @@ class _Chain(_Rule):
         hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
         parts = self.parts
         if _dense_text(text, hits, self.exact_anchors, found):
-            yield from self._dense_spans(haystack, text, memo)
+            yield from self._dense_list(haystack, text, memo)
             return
         last = [0] * len(parts)
         offset = self.offset
@@ -248,9 +254,21 @@ class _Chain(_Rule):
                 last[k] = max(m.end(), start + 1)
                 yield from _verdict(m, repl, reaches[k], memo)
 
-    def _dense_spans(self, haystack: str, text: str, memo: Memo | None) -> Iterator[Span]:
+    def span_list(
+        self, text: str, lower: str, found: dict[object, list[int]], memo: Memo | None
+    ) -> list[Span]:
+        # (dense text: the parts' lists joined, no generator between them and the pass; a
+        # text dense with redactions yields one span every few characters)
+        haystack = text if self.exact_anchors else lower
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
+        if _dense_text(text, hits, self.exact_anchors, found):
+            return self._dense_list(haystack, text, memo)
+        return list(self.spans(text, lower, found, memo))
+
+    def _dense_list(self, haystack: str, text: str, memo: Memo | None) -> list[Span]:
         """Each part searched on its own (each keeps its own mark, as in the walk); a part whose
         regex cannot be searched in the haystack is walked over the anchors alone."""
+        out: list[Span] = []
         reaches = self._reaches(memo)
         leads = self.leads or (None,) * len(self.parts)
         for k, ((regex, repl, gate), lead) in enumerate(zip(self.parts, leads, strict=True)):
@@ -267,7 +285,7 @@ class _Chain(_Rule):
                     # (a reach that depends on the match: the chain's, which holds it)
                     reach=fixed if isinstance(fixed := reaches[k], tuple) else self.reach,
                 )
-                yield from only.spans(text, haystack, None, memo)
+                out += only.spans(text, haystack, None, memo)
                 continue
             reach = reaches[k]
             if memo is not None and reach is not None and self.reach is not None:
@@ -275,7 +293,7 @@ class _Chain(_Rule):
                 runs = dense.with_runs(
                     haystack, text, regex, search, self.anchors, self.offset, gate, lead, self.reach
                 )
-                yield from memo.verdicts(runs, (id(self), k), repl, reach, _judged_list)
+                out += memo.verdicts(runs, (id(self), k), repl, reach, _judged_list)
                 continue
             found = dense.matches(
                 haystack, text, regex, search, self.anchors, self.offset, gate, lead
@@ -283,7 +301,8 @@ class _Chain(_Rule):
             for m in found:
                 if memo is not None and not memo.spend((id(self), k), m.start()):
                     break
-                yield from _verdict(m, repl, reach, memo)
+                out += _verdict(m, repl, reach, memo)
+        return out
 
 
 def _dense_text(
@@ -608,9 +627,9 @@ def _pass(
     for rank, rule in enumerate(rules):
         if not rule.present(view, lower, anchors):
             continue
-        for start, end, marker in rule.spans(view, lower, anchors, memo):
-            if end > start:
-                spans.append((start, end, rank, marker))
+        spans += [
+            (s, e, rank, m) for s, e, m in rule.span_list(view, lower, anchors, memo) if e > s
+        ]
     if memo is not None and memo.ledger is not None and memo.ledger.cut < len(text):
         # the budget ran out: every rule judged what comes before the cut, nothing after it
         cut = memo.ledger.cut
