@@ -10,11 +10,12 @@ import dataclasses
 import random
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nbworkflow.sanitize import Sanitizer, budget, engine, structural
+from nbworkflow.sanitize import Sanitizer, budget, dense, engine, structural
 from nbworkflow.sanitize.memo import Memo
 from tests import test_sanitize_corpus as corpus
 from tests.support.secret_corpus import benign_texts, secret_cases
@@ -227,3 +228,134 @@ def test_the_merged_ledger_decides_as_one_kept_per_stint() -> None:
                 new.fresh()
                 old.fresh()
             assert new.cut == old.cut
+
+
+def _plain_verdicts(
+    memo: Memo, matches: list[re.Match[str]], stint: object, judge: object, reach: object
+) -> list[tuple[int, int, str]]:
+    """``Memo.verdicts`` as first written: ``spend`` (a bisection) and a copied, hashed and
+    looked-up window for every candidate."""
+    out: list[tuple[int, int, str]] = []
+    for m in matches:
+        start, end = m.span()
+        if memo.ledger is not None and not memo.ledger.spend(stint, start):
+            return out
+        if memo.off:
+            memo._fresh()
+            out += engine._judged_list(m, judge)  # type: ignore[arg-type]
+            continue
+        window = reach if isinstance(reach, tuple) else reach(m)  # type: ignore[operator]
+        lo = max(start - window[0], 0)
+        key = (id(m.re), id(judge), m.string[lo : end + window[1]], start - lo, end - start)
+        cached = memo._table.get(key)
+        if cached is None:
+            memo._fresh()
+            spans = engine._judged_list(m, judge)  # type: ignore[arg-type]
+            memo._store(key, [(s - start, e - start, mk) for s, e, mk in spans])
+            out += spans
+        else:
+            memo._hits += 1
+            out += [(s + start, e + start, mk) for s, e, mk in cached]  # type: ignore[attr-defined]
+    return out
+
+
+_PATTERN = re.compile(r"[a-c][0-9]{1,3}")
+#: anchors, offset, gate, lead and a reach bounding every window the test's judges are given
+_RUN_ARGS = (("a", "b", "c"), 0, None, None, (40, 12))
+
+
+def _judge(m: re.Match[str]) -> str:
+    # a verdict that depends on the match and the character before it (a reach of (1, 0))
+    before = m.string[m.start() - 1 : m.start()]
+    whole = m.group(0)
+    return whole if before == "x" or whole.endswith("0") else "[REDACTED:credential]"
+
+
+def _far_judge(m: re.Match[str]) -> str:
+    # reads far past its declared reach: the shortcut must still decide as the table would
+    # (its key is the window, nothing else)
+    return "[REDACTED:credential]" if m.string.count("c", m.end()) % 2 else m.group(0)
+
+
+def test_verdicts_shortcuts_decide_as_the_plain_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the room counted without a bisection and the window compared in place with the last
+    # one: the same spans, the same units spent at the same positions, the same cut, the
+    # same table, on random text (repeated stretches, distinct ones), random budgets (most
+    # near the allowance: cut mid-stint, cut by an earlier stint) and random earlier stints
+    rng = random.Random(29)
+    units = ["a1", "b22", "c333", "xa1", " ", "a0", "-", "b9"]
+    for trial in range(600):
+        pieces = []
+        for _ in range(rng.randint(1, 12)):
+            run = "".join(rng.choice(units) for _ in range(rng.randint(1, 4)))
+            pieces.append(run * rng.randint(1, 40))
+        text = "".join(pieces)
+        base, per = rng.randint(1, 120), rng.randint(1, 40)
+        ledgers = [budget.Ledger(base, per) for _ in range(2)]
+        memos = [Memo(ledger) for ledger in ledgers]
+        if rng.random() < 0.1:
+            for memo in memos:
+                memo.ledger = None
+        # a small table: full, then off or not (by how often it was hit)
+        monkeypatch.setattr(Memo, "MAX_ENTRIES", rng.choice([4096, 4096, 4, 12]))
+        earlier = sorted(rng.randint(0, len(text)) for _ in range(rng.randint(0, 150)))
+        judges = [_judge, _far_judge]
+        for k in range(rng.randint(1, 4)):
+            for ledger in ledgers:  # another rule's stint first, at its own positions
+                for at in earlier[k::3]:
+                    ledger.spend(("other", k), at)
+            judge = rng.choice(judges)
+            reach: object = rng.choice(
+                [
+                    (1, 0),
+                    (0, 0),
+                    (5, 2),
+                    (40, 3),
+                    lambda m: (len(m[0]), 1),
+                    lambda m: (2, 1 + m.end() % 3 * 5),  # windows of one start, unequal ends
+                ]
+            )
+            if rng.random() < 0.5:
+                matches = list(_PATTERN.finditer(text, rng.randint(0, 5)))
+                found: Iterator[object] = iter(matches)
+            else:
+                # repeats reported as runs (``periodic``): the reach bounds every window, and
+                # is a function of the text it reads (a rule's always is), not of a position
+                if not isinstance(reach, tuple):
+                    reach = lambda m: (len(m[0]), 1)  # noqa: E731
+                found = dense.with_runs(text, text, _PATTERN, _PATTERN, *_RUN_ARGS)
+                matches = list(dense.matches(text, text, _PATTERN, _PATTERN, *_RUN_ARGS[:3]))
+            got = memos[0].verdicts(found, k, judge, reach, engine._judged_list)  # type: ignore[arg-type]
+            want = _plain_verdicts(memos[1], matches, k, judge, reach)
+            assert got == want, (trial, k)
+            new, old = ledgers
+            assert new.cut == old.cut, (trial, k)
+            assert sorted(new._done + new._pos) == sorted(old._done + old._pos), (trial, k)
+            assert memos[0]._table == memos[1]._table
+            assert (memos[0]._hits, memos[0].off) == (memos[1]._hits, memos[1].off)
+
+
+def test_room_is_what_spend_would_accept() -> None:
+    # every unit ``room`` promises below ``until`` is one ``spend`` accepts
+    rng = random.Random(31)
+    for _ in range(2000):
+        ledger = budget.Ledger(rng.randint(1, 80), rng.randint(1, 30))
+        at = 0
+        for _ in range(rng.randint(1, 120)):
+            key = rng.choice("ab")
+            at = at + rng.randint(0, 9) if rng.random() < 0.9 else rng.randint(0, 300)
+            if not ledger.spend(key, at):
+                break
+            if rng.random() < 0.3:
+                ledger.fresh()
+        room, until = ledger.room()
+        if room <= 0 or not ledger.stint():
+            continue
+        key = ledger._key
+        last = ledger.stint()[-1]
+        for _ in range(room):
+            at = rng.randint(last, max(last, until - 1))
+            if at >= until:
+                break
+            assert ledger.spend(key, at)
+            last = at

@@ -55,6 +55,8 @@ def withhold(head: str, dropped: int) -> str:
 
 
 _NEVER = 1 << 62
+#: How far ahead ``Ledger.room`` looks for units finished stints spent (the first with room).
+_HORIZONS = (4096, 512, 64)
 
 
 class Ledger:
@@ -100,6 +102,36 @@ class Ledger:
             return False
         pos.append(at)
         return True
+
+    def stint(self) -> list[int]:
+        """The positions the stint under way spent (``Memo.verdicts`` appends to it)."""
+        return self._pos
+
+    def room(self) -> tuple[int, int]:
+        """How many more units the stint under way can spend, and below which position, before
+        one could be refused: ``spend`` would accept each of them without its bisection
+        (``Memo.verdicts`` appends the position to ``stint()`` itself, then ``fresh`` as usual).
+
+        A unit at ``at`` (from the stint's last position on, before ``until``) is refused only
+        when the units before ``at`` reach ``base + at // per``; the stint's own and those of
+        finished stints before ``until`` bound that count, and the allowance only grows with
+        ``at``. The widest horizon with room is taken: all of the text, then shorter ones, at
+        the least the next unit a finished stint spent after the last position."""
+        pos = self._pos
+        if not pos:
+            return 0, 0
+        last = pos[-1]
+        allowance = self.base + last // self.per - len(pos)
+        done = self._done
+        if len(done) < allowance:
+            return allowance - len(done), self.cut
+        for reach in _HORIZONS:
+            until = min(last + reach, self.cut)
+            spent = bisect_right(done, until - 1)
+            if spent < allowance:
+                return allowance - spent, until
+        spent = bisect_right(done, last)
+        return allowance - spent, min(done[spent] if spent < len(done) else _NEVER, self.cut)
 
     def fresh(self) -> None:
         """The candidate just counted was judged afresh, not looked up: it costs ``FRESH``."""

@@ -21,6 +21,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
+from typing import cast
+
+from . import periodic
 
 #: Anchor hits denser than one per this many characters: search in C rather than walk.
 DENSE = 64
@@ -70,10 +73,50 @@ def matches(
     when given, finds candidates by what must come before them instead (``--db-password``: a
     dash, then letters up to the secret word): its match *ends* where the regex starts.
     """
-    anchor = _alternation(anchors).match
     if lead is None:
-        yield from _searched(haystack, text, regex, search, anchor, offset, gate)
+        anchor = _alternation(anchors).match
+        # (no bounds: no runs)
+        yield from cast(
+            Iterator[re.Match[str]],
+            _searched(haystack, text, regex, search, anchor, offset, gate),
+        )
         return
+    yield from _led(haystack, text, regex, lead, anchors, offset, gate)
+
+
+def with_runs(
+    haystack: str,
+    text: str,
+    regex: re.Pattern[str],
+    search: re.Pattern[str],
+    anchors: tuple[str, ...],
+    offset: int,
+    gate: Gate | None,
+    lead: re.Pattern[str] | None,
+    reach: tuple[int, int],
+) -> Iterator[re.Match[str] | periodic.Run]:
+    """``matches``, with candidates that repeat the last one in a stretch of text repeating
+    them reported as one ``periodic.Run`` (see ``periodic``). ``reach``: how far the gate and
+    the judges read around a candidate (the rule's ``reach``, which the memo relies on too)."""
+    if lead is not None:
+        yield from _led(haystack, text, regex, lead, anchors, offset, gate)
+        return
+    anchor = _alternation(anchors).match
+    bounds = _run_bounds(regex, search, offset, anchors, reach) if periodic.ENABLED else None
+    yield from _searched(haystack, text, regex, search, anchor, offset, gate, bounds)
+
+
+def _led(
+    haystack: str,
+    text: str,
+    regex: re.Pattern[str],
+    lead: re.Pattern[str],
+    anchors: tuple[str, ...],
+    offset: int,
+    gate: Gate | None,
+) -> Iterator[re.Match[str]]:
+    """``matches`` with a lead."""
+    anchor = _alternation(anchors).match
     size = len(haystack)
     last = 0  # the walk's "judged up to": no start before it is tried again
     pos = 0
@@ -108,13 +151,23 @@ def _searched(
     anchor: Callable[[str, int], re.Match[str] | None],
     offset: int,
     gate: Gate | None,
-) -> Iterator[re.Match[str]]:
-    """``matches`` without a lead: each search finds one start (the hot loop of dense text)."""
+    bounds: tuple[int, int] | None = None,
+) -> Iterator[re.Match[str] | periodic.Run]:
+    """``matches`` without a lead: each search finds one start (the hot loop of dense text).
+
+    ``bounds`` (``_run_bounds``): a candidate at ``s`` reads nothing outside
+    ``[s - bounds[0], s + bounds[1])``; given, repeats are reported as runs. The stretch from
+    one candidate's search (its origin) to the next origin is a segment: when one reads only
+    text that repeats with the segment's length as period, the next segment is the same shifted
+    by that period, and so on while what they read still lies in the repeating stretch."""
     find = search.search
     # the haystack is the text itself (exact anchors, or a text lower-casing leaves as it is:
     # the search form then matches as the regex does, see ``search_form``): no second match
     rematch = None if haystack is text else regex.match
-    pos = 0
+    pos = origin = 0
+    step = rel = -1  # the last segment's length, and where in it its candidate started
+    skip = skip_step = -1  # no run of that period can start before ``skip`` (none repeats)
+    misses = wait = 0  # looks for a run that found none in a row; segments to pass unlooked
     while True:
         found = find(haystack, pos)
         if found is None:
@@ -131,6 +184,62 @@ def _searched(
         yield m
         end = m.end()
         pos = end if end > start else start + 1
+        if bounds is None:
+            continue
+        # a run is looked for only where a segment repeats the last one's shape (two ints),
+        # and not while waiting after misses (below)
+        if pos - origin != step or start - origin != rel or wait:
+            if wait:
+                wait -= 1
+            step, rel, origin = pos - origin, start - origin, pos
+            continue
+        first = origin - bounds[0]  # the first character this segment read
+        if first < 0 or (step == skip_step and first < skip):
+            origin = pos
+            continue
+        hi = periodic.extent(text, first, step)
+        if haystack is not text:
+            hi = min(hi, periodic.extent(haystack, first, step))
+        count = (hi - start - bounds[1]) // step
+        if count < 1:
+            # the same period cannot repeat before the first character that broke it; and
+            # where segments of one shape differ (a counter in each), a look costs more than
+            # it finds: the next ones wait, longer after each miss (at most ``_PATIENCE``)
+            skip, skip_step = hi - step + 1, step
+            misses = min(2 * misses + 1, _PATIENCE)
+            wait = misses
+            origin = pos
+            continue
+        misses = 0
+        yield periodic.Run(m, step, count)
+        pos += count * step
+        origin = pos
+        step = rel = -1
+
+
+#: At most this many segments pass without a look for a run after looks that found none.
+_PATIENCE = 63
+
+
+@functools.lru_cache(maxsize=256)
+def _run_bounds(
+    regex: re.Pattern[str],
+    search: re.Pattern[str],
+    offset: int,
+    anchors: tuple[str, ...],
+    reach: tuple[int, int],
+) -> tuple[int, int] | None:
+    """How far before and after a candidate's start ``_searched`` and the rule read: the
+    patterns (``periodic.reads``; the search's tries from the previous end on are covered by
+    the same bound), the anchor, the gate and the judges (``reach``, around the match); None
+    when runs are off or a pattern's reads are unbounded."""
+    own, searched = periodic.reads(regex), periodic.reads(search)
+    if own is None or searched is None:
+        return None
+    width = max(own[1], searched[1])
+    back = max(own[0], searched[0], reach[0] + 1)
+    ahead = max(width + reach[1], offset + max(map(len, anchors), default=0), reach[1]) + 1
+    return back, ahead
 
 
 @functools.lru_cache(maxsize=64)

@@ -26,16 +26,21 @@ verdict is remembered per call, keyed by the window of text it can read (``Memo`
 in by declaring its ``reach``): a line repeating one credential is judged once. A lookup costs a
 copy and a hash of that bounded window, so the bound above still holds. Where a rule's anchors
 hit densely, its regex is searched in C instead of tried at each hit (``dense``: the same
-matches, Python only where one is found). Text too dense with candidates to judge at all meets
-the work budget (``budget``): past where it runs out, the rest is withheld under one marker.
+matches, Python only where one is found); where that search finds candidates repeating the last
+one in a stretch of text that repeats, they are one run, counted at once (``periodic``: bounded
+by what the patterns and the rule's ``reach`` read, so it is exact). Text too dense with
+candidates to judge at all meets the work budget (``budget``): past where it runs out, the rest
+is withheld under one marker.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from . import budget, dense
 from .markers import _MARKER_RE, _MAX_PASSES, MARKER_PREFIX
@@ -110,6 +115,12 @@ class _Rule:
         """The patterns this rule runs over the whole text (checked for linearity by tests)."""
         return [self.regex] if self.scans_text and self.literal is None else []
 
+    def span_list(
+        self, text: str, lower: str, found: dict[object, list[int]], memo: Memo | None
+    ) -> list[Span]:
+        """``spans`` as a list (what a pass takes; a rule may build it without generators)."""
+        return list(self.spans(text, lower, found, memo))
+
     def spans(
         self,
         text: str,
@@ -143,10 +154,13 @@ class _Rule:
             search = _dense_search(regex, self.exact_anchors, text, hits, found)
         if search is not None:
             # (the gate asked directly: a search of a line's head in C costs less than a lookup)
-            candidates = dense.matches(haystack, text, regex, search, self.anchors, offset, gate)
             if memo is not None and reach is not None:
-                yield from memo.verdicts(candidates, id(self), repl, reach, _judged_list)
+                runs = dense.with_runs(
+                    haystack, text, regex, search, self.anchors, offset, gate, None, reach
+                )
+                yield from memo.verdicts(runs, id(self), repl, reach, _judged_list)
                 return
+            candidates = dense.matches(haystack, text, regex, search, self.anchors, offset, gate)
             for found_m in candidates:
                 if memo is not None and not memo.spend(id(self), found_m.start()):
                     return
@@ -218,7 +232,7 @@ class _Chain(_Rule):
         hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
         parts = self.parts
         if _dense_text(text, hits, self.exact_anchors, found):
-            yield from self._dense_spans(haystack, text, memo)
+            yield from self._dense_list(haystack, text, memo)
             return
         last = [0] * len(parts)
         offset = self.offset
@@ -240,9 +254,21 @@ class _Chain(_Rule):
                 last[k] = max(m.end(), start + 1)
                 yield from _verdict(m, repl, reaches[k], memo)
 
-    def _dense_spans(self, haystack: str, text: str, memo: Memo | None) -> Iterator[Span]:
+    def span_list(
+        self, text: str, lower: str, found: dict[object, list[int]], memo: Memo | None
+    ) -> list[Span]:
+        # (dense text: the parts' lists joined, no generator between them and the pass; a
+        # text dense with redactions yields one span every few characters)
+        haystack = text if self.exact_anchors else lower
+        hits = _positions(haystack, self.anchors, self.exact_anchors, found, lower)
+        if _dense_text(text, hits, self.exact_anchors, found):
+            return self._dense_list(haystack, text, memo)
+        return list(self.spans(text, lower, found, memo))
+
+    def _dense_list(self, haystack: str, text: str, memo: Memo | None) -> list[Span]:
         """Each part searched on its own (each keeps its own mark, as in the walk); a part whose
         regex cannot be searched in the haystack is walked over the anchors alone."""
+        out: list[Span] = []
         reaches = self._reaches(memo)
         leads = self.leads or (None,) * len(self.parts)
         for k, ((regex, repl, gate), lead) in enumerate(zip(self.parts, leads, strict=True)):
@@ -259,19 +285,24 @@ class _Chain(_Rule):
                     # (a reach that depends on the match: the chain's, which holds it)
                     reach=fixed if isinstance(fixed := reaches[k], tuple) else self.reach,
                 )
-                yield from only.spans(text, haystack, None, memo)
+                out += only.spans(text, haystack, None, memo)
+                continue
+            reach = reaches[k]
+            if memo is not None and reach is not None and self.reach is not None:
+                # (runs: the chain's reach bounds what every part's gate and judge read)
+                runs = dense.with_runs(
+                    haystack, text, regex, search, self.anchors, self.offset, gate, lead, self.reach
+                )
+                out += memo.verdicts(runs, (id(self), k), repl, reach, _judged_list)
                 continue
             found = dense.matches(
                 haystack, text, regex, search, self.anchors, self.offset, gate, lead
             )
-            reach = reaches[k]
-            if memo is not None and reach is not None:
-                yield from memo.verdicts(found, (id(self), k), repl, reach, _judged_list)
-                continue
             for m in found:
                 if memo is not None and not memo.spend((id(self), k), m.start()):
                     break
-                yield from _verdict(m, repl, reach, memo)
+                out += _verdict(m, repl, reach, memo)
+        return out
 
 
 def _dense_text(
@@ -386,6 +417,8 @@ def _scan(haystack: str, anchor: str) -> list[int]:
 
 
 _START = re.Match.start
+_FIRST, _SECOND, _FOURTH = itemgetter(0), itemgetter(1), itemgetter(3)
+_LESS = operator.lt
 
 
 @functools.lru_cache(maxsize=256)
@@ -408,7 +441,19 @@ def _verdict(
 
 
 def _judged_list(m: re.Match[str], repl: Replacer) -> list[Span]:
-    return list(_judged(m, repl))
+    """``_judged`` as a list; a replacement holding one marker (the usual verdict) is aligned
+    without the generators (a fresh judgement on text of distinct credentials)."""
+    whole = m.group(0)
+    replacement = repl(m)
+    if replacement == whole:
+        return []
+    parts = _MARKER_SPLIT.split(replacement)
+    if len(parts) == 3 and whole.startswith(parts[0]) and whole.endswith(parts[2]):
+        start = m.start()
+        end = start + len(whole) - len(parts[2])
+        if end > start + len(parts[0]):
+            return [(start + len(parts[0]), end, parts[1])]
+    return list(align(whole, replacement, m.start()))
 
 
 def _judged(m: re.Match[str], repl: Replacer) -> Iterator[Span]:
@@ -460,6 +505,11 @@ def _first_marker(text: str) -> str:
 def merge(spans: list[tuple[int, int, int, str]]) -> list[Span]:
     """Overlapping or touching spans become one; the earliest rule's marker names it."""
     spans.sort()
+    # (the usual case on text dense with redactions: none overlaps or touches the next, which
+    # is checked, and the result built, without a Python step per span)
+    starts, ends = list(map(_FIRST, spans)), list(map(_SECOND, spans))
+    if all(map(_LESS, ends, starts[1:])):
+        return list(zip(starts, ends, map(_FOURTH, spans), strict=True))
     out: list[list[object]] = []
     for start, end, rank, marker in spans:
         if out and start <= out[-1][1]:  # type: ignore[operator]
@@ -577,9 +627,9 @@ def _pass(
     for rank, rule in enumerate(rules):
         if not rule.present(view, lower, anchors):
             continue
-        for start, end, marker in rule.spans(view, lower, anchors, memo):
-            if end > start:
-                spans.append((start, end, rank, marker))
+        spans += [
+            (s, e, rank, m) for s, e, m in rule.span_list(view, lower, anchors, memo) if e > s
+        ]
     if memo is not None and memo.ledger is not None and memo.ledger.cut < len(text):
         # the budget ran out: every rule judged what comes before the cut, nothing after it
         cut = memo.ledger.cut

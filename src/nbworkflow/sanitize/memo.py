@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from itertools import repeat
 
-from .budget import Ledger
+from .budget import FRESH, Ledger
+from .periodic import Run
 
 Span = tuple[int, int, str]
 """start, end, marker: the text[start:end] becomes the marker."""
 Judge = Callable[[re.Match[str]], str]
 Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
+"""How far a judge reads around its match: fixed, or a function of the match's text (never of
+its position: equal windows must get equal reaches, which the memo and ``periodic`` rely on)."""
 
 
 class Memo:
@@ -102,7 +106,7 @@ class Memo:
 
     def verdicts(
         self,
-        matches: Iterable[re.Match[str]],
+        matches: Iterable[re.Match[str] | Run],
         stint: object,
         judge: Judge,
         reach: Reach,
@@ -113,33 +117,159 @@ class Memo:
 
         The loop of ``spend`` and ``remembered`` in one frame: on text repeating a credential
         almost every match is a remembered verdict, and the calls between them were most of
-        its cost (``tests/test_sanitize_dense.py`` checks the spans are the walk's)."""
+        its cost (``tests/test_sanitize_dense.py`` checks the spans are the walk's). Two
+        shortcuts decide exactly as the plain path (``tests/test_sanitize_budget.py`` checks
+        both): a unit the ledger cannot refuse is counted without its bisection
+        (``Ledger.room``), and a window equal to the previous candidate's reuses its verdict
+        without a copy, a hash or a lookup (a line repeating one credential repeats windows).
+        A ``periodic.Run`` (``dense.with_runs``) is that many candidates repeating the last:
+        that many remembered verdicts, counted in stretches the ledger has room for (one by
+        one between them); matched again and judged one by one (``_repeats``) only when the
+        last verdict is not remembered (the table full or off).
+        """
         out: list[Span] = []
-        spend = None if self.ledger is None else self.ledger.spend
+        append = out.append
+        ledger = self.ledger
         table = self._table
         fixed = reach if isinstance(reach, tuple) else None
         judge_id = id(judge)
+        pos: list[int] = []
+        # units the stint under way may still spend below ``until`` without a bisection
+        room = until = 0
+        hits = 0
+        off = self.off
+        # the previous candidate's key, as its parts: a window equal to it is found by one
+        # comparison in place (C, no copy) rather than by a copy, a hash and a lookup
+        prev_re: object = None
+        prev_window = ""
+        prev_rel = prev_len = -1
+        prev_spans: list[Span] = []
+        valid: object = None  # the match whose verdict ``prev_spans`` holds
         for m in matches:
+            if isinstance(m, Run):
+                if off or m.template is not valid:
+                    # (the table full or off: each matched again and judged as usual)
+                    out += self._repeats(m, stint, judge, reach, compute, hits)
+                    hits, room, off, valid = 0, 0, self.off, None
+                    if ledger is not None and ledger.cut <= m.template.start() + m.count * m.step:
+                        break  # (one was refused: so is every later one)
+                    continue
+                # each repeat is the template's candidate shifted, its window the same: a
+                # remembered verdict, as the table would give; counted in stretches the
+                # ledger has room for, one by one (exactly) where it has none
+                step = m.step
+                at = m.template.start() + step
+                stop = at + m.count * step
+                while at < stop:
+                    if ledger is None:
+                        many = (stop - at) // step
+                    elif room > 0 and pos[-1] <= at < until:
+                        many = min(room, (stop - at) // step, (until - at + step - 1) // step)
+                        pos += range(at, at + many * step, step)
+                        room -= many
+                    elif ledger.spend(stint, at):
+                        pos = ledger.stint()
+                        room, until = ledger.room()
+                        many = 1
+                    else:
+                        break
+                    hits += many
+                    until_at = at + many * step
+                    if len(prev_spans) == 1:  # (the usual verdict: one span; built in C)
+                        s, e, marker = prev_spans[0]
+                        out += zip(
+                            range(at + s, until_at + s, step),
+                            range(at + e, until_at + e, step),
+                            repeat(marker, many),
+                            strict=True,
+                        )
+                    else:
+                        for shift in range(at, until_at, step):
+                            for s, e, marker in prev_spans:
+                                append((s + shift, e + shift, marker))
+                    at = until_at
+                if at < stop:
+                    break
+                continue
             start, end = m.span()
-            if spend is not None and not spend(stint, start):
-                return out
-            if self.off:
+            if ledger is not None:
+                if room > 0 and pos[-1] <= start < until:
+                    room -= 1
+                    pos.append(start)
+                elif not ledger.spend(stint, start):
+                    break
+                else:
+                    pos = ledger.stint()
+                    room, until = ledger.room()
+            if off:
                 self._fresh()
+                room -= FRESH - 1
+                valid = None
                 out += compute(m, judge)
                 continue
             window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
             lo = start - window[0]
             if lo < 0:
                 lo = 0
-            key = (id(m.re), judge_id, m.string[lo : end + window[1]], start - lo, end - start)
-            cached = table.get(key)
-            if cached is None:
-                self._fresh()
-                spans = compute(m, judge)
-                self._store(key, [(s - start, e - start, marker) for s, e, marker in spans])
-                out += spans
+            text = m.string
+            if (
+                start - lo == prev_rel
+                and end - start == prev_len
+                and m.re is prev_re
+                and text.startswith(prev_window, lo)
+                and min(end + window[1], len(text)) - lo == len(prev_window)
+            ):
+                hits += 1
+                cached = prev_spans
             else:
-                self._hits += 1
-                if cached:
-                    out += [(s + start, e + start, marker) for s, e, marker in cached]  # type: ignore[attr-defined]
+                window_text = text[lo : end + window[1]]
+                key = (id(m.re), judge_id, window_text, start - lo, end - start)
+                cached = table.get(key)  # type: ignore[assignment]
+                if cached is None:
+                    if ledger is not None:  # (``Ledger.fresh``, inline)
+                        pos += (start,) * (FRESH - 1)
+                        room -= FRESH - 1
+                    spans = compute(m, judge)
+                    if len(table) >= self.MAX_ENTRIES:  # (``_store``, inline)
+                        if self._hits + hits < self.MAX_ENTRIES // 4:
+                            off = self.off = True
+                        # not stored: the next equal window is judged afresh too
+                        prev_rel = -1
+                        valid = None
+                        out += spans
+                        continue
+                    cached = table[key] = [(s - start, e - start, mark) for s, e, mark in spans]
+                else:
+                    hits += 1
+                prev_re, prev_window, prev_rel, prev_len = (
+                    m.re,
+                    window_text,
+                    start - lo,
+                    end - start,
+                )
+                prev_spans = cached
+            valid = m
+            for s, e, marker in cached:
+                append((s + start, e + start, marker))
+        self._hits += hits
         return out
+
+    def _repeats(
+        self,
+        run: Run,
+        stint: object,
+        judge: Judge,
+        reach: Reach,
+        compute: Callable[[re.Match[str], Judge], list[Span]],
+        hits: int,
+    ) -> list[Span]:
+        """A run whose template's verdict is not remembered (the table full or off): its
+        candidates matched again and judged one by one (``verdicts`` on them)."""
+        self._hits += hits
+        template = run.template
+        first = template.start()
+        again = (
+            template.re.match(template.string, first + k * run.step)
+            for k in range(1, run.count + 1)
+        )
+        return self.verdicts((m for m in again if m is not None), stint, judge, reach, compute)
