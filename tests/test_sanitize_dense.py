@@ -9,6 +9,7 @@ pairs, near misses and judged matches that overlap the next anchor.
 from __future__ import annotations
 
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -487,3 +488,15 @@ def test_one_marker_verdicts_align_as_the_general_path() -> None:
         replacement = "".join(pieces)
         got = engine._judged_list(m, lambda _m, r=replacement: r)
         assert got == list(engine._judged(m, lambda _m, r=replacement: r)), (whole, replacement)
+
+
+def test_without_re_s_private_parser_there_are_no_runs_and_no_error(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``periodic`` reads pattern widths with ``re._parser``, which is private: a Python
+    without it must lose only the shortcut (the import is guarded; ``reads`` says unknown)."""
+    monkeypatch.setattr(periodic, "_PARSER", False)
+    assert periodic.reads(re.compile(r"secret_key:[ ]{0,3}(?P<v>\w{1,40})  # unseen")) is None
+    text = "secret_key: " * 900
+    monkeypatch.setattr(periodic, "ENABLED", False)
+    assert san.sanitize(text) == text

@@ -20,15 +20,22 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from re import _constants as sre_c  # type: ignore[attr-defined]
-from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
-#: Whether dense searches report runs (tests turn it off to compare).
-ENABLED = True
+# ``re``'s own parser is private: a Python whose layout differs gets no runs (the sanitizer
+# is then only slower on repeating text), never an import error.
+try:
+    from re import _constants as sre_c  # type: ignore[attr-defined]
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
 
-_ONE = {sre_c.LITERAL, sre_c.NOT_LITERAL, sre_c.IN, sre_c.ANY, sre_c.CATEGORY}
-_REPEATS = {sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT}
+    _ONE = {sre_c.LITERAL, sre_c.NOT_LITERAL, sre_c.IN, sre_c.ANY, sre_c.CATEGORY}
+    _REPEATS = {sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT}
+    _PARSER = True
+except (ImportError, AttributeError):  # pragma: no cover - other Python versions
+    _PARSER = False
+
+#: Whether dense searches report runs (tests turn it off to compare).
+ENABLED = _PARSER
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,8 @@ def reads(regex: re.Pattern[str]) -> tuple[int, int] | None:
     lookbehinds (and a boundary's look at the character before), and its widest match with
     every lookaround counted as read; None when that is unbounded (or not known: a
     back-reference)."""
+    if not _PARSER:
+        return None
     try:
         items = sre_parse.parse(regex.pattern, regex.flags).data
         return _behind(items) + 1, _width(items)
