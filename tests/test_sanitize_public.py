@@ -19,7 +19,8 @@ def result():  # type: ignore[no-untyped-def]
 
 def test_recall_on_public_secrets(result) -> None:  # type: ignore[no-untyped-def]
     missed = sorted({f"{c.family}:{c.context}" for c in result.missed})
-    assert result.recall >= 0.97, f"recall {result.recall:.3f}; missed {missed[:40]}"
+    # issue 14's floor is 0.97; this holds what was reached (0.990), so a regression shows
+    assert result.recall >= 0.985, f"recall {result.recall:.3f}; missed {missed[:40]}"
 
 
 def test_every_context_keeps_high_recall(result) -> None:  # type: ignore[no-untyped-def]
@@ -29,4 +30,5 @@ def test_every_context_keeps_high_recall(result) -> None:  # type: ignore[no-unt
 
 def test_documented_false_positives_stay_byte_identical(result) -> None:  # type: ignore[no-untyped-def]
     changed = [t[:80] for t in result.changed]
-    assert result.benign_rate >= 0.90, f"benign {result.benign_rate:.3f}; changed {changed[:20]}"
+    # issue 14's floor is 0.90; reached: 0.909
+    assert result.benign_rate >= 0.905, f"benign {result.benign_rate:.3f}; changed {changed[:20]}"
