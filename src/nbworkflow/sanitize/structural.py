@@ -64,28 +64,36 @@ _CODE_NAME = re.compile(
 _CALL = re.compile(r"([A-Za-z_][\w.]*)[(\[]")
 
 
+_AMBIGUOUS_NAMES = ("key", "auth", "pass", "session", "sig", "cookie", "secret")
+
+
 def _code_like(name: str, value: str, after: str) -> bool:
     """An unquoted value that is a Python expression (``token=self.token``, ``key=len``,
-    ``password=getpass()``, ``api_key=os.environ[...]``) rather than a literal secret."""
-    call = _CALL.match(value)
-    if call and _IDENT_CHAIN.fullmatch(call.group(1)):
-        return True  # os.environ[...], getpass(...)
+    ``password=getpass()``, ``api_key=os.environ[...]``) rather than a literal secret.
+
+    The checks are ordered so a plain literal token (``token=abc0000001``) is cleared by C
+    string tests before any regex: each regex runs only where it can match (a call needs a
+    ``(`` or ``[``; a code name ends in no digit). ``tests/test_sanitize_judges.py`` holds the
+    earlier order as an oracle and checks both decide alike."""
+    if "(" in value or "[" in value:
+        call = _CALL.match(value)
+        if call and _IDENT_CHAIN.fullmatch(call.group(1)):
+            return True  # os.environ[...], getpass(...)
     if not _IDENT_CHAIN.fullmatch(value):
         return False
     if after[:1] in ("(", "["):
         return True
-    if value in _PY_WORDS or value.split(".", 1)[0] in _PY_WORDS:
+    if "." in value:
+        if value.split(".", 1)[0] in _PY_WORDS or not any(c.isdigit() for c in value):
+            return True
+    elif value in _PY_WORDS:
         return True
-    if "." in value and not any(c.isdigit() for c in value):
+    if value.lower() == name.lower().lstrip("-"):
         return True
-    low = value.lower()
-    if low == name.lower().lstrip("-"):
-        return True
-    if _CODE_NAME.fullmatch(value) and is_secret_name(value):
+    if not value[-1].isdigit() and _CODE_NAME.fullmatch(value) and is_secret_name(value):
         return True  # password=db_password, token=API_TOKEN; not password=CleartextPassword1
     # ambiguous names (sorted(key=len), check(auth=basic)): a plain word is code
-    bare = name.lower().lstrip("-").strip("\"'")
-    return bare in ("key", "auth", "pass", "session", "sig", "cookie", "secret") and value.isalpha()
+    return value.isalpha() and name.lower().lstrip("-").strip("\"'") in _AMBIGUOUS_NAMES
 
 
 # name ... separator ... value; anchored on the secret word so the regex skips most text fast.
