@@ -33,7 +33,7 @@ from .exceptions import WorkflowError
 from .nodes.adaptive.record import ResumePoint, WaitPoint
 from .outputs import NodeOutput
 from .runlog import DEFAULT_ROOT, read_events
-from .segments import find_logical_run
+from .segments import LogicalRun, find_logical_run
 from .spec import WorkflowSpec, load_workflow
 
 _FORMAT_BY_SUFFIX = {".py": "code", ".md": "text", ".json": "json"}
@@ -204,21 +204,21 @@ def load_resume_state(
     runs_dir: str | os.PathLike[str] = DEFAULT_ROOT,
     variables: Mapping[str, Any] | None = None,
 ) -> ResumeState:
-    spec, outputs, old_id, model = _load(run, runs_dir, variables)
-    run_dir = latest_segment(run, runs_dir)
+    logical = find_logical_run(str(run), runs_dir)  # once: it lists the runs folder
+    run_dir = logical.last.path
+    spec, outputs, old_id, model = _load(run_dir, variables)
     known = {n.id for n in spec.nodes}
     waiting = {k: v for k, v in waiting_nodes(run_dir).items() if k in known}
     points = {k: p for k, e in waiting.items() if (p := resume_point(run_dir, e)) is not None}
     requests = {k: ApprovalRequest.from_event(e) for k, e in waiting.items()}
-    return ResumeState(spec, outputs, old_id, requests, points, model, spent_so_far(run, runs_dir))
+    return ResumeState(spec, outputs, old_id, requests, points, model, spent_so_far(logical))
 
 
-def spent_so_far(run: str | os.PathLike[str], runs_dir: str | os.PathLike[str]) -> Spent:
-    """Tokens and known dollars of every segment of the run that ``run`` names, from their
-    recorded ``model_called`` events (a damaged segment counts what can still be read)."""
+def spent_so_far(logical: LogicalRun) -> Spent:
+    """Tokens and known dollars of every segment of ``logical``, from their recorded
+    ``model_called`` events (a damaged segment counts what can still be read)."""
     tokens_in = tokens_out = 0
     usd = 0.0
-    logical = find_logical_run(str(run), runs_dir)
     for segment in logical.segments:
         for event in read_events(segment.path):
             if isinstance(event, ev.ModelCalled):
@@ -235,20 +235,17 @@ def load_resume(
     variables: Mapping[str, Any] | None = None,
 ) -> tuple[WorkflowSpec, dict[str, NodeOutput], str]:
     """The old run's spec (with the model the run used), its restorable outputs and its id."""
-    spec, outputs, old_id, model = _load(run, runs_dir, variables)
+    spec, outputs, old_id, model = _load(latest_segment(run, runs_dir), variables)
     if model is not None:
         spec = spec.model_copy(update={"model": model})
     return spec, outputs, old_id
 
 
 def _load(
-    run: str | os.PathLike[str],
-    runs_dir: str | os.PathLike[str],
-    variables: Mapping[str, Any] | None,
+    run_dir: Path, variables: Mapping[str, Any] | None
 ) -> tuple[WorkflowSpec, dict[str, NodeOutput], str, str | None]:
-    """``load_resume``'s parts, with the spec as written and the model the run was given
-    (``None`` when it used the spec's own)."""
-    run_dir = latest_segment(run, runs_dir)
+    """``load_resume``'s parts, read from the run's last segment ``run_dir``, with the spec as
+    written and the model the run was given (``None`` when it used the spec's own)."""
     started, outputs, status = restorable(run_dir)
     if status == "succeeded":
         raise WorkflowError(f"run {started.run_id} succeeded: nothing to resume")

@@ -89,8 +89,7 @@ class ScriptedProvider:
         try:
             data = boundedjson.loads(text) if p.suffix == ".json" else load_yaml(text)
         except Refused as exc:
-            where = f"{p}:{exc.line}:{exc.col}" if exc.line else str(p)
-            raise ProviderError(f"the script {where} is refused: {exc.reason}") from None
+            raise ProviderError(f"the script {exc.where(p)} is refused: {exc.reason}") from None
         except (ValueError, yaml.YAMLError) as exc:
             raise ProviderError(f"the script {p} is not valid YAML/JSON: {exc}") from exc
         if not isinstance(data, dict):

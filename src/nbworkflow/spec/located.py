@@ -47,6 +47,10 @@ class Refused(Exception):
         self.reason = reason or message
         """What was refused, in words that fit any YAML document (not only a workflow)."""
 
+    def where(self, source: object) -> str:
+        """``source:line:col`` (just ``source`` when no place is known)."""
+        return f"{source}:{self.line}:{self.col}" if self.line else str(source)
+
 
 @dataclass(frozen=True)
 class Mark:

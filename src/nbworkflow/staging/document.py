@@ -51,8 +51,7 @@ def load_document(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if p.suffix == ".json" else load_yaml(text)
     except Refused as exc:
-        where = f"{p}:{exc.line}:{exc.col}" if exc.line else str(p)
-        raise DocumentError(f"{where}: refused: {exc.reason}") from None
+        raise DocumentError(f"{exc.where(p)}: refused: {exc.reason}") from None
     except RecursionError:  # deeper than the JSON decoder goes
         raise deep from None
     except (ValueError, yaml.YAMLError) as exc:
