@@ -259,6 +259,26 @@ def _plain_verdicts(
     return out
 
 
+def _plain_remembered(
+    memo: Memo, judge: object, m: re.Match[str], reach: tuple[int, int]
+) -> list[tuple[int, int, str]]:
+    """``Memo.remembered`` as first written: every window copied, hashed and looked up."""
+    if memo.off:
+        memo._fresh()
+        return engine._judged_list(m, judge)  # type: ignore[arg-type]
+    start, end = m.span()
+    lo = max(start - reach[0], 0)
+    key = (id(m.re), id(judge), m.string[lo : end + reach[1]], start - lo, end - start)
+    cached = memo._table.get(key)
+    if cached is None:
+        memo._fresh()
+        spans = engine._judged_list(m, judge)  # type: ignore[arg-type]
+        memo._store(key, [(s - start, e - start, mk) for s, e, mk in spans])
+        return spans
+    memo._hits += 1
+    return [(s + start, e + start, mk) for s, e, mk in cached]  # type: ignore[attr-defined]
+
+
 _PATTERN = re.compile(r"[a-c][0-9]{1,3}")
 #: anchors, offset, gate, lead and a reach bounding every window the test's judges are given
 _RUN_ARGS = (("a", "b", "c"), 0, None, None, (40, 12))
@@ -325,13 +345,25 @@ def test_verdicts_shortcuts_decide_as_the_plain_path(monkeypatch: pytest.MonkeyP
                     reach = lambda m: (len(m[0]), 1)  # noqa: E731
                 found = dense.with_runs(text, text, _PATTERN, _PATTERN, *_RUN_ARGS)
                 matches = list(dense.matches(text, text, _PATTERN, _PATTERN, *_RUN_ARGS[:3]))
+            if rng.random() < 0.3 and isinstance(reach, tuple):
+                # a walk's verdicts (``remembered``) on the same memo first, for some of the
+                # same candidates: the two ways share one table
+                for m in rng.sample(matches, min(len(matches), rng.randint(0, 6))):
+                    assert memos[0].remembered(
+                        judge, m, reach, engine._judged_list, (m, judge)
+                    ) == _plain_remembered(memos[1], judge, m, reach)
             got = memos[0].verdicts(found, k, judge, reach, engine._judged_list)  # type: ignore[arg-type]
             want = _plain_verdicts(memos[1], matches, k, judge, reach)
+            if rng.random() < 0.3 and isinstance(reach, tuple):
+                for m in rng.sample(matches, min(len(matches), rng.randint(0, 6))):
+                    assert memos[0].remembered(
+                        judge, m, reach, engine._judged_list, (m, judge)
+                    ) == _plain_remembered(memos[1], judge, m, reach)
             assert got == want, (trial, k)
             new, old = ledgers
             assert new.cut == old.cut, (trial, k)
             assert sorted(new._done + new._pos) == sorted(old._done + old._pos), (trial, k)
-            assert memos[0]._table == memos[1]._table
+            assert memos[0].table() == memos[1].table()
             assert (memos[0]._hits, memos[0].off) == (memos[1]._hits, memos[1].off)
 
 

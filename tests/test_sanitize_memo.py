@@ -52,7 +52,7 @@ def test_a_repeated_credential_is_judged_once_per_window(san: Sanitizer) -> None
     out = engine._pass(text, plan.rules, plan.prepass, plan.split, memo)
     assert out.count("[REDACTED:password]") == 2000
     # the cause of the speed: a handful of windows (the line's start, its end, the repeat)
-    assert len(memo._table) < 200
+    assert len(memo.table()) < 200
     assert not memo.off
 
 
@@ -62,7 +62,7 @@ def test_memo_stays_bounded_when_every_window_differs(san: Sanitizer) -> None:
     memo = Memo()
     out = engine._pass(text, plan.rules, plan.prepass, plan.split, memo)
     assert "S3cr3t" not in out
-    assert len(memo._table) == Memo.MAX_ENTRIES
+    assert len(memo.table()) == Memo.MAX_ENTRIES
     assert memo.off  # full and never hit: lookups stop costing
 
 

@@ -54,7 +54,8 @@ def withhold(head: str, dropped: int) -> str:
     return f"{head}{sep}{withheld_marker(dropped)}"
 
 
-_NEVER = 1 << 62
+NEVER = 1 << 62
+"""``Ledger.cut`` while nothing was refused."""
 #: How far ahead ``Ledger.room`` looks for units finished stints spent (the first with room).
 _HORIZONS = (4096, 512, 64)
 
@@ -76,7 +77,7 @@ class Ledger:
     def __init__(self, base: int, per: int) -> None:
         self.base = base
         self.per = per
-        self.cut = _NEVER
+        self.cut = NEVER
         """Where the budget ran out: nothing from here on is judged or shown."""
         self._done: list[int] = []
         """The position of every unit finished stints spent, sorted (a fresh judgement is
@@ -131,7 +132,7 @@ class Ledger:
             if spent < allowance:
                 return allowance - spent, until
         spent = bisect_right(done, last)
-        return allowance - spent, min(done[spent] if spent < len(done) else _NEVER, self.cut)
+        return allowance - spent, min(done[spent] if spent < len(done) else NEVER, self.cut)
 
     def fresh(self) -> None:
         """The candidate just counted was judged afresh, not looked up: it costs ``FRESH``."""

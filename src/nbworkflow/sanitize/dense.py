@@ -65,6 +65,7 @@ def matches(
     offset: int,
     gate: Gate | None,
     lead: re.Pattern[str] | None = None,
+    stop: int | None = None,
 ) -> Iterator[re.Match[str]]:
     """The matches the per-anchor walk would judge, in order: at an anchor hit (``offset``
     after the match start), not inside a match already yielded, passing ``gate``.
@@ -72,16 +73,19 @@ def matches(
     ``search`` finds the leftmost place the regex can match at or after a position; ``lead``,
     when given, finds candidates by what must come before them instead (``--db-password``: a
     dash, then letters up to the secret word): its match *ends* where the regex starts.
+    ``stop``: no candidate starting there or later is wanted (the work budget's cut): the
+    searches end as soon as what follows cannot change one before it (``_search_end``).
     """
     if lead is None:
         anchor = _alternation(anchors).match
+        end = _search_end(stop, len(haystack), regex, search)
         # (no bounds: no runs)
         yield from cast(
             Iterator[re.Match[str]],
-            _searched(haystack, text, regex, search, anchor, offset, gate),
+            _searched(haystack, text, regex, search, anchor, offset, gate, None, end),
         )
         return
-    yield from _led(haystack, text, regex, lead, anchors, offset, gate)
+    yield from _led(haystack, text, regex, lead, anchors, offset, gate, stop)
 
 
 def with_runs(
@@ -94,16 +98,34 @@ def with_runs(
     gate: Gate | None,
     lead: re.Pattern[str] | None,
     reach: tuple[int, int],
+    stop: int | None = None,
 ) -> Iterator[re.Match[str] | periodic.Run]:
     """``matches``, with candidates that repeat the last one in a stretch of text repeating
     them reported as one ``periodic.Run`` (see ``periodic``). ``reach``: how far the gate and
     the judges read around a candidate (the rule's ``reach``, which the memo relies on too)."""
     if lead is not None:
-        yield from _led(haystack, text, regex, lead, anchors, offset, gate)
+        yield from _led(haystack, text, regex, lead, anchors, offset, gate, stop)
         return
     anchor = _alternation(anchors).match
     bounds = _run_bounds(regex, search, offset, anchors, reach) if periodic.ENABLED else None
-    yield from _searched(haystack, text, regex, search, anchor, offset, gate, bounds)
+    end = _search_end(stop, len(haystack), regex, search)
+    yield from _searched(haystack, text, regex, search, anchor, offset, gate, bounds, end)
+
+
+def _search_end(stop: int | None, size: int, *patterns: re.Pattern[str]) -> int:
+    """Where searches for candidates starting before ``stop`` may end: past all an attempt
+    before ``stop`` can read (the patterns' reads, plus 2: ``$`` also looks at the end and a
+    newline before it), so each such attempt finds what it would in the whole text. The whole
+    text when there is no stop or the reads are not known."""
+    if stop is None or stop >= size:
+        return size
+    widest = 0
+    for pattern in patterns:
+        reads = periodic.reads(pattern)
+        if reads is None:
+            return size
+        widest = max(widest, reads[1])
+    return min(size, stop + widest + 2)
 
 
 def _led(
@@ -114,14 +136,16 @@ def _led(
     anchors: tuple[str, ...],
     offset: int,
     gate: Gate | None,
+    stop: int | None = None,
 ) -> Iterator[re.Match[str]]:
     """``matches`` with a lead."""
     anchor = _alternation(anchors).match
     size = len(haystack)
+    end = _search_end(stop, size, lead)
     last = 0  # the walk's "judged up to": no start before it is tried again
     pos = 0
     while pos <= size:
-        found = lead.search(haystack, pos)
+        found = lead.search(haystack, pos, end)
         if found is None:
             return
         dash = found.start()
@@ -152,6 +176,7 @@ def _searched(
     offset: int,
     gate: Gate | None,
     bounds: tuple[int, int] | None = None,
+    endpos: int | None = None,
 ) -> Iterator[re.Match[str] | periodic.Run]:
     """``matches`` without a lead: each search finds one start (the hot loop of dense text).
 
@@ -159,8 +184,11 @@ def _searched(
     ``[s - bounds[0], s + bounds[1])``; given, repeats are reported as runs. The stretch from
     one candidate's search (its origin) to the next origin is a segment: when one reads only
     text that repeats with the segment's length as period, the next segment is the same shifted
-    by that period, and so on while what they read still lies in the repeating stretch."""
+    by that period, and so on while what they read still lies in the repeating stretch.
+    ``endpos``: where the searches stop (``_search_end``)."""
     find = search.search
+    if endpos is None:
+        endpos = len(haystack)
     # the haystack is the text itself (exact anchors, or a text lower-casing leaves as it is:
     # the search form then matches as the regex does, see ``search_form``): no second match
     rematch = None if haystack is text else regex.match
@@ -169,7 +197,7 @@ def _searched(
     skip = skip_step = -1  # no run of that period can start before ``skip`` (none repeats)
     misses = wait = 0  # looks for a run that found none in a row; segments to pass unlooked
     while True:
-        found = find(haystack, pos)
+        found = find(haystack, pos, endpos)
         if found is None:
             return
         start = found.start()

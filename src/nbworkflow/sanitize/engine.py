@@ -154,13 +154,16 @@ class _Rule:
             search = _dense_search(regex, self.exact_anchors, text, hits, found)
         if search is not None:
             # (the gate asked directly: a search of a line's head in C costs less than a lookup)
+            stop = _stop(memo)
             if memo is not None and reach is not None:
                 runs = dense.with_runs(
-                    haystack, text, regex, search, self.anchors, offset, gate, None, reach
+                    haystack, text, regex, search, self.anchors, offset, gate, None, reach, stop
                 )
                 yield from memo.verdicts(runs, id(self), repl, reach, _judged_list)
                 return
-            candidates = dense.matches(haystack, text, regex, search, self.anchors, offset, gate)
+            candidates = dense.matches(
+                haystack, text, regex, search, self.anchors, offset, gate, None, stop
+            )
             for found_m in candidates:
                 if memo is not None and not memo.spend(id(self), found_m.start()):
                     return
@@ -288,15 +291,25 @@ class _Chain(_Rule):
                 out += only.spans(text, haystack, None, memo)
                 continue
             reach = reaches[k]
+            stop = _stop(memo)
             if memo is not None and reach is not None and self.reach is not None:
                 # (runs: the chain's reach bounds what every part's gate and judge read)
                 runs = dense.with_runs(
-                    haystack, text, regex, search, self.anchors, self.offset, gate, lead, self.reach
+                    haystack,
+                    text,
+                    regex,
+                    search,
+                    self.anchors,
+                    self.offset,
+                    gate,
+                    lead,
+                    self.reach,
+                    stop,
                 )
                 out += memo.verdicts(runs, (id(self), k), repl, reach, _judged_list)
                 continue
             found = dense.matches(
-                haystack, text, regex, search, self.anchors, self.offset, gate, lead
+                haystack, text, regex, search, self.anchors, self.offset, gate, lead, stop
             )
             for m in found:
                 if memo is not None and not memo.spend((id(self), k), m.start()):
@@ -320,6 +333,13 @@ def _dense_text(
     if folds is None:
         folds = found[key] = [1] if dense.FOLDS_TO_ASCII.search(text) else []
     return not folds
+
+
+def _stop(memo: Memo | None) -> int | None:
+    """Where the work budget cut (no candidate from there on is judged), if it did."""
+    if memo is None or memo.ledger is None or memo.ledger.cut >= budget.NEVER:
+        return None
+    return memo.ledger.cut
 
 
 def _dense_search(

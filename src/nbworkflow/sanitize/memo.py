@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from itertools import repeat
+from typing import cast
 
 from .budget import FRESH, Ledger
 from .periodic import Run
@@ -15,6 +16,10 @@ Judge = Callable[[re.Match[str]], str]
 Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
 """How far a judge reads around its match: fixed, or a function of the match's text (never of
 its position: equal windows must get equal reaches, which the memo and ``periodic`` rely on)."""
+_Pending = tuple[re.Match[str], Reach, int, list[Span], int]
+"""A match text's first verdict kept aside: the match, its reach, the judge's id, the spans
+and what they are relative to."""
+_NEW = object()
 
 
 class Memo:
@@ -26,14 +31,25 @@ class Memo:
     once per distinct window rather than once per match. The cost of a lookup is a copy and a
     hash of the window (bounded by ``reach``), so the worst case stays linear; the table holds
     at most ``MAX_ENTRIES`` windows, so memory stays bounded when every window differs.
+
+    A window holds its match, so a window cannot recur before its match text has: the first
+    time a match text is seen (every candidate of a log of distinct credentials) its window is
+    not copied, hashed or looked up. It is kept aside as it is (``_first``) and entered in the
+    table the moment the same match text comes again (``_promote``), before that lookup: the
+    table answers every lookup as if each window had been entered when it was judged.
     """
 
     MAX_ENTRIES = 4096
 
-    __slots__ = ("_hits", "_table", "ledger", "off")
+    __slots__ = ("_first", "_hits", "_size", "_table", "ledger", "off")
 
     def __init__(self, ledger: Ledger | None = None) -> None:
         self._table: dict[tuple[object, ...], object] = {}
+        self._first: dict[tuple[object, ...], _Pending | None] = {}
+        """(pattern id, judge id, match text) -> its first window's verdict, not yet in the
+        table; None once it is (or once the table held a window of it)."""
+        self._size = 0
+        """Windows remembered: in the table or kept aside (``MAX_ENTRIES`` bounds both)."""
         self._hits = 0
         self.off = False
         """Set once the table is full and rarely hit: every window differs (a log of distinct
@@ -50,10 +66,31 @@ class Memo:
             self.ledger.fresh()
 
     def _store(self, key: tuple[object, ...], value: object) -> None:
-        if len(self._table) < self.MAX_ENTRIES:
+        if self._size < self.MAX_ENTRIES:
             self._table[key] = value
+            self._size += 1
         elif self._hits < self.MAX_ENTRIES // 4:
             self.off = True
+
+    def _promote(self, small: tuple[object, ...], pending: _Pending) -> None:
+        """A match text seen again: its first window enters the table (as ``remembered``
+        would have entered it when judged; it was counted in ``_size`` then)."""
+        m, reach, judge_id, spans, base = pending
+        start, end = m.span()
+        window = reach if isinstance(reach, tuple) else reach(m)
+        lo = start - window[0]
+        if lo < 0:
+            lo = 0
+        key = (id(m.re), judge_id, m.string[lo : end + window[1]], start - lo, end - start)
+        self._table[key] = [(s - base, e - base, marker) for s, e, marker in spans]
+        self._first[small] = None
+
+    def table(self) -> dict[tuple[object, ...], object]:
+        """Every window remembered, as one table (tests compare memos by it)."""
+        for small, pending in list(self._first.items()):
+            if pending is not None:
+                self._promote(small, pending)
+        return self._table
 
     def gate(
         self, gate: Callable[[str, int], bool], text: str, at: int, reach: tuple[int, int]
@@ -88,13 +125,26 @@ class Memo:
             self._fresh()
             return compute(*args)
         start, end = m.span()
+        base = start - shift
+        # ids, not the objects: a pattern hashes its compiled code and a frozen rule all its
+        # fields, microseconds per lookup (both live as long as the call)
+        small = (id(m.re), id(judge), m.string[start:end])
+        pending = self._first.get(small, _NEW)
+        if pending is _NEW:  # (a match text never seen: see the class docstring)
+            self._fresh()
+            spans = compute(*args)
+            if self._size < self.MAX_ENTRIES:
+                self._size += 1
+                self._first[small] = (m, reach, id(judge), spans, base)
+            elif self._hits < self.MAX_ENTRIES // 4:
+                self.off = True
+            return spans
+        if pending is not None:
+            self._promote(small, cast(_Pending, pending))
         lo = start - reach[0]
         if lo < 0:
             lo = 0
-        # ids, not the objects: a pattern hashes its compiled code and a frozen rule all its
-        # fields, microseconds per lookup (both live as long as the call)
         key = (id(m.re), id(judge), m.string[lo : end + reach[1]], start - lo, end - start)
-        base = start - shift
         cached = self._table.get(key)
         if cached is None:
             self._fresh()
@@ -144,7 +194,9 @@ class Memo:
         prev_window = ""
         prev_rel = prev_len = -1
         prev_spans: list[Span] = []
+        prev_base = 0  # ``prev_spans`` are relative to it (0: to their candidate's start)
         valid: object = None  # the match whose verdict ``prev_spans`` holds
+        first = self._first
         for m in matches:
             if isinstance(m, Run):
                 if off or m.template is not valid:
@@ -177,6 +229,8 @@ class Memo:
                     until_at = at + many * step
                     if len(prev_spans) == 1:  # (the usual verdict: one span; built in C)
                         s, e, marker = prev_spans[0]
+                        s -= prev_base
+                        e -= prev_base
                         out += zip(
                             range(at + s, until_at + s, step),
                             range(at + e, until_at + e, step),
@@ -184,7 +238,7 @@ class Memo:
                             strict=True,
                         )
                     else:
-                        for shift in range(at, until_at, step):
+                        for shift in range(at - prev_base, until_at - prev_base, step):
                             for s, e, marker in prev_spans:
                                 append((s + shift, e + shift, marker))
                     at = until_at
@@ -207,47 +261,77 @@ class Memo:
                 valid = None
                 out += compute(m, judge)
                 continue
-            window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
-            lo = start - window[0]
-            if lo < 0:
-                lo = 0
             text = m.string
-            if (
-                start - lo == prev_rel
-                and end - start == prev_len
-                and m.re is prev_re
-                and text.startswith(prev_window, lo)
-                and min(end + window[1], len(text)) - lo == len(prev_window)
-            ):
-                hits += 1
-                cached = prev_spans
-            else:
-                window_text = text[lo : end + window[1]]
-                key = (id(m.re), judge_id, window_text, start - lo, end - start)
-                cached = table.get(key)  # type: ignore[assignment]
-                if cached is None:
-                    if ledger is not None:  # (``Ledger.fresh``, inline)
-                        pos += (start,) * (FRESH - 1)
-                        room -= FRESH - 1
-                    spans = compute(m, judge)
-                    if len(table) >= self.MAX_ENTRIES:  # (``_store``, inline)
-                        if self._hits + hits < self.MAX_ENTRIES // 4:
-                            off = self.off = True
-                        # not stored: the next equal window is judged afresh too
-                        prev_rel = -1
-                        valid = None
-                        out += spans
-                        continue
-                    cached = table[key] = [(s - start, e - start, mark) for s, e, mark in spans]
-                else:
+            window = None
+            if end - start == prev_len and m.re is prev_re:
+                # (first: a line repeating one credential repeats windows, and this needs no
+                # copy, no hash and no lookup)
+                window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
+                lo = start - window[0]
+                if lo < 0:
+                    lo = 0
+                if (
+                    start - lo == prev_rel
+                    and text.startswith(prev_window, lo)
+                    and min(end + window[1], len(text)) - lo == len(prev_window)
+                ):
                     hits += 1
-                prev_re, prev_window, prev_rel, prev_len = (
-                    m.re,
-                    window_text,
-                    start - lo,
-                    end - start,
-                )
-                prev_spans = cached
+                    valid = m
+                    for s, e, marker in prev_spans:
+                        append((s + start, e + start, marker))
+                    continue
+            small = (id(m.re), judge_id, text[start:end])
+            pending = first.get(small, _NEW)
+            if pending is _NEW:
+                # a match text never seen: its window cannot be in the table (a window holds
+                # its match), so it is judged without copying and hashing the window, and kept
+                # aside until the same match text comes again (``_promote``)
+                if ledger is not None:  # (``Ledger.fresh``, inline)
+                    pos += (start,) * (FRESH - 1)
+                    room -= FRESH - 1
+                spans = compute(m, judge)
+                out += spans
+                prev_re = None  # (a window equal to this one comes only with its match text)
+                if self._size >= self.MAX_ENTRIES:  # (``_store``, inline)
+                    if self._hits + hits < self.MAX_ENTRIES // 4:
+                        off = self.off = True
+                    valid = None
+                    continue
+                self._size += 1
+                first[small] = (m, reach, judge_id, spans, start)
+                prev_spans, prev_base, valid = spans, start, m
+                continue
+            if pending is not None:
+                self._promote(small, cast(_Pending, pending))
+            if window is None:
+                window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
+                lo = start - window[0]
+                if lo < 0:
+                    lo = 0
+            window_text = text[lo : end + window[1]]
+            key = (id(m.re), judge_id, window_text, start - lo, end - start)
+            cached = cast("list[Span] | None", table.get(key))
+            if cached is None:
+                if ledger is not None:  # (``Ledger.fresh``, inline)
+                    pos += (start,) * (FRESH - 1)
+                    room -= FRESH - 1
+                spans = compute(m, judge)
+                if self._size >= self.MAX_ENTRIES:  # (``_store``, inline)
+                    if self._hits + hits < self.MAX_ENTRIES // 4:
+                        off = self.off = True
+                    # not stored: the next equal window is judged afresh too
+                    prev_re = None
+                    valid = None
+                    out += spans
+                    continue
+                self._size += 1
+                cached = [(s - start, e - start, mark) for s, e, mark in spans]
+                table[key] = cached
+            else:
+                hits += 1
+            prev_re, prev_window, prev_rel, prev_len = m.re, window_text, start - lo, end - start
+            prev_spans = cached
+            prev_base = 0
             valid = m
             for s, e, marker in cached:
                 append((s + start, e + start, marker))
