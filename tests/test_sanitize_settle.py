@@ -128,3 +128,79 @@ def test_a_line_repeating_a_redaction_is_settled_from_few_pieces(
     out = san.sanitize(text)
     assert out.count("[REDACTED:password]") == 500
     assert 0 < sum(map(len, passed)) < 200
+
+
+#: Units the judges leave as they are (placeholders, dummies, prose) next to ones they redact:
+#: a line of them before its first redaction is what the settle pass shares with the first.
+KEPT = [
+    "token=abc0000001 ",
+    "'password': 'x0000007', ",
+    "mysql -px0000003 ",
+    "password: must be 8 characters ",
+    "key=value ",
+    "/home/alice/.venv/bin/python ",
+    "KeyError: 'customer_id' ",
+    "token: <your-token> ",
+]
+
+
+def _sanitize_unshared(san: Sanitizer, text: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "_shared_prefix", lambda *args: 0)
+        return san.sanitize(text)
+
+
+def _prefixed_text(rng: random.Random) -> str:
+    lines = []
+    for _ in range(rng.randint(1, 4)):
+        kept = "".join(rng.choice(KEPT) for _ in range(rng.randint(0, 60)))
+        rest = _random_text(rng) if rng.random() < 0.7 else ""
+        lines.append(kept + rest)
+    return "\n".join(lines)
+
+
+def test_the_shared_prefix_changes_no_output_on_random_text(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a settle pass does not judge again what it shares with the first pass (``Memo.quiet``):
+    # the same output as judging it (lines of kept units, then redactions; home paths that the
+    # first pass rewrote; several lines, the first block not at the text's start)
+    rng = random.Random(2718)
+    for _ in range(400):
+        text = _prefixed_text(rng)
+        assert san.sanitize(text) == _sanitize_unshared(san, text, monkeypatch), text
+
+
+def test_the_shared_prefix_changes_no_output_on_the_corpus_and_recipes(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_sanitize_budget import bench
+
+    texts = [bench._distinct(make, 10_000) for make in bench.DISTINCT.values()]
+    kept = "".join(KEPT) * 3
+    texts += [kept + c.text for c in secret_cases()[::5]] + [kept + t for t in benign_texts()[::3]]
+    for text in texts:
+        assert san.sanitize(text) == _sanitize_unshared(san, text, monkeypatch), text[:300]
+
+
+def test_a_long_kept_head_is_not_judged_again(
+    san: Sanitizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the cause of the saving: 100 kept units, then redactions, on one line (all lower-case:
+    # both passes find them with the same pattern); without the shortcut the settle pass
+    # looks up every kept unit's verdict again
+    text = "".join(f"token=abc00000{i:02d} " for i in range(100)) + "token=s3cr3tpw0rd99 " * 5
+    looked_up: list[int] = []
+    real = Memo._promote
+
+    def counting(self: Memo, *args: object) -> None:
+        looked_up.append(1)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Memo, "_promote", counting)
+    shared = san.sanitize(text)
+    with_shortcut = len(looked_up)
+    looked_up.clear()
+    assert _sanitize_unshared(san, text, monkeypatch) == shared
+    assert "s3cr3t" not in shared
+    assert with_shortcut < 5 <= 90 <= len(looked_up)

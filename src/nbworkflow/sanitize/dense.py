@@ -31,6 +31,13 @@ DENSE = 64
 #: Kelvin sign, the long s, the dotted and the dotless i): text holding one is walked.
 FOLDS_TO_ASCII = re.compile("[\u017f\u212a\u0130\u0131]")
 
+
+def folds_to_ascii(text: str) -> bool:
+    """Whether ``text`` holds one of ``FOLDS_TO_ASCII`` (an ASCII text, the usual, cannot:
+    ``isascii`` answers that without a scan)."""
+    return not text.isascii() and FOLDS_TO_ASCII.search(text) is not None
+
+
 _LEADING_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 _SAFE_UPPER = re.compile(r"\\[A-Za-z]|A-Za-z|\(\?P[<=]")
 _UPPER = re.compile("[A-Z]")

@@ -157,7 +157,16 @@ class _Rule:
             stop = _stop(memo)
             if memo is not None and reach is not None:
                 runs = dense.with_runs(
-                    haystack, text, regex, search, self.anchors, offset, gate, None, reach, stop
+                    haystack,
+                    text,
+                    regex,
+                    search,
+                    self.anchors,
+                    offset,
+                    gate,
+                    None,
+                    reach,
+                    stop,
                 )
                 yield from memo.verdicts(runs, id(self), repl, reach, _judged_list)
                 return
@@ -327,11 +336,11 @@ def _dense_text(
     if exact:
         return True
     if found is None:
-        return dense.FOLDS_TO_ASCII.search(text) is None
+        return not dense.folds_to_ascii(text)
     key = ("folds",)
     folds = found.get(key)
     if folds is None:
-        folds = found[key] = [1] if dense.FOLDS_TO_ASCII.search(text) else []
+        folds = found[key] = [1] if dense.folds_to_ascii(text) else []
     return not folds
 
 
@@ -623,7 +632,11 @@ def _pass(
     prepass: Sequence[_Rule],
     split: Splitter,
     memo: Memo | None = None,
+    prefix_at: int | None = None,
 ) -> str:
+    """One pass of every rule over ``text``; the spans merged and replaced once. ``prefix_at``
+    (a settle pass): ``text`` starts with the first pass's text from that offset on, up to its
+    first marker (see ``_shared_prefix``)."""
     lower: str | None = None  # lowered only when a rule reads it, once per version of text
     for rule in prepass:  # home paths: rewritten first, so every rule sees the same "~"
         if lower is None and (
@@ -642,14 +655,24 @@ def _pass(
         # one object: a rule searching the lower-cased copy then finds its matches on the
         # text itself, with nothing to match again (``dense._searched``)
         lower = view
+    if memo is not None:
+        if memo.ledger is not None:
+            memo.first = (view, lower)  # (the first pass: what a settle pass may share)
+        elif prefix_at is not None:
+            memo.quiet = _shared_prefix(text, view, lower, memo.first, prefix_at)
+            memo.quiet_at = prefix_at
     spans: list[tuple[int, int, int, str]] = []
     anchors: dict[object, list[int]] = {}
-    for rank, rule in enumerate(rules):
-        if not rule.present(view, lower, anchors):
-            continue
-        spans += [
-            (s, e, rank, m) for s, e, m in rule.span_list(view, lower, anchors, memo) if e > s
-        ]
+    try:
+        for rank, rule in enumerate(rules):
+            if not rule.present(view, lower, anchors):
+                continue
+            spans += [
+                (s, e, rank, m) for s, e, m in rule.span_list(view, lower, anchors, memo) if e > s
+            ]
+    finally:
+        if memo is not None:
+            memo.quiet = 0
     if memo is not None and memo.ledger is not None and memo.ledger.cut < len(text):
         # the budget ran out: every rule judged what comes before the cut, nothing after it
         cut = memo.ledger.cut
@@ -659,6 +682,25 @@ def _pass(
     if not spans:
         return text
     return replace(text, merge(spans))
+
+
+def _shared_prefix(text: str, view: str, lower: str, first: tuple[str, str] | None, at: int) -> int:
+    """How much of a settle pass's ``text`` is the first pass's text from ``at`` on, unchanged:
+    up to its first marker, checked character by character (view and lower-cased copy).
+
+    Every candidate there whose reads end before it was judged in the first pass over the same
+    text, from the same line start (no rule reads across a newline: ``_piecewise``), and left
+    it as it was (a change would have put a marker before this one): a dense search skips
+    judging it again (``Memo.quiet``). The first of a long line's settle blocks is that line
+    up to its first redaction: hundreds of candidates, each a remembered verdict at some
+    microseconds, for nothing."""
+    end = text.find(MARKER_PREFIX)
+    if first is None or end <= 0:
+        return 0
+    first_view, first_lower = first
+    if not (first_view.startswith(view[:end], at) and first_lower.startswith(lower[:end], at)):
+        return 0
+    return end
 
 
 def _settle(
@@ -671,7 +713,8 @@ def _settle(
     its own line (or the one before), so only lines holding a marker and their neighbours are
     passed again: far cheaper than a second full pass.
     """
-    for _ in range(_MAX_PASSES):
+    piecewise = _piecewise(rules, prepass)
+    for round_ in range(_MAX_PASSES):
         lines = text.split("\n")
         dirty = [i for i, line in enumerate(lines) if MARKER_PREFIX in line]
         if not dirty:
@@ -684,7 +727,10 @@ def _settle(
             else:
                 blocks.append([lo, hi])
         texts = ["\n".join(lines[lo:hi]) for lo, hi in blocks]
-        news = _pass_blocks(texts, rules, prepass, split, memo)
+        # (the first round's first block starts where the first pass's text did, at a line
+        # start: what it shares with that text need not be judged again, ``_shared_prefix``)
+        at = sum(map(len, lines[: blocks[0][0]])) + blocks[0][0] if round_ == 0 else None
+        news = _pass_blocks(texts, rules, prepass, split, memo, at if piecewise else None)
         changed = False
         for (lo, hi), block, new in reversed(list(zip(blocks, texts, news, strict=True))):
             if new != block:
@@ -708,15 +754,17 @@ def _pass_blocks(
     prepass: Sequence[_Rule],
     split: Splitter,
     memo: Memo,
+    prefix_at: int | None = None,
 ) -> list[str]:
     """Each block passed again (``_pass``); a block that cuts into repeated pieces at its
-    markers (``_pieces``) is passed as its distinct pieces."""
+    markers (``_pieces``) is passed as its distinct pieces. ``prefix_at``: where the first
+    block starts in the first pass's text (the first unit starts there too)."""
     piecewise = _piecewise(rules, prepass)
     cuts = [_pieces(block, split) if piecewise else None for block in blocks]
     units = list(
         dict.fromkeys(u for b, cut in zip(blocks, cuts, strict=True) for u in (cut or ((), [b]))[1])
     )
-    done = dict(zip(units, _pass_units(units, rules, prepass, split, memo), strict=True))
+    done = dict(zip(units, _pass_units(units, rules, prepass, split, memo, prefix_at), strict=True))
     news: list[str] = []
     for block, cut in zip(blocks, cuts, strict=True):
         if cut is None:
@@ -788,13 +836,18 @@ def _pass_units(
     prepass: Sequence[_Rule],
     split: Splitter,
     memo: Memo,
+    prefix_at: int | None = None,
 ) -> list[str]:
     if len(blocks) > 1 and not any(_BLOCK_JOIN in block for block in blocks):
-        news = _pass(_BLOCK_JOIN.join(blocks), rules, prepass, split, memo).split(_BLOCK_JOIN)
+        joined = _BLOCK_JOIN.join(blocks)
+        news = _pass(joined, rules, prepass, split, memo, prefix_at).split(_BLOCK_JOIN)
         if len(news) == len(blocks):
             return news
     # one block, or a rule did reach across the joint: each block on its own
-    return [_pass(block, rules, prepass, split, memo) for block in blocks]
+    return [
+        _pass(block, rules, prepass, split, memo, prefix_at if k == 0 else None)
+        for k, block in enumerate(blocks)
+    ]
 
 
 def redact(

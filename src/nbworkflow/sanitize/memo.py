@@ -16,9 +16,10 @@ Judge = Callable[[re.Match[str]], str]
 Reach = tuple[int, int] | Callable[[re.Match[str]], tuple[int, int]]
 """How far a judge reads around its match: fixed, or a function of the match's text (never of
 its position: equal windows must get equal reaches, which the memo and ``periodic`` rely on)."""
-_Pending = tuple[re.Match[str], Reach, int, list[Span], int]
-"""A match text's first verdict kept aside: the match, its reach, the judge's id, the spans
-and what they are relative to."""
+_Pending = tuple[str, int, int, tuple[Span, ...], int]
+"""A match text's first verdict kept aside: the text matched, the match's start and end, the
+spans and what they are relative to (no match object: a tuple of plain values is left alone
+by the garbage collector, where thousands holding matches made each collection slower)."""
 _NEW = object()
 
 
@@ -41,7 +42,19 @@ class Memo:
 
     MAX_ENTRIES = 4096
 
-    __slots__ = ("_first", "_hits", "_size", "_table", "ledger", "off")
+    __slots__ = (
+        "_first",
+        "_hits",
+        "_how",
+        "_kept",
+        "_size",
+        "_table",
+        "first",
+        "ledger",
+        "off",
+        "quiet",
+        "quiet_at",
+    )
 
     def __init__(self, ledger: Ledger | None = None) -> None:
         self._table: dict[tuple[object, ...], object] = {}
@@ -50,12 +63,24 @@ class Memo:
         table; None once it is (or once the table held a window of it)."""
         self._size = 0
         """Windows remembered: in the table or kept aside (``MAX_ENTRIES`` bounds both)."""
+        self._how: dict[tuple[int, int], tuple[re.Pattern[str], Reach]] = {}
+        """(pattern id, judge id) -> the pattern and reach (``table`` matches again with them)."""
         self._hits = 0
         self.off = False
         """Set once the table is full and rarely hit: every window differs (a log of distinct
         credentials), so a lookup is pure cost; verdicts are computed directly from then on."""
         self.ledger = ledger
         """The work budget of the pass under way (``budget.Ledger``); None: unlimited."""
+        self.first: tuple[str, str] | None = None
+        """The text the first pass's rules read, and its lower-cased copy."""
+        self.quiet = 0
+        """In a settle pass: the text before this is the first pass's from ``quiet_at`` on,
+        unchanged (``engine._shared_prefix``). A candidate there that the first pass judged,
+        with the same span, and left as it was, is not judged again when its judge's window
+        ends there too: the memo would find it, at some microseconds."""
+        self.quiet_at = 0
+        self._kept: dict[object, dict[int, int]] = {}
+        """Per stint of the first pass: start -> end of each candidate it left as it was."""
 
     def spend(self, rule: object, at: int) -> bool:
         """Whether ``rule`` may judge a candidate starting at ``at`` (see ``budget.Ledger``)."""
@@ -72,16 +97,17 @@ class Memo:
         elif self._hits < self.MAX_ENTRIES // 4:
             self.off = True
 
-    def _promote(self, small: tuple[object, ...], pending: _Pending) -> None:
+    def _promote(
+        self, small: tuple[object, ...], pending: _Pending, window: tuple[int, int]
+    ) -> None:
         """A match text seen again: its first window enters the table (as ``remembered``
-        would have entered it when judged; it was counted in ``_size`` then)."""
-        m, reach, judge_id, spans, base = pending
-        start, end = m.span()
-        window = reach if isinstance(reach, tuple) else reach(m)
+        would have entered it when judged; it was counted in ``_size`` then). ``window``: the
+        reach of a match of that text (a function of the match's text, never of where)."""
+        text, start, end, spans, base = pending
         lo = start - window[0]
         if lo < 0:
             lo = 0
-        key = (id(m.re), judge_id, m.string[lo : end + window[1]], start - lo, end - start)
+        key = (small[0], small[1], text[lo : end + window[1]], start - lo, end - start)
         self._table[key] = [(s - base, e - base, marker) for s, e, marker in spans]
         self._first[small] = None
 
@@ -89,7 +115,10 @@ class Memo:
         """Every window remembered, as one table (tests compare memos by it)."""
         for small, pending in list(self._first.items()):
             if pending is not None:
-                self._promote(small, pending)
+                pattern, reach = self._how[small[0], small[1]]  # type: ignore[index]
+                m = pattern.match(pending[0], pending[1])
+                assert m is not None and m.end() == pending[2]
+                self._promote(small, pending, reach if isinstance(reach, tuple) else reach(m))
         return self._table
 
     def gate(
@@ -135,12 +164,13 @@ class Memo:
             spans = compute(*args)
             if self._size < self.MAX_ENTRIES:
                 self._size += 1
-                self._first[small] = (m, reach, id(judge), spans, base)
+                self._first[small] = (m.string, start, end, tuple(spans), base)
+                self._how[id(m.re), id(judge)] = (m.re, reach)
             elif self._hits < self.MAX_ENTRIES // 4:
                 self.off = True
             return spans
         if pending is not None:
-            self._promote(small, cast(_Pending, pending))
+            self._promote(small, cast(_Pending, pending), reach)
         lo = start - reach[0]
         if lo < 0:
             lo = 0
@@ -197,6 +227,11 @@ class Memo:
         prev_base = 0  # ``prev_spans`` are relative to it (0: to their candidate's start)
         valid: object = None  # the match whose verdict ``prev_spans`` holds
         first = self._first
+        registered = False  # (``_how`` holds this call's pattern and reach)
+        quiet, quiet_at = self.quiet, self.quiet_at
+        kept = self._kept.get(stint, {}) if quiet else {}
+        # (the first pass notes where it left candidates as they were, for the settle pass)
+        keep = self._kept.setdefault(stint, {}) if ledger is not None else None
         for m in matches:
             if isinstance(m, Run):
                 if off or m.template is not valid:
@@ -246,6 +281,11 @@ class Memo:
                     break
                 continue
             start, end = m.span()
+            if quiet and start < quiet and kept.get(start + quiet_at) == end + quiet_at:
+                window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
+                if end + window[1] <= quiet:
+                    valid = None  # (its verdict: nothing, as in the first pass)
+                    continue
             if ledger is not None:
                 if room > 0 and pos[-1] <= start < until:
                     room -= 1
@@ -277,6 +317,8 @@ class Memo:
                 ):
                     hits += 1
                     valid = m
+                    if keep is not None and not prev_spans:
+                        keep[start] = end
                     for s, e, marker in prev_spans:
                         append((s + start, e + start, marker))
                     continue
@@ -291,6 +333,8 @@ class Memo:
                     room -= FRESH - 1
                 spans = compute(m, judge)
                 out += spans
+                if keep is not None and not spans:
+                    keep[start] = end
                 prev_re = None  # (a window equal to this one comes only with its match text)
                 if self._size >= self.MAX_ENTRIES:  # (``_store``, inline)
                     if self._hits + hits < self.MAX_ENTRIES // 4:
@@ -298,16 +342,19 @@ class Memo:
                     valid = None
                     continue
                 self._size += 1
-                first[small] = (m, reach, judge_id, spans, start)
+                first[small] = (text, start, end, tuple(spans), start)
+                if not registered:
+                    self._how[id(m.re), judge_id] = (m.re, reach)
+                    registered = True
                 prev_spans, prev_base, valid = spans, start, m
                 continue
-            if pending is not None:
-                self._promote(small, cast(_Pending, pending))
             if window is None:
                 window = fixed if fixed is not None else reach(m)  # type: ignore[operator]
                 lo = start - window[0]
                 if lo < 0:
                     lo = 0
+            if pending is not None:
+                self._promote(small, cast(_Pending, pending), window)
             window_text = text[lo : end + window[1]]
             key = (id(m.re), judge_id, window_text, start - lo, end - start)
             cached = cast("list[Span] | None", table.get(key))
@@ -323,6 +370,8 @@ class Memo:
                     prev_re = None
                     valid = None
                     out += spans
+                    if keep is not None and not spans:
+                        keep[start] = end
                     continue
                 self._size += 1
                 cached = [(s - start, e - start, mark) for s, e, mark in spans]
@@ -333,6 +382,8 @@ class Memo:
             prev_spans = cached
             prev_base = 0
             valid = m
+            if keep is not None and not cached:
+                keep[start] = end
             for s, e, marker in cached:
                 append((s + start, e + start, marker))
         self._hits += hits
