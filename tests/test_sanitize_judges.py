@@ -24,7 +24,6 @@ from nbworkflow.sanitize.structural import (
     _PY_WORDS,
     _QUERY_LITERAL,
     _credential_like,
-    _is_placeholder,
     _line_start,
     _name_start,
     _strong_name,
@@ -32,6 +31,7 @@ from nbworkflow.sanitize.structural import (
 )
 
 from .support.secret_corpus import DATA, benign_texts, secret_cases
+from .test_sanitize_judges2 import is_placeholder_before
 
 
 def _code_like_before(name: str, value: str, after: str) -> bool:
@@ -80,7 +80,7 @@ def _kv_pair_before(m: re.Match[str]) -> str:
         return m.group(0)
     if bare.upper() in ("PWD", "OLDPWD") and _unquote(value)[:1] in ("/", "~", ""):
         return m.group(0)
-    if _is_placeholder(value):
+    if is_placeholder_before(value):
         return m.group(0)
     quoted = value[:1] in ("'", '"') or value[:2] in ("b'", 'b"')
     inner = _unquote(value[1:] if value[:2] in ("b'", 'b"') else value)

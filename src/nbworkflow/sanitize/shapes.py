@@ -46,11 +46,21 @@ def _longest_sequence(value: str) -> int:
 
 def _periodic(value: str, max_period: int = 4) -> bool:
     """``123123123123``, ``abababab``: a short unit repeated."""
-    n = len(value)
-    for p in range(1, max_period + 1):
-        if n >= 3 * p and value == (value[:p] * (n // p + 1))[:n]:
+    # (period p: each character equals the one p before it, two slices compared in C; a
+    # loop, not any(): a generator costs more than the comparisons on a short value)
+    for p in range(1, min(max_period, len(value) // 3) + 1):  # noqa: SIM110
+        if value[p:] == value[:-p]:
             return True
     return False
+
+
+#: Every run of 12 consecutive letters or (wrapping) digits: ``_longest_sequence`` reaches 12
+#: only in a value holding one of these, so the walk runs only there.
+_SEQ_12 = re.compile(
+    "|".join(_ASC[i : i + 12] for i in range(len(_ASC) - 11))
+    + "|"
+    + "|".join(("0123456789" * 3)[i : i + 12] for i in range(10))
+)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -63,9 +73,10 @@ def is_dummy(value: str) -> bool:
         return True
     if _RUN_OF_5.search(core) or _periodic(core):
         return True
-    seq = _longest_sequence(core)
-    if seq >= 12 and 2 * seq > len(core):
-        return True
+    if _SEQ_12.search(core.lower()) is not None:
+        seq = _longest_sequence(core)
+        if seq >= 12 and 2 * seq > len(core):
+            return True
     return core.endswith("EXAMPLE")
 
 

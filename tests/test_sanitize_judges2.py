@@ -1,0 +1,348 @@
+"""Round 5 of the cheaper judges (issue 14): the placeholder, dummy, prose and command-word
+checks decide exactly as their earlier forms, kept here as oracles, on seeded random inputs
+built to reach each branch and on every call over the corpus and the benchmark's recipes."""
+
+from __future__ import annotations
+
+import random
+import re
+from itertools import pairwise
+
+import pytest
+
+from nbworkflow.sanitize import Sanitizer, shapes, structural
+from nbworkflow.sanitize.engine import CONTEXT
+from nbworkflow.sanitize.markers import _keep_prefix, _marker
+from nbworkflow.sanitize.shapes import _MAX_VALUE, _RUN_OF_5, _SEQ_3
+from nbworkflow.sanitize.structural import (
+    _ALNUM_PLACEHOLDERS,
+    _CLI_SHORT,
+    _CLI_SHORT_WORDS_RE,
+    _PASS_FLAG_NOT_MYSQL_RE,
+    _PASS_FLAG_RE,
+    _PLACEHOLDER,
+    _USER_FLAG_RE,
+    _command_head,
+    _line_start,
+    _unquote,
+)
+
+from .support.secret_corpus import DATA, benign_texts, secret_cases
+
+# -- the oracles: the forms before round 5 -------------------------------------------------------
+
+
+def _longest_sequence_before(value: str) -> int:
+    low = value.lower()
+    if _SEQ_3.search(low) is None:
+        return min(len(value), 2)
+    best = run = 1
+    for a, b in pairwise(low):
+        digits = a in "0123456789" and b in "0123456789"
+        letters = a in "abcdefghijklmnopqrstuvwxyz" and b in "abcdefghijklmnopqrstuvwxyz"
+        step = (digits and (int(b) - int(a)) % 10 == 1) or (letters and ord(b) - ord(a) == 1)
+        run = run + 1 if step else 1
+        best = max(best, run)
+    return best if value else 0
+
+
+def _periodic_before(value: str, max_period: int = 4) -> bool:
+    n = len(value)
+    return any(
+        n >= 3 * p and value == (value[:p] * (n // p + 1))[:n] for p in range(1, max_period + 1)
+    )
+
+
+def is_dummy_before(value: str) -> bool:
+    """``shapes.is_dummy`` before round 5."""
+    core = value[:_MAX_VALUE].strip("=")
+    if not core:
+        return True
+    if _RUN_OF_5.search(core) or _periodic_before(core):
+        return True
+    seq = _longest_sequence_before(core)
+    if seq >= 12 and 2 * seq > len(core):
+        return True
+    return core.endswith("EXAMPLE")
+
+
+def is_placeholder_before(value: str) -> bool:
+    """``structural._is_placeholder`` before round 5."""
+    inner = _unquote(value).strip()
+    if not inner:
+        return True
+    if inner[:2] in ("f'", 'f"', "b'", 'b"', "r'", 'r"') and "{" in inner:
+        return True
+    return bool(_PLACEHOLDER.fullmatch(inner)) or is_dummy_before(inner)
+
+
+def _in_prose_before(text: str, name_start: int, end: int) -> bool:
+    head = text[_line_start(text, name_start) : name_start].strip()
+    stop = min(end + CONTEXT, len(text))
+    line_end = text.find("\n", end, stop)
+    tail = text[end : stop if line_end < 0 else line_end].strip()
+    return bool(head.strip("-#> ") or tail)
+
+
+def _cli_short_gate_before(text: str, at: int) -> bool:
+    if text[at] not in " \t'\"=":
+        return False
+    return _CLI_SHORT_WORDS_RE.search(text, _command_head(text, at), at) is not None
+
+
+def _cli_short_repl_before(m: re.Match[str]) -> str:
+    """``structural._cli_short_repl`` before round 5."""
+    text, at = m.string, m.start()
+    head = _command_head(text, at)
+    if m.group("v") is not None:
+        group = "v"
+        words = _PASS_FLAG_RE
+    elif m.group("v2") is not None:
+        group = "v2"
+        words = _PASS_FLAG_NOT_MYSQL_RE
+    else:
+        group = "v3"
+        words = _USER_FLAG_RE
+    ok = words.search(text, head, at) is not None
+    value = m.group(group)
+    if not ok or is_placeholder_before(value):
+        return m.group(0)
+    return _keep_prefix(m, group, _marker("password"), m.group(0)[m.end(group) - m.start() :])
+
+
+# -- random inputs ------------------------------------------------------------------------------
+
+_VALUE_PIECES = [
+    *sorted(_ALNUM_PLACEHOLDERS),
+    "your", "insert", "my", "here", "replace", "change", "me", "x", "X", "xx", "xxx", "a", "Z",
+    "0", "00000", "1", "12", "123", "abc", "abcdefghijklm", "mnopqrstuvwxyz", "890123456789",
+    "EXAMPLE", "_", "-", ".", "...", "*", "**", "***", "?", "<", ">", "$", "{", "}", "[", "]",
+    "%s", "%(", ")", "'", '"', "f'", "b'", " ", "\t", "é", "K", "İ", "ß", "٣", "=", "/", "…",
+]  # fmt: skip
+
+
+def _random_values(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        pieces = [rng.choice(_VALUE_PIECES) for _ in range(rng.randint(1, 4))]
+        value = "".join(p.upper() if rng.random() < 0.2 else p for p in pieces)
+        if rng.random() < 0.3:
+            value = "".join(
+                rng.choice("abcdefxyzABXYZ0123456789") for _ in range(rng.randint(1, 24))
+            )
+        if rng.random() < 0.2:
+            q = rng.choice("'\"`")
+            value = q + value + q
+        out.append(value)
+    return out
+
+
+def _fast_alnum_verdict(inner: str) -> bool:
+    low = inner.lower()
+    return (
+        low in _ALNUM_PLACEHOLDERS
+        or low.startswith(("your", "insert"))
+        or (len(low) >= 3 and not low.strip("x"))
+    )
+
+
+def test_every_alnum_placeholder_word_is_one_the_regex_matches() -> None:
+    rng = random.Random(5)
+    for word in _ALNUM_PLACEHOLDERS:
+        cased = "".join(c.upper() if rng.random() < 0.5 else c for c in word)
+        assert _PLACEHOLDER.fullmatch(word) and _PLACEHOLDER.fullmatch(cased), word
+
+
+def test_alnum_shortcut_is_what_the_placeholder_regex_matches() -> None:
+    """Among ASCII letters and digits, ``_PLACEHOLDER`` matches exactly the listed words,
+    ``your...``, ``insert...`` and ``xxx...``: the shortcut in ``_is_placeholder``."""
+    rng = random.Random(14)
+    literals = [*re.findall(r"[a-z]{2,}", _PLACEHOLDER.pattern), "x", "xx", "0", "1", "na"]
+    values = [v for v in _random_values(5, 20_000) if v.isalnum() and v.isascii()]
+    for _ in range(20_000):
+        pieces = [rng.choice(literals) for _ in range(rng.randint(1, 3))]
+        value = "".join(p.upper() if rng.random() < 0.3 else p for p in pieces)
+        values.append(value + rng.choice(["", "", "1", "x", "X9", "me"]))
+    hits = 0
+    for value in values:
+        expected = _PLACEHOLDER.fullmatch(value) is not None
+        assert _fast_alnum_verdict(value) == expected, value
+        hits += expected
+    assert 1_000 < hits < len(values) - 1_000  # both verdicts, often
+
+
+def test_is_placeholder_decides_as_before_on_random_values() -> None:
+    values = _random_values(15, 30_000)
+    verdicts = [is_placeholder_before(v) for v in values]
+    assert 3_000 < sum(verdicts) < len(values) - 3_000
+    new = structural._is_placeholder.__wrapped__
+    wrong = [v for v, old in zip(values, verdicts, strict=True) if new(v) != old]
+    assert not wrong, wrong[:10]
+
+
+def _dummy_candidates(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = "abcdefghijklmnopqrstuvwxyz"
+    out = _random_values(seed, n // 2)
+    for _ in range(n - len(out)):
+        kind = rng.randrange(4)
+        if kind == 0:  # a counting run of some length, inside noise
+            i, k = rng.randrange(26), rng.randint(8, 16)
+            run = (
+                (alphabet * 2)[i : i + k]
+                if rng.random() < 0.5
+                else ("0123456789" * 3)[i % 10 :][:k]
+            )
+            run = run.upper() if rng.random() < 0.3 else run
+            noise = "".join(rng.choice("q7Z_=K") for _ in range(rng.randint(0, 14)))
+            cut = rng.randint(0, len(noise))
+            out.append(noise[:cut] + run + noise[cut:])
+        elif kind == 1:  # a short unit repeated, maybe cut or spoilt
+            unit = "".join(rng.choice("ab1=-") for _ in range(rng.randint(1, 5)))
+            value = (unit * rng.randint(1, 6))[: rng.randint(1, 24)]
+            if rng.random() < 0.3:
+                value += rng.choice("xZ9")
+            out.append(value)
+        elif kind == 2:
+            out.append("".join(rng.choice("aab0İK=") for _ in range(rng.randint(0, 20))))
+        else:
+            out.append("AKIA" + "".join(rng.choice("ABC123") for _ in range(12)) + "EXAMPLE")
+    return out
+
+
+def test_is_dummy_decides_as_before_on_random_values() -> None:
+    values = _dummy_candidates(16, 40_000)
+    verdicts = [is_dummy_before(v) for v in values]
+    assert 4_000 < sum(verdicts) < len(values) - 4_000
+    # the sequence clause decides some on its own (no run of five, not periodic)
+    by_sequence = [
+        v
+        for v, old in zip(values, verdicts, strict=True)
+        if old and not _RUN_OF_5.search(v) and not _periodic_before(v.strip("="))
+        and not v.endswith("EXAMPLE")
+    ]  # fmt: skip
+    assert len(by_sequence) > 100
+    new = shapes.is_dummy.__wrapped__
+    wrong = [v for v, old in zip(values, verdicts, strict=True) if new(v) != old]
+    assert not wrong, wrong[:10]
+
+
+def test_str_strip_and_regex_white_space_agree_on_every_code_point() -> None:
+    # ``_in_prose`` asks a regex what ``str.strip`` would have removed
+    space = re.compile(r"\s")
+    wrong = [
+        c
+        for c in range(0x110000)
+        if (chr(c).strip() == "") != (space.fullmatch(chr(c)) is not None)
+    ]
+    assert not wrong, wrong[:10]
+
+
+def test_in_prose_decides_as_before_on_random_lines() -> None:
+    rng = random.Random(17)
+    pieces = ["password", ": ", "x1", " ", "\t", "\n", "\r\n", "-", "#", ">", "\u2028", "\x1c",
+              "\xa0", "word", "- ", "-\t-", "  "]  # fmt: skip
+    checked = [0, 0]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        if rng.random() < 0.05:
+            text = " " * rng.randint(200, 300) + text + " " * rng.randint(200, 300)
+        name_start = rng.randint(0, len(text))
+        end = rng.randint(name_start, len(text))
+        old = _in_prose_before(text, name_start, end)
+        assert structural._in_prose(text, name_start, end) == old, (text, name_start, end)
+        checked[old] += 1
+    assert min(checked) > 2_000
+
+
+# -- command words: the hint never changes a verdict --------------------------------------------
+
+
+def _cli_texts() -> list[str]:
+    rng = random.Random(18)
+    pieces = ["mysql", "MariaDB", "curl", "wget", "sshpass", "redis-cli", "redis-clİ", "mongo",
+              "smbclient", " -p", " -pX9", " -a ", " -p ", " -u ", " --user=", "'-p', ", "u:",
+              "pw1", "x", "\n", " ", "=", "'", "my", "-p", "site-packages"]  # fmt: skip
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))) for _ in range(4_000)]
+    texts += [
+        "".join(f"mysql -px{i:07d} " for i in range(700)),
+        "curl -u me:pw1 " + "x" * 300 + " -u a:b mysql -pX",
+        "sshpass -p pw1\nredis-cli -a pw2\nls -p x\n",
+    ]
+    return texts
+
+
+def _cli_candidates(texts: list[str]) -> list[tuple[str, int]]:
+    return [(t, at) for t in texts for at in range(len(t)) if t[at] in " \t'\"="]
+
+
+@pytest.mark.parametrize("hints", ["natural", "stale"])
+def test_cli_short_gate_and_judge_decide_as_before(hints: str) -> None:
+    """The gate and the judge read a word where the last look found one first: whatever the
+    hint (left by the call before, or set at random: another text's), verdicts are as before."""
+    rng = random.Random(19)
+    seen = [0, 0]
+    judged = [0, 0]  # (the judge's verdicts: kept, redacted)
+    for text, at in _cli_candidates(_cli_texts()):
+        if hints == "stale":
+            structural._word_hint = rng.randrange(len(text) + CONTEXT)
+        old = _cli_short_gate_before(text, at)
+        assert structural._cli_short_gate(text, at) == old, (text, at)
+        seen[old] += 1
+        m = _CLI_SHORT.match(text, at)
+        if not old or m is None:
+            continue
+        if hints == "stale":
+            structural._word_hint = rng.randrange(len(text) + CONTEXT)
+        before = _cli_short_repl_before(m)
+        assert structural._cli_short_repl(m) == before, (text, at)
+        judged[before != m.group(0)] += 1
+    assert min(seen) > 1_000 and min(judged) > 200, (seen, judged)
+
+
+def test_round5_judges_decide_as_before_over_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call the sanitizer makes to the changed judges, over the corpus, the benign texts
+    and the benchmark's recipes, gets the earlier form's verdict."""
+    if not (DATA / "secrets.jsonl").exists():
+        pytest.skip("public corpus not present")
+    calls: dict[str, list[tuple[object, ...]]] = {"placeholder": [], "dummy": [], "prose": []}
+    placeholder, dummy, prose = structural._is_placeholder, shapes.is_dummy, structural._in_prose
+
+    def rec_placeholder(value: str) -> bool:
+        calls["placeholder"].append((value,))
+        return placeholder(value)
+
+    def rec_dummy(value: str) -> bool:
+        calls["dummy"].append((value,))
+        return dummy(value)
+
+    def rec_prose(text: str, name_start: int, end: int) -> bool:
+        calls["prose"].append((text, name_start, end))
+        return prose(text, name_start, end)
+
+    monkeypatch.setattr(structural, "_is_placeholder", rec_placeholder)
+    monkeypatch.setattr(structural, "is_dummy", rec_dummy)
+    monkeypatch.setattr(structural, "_in_prose", rec_prose)
+    distinct = [
+        "".join(unit(i) for i in range(300))
+        for unit in (
+            lambda i: f"mysql -px{i:07d} ",
+            lambda i: f"token=abc{i:07d} ",
+            lambda i: f"'password': 'x{i:07d}', ",
+            lambda i: f"password: hu{i}x{i * 7}q ",
+        )
+    ]
+    san = Sanitizer(use_environ=False)
+    for text in [c.text for c in secret_cases()] + benign_texts() + distinct:
+        san.sanitize(text)
+    oracles = {"placeholder": (placeholder.__wrapped__, is_placeholder_before),
+               "dummy": (dummy.__wrapped__, is_dummy_before),
+               "prose": (prose, _in_prose_before)}  # fmt: skip
+    for name, (new, old) in oracles.items():
+        seen = set(calls[name])
+        assert len(seen) > 200, name  # the corpus reaches the judge (else this checks nothing)
+        verdicts = {c: old(*c) for c in seen}
+        assert any(verdicts.values()) and not all(verdicts.values()), name
+        wrong = [c for c in seen if new(*c) != verdicts[c]]
+        assert not wrong, (name, wrong[:5])
