@@ -13,7 +13,24 @@ import pytest
 from nbworkflow.sanitize import Sanitizer, shapes, structural
 from nbworkflow.sanitize.engine import CONTEXT
 from nbworkflow.sanitize.markers import _keep_prefix, _marker
-from nbworkflow.sanitize.shapes import _MAX_VALUE, _RUN_OF_5, _SEQ_3
+from nbworkflow.sanitize.names import (
+    _CONNECTION_URL,
+    _EXACT_NOT_SECRET,
+    _NAME_WORDS,
+    _PREFIX_NOT_SECRET,
+    _SUFFIX_NOT_SECRET,
+    _is_secret_word,
+)
+from nbworkflow.sanitize.shapes import (
+    _MAX_VALUE,
+    _NUMBERISH,
+    _RUN_OF_5,
+    _SEQ_3,
+    _VOWELS,
+    _WORD_PIECES,
+    _vowel_share,
+    balanced,
+)
 from nbworkflow.sanitize.structural import (
     _ALNUM_PLACEHOLDERS,
     _CLI_SHORT,
@@ -64,6 +81,85 @@ def is_dummy_before(value: str) -> bool:
     if seq >= 12 and 2 * seq > len(core):
         return True
     return core.endswith("EXAMPLE")
+
+
+def _switches_before(chunk: str) -> int:
+    return sum((a in "0123456789") != (b in "0123456789") for a, b in pairwise(chunk))
+
+
+def wordish_before(value: str) -> bool:
+    """``shapes.wordish`` before round 5."""
+    value = value[:_MAX_VALUE]
+    letters = 0
+    for chunk in re.split(r"[^A-Za-z0-9]+", value):
+        if not chunk:
+            continue
+        if _switches_before(chunk) > 1:
+            return False
+        for piece in _WORD_PIECES.findall(chunk):
+            if piece.isdigit():
+                if len(piece) > 4:
+                    return False
+                continue
+            letters += len(piece)
+            if len(piece) > 3 and not any(c in _VOWELS for c in piece):
+                return False
+            if len(piece) > 5 and piece.isupper() and _vowel_share(piece) < 0.2:
+                return False
+    return letters > 0
+
+
+def punctuated_before(value: str) -> bool:
+    """``shapes.punctuated`` before round 5."""
+    marks = sum(c in "!#$%&()*<>?@[]^{}~|" for c in value[:_MAX_VALUE])
+    return marks >= 4 and not balanced(value)
+
+
+def opaque_before(value: str) -> bool:
+    """``shapes.opaque`` before round 5."""
+    n = len(value)
+    if n < 8 or n > 512 or any(c.isspace() for c in value):
+        return False
+    if _NUMBERISH.fullmatch(value) or "://" in value or value.startswith(("/", "~/", "./", "$")):
+        return False
+    if is_dummy_before(value):
+        return False
+    if wordish_before(value) and not punctuated_before(value):
+        return False
+    has_digit = any(c in "0123456789" for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    if not has_alpha:
+        return False
+    symbols = any(not c.isalnum() and c not in "_-." for c in value)
+    return has_digit or (symbols and n >= 10) or value.endswith("=")
+
+
+def is_secret_name_before(name: str) -> bool:
+    """``names.is_secret_name`` before round 5."""
+    stripped = name.strip().strip("\"'$-{}")
+    if not stripped:
+        return False
+    upper = stripped.upper().replace("-", "_").replace(".", "_")
+    if upper in _EXACT_NOT_SECRET:
+        return False
+    if _CONNECTION_URL.search(upper) or upper.endswith(("CONNECTION_STRING", "CONN_STR")):
+        return True
+    words = [w.upper() for w in _NAME_WORDS.findall(stripped)]
+    if not words:
+        return False
+    found = False
+    for i, word in enumerate(words):
+        if not _is_secret_word(word, words, i):
+            continue
+        if word in ("SESSION", "SESSIONS"):
+            found = True
+            continue
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        prev = words[i - 1] if i > 0 else ""
+        if nxt in _SUFFIX_NOT_SECRET or prev in _PREFIX_NOT_SECRET:
+            return False
+        found = True
+    return found
 
 
 def is_placeholder_before(value: str) -> bool:
@@ -225,6 +321,53 @@ def test_is_dummy_decides_as_before_on_random_values() -> None:
     assert len(by_sequence) > 100
     new = shapes.is_dummy.__wrapped__
     wrong = [v for v, old in zip(values, verdicts, strict=True) if new(v) != old]
+    assert not wrong, wrong[:10]
+
+
+def _shape_candidates(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    out = _dummy_candidates(seed, n // 2)
+    pieces = ["Sales", "Results", "-1.2", "DOC_", "Vector", "_5_32", "kVK", "_Return.u16", "v8",
+              "su9OL59biWiJu7", "a1b2", "BCDFGH", "xyz", "{{h}o)p${e]", "nob(", "()", "[]", "<>",
+              "!#", "%&", "@^", "~|", "  ", "\u2028", "é", "½", "٣", "=", "==", "://", "/", "~/",
+              "0x1F", "123", "12345", "-7", "a", "Q", "_", "."]  # fmt: skip
+    while len(out) < n:
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        out.append(value * (60 if rng.random() < 0.01 else 1))  # past _MAX_VALUE, now and then
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "before"),
+    [("wordish", wordish_before), ("punctuated", punctuated_before), ("opaque", opaque_before)],
+)
+def test_shapes_decide_as_before_on_random_values(name: str, before: object) -> None:
+    assert callable(before)
+    values = _shape_candidates(20, 30_000)
+    verdicts = [before(v) for v in values]
+    assert 500 < sum(verdicts) < len(values) - 500, sum(verdicts)
+    new = getattr(shapes, name)
+    new = getattr(new, "__wrapped__", new)
+    wrong = [v for v, old in zip(values, verdicts, strict=True) if new(v) != old]
+    assert not wrong, wrong[:10]
+
+
+def test_is_secret_name_decides_as_before_on_random_names() -> None:
+    rng = random.Random(21)
+    pieces = ["pass", "Pass", "PASSWORD", "passwd", "pasword", "paswd", "psswrd", "PWD", "OLDPWD",
+              "secret", "Secretary", "token", "TOKENIZERS", "cred", "creds", "credential", "auth",
+              "Auth", "key", "Key", "KEYS", "api", "API", "session", "sessid", "Id", "cookie",
+              "dsn", "DATABASE", "url", "_URL", "uri", "_DSN", "REDIS_URI", "pg_uri",
+              "connection_string", "conn_str",
+              "_", "-", ".", "max", "db", "user", "file", "x", "7", "hu123x861q", "sw", "İ", "ß",
+              "$", "{", "'", " ", "private", "pub", "primary", "v", "b64", "pem"]  # fmt: skip
+    names = _random_values(21, 10_000) + _shape_candidates(22, 10_000)
+    for _ in range(40_000):
+        names.append("".join(rng.choice(pieces) for _ in range(rng.randint(1, 5))))
+    verdicts = [is_secret_name_before(n) for n in names]
+    assert 5_000 < sum(verdicts) < len(names) - 5_000
+    new = structural.is_secret_name.__wrapped__
+    wrong = [n for n, old in zip(names, verdicts, strict=True) if new(n) != old]
     assert not wrong, wrong[:10]
 
 

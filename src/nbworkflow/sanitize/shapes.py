@@ -88,11 +88,11 @@ def wordish(value: str) -> bool:
     ``kVK_Return.u16``, ``jetbrains.mps.v8_elimination`` are; ``su9OL59biWiJu7`` is not."""
     value = value[:_MAX_VALUE]
     letters = 0
-    for chunk in re.split(r"[^A-Za-z0-9]+", value):
+    for chunk in _NOT_ALNUM.split(value):
         if not chunk:
             continue
-        if _switches(chunk) > 1:
-            return False
+        if _TWO_SWITCHES.search(chunk) is not None:
+            return False  # a piece alternating letters and digits twice: a2b, 1a2
         for piece in _WORD_PIECES.findall(chunk):
             if piece.isdigit():
                 if len(piece) > 4:
@@ -110,15 +110,14 @@ def _vowel_share(piece: str) -> float:
     return sum(c in _VOWELS for c in piece) / len(piece)
 
 
-def _switches(chunk: str) -> int:
-    """How often a chunk changes between letters and digits (``v8`` 1, ``a1b2`` 3)."""
-    n = 0
-    for a, b in pairwise(chunk):
-        if (a in _DIGITS) != (b in _DIGITS):
-            n += 1
-    return n
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+#: A chunk of ASCII letters and digits that switches between the two more than once.
+_TWO_SWITCHES = re.compile(r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]")
 
 
+#: (``\s`` is ``str.isspace``: ``tests/test_sanitize_judges2.py`` checks every code point)
+_SPACE = re.compile(r"\s")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 _NUMBERISH = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]{1,64}|[0-9][0-9_.,:]{0,64})")
 
 
@@ -128,7 +127,7 @@ def opaque(value: str) -> bool:
     spaces, not a number, path, URL, placeholder or code name; letters mixed with digits (or
     symbols, or base64 padding), as generated keys and passwords are."""
     n = len(value)
-    if n < 8 or n > 512 or any(c.isspace() for c in value):
+    if n < 8 or n > 512 or _SPACE.search(value) is not None:
         return False
     if _NUMBERISH.fullmatch(value) or "://" in value or value.startswith(("/", "~/", "./", "$")):
         return False
@@ -136,7 +135,7 @@ def opaque(value: str) -> bool:
         return False
     if wordish(value) and not punctuated(value):
         return False
-    has_digit = any(c in _DIGITS for c in value)
+    has_digit = _ASCII_DIGIT.search(value) is not None
     has_alpha = any(c.isalpha() for c in value)
     if not has_alpha:
         return False
@@ -146,6 +145,9 @@ def opaque(value: str) -> bool:
 
 _BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
 _PUNCTUATION = frozenset("!#$%&()*<>?@[]^{}~|")
+_SYMBOLS = re.escape("".join(sorted(_PUNCTUATION)))
+#: Four of ``_PUNCTUATION``, anywhere: counted in C (the repeat cannot backtrack into itself).
+_FOUR_SYMBOLS = re.compile(f"(?:[^{_SYMBOLS}]*[{_SYMBOLS}]){{4}}")
 
 
 def balanced(value: str) -> bool:
@@ -162,7 +164,7 @@ def balanced(value: str) -> bool:
 def punctuated(value: str) -> bool:
     """Words between many symbols with brackets that do not pair up (``{{h}o)p${e]nob(...``):
     a typed password, not a code name or a template."""
-    return sum(c in _PUNCTUATION for c in value[:_MAX_VALUE]) >= 4 and not balanced(value)
+    return _FOUR_SYMBOLS.match(value, 0, _MAX_VALUE) is not None and not balanced(value)
 
 
 def vendor_dummy(body: str) -> bool:
