@@ -489,3 +489,23 @@ def test_round5_judges_decide_as_before_over_the_corpus(monkeypatch: pytest.Monk
         assert any(verdicts.values()) and not all(verdicts.values()), name
         wrong = [c for c in seen if new(*c) != verdicts[c]]
         assert not wrong, (name, wrong[:5])
+
+
+def _kv_reach_before(m: re.Match[str]) -> tuple[int, int]:
+    if m.group("sep").strip() == ":" or m.group("tail") is not None:
+        return 2 * CONTEXT + 2, CONTEXT + 2
+    return CONTEXT + 1, 1
+
+
+def test_kv_reach_is_as_before_on_every_separator() -> None:
+    rng = random.Random(23)
+    pieces = ["token", "password", "key", " ", "\t", ":", "=", ":=", "=>", "==", "->", "x1y2z3",
+              "'v'", ";", "&", ")", "\n", "abc", "a)b}c", ","]  # fmt: skip
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(2, 30))) for _ in range(3_000)]
+    matches = [m for t in texts for i in range(len(t)) if (m := structural._KV.match(t, i))]
+    reaches = [_kv_reach_before(m) for m in matches]
+    assert len(set(reaches)) == 2 and len(matches) > 2_000
+    wrong = [
+        m.group(0) for m, r in zip(matches, reaches, strict=True) if structural._kv_reach(m) != r
+    ]
+    assert not wrong, wrong[:10]

@@ -310,9 +310,15 @@ def _kv_reach(m: re.Match[str]) -> tuple[int, int]:
     """How far ``_kv_repl`` reads around ``m``: back over the name (``CONTEXT``) and the
     character before it, one character after; with a ":" (or pairs in a tail, which may hold
     one) also the line around the pair."""
-    if m.group("sep").strip() == ":" or m.group("tail") is not None:
-        return 2 * CONTEXT + 2, CONTEXT + 2
-    return CONTEXT + 1, 1
+    sep, tail = m.group("sep", "tail")
+    # (a ":" with no "=" is the separator ":" alone: no other holds a ":" without one)
+    if tail is not None or (":" in sep and "=" not in sep):
+        return _LINE_REACH
+    return _PAIR_REACH
+
+
+_LINE_REACH = (2 * CONTEXT + 2, CONTEXT + 2)
+_PAIR_REACH = (CONTEXT + 1, 1)
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
@@ -621,6 +627,7 @@ def _command_head(text: str, at: int) -> int:
 #: anything else falls back to the search, so a stale hint (another text, another thread)
 #: costs one failed match, never a verdict. An int, not the text: nothing is kept alive.
 _word_hint = 0
+_NEAR = 32
 
 
 def _word_in_head(words: re.Pattern[str], text: str, at: int) -> bool:
@@ -634,7 +641,13 @@ def _word_in_head(words: re.Pattern[str], text: str, at: int) -> bool:
         and text.find("\n", hint, at) < 0
     ):
         return True
-    found = words.search(text, _command_head(text, at), at)
+    head = _command_head(text, at)
+    # the nearest stretch first: a word found there stays in the heads of the next flags (the
+    # earliest in the head would leave the next flag's head at once)
+    near = max(head, at - _NEAR)
+    found = words.search(text, near, at)
+    if found is None and near > head:
+        found = words.search(text, head, at)
     if found is None:
         return False
     _word_hint = found.start()
@@ -659,9 +672,15 @@ def _cli_short_repl(m: re.Match[str]) -> str:
     else:
         group, value = "v3", m.group("v3")
         words = _USER_FLAG_RE
+    whole = m.group(0)
     if not _word_in_head(words, m.string, m.start()) or _is_placeholder(value):
-        return m.group(0)
-    return _keep_prefix(m, group, _marker("password"), m.group(0)[m.end(group) - m.start() :])
+        return whole
+    base = m.start()
+    start, end = m.span(group)
+    return whole[: start - base] + _PASSWORD_MARKER + whole[end - base :]
+
+
+_PASSWORD_MARKER = _marker("password")
 
 
 _PYDANTIC = re.compile(
