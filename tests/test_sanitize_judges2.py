@@ -509,3 +509,10 @@ def test_kv_reach_is_as_before_on_every_separator() -> None:
         m.group(0) for m, r in zip(matches, reaches, strict=True) if structural._kv_reach(m) != r
     ]
     assert not wrong, wrong[:10]
+
+
+def test_kv_pair_reads_its_groups_by_position() -> None:
+    # ``_kv_pair`` unpacks ``m.groups()[:5]``: both patterns it judges must number them so
+    names = ("kw", "rest", "q", "sep", "v")
+    for pattern in (structural._KV_PAIR, structural._KV):
+        assert [pattern.groupindex[g] for g in names] == [1, 2, 3, 4, 5]

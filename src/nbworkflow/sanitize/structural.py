@@ -205,7 +205,8 @@ def _kv_pair(m: re.Match[str]) -> str:
     form as an oracle and checks both decide alike."""
     text = m.string
     start = m.start()
-    kw, rest, q, sep, value = m.group("kw", "rest", "q", "sep", "v")  # (one call, not five)
+    # (groups 1-5 of _KV_PAIR and _KV: by position, half the cost of naming them)
+    kw, rest, q, sep, value = m.groups()[:5]
     # (most names start at the secret word: no walk back, no call)
     if start and text[start - 1] in _NAME_CHARS:
         name_start = _name_start(text, start)
