@@ -18,6 +18,9 @@ from nbworkflow.sanitize.shapes import (
     _MAX_VALUE,
     _NUMBERISH,
     _RUN_OF_5,
+    _VOWELS,
+    _WORD_PIECES,
+    _vowel_share,
     balanced,
 )
 from nbworkflow.sanitize.structural import (
@@ -58,24 +61,27 @@ def is_dummy_before(value: str) -> bool:
     return core.endswith("EXAMPLE")
 
 
-class _SwitchCount:
-    """Stands in for ``shapes._TWO_SWITCHES`` in the oracle: the count it replaced."""
-
-    @staticmethod
-    def search(chunk: str) -> bool | None:  # (None: "not found", as a regex says it)
-        switches = sum((a in "0123456789") != (b in "0123456789") for a, b in pairwise(chunk))
-        return True if switches > 1 else None
-
-
 def wordish_before(value: str) -> bool:
-    """``shapes.wordish`` before round 5: its body, with the letter/digit switches counted in
-    Python as they were (the rest of the body did not change)."""
-    regex = shapes._TWO_SWITCHES
-    shapes._TWO_SWITCHES = _SwitchCount  # type: ignore[assignment]
-    try:
-        return bool(shapes.wordish.__wrapped__(value))
-    finally:
-        shapes._TWO_SWITCHES = regex
+    """``shapes.wordish`` before round 5."""
+    value = value[:_MAX_VALUE]
+    letters = 0
+    for chunk in re.split(r"[^A-Za-z0-9]+", value):
+        if not chunk:
+            continue
+        switches = sum((a in "0123456789") != (b in "0123456789") for a, b in pairwise(chunk))
+        if switches > 1:
+            return False
+        for piece in _WORD_PIECES.findall(chunk):
+            if piece.isdigit():
+                if len(piece) > 4:
+                    return False
+                continue
+            letters += len(piece)
+            if len(piece) > 3 and not any(c in _VOWELS for c in piece):
+                return False
+            if len(piece) > 5 and piece.isupper() and _vowel_share(piece) < 0.2:
+                return False
+    return letters > 0
 
 
 def punctuated_before(value: str) -> bool:
@@ -285,7 +291,7 @@ def _shape_candidates(seed: int, n: int) -> list[str]:
     pieces = ["Sales", "Results", "-1.2", "DOC_", "Vector", "_5_32", "kVK", "_Return.u16", "v8",
               "su9OL59biWiJu7", "a1b2", "BCDFGH", "xyz", "{{h}o)p${e]", "nob(", "()", "[]", "<>",
               "!#", "%&", "@^", "~|", "  ", "\u2028", "é", "½", "٣", "=", "==", "://", "/", "~/",
-              "0x1F", "123", "12345", "-7", "a", "Q", "_", "."]  # fmt: skip
+              "0x1F", "123", "12345", "-7", "a", "Q", "_", ".", "AB", "-Cd", "9-a-9", "1a", "b2"]  # fmt: skip
     while len(out) < n:
         value = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
         out.append(value * (60 if rng.random() < 0.01 else 1))  # past _MAX_VALUE, now and then

@@ -87,22 +87,19 @@ def wordish(value: str) -> bool:
     piece alternates letters and digits. ``SalesResults-1.2``, ``DOC_Vector_5_32``,
     ``kVK_Return.u16``, ``jetbrains.mps.v8_elimination`` are; ``su9OL59biWiJu7`` is not."""
     value = value[:_MAX_VALUE]
+    if _NOT_WORDS.search(value) is not None:
+        return False
+    # (the pieces of the whole value are those of its chunks between separators: no piece,
+    # and no look ahead of one, reads a character outside A-Za-z0-9)
     letters = 0
-    for chunk in _NOT_ALNUM.split(value):
-        if not chunk:
-            continue
-        if _TWO_SWITCHES.search(chunk) is not None:
-            return False  # a piece alternating letters and digits twice: a2b, 1a2
-        for piece in _WORD_PIECES.findall(chunk):
-            if piece.isdigit():
-                if len(piece) > 4:
-                    return False
-                continue
-            letters += len(piece)
-            if len(piece) > 3 and not any(c in _VOWELS for c in piece):
-                return False
-            if len(piece) > 5 and piece.isupper() and _vowel_share(piece) < 0.2:
-                return False
+    for piece in _WORD_PIECES.findall(value):
+        if piece.isdigit():
+            continue  # (four digits at most: longer runs were found above)
+        letters += len(piece)
+        if len(piece) > 3 and not any(c in _VOWELS for c in piece):
+            return False
+        if len(piece) > 5 and piece.isupper() and _vowel_share(piece) < 0.2:
+            return False
     return letters > 0
 
 
@@ -110,14 +107,15 @@ def _vowel_share(piece: str) -> float:
     return sum(c in _VOWELS for c in piece) / len(piece)
 
 
-_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
-#: A chunk of ASCII letters and digits that switches between the two more than once.
-_TWO_SWITCHES = re.compile(r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]")
+#: Not words, whatever the rest: letters and digits alternating twice without a separator
+#: (``a2b``, ``1a2``), or five digits in a row.
+_NOT_WORDS = re.compile(r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]|[0-9]{5}")
 
 
 #: (``\s`` is ``str.isspace``: ``tests/test_sanitize_judges2.py`` checks every code point)
 _SPACE = re.compile(r"\s")
 _ASCII_DIGIT = re.compile(r"[0-9]")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 _NUMBERISH = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]{1,64}|[0-9][0-9_.,:]{0,64})")
 
 
@@ -135,12 +133,13 @@ def opaque(value: str) -> bool:
         return False
     if wordish(value) and not punctuated(value):
         return False
-    has_digit = _ASCII_DIGIT.search(value) is not None
-    has_alpha = any(c.isalpha() for c in value)
-    if not has_alpha:
+    # (an ASCII letter or digit found in C spares the walks over the characters)
+    if _ASCII_LETTER.search(value) is None and not any(c.isalpha() for c in value):
         return False
+    if _ASCII_DIGIT.search(value) is not None:
+        return True
     symbols = any(not c.isalnum() and c not in "_-." for c in value)
-    return has_digit or (symbols and n >= 10) or value.endswith("=")
+    return (symbols and n >= 10) or value.endswith("=")
 
 
 _BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
