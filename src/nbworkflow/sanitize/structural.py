@@ -239,16 +239,16 @@ def _kv_pair(m: re.Match[str]) -> str:
     if len(inner) < 8 and not strong_pw:
         return m.group(0)  # key=abc, token=1: too short for a key or token
     if not quoted:
-        after = text[m.end() : m.end() + 1]
+        end = m.end()
         # ?password=sunshine, ;pwd=hunter2: a value in a query or a connection string is
         # text, not a variable
         literal = in_query and _QUERY_LITERAL.fullmatch(value) is not None
         if literal and _ENV_NAME.fullmatch(value) and is_secret_name(value):
             return m.group(0)  # ?access_token=ACCESS_TOKEN: the name of one, in the docs
-        if not literal and _code_like(bare, value, after):
+        if not literal and _code_like(bare, value, text[end : end + 1]):
             return m.group(0)
-        fake_marker = value.startswith(MARKER_PREFIX)  # trusted markers never get here
-        if not fake_marker and (value[:1] in ("(", "[", "{", "<") or value.endswith(":")):
+        # (an unquoted value is never empty; trusted markers never get here, fake ones do)
+        if (value[0] in "([{<" or value[-1] == ":") and not value.startswith(MARKER_PREFIX):
             return m.group(0)
         if not literal and sep != ":" and not upper and _PLAIN_IDENT.fullmatch(value):
             return m.group(0)  # key=literal_sort_key: a variable, in code-style naming
