@@ -223,7 +223,7 @@ def _kv_pair(m: re.Match[str]) -> str:
         # (first: every other check ends in the same "no"; on a line of such pairs, the
         # cheapest way there)
         return m.group(0)
-    bare, secret, query_secret, cwd, strong, strong_pw, upper, marker = _name_facts(name)
+    bare, secret, query_secret, cwd, strong, upper = _name_facts(name)
     in_query = sep == "=" and quote_before in ("?", "&", ";")
     if not (query_secret if in_query else secret):
         return m.group(0)
@@ -236,7 +236,7 @@ def _kv_pair(m: re.Match[str]) -> str:
         return m.group(0)  # api_key_var = "OPENAI_API_KEY": the name of a secret
     if not strong and not _credential_like(inner):
         return m.group(0)  # token="#dcdccc", key="bash-language-server": not credentials
-    if len(inner) < 8 and not strong_pw:
+    if len(inner) < 8 and not _strong_name(bare, passwords_only=True):
         return m.group(0)  # key=abc, token=1: too short for a key or token
     if not quoted:
         end = m.end()
@@ -252,6 +252,7 @@ def _kv_pair(m: re.Match[str]) -> str:
             return m.group(0)
         if not literal and sep != ":" and not upper and _PLAIN_IDENT.fullmatch(value):
             return m.group(0)  # key=literal_sort_key: a variable, in code-style naming
+    marker = _name_marker(name)
     vstart = m.start("v") - start
     whole = m.group(0)
     if quoted:
@@ -260,29 +261,27 @@ def _kv_pair(m: re.Match[str]) -> str:
     return whole[:vstart] + marker
 
 
-NameFacts = tuple[str, bool, bool, bool, bool, bool, bool, str]
+NameFacts = tuple[str, bool, bool, bool, bool, bool]
 
 
 @functools.lru_cache(maxsize=2048)
 def _name_facts(name: str) -> NameFacts:
-    """What ``_kv_pair`` asks of a name, in one lookup (a name repeats far more than its
-    values): the bare name (``self.api_key`` -> ``api_key``), whether it is secret (alone, in
-    a query), a working directory's name, strong (at all, as a password), upper case, and the
-    marker for its value."""
+    """What ``_kv_pair`` asks of every name it reads, in one lookup (a name repeats far more
+    than its values): the bare name (``self.api_key`` -> ``api_key``), whether it is secret
+    (alone, in a query), a working directory's name, strong, upper case. (What only some
+    pairs reach is looked up there: a new name whose pair stops early costs no more.)"""
     bare = name.strip(".-").rsplit(".", 1)[-1]
     secret = is_secret_name(bare)
     query_secret = secret or bare.lower() in _QUERY_NAMES
     if not query_secret:
-        return bare, False, False, False, False, False, False, ""  # (the judge stops here)
+        return bare, False, False, False, False, False  # (the judge stops here)
     return (
         bare,
         secret,
         query_secret,
         bare.upper() in ("PWD", "OLDPWD"),
         _strong_name(bare),
-        _strong_name(bare, passwords_only=True),
         bare.isupper(),
-        _name_marker(name),
     )
 
 
