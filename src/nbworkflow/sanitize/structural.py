@@ -261,11 +261,11 @@ def _kv_pair(m: re.Match[str]) -> str:
     return whole[:vstart] + marker
 
 
-NameFacts = tuple[str, bool, bool, bool, bool, bool]
+_NameFacts = tuple[str, bool, bool, bool, bool, bool]
 
 
 @functools.lru_cache(maxsize=2048)
-def _name_facts(name: str) -> NameFacts:
+def _name_facts(name: str) -> _NameFacts:
     """What ``_kv_pair`` asks of every name it reads, in one lookup (a name repeats far more
     than its values): the bare name (``self.api_key`` -> ``api_key``), whether it is secret
     (alone, in a query), a working directory's name, strong, upper case. (What only some
