@@ -14,6 +14,7 @@ import pytest
 from nbworkflow.sanitize import Sanitizer, names, shapes, structural
 from nbworkflow.sanitize.engine import CONTEXT
 from nbworkflow.sanitize.markers import _keep_prefix, _marker
+from nbworkflow.sanitize.names import _kind_for
 from nbworkflow.sanitize.shapes import (
     _MAX_VALUE,
     _NUMBERISH,
@@ -477,3 +478,43 @@ def test_kv_pair_reads_its_groups_by_position() -> None:
     groups = ("kw", "rest", "q", "sep", "v")
     for pattern in (structural._KV_PAIR, structural._KV):
         assert [pattern.groupindex[g] for g in groups] == [1, 2, 3, 4, 5]
+
+
+def _named_value_repl_before(m: re.Match[str]) -> str:
+    """``structural._named_value_repl`` before round 5."""
+    prev = m.string[m.start() - 1] if m.start() > 0 else ""
+    if prev and (prev.isalnum() or prev in "_-"):
+        return m.group(0)
+    value = m.group("v").rstrip(".,;:)]}>")
+    if m.group("q") and not m.group("v").endswith(value):
+        value = value.rstrip(m.group("q"))
+    if not shapes.opaque(value) or is_placeholder_before(value) or is_secret_name_before(value):
+        return m.group(0)
+    start = m.start("v") - m.start()
+    whole = m.group(0)
+    return whole[:start] + _marker(_kind_for(m.group("word"))) + whole[start + len(value) :]
+
+
+def test_named_value_repl_decides_as_before_on_random_messages() -> None:
+    rng = random.Random(25)
+    words = ["credential", "Credentials", "token", "PASSWORD", "passphrase", "passwd", "secret",
+             "api key", "api_key", "Api-Key", "apikey", "key"]  # fmt: skip
+    befores = ["", " ", "x", "_", "-", "(", "invalid ", "\n"]
+    seps = [": ", ":", " ", ":\t", "  "]
+    pieces = ["hu123x861q", "Zq7xW9pL", "abcdefgh", "00000000", "your_token", "API_KEY_NAME",
+              "x9", ".", ",", ")", ">", "'", '"', "`", "=", "/path", "$VAR", "https://h"]  # fmt: skip
+    texts = []
+    for _ in range(8_000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 3)))
+        q = rng.choice(["", "", "'", '"', "`"])
+        body = rng.choice(words) + rng.choice(seps) + q + value + rng.choice(["", q, q + "."])
+        texts.append(rng.choice(befores) + body + rng.choice(["", " more", "."]))
+    matches = [
+        m for t in texts for i in range(len(t)) if (m := structural._NAMED_VALUE.match(t, i))
+    ]
+    outcomes = [(structural._named_value_repl(m), _named_value_repl_before(m)) for m in matches]
+    redacted = sum(old != m.group(0) for m, (_, old) in zip(matches, outcomes, strict=True))
+    assert 400 < redacted < len(matches) - 400, (redacted, len(matches))
+    wrong = [(m.group(0), new, old) for m, (new, old) in zip(matches, outcomes, strict=True)]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert not wrong, wrong[:10]

@@ -752,17 +752,20 @@ _NAMED_VALUE = re.compile(
 
 
 def _named_value_repl(m: re.Match[str]) -> str:
-    prev = _prev_char(m)  # "" at the start of the text ("" is in every string)
-    if prev and (prev.isalnum() or prev in "_-"):
-        return m.group(0)
+    start = m.start()
+    if start:
+        prev = m.string[start - 1]
+        if prev.isalnum() or prev in "_-":
+            return m.group(0)
+    word = m.group("word")
+    # (no quote to strip: the value's class holds none, whatever the quote before it)
     value = m.group("v").rstrip(".,;:)]}>")
-    if m.group("q") and not m.group("v").endswith(value):
-        value = value.rstrip(m.group("q"))
     if not opaque(value) or _is_placeholder(value) or is_secret_name(value):
         return m.group(0)
-    start = m.start("v") - m.start()
+    vstart = m.start("v") - start
     whole = m.group(0)
-    return whole[:start] + _marker(_kind_for(m.group("word"))) + whole[start + len(value) :]
+    # (the word never starts or ends with "." or "-": its marker is the name's)
+    return whole[:vstart] + _name_marker(word) + whole[vstart + len(value) :]
 
 
 def _structural_rules() -> list[_Rule]:
