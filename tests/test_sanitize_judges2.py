@@ -1,6 +1,8 @@
-"""Round 5 of the cheaper judges (issue 14): the placeholder, dummy, prose and command-word
-checks decide exactly as their earlier forms, kept here as oracles, on seeded random inputs
-built to reach each branch and on every call over the corpus and the benchmark's recipes."""
+"""Round 5 of the cheaper judges (issue 14): the placeholder, dummy, word-shape, secret-name,
+prose, message and command-word checks decide exactly as their earlier forms, kept here as
+oracles, on seeded random inputs built to reach each branch and on every call over the corpus
+and the benchmark's recipes. (``tests/test_sanitize_judges.py`` does the same for the
+name=value judge, with ``is_placeholder_before`` from here.)"""
 
 from __future__ import annotations
 
