@@ -46,11 +46,21 @@ def _longest_sequence(value: str) -> int:
 
 def _periodic(value: str, max_period: int = 4) -> bool:
     """``123123123123``, ``abababab``: a short unit repeated."""
-    n = len(value)
-    for p in range(1, max_period + 1):
-        if n >= 3 * p and value == (value[:p] * (n // p + 1))[:n]:
+    # (period p: each character equals the one p before it, two slices compared in C; a
+    # loop, not any(): a generator costs more than the comparisons on a short value)
+    for p in range(1, min(max_period, len(value) // 3) + 1):  # noqa: SIM110
+        if value[p:] == value[:-p]:
             return True
     return False
+
+
+#: Every run of 12 consecutive letters or (wrapping) digits: ``_longest_sequence`` reaches 12
+#: only in a value holding one of these, so the walk runs only there.
+_SEQ_12 = re.compile(
+    "|".join(_ASC[i : i + 12] for i in range(len(_ASC) - 11))
+    + "|"
+    + "|".join(("0123456789" * 3)[i : i + 12] for i in range(10))
+)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -63,9 +73,10 @@ def is_dummy(value: str) -> bool:
         return True
     if _RUN_OF_5.search(core) or _periodic(core):
         return True
-    seq = _longest_sequence(core)
-    if seq >= 12 and 2 * seq > len(core):
-        return True
+    if _SEQ_12.search(core.lower()) is not None:
+        seq = _longest_sequence(core)
+        if seq >= 12 and 2 * seq > len(core):
+            return True
     return core.endswith("EXAMPLE")
 
 
@@ -76,22 +87,19 @@ def wordish(value: str) -> bool:
     piece alternates letters and digits. ``SalesResults-1.2``, ``DOC_Vector_5_32``,
     ``kVK_Return.u16``, ``jetbrains.mps.v8_elimination`` are; ``su9OL59biWiJu7`` is not."""
     value = value[:_MAX_VALUE]
+    if _NOT_WORDS.search(value) is not None:
+        return False
+    # (the pieces of the whole value are those of its chunks between separators: no piece,
+    # and no look ahead of one, reads a character outside A-Za-z0-9)
     letters = 0
-    for chunk in re.split(r"[^A-Za-z0-9]+", value):
-        if not chunk:
-            continue
-        if _switches(chunk) > 1:
+    for piece in _WORD_PIECES.findall(value):
+        if piece.isdigit():
+            continue  # (four digits at most: longer runs were found above)
+        letters += len(piece)
+        if len(piece) > 3 and not any(c in _VOWELS for c in piece):
             return False
-        for piece in _WORD_PIECES.findall(chunk):
-            if piece.isdigit():
-                if len(piece) > 4:
-                    return False
-                continue
-            letters += len(piece)
-            if len(piece) > 3 and not any(c in _VOWELS for c in piece):
-                return False
-            if len(piece) > 5 and piece.isupper() and _vowel_share(piece) < 0.2:
-                return False
+        if len(piece) > 5 and piece.isupper() and _vowel_share(piece) < 0.2:
+            return False
     return letters > 0
 
 
@@ -99,15 +107,15 @@ def _vowel_share(piece: str) -> float:
     return sum(c in _VOWELS for c in piece) / len(piece)
 
 
-def _switches(chunk: str) -> int:
-    """How often a chunk changes between letters and digits (``v8`` 1, ``a1b2`` 3)."""
-    n = 0
-    for a, b in pairwise(chunk):
-        if (a in _DIGITS) != (b in _DIGITS):
-            n += 1
-    return n
+#: Not words, whatever the rest: letters and digits alternating twice without a separator
+#: (``a2b``, ``1a2``), or five digits in a row.
+_NOT_WORDS = re.compile(r"[0-9][A-Za-z]+[0-9]|[A-Za-z][0-9]+[A-Za-z]|[0-9]{5}")
 
 
+#: (``\s`` is ``str.isspace``: ``tests/test_sanitize_judges2.py`` checks every code point)
+_SPACE = re.compile(r"\s")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 _NUMBERISH = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]{1,64}|[0-9][0-9_.,:]{0,64})")
 
 
@@ -117,7 +125,7 @@ def opaque(value: str) -> bool:
     spaces, not a number, path, URL, placeholder or code name; letters mixed with digits (or
     symbols, or base64 padding), as generated keys and passwords are."""
     n = len(value)
-    if n < 8 or n > 512 or any(c.isspace() for c in value):
+    if n < 8 or n > 512 or _SPACE.search(value) is not None:
         return False
     if _NUMBERISH.fullmatch(value) or "://" in value or value.startswith(("/", "~/", "./", "$")):
         return False
@@ -125,16 +133,20 @@ def opaque(value: str) -> bool:
         return False
     if wordish(value) and not punctuated(value):
         return False
-    has_digit = any(c in _DIGITS for c in value)
-    has_alpha = any(c.isalpha() for c in value)
-    if not has_alpha:
+    # (an ASCII letter or digit found in C spares the walks over the characters)
+    if _ASCII_LETTER.search(value) is None and not any(c.isalpha() for c in value):
         return False
+    if _ASCII_DIGIT.search(value) is not None:
+        return True
     symbols = any(not c.isalnum() and c not in "_-." for c in value)
-    return has_digit or (symbols and n >= 10) or value.endswith("=")
+    return (symbols and n >= 10) or value.endswith("=")
 
 
 _BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
 _PUNCTUATION = frozenset("!#$%&()*<>?@[]^{}~|")
+_SYMBOLS = re.escape("".join(sorted(_PUNCTUATION)))
+#: Four of ``_PUNCTUATION``, anywhere: counted in C (the repeat cannot backtrack into itself).
+_FOUR_SYMBOLS = re.compile(f"(?:[^{_SYMBOLS}]*[{_SYMBOLS}]){{4}}")
 
 
 def balanced(value: str) -> bool:
@@ -151,7 +163,7 @@ def balanced(value: str) -> bool:
 def punctuated(value: str) -> bool:
     """Words between many symbols with brackets that do not pair up (``{{h}o)p${e]nob(...``):
     a typed password, not a code name or a template."""
-    return sum(c in _PUNCTUATION for c in value[:_MAX_VALUE]) >= 4 and not balanced(value)
+    return _FOUR_SYMBOLS.match(value, 0, _MAX_VALUE) is not None and not balanced(value)
 
 
 def vendor_dummy(body: str) -> bool:

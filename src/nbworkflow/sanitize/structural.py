@@ -45,9 +45,24 @@ def _unquote(value: str) -> str:
     return value
 
 
+#: What ``_PLACEHOLDER`` fully matches among ASCII letters and digits alone (besides
+#: ``your...``, ``insert...`` and ``xxx...``); ``tests/test_sanitize_judges2.py`` proves it.
+_ALNUM_PLACEHOLDERS = _words(
+    "none null nil undefined true false na empty unset missing required optional 0 mysecret "
+    "mypassword mytoken myapikey replaceme changeme pass password passwd pwd secret token "
+    "apikey username user test example foo bar baz foobar redacted"
+)
+
+
 @functools.lru_cache(maxsize=2048)
 def _is_placeholder(value: str) -> bool:
     inner = _unquote(value).strip()
+    if inner.isalnum() and inner.isascii():
+        # (most values: a set lookup and two prefixes decide what the regex would, in C)
+        low = inner.lower()
+        if low in _ALNUM_PLACEHOLDERS or low.startswith(("your", "insert")):
+            return True
+        return (len(low) >= 3 and not low.strip("x")) or is_dummy(inner)
     if not inner:
         return True
     if inner[:2] in ("f'", 'f"', "b'", 'b"', "r'", 'r"') and "{" in inner:
@@ -185,54 +200,58 @@ def _name_start(text: str, start: int) -> int:
 
 
 def _kv_pair(m: re.Match[str]) -> str:
+    """One ``name=value`` pair: the value's marker, or the pair unchanged. The checks are
+    ordered so the cheapest that says "no" comes first (each returns the pair unchanged, so
+    their order cannot change a verdict); ``tests/test_sanitize_judges.py`` keeps an earlier
+    form as an oracle and checks both decide alike."""
     text = m.string
     start = m.start()
-    kw, rest, q, sep, value = m.group("kw", "rest", "q", "sep", "v")  # (one call, not five)
-    name_start = i = _name_start(text, start)
-    quote_before = text[i - 1] if i > 0 else ""
-    name = text[name_start:start] + kw + rest
-    bare = name.strip(".-").rsplit(".", 1)[-1]  # self.api_key -> api_key
+    # (groups 1-5 of _KV_PAIR and _KV: by position, half the cost of naming them)
+    kw, rest, q, sep, value = m.groups()[:5]
+    # (most names start at the secret word: no walk back, no call)
+    if start and text[start - 1] in _NAME_CHARS:
+        name_start = _name_start(text, start)
+        name = text[name_start:start] + kw + rest
+    else:
+        name_start = start
+        name = kw + rest
+    quote_before = text[name_start - 1] if name_start else ""
     sep = sep.strip()
-    if sep == "==" or sep == "->":
-        return m.group(0)
-    if q and quote_before != q:
+    if sep == "==" or sep == "->" or (q and quote_before != q):
         return m.group(0)
     quoted = value[:1] in ("'", '"') or value[:2] in ("b'", 'b"')
     if sep == ":" and not quoted and _in_prose(text, name_start, m.end()):
         # (first: every other check ends in the same "no"; on a line of such pairs, the
         # cheapest way there)
         return m.group(0)
-    in_query = quote_before in ("?", "&", ";") and sep == "="
-    if in_query:
-        secret = bare.lower() in _QUERY_NAMES or is_secret_name(bare)
-    else:
-        secret = is_secret_name(bare)
-    if not secret:
+    bare, secret, query_secret, cwd, strong, upper = _name_facts(name)
+    in_query = sep == "=" and quote_before in ("?", "&", ";")
+    if not (query_secret if in_query else secret):
         return m.group(0)
-    if bare.upper() in ("PWD", "OLDPWD") and _unquote(value)[:1] in ("/", "~", ""):
+    if cwd and _unquote(value)[:1] in ("/", "~", ""):
         return m.group(0)
     if _is_placeholder(value):
         return m.group(0)
     inner = _unquote(value[1:] if value[:2] in ("b'", 'b"') else value)
     if quoted and _ENV_NAME.fullmatch(inner) and is_secret_name(inner):
         return m.group(0)  # api_key_var = "OPENAI_API_KEY": the name of a secret
-    if not _strong_name(bare) and not _credential_like(inner):
+    if not strong and not _credential_like(inner):
         return m.group(0)  # token="#dcdccc", key="bash-language-server": not credentials
     if len(inner) < 8 and not _strong_name(bare, passwords_only=True):
         return m.group(0)  # key=abc, token=1: too short for a key or token
     if not quoted:
-        after = text[m.end() : m.end() + 1]
+        end = m.end()
         # ?password=sunshine, ;pwd=hunter2: a value in a query or a connection string is
         # text, not a variable
         literal = in_query and _QUERY_LITERAL.fullmatch(value) is not None
         if literal and _ENV_NAME.fullmatch(value) and is_secret_name(value):
             return m.group(0)  # ?access_token=ACCESS_TOKEN: the name of one, in the docs
-        if not literal and _code_like(bare, value, after):
+        if not literal and _code_like(bare, value, text[end : end + 1]):
             return m.group(0)
-        fake_marker = value.startswith(MARKER_PREFIX)  # trusted markers never get here
-        if not fake_marker and (value[:1] in ("(", "[", "{", "<") or value.endswith(":")):
+        # (an unquoted value is never empty; trusted markers never get here, fake ones do)
+        if (value[0] in "([{<" or value[-1] == ":") and not value.startswith(MARKER_PREFIX):
             return m.group(0)
-        if not literal and sep != ":" and not bare.isupper() and _PLAIN_IDENT.fullmatch(value):
+        if not literal and sep != ":" and not upper and _PLAIN_IDENT.fullmatch(value):
             return m.group(0)  # key=literal_sort_key: a variable, in code-style naming
     marker = _name_marker(name)
     vstart = m.start("v") - start
@@ -243,15 +262,43 @@ def _kv_pair(m: re.Match[str]) -> str:
     return whole[:vstart] + marker
 
 
+_NameFacts = tuple[str, bool, bool, bool, bool, bool]
+
+
+@functools.lru_cache(maxsize=2048)
+def _name_facts(name: str) -> _NameFacts:
+    """What ``_kv_pair`` asks of every name it reads, in one lookup (a name repeats far more
+    than its values): the bare name (``self.api_key`` -> ``api_key``), whether it is secret
+    (alone, in a query), a working directory's name, strong, upper case. (What only some
+    pairs reach is looked up there: a new name whose pair stops early costs no more.)"""
+    bare = name.strip(".-").rsplit(".", 1)[-1]
+    secret = is_secret_name(bare)
+    query_secret = secret or bare.lower() in _QUERY_NAMES
+    if not query_secret:
+        return bare, False, False, False, False, False  # (the judge stops here)
+    return (
+        bare,
+        secret,
+        query_secret,
+        bare.upper() in ("PWD", "OLDPWD"),
+        _strong_name(bare),
+        bare.isupper(),
+    )
+
+
+#: Something other than white space before the line ends: ``str.strip`` and ``\s`` agree on
+#: what white space is (``tests/test_sanitize_judges2.py`` checks every code point).
+_MORE_ON_LINE = re.compile(r"[^\S\n]*\S")
+
+
 def _in_prose(text: str, name_start: int, end: int) -> bool:
     """`password: hunter2` only as a header / YAML line of its own; a ':' in prose
     ("password: must be 8 characters") is not a key-value pair: whether the pair ending at
-    ``end`` has text before it on its line or after it."""
+    ``end`` has text after it on its line (looked at first: a match, no copy) or before it."""
+    if _MORE_ON_LINE.match(text, end, end + CONTEXT) is not None:
+        return True
     head = text[_line_start(text, name_start) : name_start].strip()
-    stop = min(end + CONTEXT, len(text))
-    line_end = text.find("\n", end, stop)
-    tail = text[end : stop if line_end < 0 else line_end].strip()
-    return bool(head.strip("-#> ") or tail)
+    return bool(head.strip("-#> "))
 
 
 @functools.lru_cache(maxsize=2048)
@@ -264,9 +311,15 @@ def _kv_reach(m: re.Match[str]) -> tuple[int, int]:
     """How far ``_kv_repl`` reads around ``m``: back over the name (``CONTEXT``) and the
     character before it, one character after; with a ":" (or pairs in a tail, which may hold
     one) also the line around the pair."""
-    if m.group("sep").strip() == ":" or m.group("tail") is not None:
-        return 2 * CONTEXT + 2, CONTEXT + 2
-    return CONTEXT + 1, 1
+    sep, tail = m.group("sep", "tail")
+    # (a ":" with no "=" is the separator ":" alone: no other holds a ":" without one)
+    if tail is not None or (":" in sep and "=" not in sep):
+        return _LINE_REACH
+    return _PAIR_REACH
+
+
+_LINE_REACH = (2 * CONTEXT + 2, CONTEXT + 2)
+_PAIR_REACH = (CONTEXT + 1, 1)
 
 
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
@@ -569,30 +622,66 @@ def _command_head(text: str, at: int) -> int:
     return nl + 1 if nl >= 0 else lo
 
 
+#: Where a command word was last found: a hint for the next look at a line's head (the gate,
+#: then the judge of the same flag, then the next flag of a long command line read the same
+#: head). Only ever a place to try first: a word found there proves one is in the head, and
+#: anything else falls back to the search, so a stale hint (another text, another thread)
+#: costs one failed match, never a verdict. An int, not the text: nothing is kept alive.
+_word_hint = 0
+_NEAR = 32
+
+
+def _word_in_head(words: re.Pattern[str], text: str, at: int) -> bool:
+    """Whether one of ``words`` is on the line before ``at`` (``CONTEXT`` back at most)."""
+    global _word_hint
+    hint = _word_hint
+    # (the hint is in the head when it is at most CONTEXT back and no line break follows it)
+    if (
+        at - CONTEXT <= hint < at
+        and words.match(text, hint, at) is not None
+        and text.find("\n", hint, at) < 0
+    ):
+        return True
+    head = _command_head(text, at)
+    # the nearest stretch first: a word found there stays in the heads of the next flags (the
+    # earliest in the head would leave the next flag's head at once)
+    near = max(head, at - _NEAR)
+    found = words.search(text, near, at)
+    if found is None and near > head:
+        found = words.search(text, head, at)
+    if found is None:
+        return False
+    _word_hint = found.start()
+    return True
+
+
 def _cli_short_gate(text: str, at: int) -> bool:
     if text[at] not in " \t'\"=":
         return False  # site-packages: a flag follows a space, a quote or "="
-    return _CLI_SHORT_WORDS_RE.search(text, _command_head(text, at), at) is not None
+    return _word_in_head(_CLI_SHORT_WORDS_RE, text, at)
 
 
 def _cli_short_repl(m: re.Match[str]) -> str:
-    text, at = m.string, m.start()
-    head = _command_head(text, at)
-    if m.group("v") is not None:
-        group = "v"
+    v, v2 = m.group("v", "v2")
+    if v is not None:
+        group, value = "v", v
         # mysql -pX: a password; sshpass -pX too; elsewhere -p is a port or a path
         words = _PASS_FLAG_RE
-    elif m.group("v2") is not None:
-        group = "v2"
+    elif v2 is not None:
+        group, value = "v2", v2
         words = _PASS_FLAG_NOT_MYSQL_RE
     else:
-        group = "v3"
+        group, value = "v3", m.group("v3")
         words = _USER_FLAG_RE
-    ok = words.search(text, head, at) is not None
-    value = m.group(group)
-    if not ok or _is_placeholder(value):
-        return m.group(0)
-    return _keep_prefix(m, group, _marker("password"), m.group(0)[m.end(group) - m.start() :])
+    whole = m.group(0)
+    if not _word_in_head(words, m.string, m.start()) or _is_placeholder(value):
+        return whole
+    base = m.start()
+    start, end = m.span(group)
+    return whole[: start - base] + _PASSWORD_MARKER + whole[end - base :]
+
+
+_PASSWORD_MARKER = _marker("password")
 
 
 _PYDANTIC = re.compile(
@@ -664,17 +753,20 @@ _NAMED_VALUE = re.compile(
 
 
 def _named_value_repl(m: re.Match[str]) -> str:
-    prev = _prev_char(m)  # "" at the start of the text ("" is in every string)
-    if prev and (prev.isalnum() or prev in "_-"):
-        return m.group(0)
+    start = m.start()
+    if start:
+        prev = m.string[start - 1]
+        if prev.isalnum() or prev in "_-":
+            return m.group(0)
+    word = m.group("word")
+    # (no quote to strip: the value's class holds none, whatever the quote before it)
     value = m.group("v").rstrip(".,;:)]}>")
-    if m.group("q") and not m.group("v").endswith(value):
-        value = value.rstrip(m.group("q"))
     if not opaque(value) or _is_placeholder(value) or is_secret_name(value):
         return m.group(0)
-    start = m.start("v") - m.start()
+    vstart = m.start("v") - start
     whole = m.group(0)
-    return whole[:start] + _marker(_kind_for(m.group("word"))) + whole[start + len(value) :]
+    # (the word never starts or ends with "." or "-": its marker is the name's)
+    return whole[:vstart] + _name_marker(word) + whole[vstart + len(value) :]
 
 
 def _structural_rules() -> list[_Rule]:
