@@ -806,10 +806,14 @@ def _pieces(block: str, split: Splitter) -> tuple[list[str], list[str]] | None:
         return None
     # piece j: marker j, the text after it, marker j + 1 (all in C but the distinct ones)
     middles = set(zip(parts[1:-2:2], parts[2:-1:2], parts[3::2], strict=True))
-    units = dict.fromkeys([parts[0] + parts[1], *map("".join, middles), parts[-2] + parts[-1]])
-    if sum(map(len, units)) * _PIECES_GAIN > len(block):
+    head, last = parts[0] + parts[1], parts[-2] + parts[-1]
+    # (the first and the last piece are passed either way: what pays is the middle ones
+    # repeating, however long the text before the first marker)
+    between = len(block) - len(head) - len(last)
+    joined = list(map("".join, middles))
+    if sum(map(len, joined)) * _PIECES_GAIN > between:
         return None
-    return parts, list(units)
+    return parts, list(dict.fromkeys([head, *joined, last]))
 
 
 def _joined(parts: list[str], done: dict[str, str]) -> str | None:

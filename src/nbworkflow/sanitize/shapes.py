@@ -46,9 +46,14 @@ def _longest_sequence(value: str) -> int:
 
 def _periodic(value: str, max_period: int = 4) -> bool:
     """``123123123123``, ``abababab``: a short unit repeated."""
+    top = min(max_period, len(value) // 3)
+    # a period p has value[p] == value[0]: most values (a token, a word) have no such p, which
+    # one C test finds without the slices
+    if top < 1 or value[0] not in value[1 : top + 1]:
+        return False
     # (period p: each character equals the one p before it, two slices compared in C; a
     # loop, not any(): a generator costs more than the comparisons on a short value)
-    for p in range(1, min(max_period, len(value) // 3) + 1):  # noqa: SIM110
+    for p in range(1, top + 1):  # noqa: SIM110
         if value[p:] == value[:-p]:
             return True
     return False
