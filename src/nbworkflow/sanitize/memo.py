@@ -33,11 +33,13 @@ class Memo:
     hash of the window (bounded by ``reach``), so the worst case stays linear; the table holds
     at most ``MAX_ENTRIES`` windows, so memory stays bounded when every window differs.
 
-    A window holds its match, so a window cannot recur before its match text has: the first
-    time a match text is seen (every candidate of a log of distinct credentials) its window is
-    not copied, hashed or looked up. It is kept aside as it is (``_first``) and entered in the
+    A window holds its match, so a window cannot recur before its match text has: in a dense
+    search (``verdicts``), the first time a match text is seen (every candidate of a log of
+    distinct credentials, whose windows run to hundreds of characters) its window is not
+    copied, hashed or looked up. It is kept aside as it is (``_first``) and entered in the
     table the moment the same match text comes again (``_promote``), before that lookup: the
-    table answers every lookup as if each window had been entered when it was judged.
+    table answers every lookup as if each window had been entered when it was judged. (A
+    walk's windows are short and often repeat: ``remembered`` looks them up first.)
     """
 
     MAX_ENTRIES = 4096
@@ -155,30 +157,26 @@ class Memo:
             return compute(*args)
         start, end = m.span()
         base = start - shift
-        # ids, not the objects: a pattern hashes its compiled code and a frozen rule all its
-        # fields, microseconds per lookup (both live as long as the call)
-        small = (id(m.re), id(judge), m.string[start:end])
-        pending = self._first.get(small, _NEW)
-        if pending is _NEW:  # (a match text never seen: see the class docstring)
-            self._fresh()
-            spans = compute(*args)
-            if self._size < self.MAX_ENTRIES:
-                self._size += 1
-                self._first[small] = (m.string, start, end, tuple(spans), base)
-                self._how[id(m.re), id(judge)] = (m.re, reach)
-            elif self._hits < self.MAX_ENTRIES // 4:
-                self.off = True
-            return spans
-        if pending is not None:
-            self._promote(small, cast(_Pending, pending), reach)
         lo = start - reach[0]
         if lo < 0:
             lo = 0
+        # ids, not the objects: a pattern hashes its compiled code and a frozen rule all its
+        # fields, microseconds per lookup (both live as long as the call)
         key = (id(m.re), id(judge), m.string[lo : end + reach[1]], start - lo, end - start)
         cached = self._table.get(key)
         if cached is None:
+            # (the window first: a walk's windows are short, and a repeated one is found at
+            # one lookup; only a miss asks whether ``verdicts`` kept the match text aside)
+            small = (id(m.re), id(judge), m.string[start:end])
+            pending = self._first.get(small, _NEW)
+            if pending is not _NEW and pending is not None:
+                self._promote(small, cast(_Pending, pending), reach)
+                cached = self._table.get(key)
+        if cached is None:
             self._fresh()
             spans = compute(*args)
+            if self._size < self.MAX_ENTRIES and pending is _NEW:
+                self._first[small] = None  # (its windows go to the table, as this one)
             self._store(key, [(s - base, e - base, marker) for s, e, marker in spans])
             return spans
         self._hits += 1
