@@ -78,7 +78,8 @@ def is_dummy(value: str) -> bool:
         return True
     if _RUN_OF_5.search(core) or _periodic(core):
         return True
-    if _SEQ_12.search(core.lower()) is not None:
+    # (a run of 12 needs 12 characters: a shorter value, most tokens' counters, skips both)
+    if len(core) >= 12 and _SEQ_12.search(core.lower()) is not None:
         seq = _longest_sequence(core)
         if seq >= 12 and 2 * seq > len(core):
             return True
