@@ -253,25 +253,10 @@ def _plain_verdicts(
     looked-up window for every candidate."""
     out: list[tuple[int, int, str]] = []
     for m in matches:
-        start, end = m.span()
-        if memo.ledger is not None and not memo.ledger.spend(stint, start):
+        if memo.ledger is not None and not memo.ledger.spend(stint, m.start()):
             return out
-        if memo.off:
-            memo._fresh()
-            out += engine._judged_list(m, judge)  # type: ignore[arg-type]
-            continue
         window = reach if isinstance(reach, tuple) else reach(m)  # type: ignore[operator]
-        lo = max(start - window[0], 0)
-        key = (id(m.re), id(judge), m.string[lo : end + window[1]], start - lo, end - start)
-        cached = memo._table.get(key)
-        if cached is None:
-            memo._fresh()
-            spans = engine._judged_list(m, judge)  # type: ignore[arg-type]
-            memo._store(key, [(s - start, e - start, mk) for s, e, mk in spans])
-            out += spans
-        else:
-            memo._hits += 1
-            out += [(s + start, e + start, mk) for s, e, mk in cached]  # type: ignore[attr-defined]
+        out += _plain_remembered(memo, judge, m, window)
     return out
 
 
