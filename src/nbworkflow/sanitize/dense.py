@@ -83,16 +83,9 @@ def matches(
     ``stop``: no candidate starting there or later is wanted (the work budget's cut): the
     searches end as soon as what follows cannot change one before it (``_search_end``).
     """
-    if lead is None:
-        anchor = _alternation(anchors).match
-        end = _search_end(stop, len(haystack), regex, search)
-        # (no bounds: no runs)
-        yield from cast(
-            Iterator[re.Match[str]],
-            _searched(haystack, text, regex, search, anchor, offset, gate, None, end),
-        )
-        return
-    yield from _led(haystack, text, regex, lead, anchors, offset, gate, stop)
+    # (no reach: no runs)
+    found = _candidates(haystack, text, regex, search, anchors, offset, gate, lead, None, stop)
+    yield from cast(Iterator[re.Match[str]], found)
 
 
 def with_runs(
@@ -110,11 +103,29 @@ def with_runs(
     """``matches``, with candidates that repeat the last one in a stretch of text repeating
     them reported as one ``periodic.Run`` (see ``periodic``). ``reach``: how far the gate and
     the judges read around a candidate (the rule's ``reach``, which the memo relies on too)."""
+    return _candidates(haystack, text, regex, search, anchors, offset, gate, lead, reach, stop)
+
+
+def _candidates(
+    haystack: str,
+    text: str,
+    regex: re.Pattern[str],
+    search: re.Pattern[str],
+    anchors: tuple[str, ...],
+    offset: int,
+    gate: Gate | None,
+    lead: re.Pattern[str] | None,
+    reach: tuple[int, int] | None,
+    stop: int | None,
+) -> Iterator[re.Match[str] | periodic.Run]:
+    """``matches`` and ``with_runs``: runs only given a ``reach`` (and no lead)."""
     if lead is not None:
         yield from _led(haystack, text, regex, lead, anchors, offset, gate, stop)
         return
     anchor = _alternation(anchors).match
-    bounds = _run_bounds(regex, search, offset, anchors, reach) if periodic.ENABLED else None
+    bounds = None
+    if reach is not None and periodic.ENABLED:
+        bounds = _run_bounds(regex, search, offset, anchors, reach)
     end = _search_end(stop, len(haystack), regex, search)
     yield from _searched(haystack, text, regex, search, anchor, offset, gate, bounds, end)
 
